@@ -1,0 +1,3 @@
+from landseg.cli import main
+
+raise SystemExit(main())

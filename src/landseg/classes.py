@@ -1,0 +1,234 @@
+"""Class tables: names, RGB colours and the ignore index, with exact colour<->index conversion."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from landseg.errors import ClassTableError
+
+IGNORE_INDEX = 255
+_UNKNOWN = 254  # LUT sentinel for colours outside the table (never a valid class index)
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Pack an (..., 3) uint8 array into (...) uint32 values 0xRRGGBB."""
+    rgb = np.asarray(rgb)
+    return (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+
+
+@dataclass(frozen=True)
+class ClassTable:
+    """An ordered set of classes. Class ``i`` has ``names[i]`` and ``colors[i]`` (RGB).
+
+    ``ignore_colors`` are colours present in label files that mean "no label" (eroded
+    boundaries, unlabelled areas); they convert to :data:`IGNORE_INDEX`.
+    """
+
+    name: str
+    names: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...]
+    ignore_colors: tuple[tuple[int, int, int], ...] = ()
+    ignore_index: int = IGNORE_INDEX
+    _lut: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ClassTableError(f"class table {self.name!r} has no classes")
+        if len(self.names) != len(self.colors):
+            raise ClassTableError(
+                f"class table {self.name!r}: {len(self.names)} names but {len(self.colors)} colours"
+            )
+        if len(self.names) > 250:
+            raise ClassTableError(f"class table {self.name!r}: at most 250 classes, got {len(self.names)}")
+        if len(set(self.names)) != len(self.names):
+            raise ClassTableError(f"class table {self.name!r}: duplicate class names {list(self.names)}")
+        for c in (*self.colors, *self.ignore_colors):
+            if len(c) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in c):
+                raise ClassTableError(f"class table {self.name!r}: colour {c} is not an (R, G, B) triple of 0-255")
+        all_colors = [tuple(c) for c in (*self.colors, *self.ignore_colors)]
+        if len(set(all_colors)) != len(all_colors):
+            raise ClassTableError(f"class table {self.name!r}: a colour is used twice")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def index_of(self, name: str) -> int:
+        """Index of class ``name``; an unknown name raises with the valid names."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ClassTableError(
+                f"unknown class {name!r}; the {self.name!r} table has: {', '.join(self.names)}"
+            ) from None
+
+    def indices_of(self, names: str | Sequence[str] | None) -> list[int]:
+        """Indices for a comma-separated string or list of class names (all if None)."""
+        if names is None:
+            return list(range(self.num_classes))
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",") if n.strip()]
+        return [self.index_of(n) for n in names]
+
+    # -- conversion ---------------------------------------------------------------------
+    def _color_lut(self) -> np.ndarray:
+        if self._lut is None:
+            lut = np.full(1 << 24, _UNKNOWN, dtype=np.uint8)
+            for i, c in enumerate(self.colors):
+                lut[pack_rgb(np.array(c, dtype=np.uint8))] = i
+            for c in self.ignore_colors:
+                lut[pack_rgb(np.array(c, dtype=np.uint8))] = self.ignore_index
+            object.__setattr__(self, "_lut", lut)
+        return self._lut  # type: ignore[return-value]
+
+    def rgb_to_index(self, rgb: np.ndarray, *, source: str = "label", unknown_to_ignore: bool = False) -> np.ndarray:
+        """Convert an (H, W, 3) uint8 colour label into an (H, W) uint8 index label.
+
+        One table lookup on packed 24-bit colours. A colour outside the table raises a
+        :class:`ClassTableError` naming ``source``, the colour and its pixel count, unless
+        ``unknown_to_ignore`` is set, in which case such pixels become the ignore index.
+        """
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[-1] != 3:
+            raise ClassTableError(f"{source}: expected an RGB label (H, W, 3), got shape {rgb.shape}")
+        if rgb.dtype != np.uint8:
+            raise ClassTableError(f"{source}: expected 8-bit colours, got {rgb.dtype}")
+        packed = pack_rgb(rgb)
+        out = self._color_lut()[packed]
+        bad = out == _UNKNOWN
+        if bad.any():
+            if unknown_to_ignore:
+                out[bad] = self.ignore_index
+            else:
+                colors, counts = np.unique(packed[bad], return_counts=True)
+                order = np.argsort(-counts)[:5]
+                desc = ", ".join(
+                    f"({c >> 16 & 255}, {c >> 8 & 255}, {c & 255}): {n} px" for c, n in zip(colors[order], counts[order])
+                )
+                raise ClassTableError(
+                    f"{source}: {int(bad.sum())} pixels have colours outside the {self.name!r} class table "
+                    f"({len(colors)} distinct; most common {desc}). Fix the label, use another --class-table, "
+                    "or pass --unknown-to-ignore to treat them as unlabelled."
+                )
+        return out
+
+    def check_indices(self, index: np.ndarray, *, source: str = "label", unknown_to_ignore: bool = False) -> np.ndarray:
+        """Validate an index label: values must be class indices or the ignore index."""
+        index = np.asarray(index)
+        if index.dtype.kind not in "ui":
+            raise ClassTableError(f"{source}: an index label must be integer, got {index.dtype}")
+        counts = np.bincount(index.ravel().astype(np.int64, copy=False).clip(0, 256), minlength=257)
+        bad_values = [v for v in np.nonzero(counts)[0] if v >= self.num_classes and v != self.ignore_index]
+        if index.min(initial=0) < 0:
+            raise ClassTableError(f"{source}: negative values in an index label")
+        if bad_values:
+            if unknown_to_ignore:
+                index = index.astype(np.uint8, copy=True)
+                index[(index >= self.num_classes) & (index != self.ignore_index)] = self.ignore_index
+                return index
+            desc = ", ".join(f"{v}: {counts[v]} px" for v in bad_values[:5])
+            raise ClassTableError(
+                f"{source}: values outside the {self.name!r} table (valid 0-{self.num_classes - 1} and "
+                f"{self.ignore_index} for ignore): {desc}"
+            )
+        return index.astype(np.uint8, copy=False)
+
+    def index_to_rgb(self, index: np.ndarray, ignore_color: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+        """Colour an (H, W) index array; ignore/unknown values get ``ignore_color``."""
+        palette = np.zeros((256, 3), dtype=np.uint8)
+        palette[:] = ignore_color
+        palette[: self.num_classes] = self.colors
+        return palette[np.asarray(index, dtype=np.uint8)]
+
+    def colormap(self) -> dict[int, tuple[int, int, int, int]]:
+        """A rasterio colour map (index -> RGBA) with the classes and a transparent ignore."""
+        cmap = {i: (0, 0, 0, 0) for i in range(256)}
+        for i, c in enumerate(self.colors):
+            cmap[i] = (*c, 255)
+        return cmap
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "classes": [{"name": n, "color": list(c)} for n, c in zip(self.names, self.colors)],
+            "ignore_colors": [list(c) for c in self.ignore_colors],
+            "ignore_index": self.ignore_index,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, source: str = "class table") -> "ClassTable":
+        try:
+            classes = d["classes"]
+            names = tuple(str(c["name"]) for c in classes)
+            colors = tuple(_parse_color(c["color"], source) for c in classes)
+            ignore = tuple(_parse_color(c, source) for c in d.get("ignore_colors", []))
+            ignore_index = int(d.get("ignore_index", IGNORE_INDEX))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ClassTableError(
+                f"{source}: expected {{'classes': [{{'name': ..., 'color': [r, g, b]}}, ...]}}; problem: {exc!r}"
+            ) from None
+        if ignore_index != IGNORE_INDEX:
+            raise ClassTableError(f"{source}: ignore_index must be {IGNORE_INDEX}, got {ignore_index}")
+        return cls(str(d.get("name", Path(source).stem)), names, colors, ignore)
+
+
+def _parse_color(value: Any, source: str) -> tuple[int, int, int]:
+    if isinstance(value, str):
+        s = value.lstrip("#")
+        if len(s) != 6:
+            raise ValueError(f"colour {value!r} is not #RRGGBB")
+        return (int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16))
+    r, g, b = (int(v) for v in value)
+    return (r, g, b)
+
+
+ISPRS = ClassTable(
+    "isprs",
+    ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter"),
+    ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0)),
+    ignore_colors=((0, 0, 0),),  # eroded boundaries in the noBoundary labels
+)
+
+# Humans in the Loop "Semantic segmentation of aerial imagery" (Dubai): the colours its masks
+# really contain (they differ from the dataset's classes.json). Unlabeled grey and stray black are ignore.
+DUBAI = ClassTable(
+    "dubai",
+    ("building", "land", "road", "vegetation", "water"),
+    ((60, 16, 152), (132, 41, 246), (110, 193, 228), (254, 221, 58), (226, 169, 41)),
+    ignore_colors=((155, 155, 155), (0, 0, 0)),
+)
+
+PRESETS: dict[str, ClassTable] = {"isprs": ISPRS, "dubai": DUBAI}
+
+
+def load_class_table(spec: str | Path | ClassTable) -> ClassTable:
+    """A preset name (``isprs``, ``dubai``) or a path to a YAML/JSON class-table file."""
+    if isinstance(spec, ClassTable):
+        return spec
+    key = str(spec)
+    if key.lower() in PRESETS:
+        return PRESETS[key.lower()]
+    path = Path(key)
+    if not path.exists():
+        raise ClassTableError(
+            f"class table {key!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML/JSON file"
+        )
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is a user error here
+        raise ClassTableError(f"{path}: cannot parse class table: {exc}") from None
+    if not isinstance(data, dict):
+        raise ClassTableError(f"{path}: expected a mapping with a 'classes' list")
+    return ClassTable.from_dict(data, source=str(path))

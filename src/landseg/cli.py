@@ -1,0 +1,91 @@
+"""Command line: parses options, calls one library function per subcommand, prints results.
+
+User mistakes surface as :class:`~landseg.errors.LandsegError` and end with a one-line message
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from landseg import __version__
+from landseg.errors import LandsegError
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help: str, target: str):
+    """Register a subcommand: ``target`` is 'module:function' taking the parsed args."""
+
+    def deco(add_args: Callable[[argparse.ArgumentParser], None]):
+        COMMANDS[name] = (help, add_args, target)
+        return add_args
+
+    return deco
+
+
+def _csv(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+@command("prepare", "turn ISPRS Potsdam/Vaihingen downloads or image/mask folders into a prepared dataset",
+         "landseg.commands:prepare")
+def _prepare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=["potsdam", "vaihingen", "folder"], help="source layout")
+    p.add_argument("src", help="the download folder (zips or extracted) or the folder with images/ and masks/")
+    p.add_argument("dest", help="output dataset folder")
+    p.add_argument("--bands", default=None, help="potsdam: rgb (default), irrg or rgbir; vaihingen is irrg")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file; folder mode needs it")
+    p.add_argument("--test", action="append", default=[], metavar="PATTERN",
+                   help="tile ids or globs for the test split (folder mode; repeatable)")
+    p.add_argument("--val", action="append", default=[], metavar="PATTERN",
+                   help="tile ids or globs for the validation split (repeatable); default: random")
+    p.add_argument("--test-list", help="file of test tile ids/globs, one per line")
+    p.add_argument("--val-list", help="file of validation tile ids/globs, one per line")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="share of training tiles held out (default 0.15)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation draw (default 0)")
+    p.add_argument("--export-patches", type=int, metavar="SIZE", help="also write SIZExSIZE PNG patches")
+    p.add_argument("--unknown-to-ignore", action="store_true", help="map label colours outside the table to ignore")
+    p.add_argument("--gsd", type=float, help="pixel size in metres for images without georeferencing")
+    p.add_argument("--overwrite", action="store_true", help="redo tiles that are already prepared")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landseg",
+        description="Land-cover segmentation of aerial imagery, with class areas in real units.",
+    )
+    parser.add_argument("--version", action="version", version=f"landseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_, add_args, target) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
+        add_args(sp)
+        sp.set_defaults(_target=target)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_target", None):
+        parser.print_help()
+        return 0
+    module, func = args._target.split(":")
+    import importlib
+
+    try:
+        fn = getattr(importlib.import_module(module), func)
+        result = fn(args)
+    except LandsegError as exc:
+        print(f"landseg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"landseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Subcommand implementations: thin glue between parsed options and the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from landseg.errors import InputError
+
+
+def prepare(args: argparse.Namespace) -> int:
+    from landseg.classes import load_class_table
+    from landseg.data import folder, isprs
+    from landseg.data.prepare import PrepareOptions, assign_splits, prepare_dataset, summary_lines
+
+    test, val = list(args.test), list(args.val)
+    if args.test_list:
+        test += folder.read_list(args.test_list)
+    if args.val_list:
+        val += folder.read_list(args.val_list)
+    if args.kind == "potsdam":
+        bands = args.bands or "rgb"
+        sources, notes = isprs.potsdam_sources(args.src, bands)
+        names = isprs.POTSDAM_BANDS[bands][1]
+        table = load_class_table(args.class_table or "isprs")
+        extra = dict(expected_band_count=len(names), binarize_labels=True, default_crs=isprs.POTSDAM_CRS,
+                     gsd=args.gsd or isprs.POTSDAM_GSD)
+        info = {"scheme": "official ISPRS Potsdam split (24 train / 14 test tiles, as torchgeo and mmsegmentation)"}
+    elif args.kind == "vaihingen":
+        if args.bands not in (None, "irrg"):
+            raise InputError(f"Vaihingen imagery is IRRG (near-infrared, red, green); --bands {args.bands} is not available")
+        sources, notes = isprs.vaihingen_sources(args.src)
+        names = isprs.POTSDAM_BANDS["irrg"][1]
+        table = load_class_table(args.class_table or "isprs")
+        extra = dict(expected_band_count=3, binarize_labels=True, gsd=args.gsd or isprs.VAIHINGEN_GSD)
+        info = {"scheme": "official ISPRS Vaihingen split (16 train / 17 test areas)"}
+    else:
+        if not args.class_table:
+            raise InputError("prepare folder needs --class-table (a preset: isprs, dubai; or a YAML/JSON file)")
+        table = load_class_table(args.class_table)
+        sources, notes = folder.folder_sources(args.src)
+        names = (args.bands or "").split(",") if args.bands else []
+        extra = dict(gsd=args.gsd)
+        info = {"scheme": "patterns", "test": test}
+    if args.kind == "folder":
+        split = assign_splits([s.tile_id for s in sources], test=test, val=val,
+                              val_fraction=args.val_fraction, seed=args.seed)
+    else:
+        train_ids = [s.tile_id for s in sources if s.split == "train"]
+        inner = assign_splits(train_ids, val=val, val_fraction=args.val_fraction, seed=args.seed)
+        split = {s.tile_id: inner.get(s.tile_id, s.split) for s in sources}
+    for s in sources:
+        s.split = split[s.tile_id]
+    info.update(val=val or f"random {args.val_fraction:.0%} of training tiles, seed {args.seed}",
+                val_fraction=args.val_fraction, seed=args.seed)
+    if not names:
+        from landseg.io.raster import open_raster
+
+        with open_raster(sources[0].image) as ds:
+            names = ["red", "green", "blue", "nir"][: ds.count] if ds.count in (3, 4) else [f"b{i + 1}" for i in range(ds.count)]
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    opts = PrepareOptions(
+        dataset=args.kind, table=table, bands=names, unknown_to_ignore=args.unknown_to_ignore,
+        export_patches=args.export_patches, overwrite=args.overwrite, split_info=info, **extra,
+    )
+    manifest = prepare_dataset(sources, args.dest, opts)
+    print("\n".join(summary_lines(manifest)))
+    print(f"prepared dataset written to {args.dest}")
+    return 0

@@ -1,0 +1,73 @@
+"""A user's own image/mask folders: find the pairs under SRC."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from landseg.data.prepare import TileSource
+from landseg.errors import InputError
+
+IMAGE_DIRS = ("images", "image", "imgs", "img", "img_dir")
+MASK_DIRS = ("masks", "mask", "labels", "label", "gt", "ann", "ann_dir", "annotations")
+EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+_MASK_SUFFIX = re.compile(r"[_-](mask|label|labels|gt)$", re.I)
+
+
+def _tile_id(rel: Path) -> str:
+    parts = [p for p in rel.parts[:-1] if p.lower() not in IMAGE_DIRS] + [rel.stem]
+    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
+
+
+def folder_sources(src: str | Path) -> tuple[list[TileSource], list[str]]:
+    """Pair every image in an ``images/`` folder with the mask of the same name in its sibling ``masks/``.
+
+    Several such folder pairs may sit anywhere under ``src`` (e.g. ``Tile 1/images``,
+    ``Tile 1/masks``). Tile ids are the path without the ``images`` part, e.g. ``Tile_1__image_part_001``.
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise InputError(f"{src}: source folder not found" if not src.exists() else f"{src}: expected a folder")
+    image_dirs = sorted(d for d in [src, *src.rglob("*")] if d.is_dir() and d.name.lower() in IMAGE_DIRS)
+    if not image_dirs:
+        raise InputError(
+            f"{src}: no image folder found; expected images/ and masks/ folders (names: "
+            f"{'/'.join(IMAGE_DIRS)} and {'/'.join(MASK_DIRS)}) with matching file names"
+        )
+    sources, notes = [], []
+    for idir in image_dirs:
+        mdir = next((idir.parent / m for m in MASK_DIRS if (idir.parent / m).is_dir()), None)
+        if mdir is None:
+            mdir = next((d for d in idir.parent.iterdir() if d.is_dir() and d.name.lower() in MASK_DIRS), None)
+        images = sorted(p for p in idir.iterdir() if p.suffix.lower() in EXTS and not p.name.startswith("."))
+        if mdir is None:
+            raise InputError(f"{idir}: no sibling masks folder ({' / '.join(MASK_DIRS)}) next to this image folder")
+        masks = {}
+        for p in mdir.iterdir():
+            if p.suffix.lower() in EXTS:
+                masks.setdefault(_MASK_SUFFIX.sub("", p.stem), p)
+        used = set()
+        for img in images:
+            m = masks.get(img.stem) or masks.get(_MASK_SUFFIX.sub("", img.stem))
+            if m is None:
+                raise InputError(
+                    f"image {img} has no mask: expected {mdir / (img.stem + '.png')} (or .tif/.jpg, "
+                    "optionally with a _mask/_label suffix)"
+                )
+            used.add(m)
+            sources.append(TileSource(_tile_id(img.relative_to(src)), str(img), str(m)))
+        extra = sorted(set(masks.values()) - used)
+        if extra:
+            notes.append(f"{len(extra)} masks in {mdir} have no image and were skipped: "
+                         + ", ".join(p.name for p in extra[:5]))
+    if not sources:
+        raise InputError(f"{src}: the image folders hold no .tif/.png/.jpg files")
+    return sources, notes
+
+
+def read_list(path: str | Path) -> list[str]:
+    """Tile ids or patterns from a text file, one per line (# comments allowed)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: split list not found")
+    return [ln.split("#")[0].strip() for ln in p.read_text().splitlines() if ln.split("#")[0].strip()]

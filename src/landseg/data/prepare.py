@@ -1,0 +1,369 @@
+"""Turn image/label pairs into a prepared dataset: tiled GeoTIFFs plus a ``dataset.json`` manifest.
+
+Layout of a prepared dataset::
+
+    DEST/dataset.json                    manifest, written last (``complete: true``)
+    DEST/tiles/<id>/image.tif            tiled, uncompressed, pixel-interleaved, georeferenced
+    DEST/tiles/<id>/label.tif            uint8 class indices, 255 = ignore
+    DEST/tiles/<id>/label_eroded.tif     eroded reference (ISPRS noBoundary), when available
+    DEST/tiles/<id>/tile.json            per-tile record; its presence marks the tile finished
+    DEST/patches/<split>/{images,labels}/<id>_<row>_<col>.png    with --export-patches
+
+Every file is written to a temporary name and renamed, so an interrupted run leaves only
+unfinished tiles without ``tile.json`` (redone next time) and no ``dataset.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import rasterio
+import rasterio.crs
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from landseg import __version__
+from landseg.classes import ClassTable
+from landseg.errors import InputError, LandsegError
+from landseg.io.raster import (
+    atomic_output,
+    check_writable_dir,
+    label_kind,
+    label_to_index,
+    open_raster,
+    palette_array,
+    read_window,
+    tiled_profile,
+    write_json_atomic,
+)
+
+MANIFEST = "dataset.json"
+STRIP = 512  # rows processed at a time: bounded memory for any tile size
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class TileSource:
+    """One tile to prepare: an image, its full label and optionally its eroded label.
+
+    Paths may be GDAL virtual paths (``/vsizip/archive.zip/inner.tif``) so zips need no unpacking.
+    """
+
+    tile_id: str
+    image: str
+    label: str | None
+    label_eroded: str | None = None
+    split: str = "train"
+
+
+@dataclass
+class PrepareOptions:
+    dataset: str
+    table: ClassTable
+    bands: Sequence[str]
+    expected_band_count: int | None = None
+    binarize_labels: bool = False
+    unknown_to_ignore: bool = False
+    export_patches: int | None = None
+    gsd: float | None = None
+    default_crs: str | None = None
+    overwrite: bool = False
+    split_info: dict[str, Any] = field(default_factory=dict)
+
+
+def assign_splits(
+    ids: Sequence[str],
+    *,
+    test: Iterable[str] = (),
+    val: Iterable[str] = (),
+    val_fraction: float = 0.15,
+    seed: int = 0,
+) -> dict[str, str]:
+    """Split tile ids: ``test``/``val`` are ids or glob patterns; remaining val drawn at random.
+
+    Splitting is by tile, never by patch. If no val pattern is given, ``val_fraction`` of the
+    non-test tiles (at least one when there are two or more) is held out with ``seed``.
+    """
+
+    def matches(tid: str, patterns: Iterable[str]) -> bool:
+        return any(fnmatch.fnmatchcase(tid, p) for p in patterns)
+
+    test, val = list(test), list(val)
+    split = {tid: "test" if matches(tid, test) else "val" if matches(tid, val) else "train" for tid in ids}
+    if not val:
+        pool = sorted(t for t in ids if split[t] == "train")
+        n = int(round(len(pool) * val_fraction))
+        if len(pool) >= 2 and val_fraction > 0:
+            n = max(1, n)
+        rng = np.random.default_rng(seed)
+        for t in rng.choice(pool, size=min(n, max(len(pool) - 1, 0)), replace=False) if pool else []:
+            split[str(t)] = "val"
+    return split
+
+
+def _check_image(ds: rasterio.DatasetReader, src: TileSource, opts: PrepareOptions) -> None:
+    if opts.expected_band_count is not None and ds.count != opts.expected_band_count:
+        raise InputError(
+            f"{src.image}: expected {opts.expected_band_count} bands for --bands {''.join(opts.bands)} "
+            f"({', '.join(opts.bands)}), found {ds.count}. Pick the matching --bands or the right archive."
+        )
+    if ds.dtypes[0] != "uint8":
+        raise InputError(
+            f"{src.image}: expected 8-bit imagery, found {ds.dtypes[0]}; rescale it to uint8 "
+            "(e.g. gdal_translate -ot Byte -scale) before preparing."
+        )
+
+
+def _label_reader(path: str | None, image_ds: rasterio.DatasetReader, role: str, tid: str):
+    if path is None:
+        return None
+    ds = open_raster(path)
+    if (ds.width, ds.height) != (image_ds.width, image_ds.height):
+        ds.close()
+        raise InputError(
+            f"tile {tid}: image {image_ds.name} is {image_ds.width}x{image_ds.height} but its {role} "
+            f"{path} is {ds.width}x{ds.height}; image and label must have the same size."
+        )
+    return ds
+
+
+def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str, Any]:
+    """Prepare one tile strip by strip; returns its record (also written to ``tile.json``)."""
+    tile_dir = dest / "tiles" / src.tile_id
+    tile_dir.mkdir(parents=True, exist_ok=True)
+    with open_raster(src.image) as img:
+        _check_image(img, src, opts)
+        labels = {
+            "label": _label_reader(src.label, img, "label", src.tile_id),
+            "label_eroded": _label_reader(src.label_eroded, img, "eroded label", src.tile_id),
+        }
+        labels = {k: v for k, v in labels.items() if v is not None}
+        try:
+            crs = img.crs
+            if crs is None and not img.transform.is_identity and opts.default_crs:
+                crs = rasterio.crs.CRS.from_user_input(opts.default_crs)  # e.g. Potsdam's .tfw without .prj
+            transform = img.transform if crs is not None else rasterio.Affine.identity()
+            h, w, nb = img.height, img.width, img.count
+            kinds = {k: label_kind(ds) for k, ds in labels.items()}
+            palettes = {k: palette_array(ds) for k, ds in labels.items() if kinds[k] == "palette"}
+            band_hist = np.zeros((nb, 256), dtype=np.int64)
+            counts = {k: np.zeros(256, dtype=np.int64) for k in labels}
+            outs = {"image": (tile_dir / "image.tif", tiled_profile(w, h, nb, "uint8", crs=crs, transform=transform))}
+            for k in labels:
+                outs[k] = (tile_dir / f"{k}.tif", tiled_profile(w, h, 1, "uint8", crs=crs, transform=transform,
+                                                                  nodata=opts.table.ignore_index))
+            with contextlib_exit_stack() as stack:
+                writers = {}
+                for k, (path, prof) in outs.items():
+                    tmp = stack.enter_context(atomic_output(path))
+                    writers[k] = stack.enter_context(rasterio.open(tmp, "w", **prof))
+                for row in range(0, h, STRIP):
+                    win = Window(0, row, w, min(STRIP, h - row))
+                    data = read_window(img, win)
+                    writers["image"].write(data, window=win)
+                    for b in range(nb):
+                        band_hist[b] += np.bincount(data[b].ravel(), minlength=256)
+                    for k, ds in labels.items():
+                        raw = read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1])
+                        idx = label_to_index(
+                            raw, kinds[k], opts.table, palette=palettes.get(k), source=str(ds.name),
+                            unknown_to_ignore=opts.unknown_to_ignore, binarize=opts.binarize_labels,
+                        )
+                        counts[k] += np.bincount(idx.ravel(), minlength=256)
+                        writers[k].write(idx[None], window=win)
+                for wds in writers.values():
+                    wds.close()
+        finally:
+            for ds in labels.values():
+                ds.close()
+    ps = (opts.gsd, opts.gsd) if crs is None and opts.gsd else None
+    if crs is not None:
+        t = transform
+        ps = (float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e)))
+    nc = opts.table.num_classes
+    record = {
+        "id": src.tile_id,
+        "split": src.split,
+        "width": w,
+        "height": h,
+        "bands": nb,
+        "crs": crs.to_string() if crs is not None else None,
+        "transform": list(transform)[:6] if crs is not None else None,
+        "pixel_size": list(ps) if ps else None,
+        "files": {k: f"tiles/{src.tile_id}/{p.name}" for k, (p, _) in outs.items()},
+        "label_kinds": kinds,
+        "class_counts": {k: c[:nc].tolist() for k, c in counts.items()},
+        "ignore_counts": {k: int(c[opts.table.ignore_index]) for k, c in counts.items()},
+        "band_hist": band_hist.tolist(),
+        "source": {"image": src.image, "label": src.label, "label_eroded": src.label_eroded},
+    }
+    if opts.export_patches:
+        record["patches"] = export_patches(tile_dir, record, dest, opts)
+    write_json_atomic(tile_dir / "tile.json", record)
+    return record
+
+
+class contextlib_exit_stack:  # small alias so the writer loop reads plainly
+    def __enter__(self):
+        import contextlib
+
+        self._s = contextlib.ExitStack()
+        return self._s.__enter__()
+
+    def __exit__(self, *exc):
+        return self._s.__exit__(*exc)
+
+
+def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: PrepareOptions) -> int:
+    """Write fixed-size PNG patches (image + index label) on a grid covering the tile."""
+    from PIL import Image
+
+    from landseg.data.windows import grid_windows
+
+    size = int(opts.export_patches or 0)
+    out_img = dest / "patches" / record["split"] / "images"
+    out_lbl = dest / "patches" / record["split"] / "labels"
+    out_img.mkdir(parents=True, exist_ok=True)
+    out_lbl.mkdir(parents=True, exist_ok=True)
+    if record["width"] < size or record["height"] < size:
+        return 0
+    n = 0
+    with rasterio.open(tile_dir / "image.tif") as img, rasterio.open(tile_dir / "label.tif") as lbl:
+        for r, c in grid_windows(record["height"], record["width"], size):
+            win = Window(c, r, size, size)
+            a = np.moveaxis(img.read(window=win), 0, -1)
+            name = f"{record['id']}_{r}_{c}.png"
+            mode = "RGB" if a.shape[-1] == 3 else ("RGBA" if a.shape[-1] == 4 else "L")
+            Image.fromarray(a if a.shape[-1] in (3, 4) else a[..., 0], mode).save(out_img / name)
+            Image.fromarray(lbl.read(1, window=win), "L").save(out_lbl / name)
+            n += 1
+    return n
+
+
+def _tile_is_done(dest: Path, src: TileSource) -> dict[str, Any] | None:
+    path = dest / "tiles" / src.tile_id / "tile.json"
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    want = {"image": src.image, "label": src.label, "label_eroded": src.label_eroded}
+    if rec.get("source") != want:
+        return None
+    if not all((dest / f).exists() for f in rec.get("files", {}).values()):
+        return None
+    return rec
+
+
+def band_stats(records: Sequence[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """Per-band mean and std (0-255 scale) from the tiles' exact histograms."""
+    hist = np.sum([np.asarray(r["band_hist"], dtype=np.float64) for r in records], axis=0)
+    values = np.arange(256, dtype=np.float64)
+    n = hist.sum(axis=1)
+    mean = (hist * values).sum(axis=1) / n
+    var = (hist * values**2).sum(axis=1) / n - mean**2
+    return mean.round(4).tolist(), np.sqrt(np.maximum(var, 1e-12)).round(4).tolist()
+
+
+def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: PrepareOptions) -> dict[str, Any]:
+    """Prepare every tile (skipping finished ones unless ``opts.overwrite``) and write the manifest."""
+    if not sources:
+        raise InputError("no tiles to prepare")
+    dest = check_writable_dir(dest)
+    manifest_path = dest / MANIFEST
+    if manifest_path.exists():
+        manifest_path.unlink()  # the dataset is incomplete until this run writes it again
+    dup = {s.tile_id for s in sources if sum(t.tile_id == s.tile_id for t in sources) > 1}
+    if dup:
+        raise InputError(f"duplicate tile ids: {sorted(dup)}")
+    records = []
+    bar = tqdm(sources, desc="prepare", unit="tile", disable=None)
+    for src in bar:
+        bar.set_postfix_str(src.tile_id)
+        rec = None if opts.overwrite else _tile_is_done(dest, src)
+        if rec is None:
+            rec = prepare_tile(src, dest, opts)
+        rec["split"] = src.split
+        records.append(rec)
+    nb = {r["bands"] for r in records}
+    if len(nb) > 1:
+        raise InputError(f"tiles have different band counts {sorted(nb)}; all tiles must have the same bands")
+    train = [r for r in records if r["split"] == "train"] or records
+    mean, std = band_stats(train)
+    nc = opts.table.num_classes
+    counts = {
+        s: np.sum([r["class_counts"].get("label", [0] * nc) for r in records if r["split"] == s] or [[0] * nc], axis=0).tolist()
+        for s in SPLITS
+    }
+    crss = sorted({r["crs"] for r in records if r["crs"]})
+    pss = sorted({tuple(r["pixel_size"]) for r in records if r["pixel_size"]})
+    manifest = {
+        "landseg_version": __version__,
+        "format": 1,
+        "complete": True,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": opts.dataset,
+        "class_table": opts.table.to_dict(),
+        "bands": list(opts.bands),
+        "band_count": nb.pop(),
+        "mean": mean,
+        "std": std,
+        "crs": crss[0] if len(crss) == 1 else (crss or None),
+        "pixel_size": list(pss[0]) if len(pss) == 1 else ([list(p) for p in pss] or None),
+        "split": {s: [r["id"] for r in records if r["split"] == s] for s in SPLITS},
+        "split_info": opts.split_info,
+        "class_pixel_counts": counts,
+        "has_eroded_labels": all("label_eroded" in r["files"] for r in records),
+        "tiles": [{k: v for k, v in r.items() if k != "band_hist"} for r in records],
+    }
+    write_json_atomic(manifest_path, manifest)
+    return manifest
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    """Read a prepared dataset's manifest, refusing missing or incomplete datasets."""
+    path = Path(path)
+    mpath = path / MANIFEST if path.is_dir() or not path.suffix else path
+    if not mpath.parent.exists():
+        raise InputError(f"{mpath.parent}: dataset folder not found")
+    if not mpath.exists():
+        partial = (mpath.parent / "tiles").exists()
+        hint = ("it looks like an interrupted prepare; run `landseg prepare` again to finish it"
+                if partial else "prepare it first with `landseg prepare`")
+        raise InputError(f"{mpath.parent}: not a prepared landseg dataset (no {MANIFEST}); {hint}")
+    try:
+        m = json.loads(mpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{mpath}: corrupt manifest ({exc})") from None
+    if not m.get("complete"):
+        raise InputError(f"{mpath}: dataset is incomplete; run `landseg prepare` again to finish it")
+    m["root"] = str(mpath.parent)
+    missing = [f for t in m["tiles"] for f in t["files"].values() if not (mpath.parent / f).exists()]
+    if missing:
+        raise InputError(f"{mpath.parent}: {len(missing)} tile files listed in the manifest are missing, e.g. {missing[0]}")
+    return m
+
+
+def summary_lines(manifest: dict[str, Any]) -> list[str]:
+    """A short human summary of a prepared dataset."""
+    table = ClassTable.from_dict(manifest["class_table"])
+    lines = [
+        f"dataset {manifest['dataset']!r}: {len(manifest['tiles'])} tiles, bands {','.join(manifest['bands'])}, "
+        f"CRS {manifest['crs'] or 'none'}, pixel size {manifest['pixel_size'] or 'unknown'}",
+        "split: " + ", ".join(f"{s} {len(manifest['split'][s])}" for s in SPLITS),
+    ]
+    total = np.sum([manifest["class_pixel_counts"][s] for s in SPLITS], axis=0)
+    tot = max(int(total.sum()), 1)
+    lines.append("class pixels (all splits):")
+    for name, n in zip(table.names, total):
+        lines.append(f"  {name:<20} {int(n):>14,d}  {100 * n / tot:6.2f} %")
+    lines.append(f"band mean {manifest['mean']}, std {manifest['std']} (training tiles)")
+    return lines

@@ -1,0 +1,205 @@
+"""Raster I/O on top of rasterio: opening with clear errors, label reading, atomic outputs, COGs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from landseg.classes import ClassTable
+from landseg.errors import InputError, OutputError
+
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+
+
+def open_raster(path: str | Path) -> rasterio.DatasetReader:
+    """Open a raster for reading; a missing, unreadable or corrupt file raises :class:`InputError`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a raster file")
+    try:
+        ds = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable raster (GeoTIFF, PNG or JPG expected): {exc}") from None
+    return ds
+
+
+def read_window(ds: rasterio.DatasetReader, window: Window | None = None, **kw: Any) -> np.ndarray:
+    """``ds.read`` that turns GDAL read failures (truncated/corrupt data) into :class:`InputError`."""
+    try:
+        return ds.read(window=window, **kw)
+    except RasterioIOError as exc:
+        raise InputError(f"{ds.name}: cannot read pixel data, the file is corrupt or truncated: {exc}") from None
+
+
+def is_georeferenced(ds: rasterio.DatasetReader) -> bool:
+    return ds.crs is not None and not ds.transform.is_identity
+
+
+def pixel_size(ds: rasterio.DatasetReader) -> tuple[float, float] | None:
+    """Pixel size (x, y) in CRS units, or None without georeferencing."""
+    if not is_georeferenced(ds):
+        return None
+    t = ds.transform
+    return (float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e)))
+
+
+def label_kind(ds: rasterio.DatasetReader) -> str:
+    """'rgb', 'palette' or 'index' for a label raster."""
+    if ds.count >= 3:
+        return "rgb"
+    try:
+        ds.colormap(1)
+        return "palette"
+    except ValueError:
+        return "index"
+
+
+def label_to_index(
+    data: np.ndarray,
+    kind: str,
+    table: ClassTable,
+    *,
+    palette: np.ndarray | None = None,
+    source: str = "label",
+    unknown_to_ignore: bool = False,
+    binarize: bool = False,
+) -> np.ndarray:
+    """Convert label pixels read with rasterio (bands first) into class indices.
+
+    ``binarize`` snaps each channel to 0/255 before the lookup (for labels whose colours are
+    all 0/255 combinations but carry compression noise, as some ISPRS tiles do).
+    """
+    if kind == "index":
+        return table.check_indices(data[0], source=source, unknown_to_ignore=unknown_to_ignore)
+    if kind == "palette":
+        assert palette is not None
+        rgb = palette[data[0]]
+    else:
+        rgb = np.moveaxis(data[:3], 0, -1)
+        if rgb.dtype != np.uint8:
+            raise InputError(f"{source}: a colour label must be 8-bit, got {rgb.dtype}")
+    if binarize:
+        rgb = np.where(rgb >= 128, np.uint8(255), np.uint8(0))
+    return table.rgb_to_index(rgb, source=source, unknown_to_ignore=unknown_to_ignore)
+
+
+def palette_array(ds: rasterio.DatasetReader) -> np.ndarray:
+    cmap = ds.colormap(1)
+    pal = np.zeros((256, 3), dtype=np.uint8)
+    for k, v in cmap.items():
+        if 0 <= k < 256:
+            pal[k] = v[:3]
+    return pal
+
+
+def read_label(path: str | Path, table: ClassTable, *, window: Window | None = None, **kw: Any) -> np.ndarray:
+    """Read a label raster (colour, palette or index) as a uint8 index array."""
+    with open_raster(path) as ds:
+        kind = label_kind(ds)
+        data = read_window(ds, window, indexes=list(range(1, 4)) if kind == "rgb" else [1])
+        pal = palette_array(ds) if kind == "palette" else None
+    return label_to_index(data, kind, table, palette=pal, source=str(path), **kw)
+
+
+@contextlib.contextmanager
+def atomic_output(dst: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``dst``; rename it onto ``dst`` only if the block succeeds."""
+    dst = Path(dst)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=suffix or ".part" + dst.suffix, dir=dst.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{dst.parent}: cannot write here ({exc.strerror})") from None
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dst)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def check_writable_dir(path: str | Path) -> Path:
+    """Create ``path`` if needed and check that files can be written in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".landseg-write-test"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{path}: output folder is not writable ({exc.strerror or exc})") from None
+    return path
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    import json
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def tiled_profile(
+    width: int, height: int, count: int, dtype: str, *, crs: Any = None, transform: Any = None,
+    nodata: float | None = None, compress: str | None = None, block: int = 256,
+) -> dict[str, Any]:
+    """A GeoTIFF profile with internal tiles (fast windowed reads), optionally compressed."""
+    prof: dict[str, Any] = dict(
+        driver="GTiff", width=width, height=height, count=count, dtype=dtype, crs=crs,
+        transform=transform if transform is not None else rasterio.Affine.identity(),
+        tiled=True, blockxsize=block, blockysize=block, interleave="pixel", BIGTIFF="IF_SAFER",
+    )
+    if nodata is not None:
+        prof["nodata"] = nodata
+    if compress:
+        prof["compress"] = compress
+        if compress.lower() in ("deflate", "zstd", "lzw"):
+            prof["predictor"] = 2 if np.dtype(dtype).kind in "ui" else 3
+    return prof
+
+
+def finalize_cog(src_tmp: Path, dst: str | Path, *, overview_resampling: str = "nearest") -> None:
+    """Turn a tiled GeoTIFF into a Cloud-Optimized GeoTIFF at ``dst`` (atomically).
+
+    GDAL's COG driver copies block by block and builds the overviews itself, so memory stays bounded.
+    Tags, colour table and nodata of the source are kept.
+    """
+    from rasterio.shutil import copy as rio_copy
+
+    with atomic_output(dst) as tmp:
+        rio_copy(
+            src_tmp, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512,
+            OVERVIEW_RESAMPLING=overview_resampling.upper(), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+        )
+
+
+def remove_quietly(path: str | Path) -> None:
+    p = Path(path)
+    if p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)
+    elif p.exists():
+        p.unlink()
