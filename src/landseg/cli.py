@@ -52,6 +52,30 @@ def _prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo tiles that are already prepared")
 
 
+@command("train", "train a U-Net on a prepared dataset", "landseg.commands:train")
+def _train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, learning_curve.png")
+    p.add_argument("--config", help="YAML/JSON file of training options (saved into the run as config.yaml)")
+    p.add_argument("--preset", default="default", help="default, or 'original' (the original project: Adam 5e-4, batch 5, 5 epochs)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. --set dice_weight=1")
+    for key, typ, hlp in (
+        ("model", str, "small (width 16), full (width 64, ~31M params) or tiny"),
+        ("width", int, "U-Net base width (overrides the model preset)"),
+        ("depth", int, "U-Net depth (number of poolings)"),
+        ("epochs", int, "epochs"), ("windows-per-epoch", int, "random windows drawn per epoch"),
+        ("window", int, "training window size in pixels (multiple of 2**depth)"),
+        ("batch-size", int, "batch size per process"), ("lr", float, "peak learning rate"),
+        ("loss", str, "ce or ce+dice"), ("class-weights", str, "none or sqrt-inverse"),
+        ("label", str, "label (full reference) or label_eroded"),
+        ("device", str, "auto, cpu, cuda, cuda:1, mps"), ("precision", str, "auto, fp32, bf16, fp16"),
+        ("num-workers", int, "data loader processes"), ("seed", int, "random seed"),
+        ("time-limit", float, "stop after this many minutes (the schedule follows elapsed time)"),
+    ):
+        p.add_argument(f"--{key}", type=typ, default=None, help=hlp)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landseg",

@@ -68,3 +68,23 @@ def prepare(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(manifest)))
     print(f"prepared dataset written to {args.dest}")
     return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from landseg.errors import ConfigError
+    from landseg.train import TrainConfig, make_config, train as run_training
+
+    keys = TrainConfig.keys()
+    overrides = {k: getattr(args, k, None) for k in keys if k not in ("augment",)}
+    for item in args.set:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k.strip().replace("-", "_")] = yaml.safe_load(v)
+    cfg = make_config(overrides, preset=args.preset, file=args.config)
+    final = run_training(args.dataset, args.out, cfg, resume=args.resume)
+    if final and int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(f"done: checkpoints in {args.out} (best.safetensors, last.safetensors), metrics.csv, learning_curve.png")
+    return 0

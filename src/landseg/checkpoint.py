@@ -1,0 +1,173 @@
+"""Self-describing checkpoints: safetensors tensors + JSON metadata. Loading never runs code.
+
+A checkpoint holds the model weights (``model.*``) and, for resuming, the optimizer state
+(``optim.*``) and RNG states (``rng.*``) as plain tensors. Everything else — architecture, class
+table, bands, normalisation, pixel size, training config and metrics, optimizer hyper-parameters —
+is JSON in the safetensors header. No pickle is involved anywhere, so a crafted file cannot
+execute code when loaded: anything that is not a valid safetensors file is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from landseg import __version__
+from landseg.classes import ClassTable
+from landseg.errors import CheckpointError
+from landseg.io.raster import atomic_output
+
+FORMAT = "landseg-checkpoint-1"
+
+
+@dataclass
+class Checkpoint:
+    """What predict/evaluate need to use a model, plus optional training state."""
+
+    arch: dict[str, Any]
+    class_table: ClassTable
+    bands: list[str]
+    mean: list[float]
+    std: list[float]
+    pixel_size: float | None
+    state_dict: dict[str, torch.Tensor]
+    train: dict[str, Any] = field(default_factory=dict)  # config, metrics, epoch, step, ...
+    optim_state: dict[str, Any] | None = None
+    rng_state: dict[str, Any] | None = None
+    path: str | None = None
+
+    def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        from landseg.models.unet import build_model
+
+        model = build_model(self.arch)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{self.path}: weights do not fit the stored architecture {self.arch}: {exc}") from None
+        return model.to(device).eval()
+
+
+def _flatten_optim(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"optim.{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optim(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        _, pid, k = key.split(".", 2)
+        state.setdefault(int(pid), {})[k] = v
+    for key, v in meta.get("scalars", {}).items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
+    """Write atomically (temp file + rename)."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "landseg_version": __version__,
+        "arch": ckpt.arch,
+        "class_table": ckpt.class_table.to_dict(),
+        "bands": ckpt.bands,
+        "mean": ckpt.mean,
+        "std": ckpt.std,
+        "pixel_size": ckpt.pixel_size,
+        "train": ckpt.train,
+    }
+    if ckpt.optim_state is not None:
+        t, m = _flatten_optim(ckpt.optim_state)
+        tensors.update(t)
+        meta["optim"] = m
+    if ckpt.rng_state is not None:
+        rng = dict(ckpt.rng_state)
+        tensors["rng.torch"] = rng.pop("torch")
+        meta["rng"] = rng
+    with atomic_output(path, suffix=".part") as tmp:
+        save_file(tensors, str(tmp), metadata={"landseg": json.dumps(meta)})
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Only the JSON metadata (cheap: reads the header)."""
+    from safetensors import safe_open
+
+    path = _check_path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("landseg")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(_not_ckpt(path, exc)) from None
+    if raw is None:
+        raise CheckpointError(f"{path}: a safetensors file, but not a landseg checkpoint (no landseg metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+    return meta
+
+
+def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> Checkpoint:
+    """Load a checkpoint. ``path`` may also be ``default`` (the bundled model) or a run folder."""
+    path = resolve_model_path(path)
+    meta = read_metadata(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(_not_ckpt(path, exc)) from None
+    model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    ckpt = Checkpoint(
+        arch=meta["arch"], class_table=ClassTable.from_dict(meta["class_table"]), bands=meta["bands"],
+        mean=meta["mean"], std=meta["std"], pixel_size=meta.get("pixel_size"), state_dict=model_sd,
+        train=meta.get("train", {}), path=str(path),
+    )
+    if with_training_state:
+        if "optim" in meta:
+            ckpt.optim_state = _unflatten_optim({k: v for k, v in tensors.items() if k.startswith("optim.")}, meta["optim"])
+        if "rng" in meta:
+            ckpt.rng_state = {**meta["rng"], "torch": tensors["rng.torch"]}
+    return ckpt
+
+
+def resolve_model_path(spec: str | Path) -> Path:
+    """``default`` -> the bundled model; a training run folder -> its best checkpoint."""
+    if str(spec) == "default":
+        from landseg.assets import default_model_path
+
+        return default_model_path()
+    p = Path(spec)
+    if p.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (p / name).exists():
+                return p / name
+        raise CheckpointError(f"{p}: no best.safetensors or last.safetensors in this folder")
+    return p
+
+
+def _check_path(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"{p}: model file not found (give a landseg checkpoint, a training run folder, or 'default')")
+    return p
+
+
+def _not_ckpt(path: Path, exc: Exception) -> str:
+    head = b""
+    try:
+        head = path.read_bytes()[:2]
+    except OSError:
+        pass
+    kind = " (it looks like a pickle/torch.save file, which landseg never loads because it can run code)" if head[:1] == b"\x80" or head == b"PK" else ""
+    return f"{path}: not a landseg checkpoint{kind}: {exc}"

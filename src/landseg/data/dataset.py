@@ -1,0 +1,118 @@
+"""Torch datasets over prepared tiles: random training windows with D4 augmentation and jitter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.windows import Window
+from torch.utils.data import Dataset
+
+from landseg.data.windows import random_window
+
+
+class _Handles:
+    """Open rasterio datasets cached per process (DataLoader workers each get their own)."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.open: dict[str, Any] = {}
+
+    def get(self, path: str):
+        if self.pid != os.getpid():
+            self.pid, self.open = os.getpid(), {}
+        ds = self.open.get(path)
+        if ds is None:
+            ds = self.open[path] = rasterio.open(path)
+        return ds
+
+
+def d4(image: np.ndarray, label: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Apply D4 element ``k`` (0-7: rotation k%4 by 90°, flipped if k>=4) to (C,H,W) and (H,W)."""
+    image = np.rot90(image, k % 4, axes=(1, 2))
+    label = np.rot90(label, k % 4, axes=(0, 1))
+    if k >= 4:
+        image, label = image[:, :, ::-1], label[:, ::-1]
+    return image, label
+
+
+def jitter(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Random brightness, contrast, per-band gain and gamma, on a uint8 (C,H,W) image."""
+    x = image.astype(np.float32) / 255.0
+    c = x.shape[0]
+    gamma = float(np.exp(rng.uniform(-0.4, 0.4) * strength))
+    x = x**gamma
+    gain = 1.0 + rng.uniform(-0.3, 0.3) * strength + rng.uniform(-0.08, 0.08, size=(c, 1, 1)) * strength
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    contrast = 1.0 + rng.uniform(-0.3, 0.3) * strength
+    x = (x - mean) * contrast + mean
+    x = x * gain + rng.uniform(-0.1, 0.1) * strength
+    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class RandomWindows(Dataset):
+    """``length`` random windows per epoch from ``tiles``, each reproducible from (seed, epoch, index).
+
+    Tiles are drawn in proportion to their area. Tiles smaller than the window are padded with
+    zeros and the ignore label. ``scale`` draws a zoom factor (log-uniform) per window.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        tiles: Sequence[dict[str, Any]],
+        window: int,
+        length: int,
+        *,
+        label_key: str = "label",
+        seed: int = 0,
+        augment: bool = True,
+        jitter_strength: float = 1.0,
+        scale: tuple[float, float] = (1.0, 1.0),
+        ignore_index: int = 255,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.root = Path(root)
+        self.tiles = list(tiles)
+        self.window, self.length = window, length
+        self.label_key, self.seed, self.augment = label_key, seed, augment
+        self.jitter_strength, self.scale = jitter_strength, scale
+        self.ignore_index = ignore_index
+        self.rank, self.world_size = rank, world_size
+        areas = np.array([t["width"] * t["height"] for t in self.tiles], dtype=np.float64)
+        self.p = areas / areas.sum()
+        self.epoch = 0
+        self._h = _Handles()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i * self.world_size + self.rank])
+        t = self.tiles[int(rng.choice(len(self.tiles), p=self.p))]
+        s = self.window
+        zoom = float(np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1])))) if self.augment else 1.0
+        src = max(8, int(round(s * zoom)))
+        r, c = random_window(t["height"], t["width"], src, rng)
+        win = Window(c, r, min(src, t["width"]), min(src, t["height"]))
+        img = self._h.get(str(self.root / t["files"]["image"])).read(window=win)
+        lbl = self._h.get(str(self.root / t["files"][self.label_key])).read(1, window=win)
+        if img.shape[1:] != (src, src):
+            img = np.pad(img, ((0, 0), (0, src - img.shape[1]), (0, src - img.shape[2])))
+            lbl = np.pad(lbl, ((0, src - lbl.shape[0]), (0, src - lbl.shape[1])), constant_values=self.ignore_index)
+        if self.augment:
+            img, lbl = d4(img, lbl, int(rng.integers(8)))
+            if self.jitter_strength > 0:
+                img = jitter(img, rng, self.jitter_strength)
+        x = torch.from_numpy(np.ascontiguousarray(img))
+        y = torch.from_numpy(np.ascontiguousarray(lbl))
+        if src != s:
+            x = torch.nn.functional.interpolate(x[None].float(), size=(s, s), mode="bilinear", align_corners=False,
+                                                antialias=src > s)[0].round().clamp(0, 255).to(torch.uint8)
+            y = torch.nn.functional.interpolate(y[None, None].float(), size=(s, s), mode="nearest")[0, 0].to(torch.uint8)
+        return x, y.long()

@@ -1,0 +1,189 @@
+"""Sliding-window inference with smooth blending, in bounded memory.
+
+The raster is virtually padded by ``overlap // 2`` pixels of reflection on every side, so edge
+pixels see context, and covered by a regular grid of ``window``-sized windows with ``overlap``
+(the last row/column aligned to the end: no pixel dropped). Each window's class probabilities are
+weighted by a separable raised-cosine window and summed; a pixel's class is the argmax of the sum.
+
+Memory: output columns are processed in chunks of at most ``chunk_width`` pixels, top to bottom.
+Only a band of ``classes x window x chunk`` accumulators is alive; rows are emitted as soon as no
+later window touches them. Windows that straddle two chunks are computed for each (exactly the
+same result as one pass over the whole width).
+
+Reading, model compute and emitting run in three threads (reader -> model -> writer queues), so
+I/O overlaps compute.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from landseg.data.windows import axis_starts
+
+ReadFn = Callable[[int, int, int, int], np.ndarray]  # (row, col, height, width) -> (bands, h, w) uint8
+
+
+@dataclass
+class Block:
+    """Final predictions for raster rows [row, row+h) and columns [col, col+w)."""
+
+    row: int
+    col: int
+    classes: np.ndarray  # (h, w) uint8
+    probs: np.ndarray | None  # (classes, h, w) float32 in [0, 1], if requested
+
+
+def blend_weights(size: int) -> np.ndarray:
+    """Separable raised-cosine weights, strictly positive (edge pixels of a lone window still count)."""
+    w = np.sin(np.pi * (np.arange(size) + 0.5) / size) ** 2
+    w = np.maximum(w, 1e-3).astype(np.float32)
+    return np.outer(w, w)
+
+
+def read_padded(read: ReadFn, height: int, width: int, r: int, c: int, size: int) -> np.ndarray:
+    """Window at raster offset (r, c) (may be negative / past the end) filled by reflection."""
+    r0, c0 = max(r, 0), max(c, 0)
+    r1, c1 = min(r + size, height), min(c + size, width)
+    data = read(r0, c0, r1 - r0, c1 - c0)
+    pads = ((0, 0), (r0 - r, r + size - r1), (c0 - c, c + size - c1))
+    if any(p for pair in pads for p in pair):
+        small = min(data.shape[1], data.shape[2]) < 2
+        data = np.pad(data, pads, mode="symmetric" if small else "reflect")
+    return data
+
+
+def plan(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192):
+    """Window rows/columns (virtual, padded coordinates), the margin and the column chunks."""
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap must be in [0, window), got {overlap} for window {window}")
+    m = overlap // 2
+    stride = window - overlap
+    rows = axis_starts(height + 2 * m, window, stride)
+    cols = axis_starts(width + 2 * m, window, stride)
+    chunk_width = max(chunk_width, window)
+    chunks = []
+    for x0 in range(0, width, chunk_width):
+        x1 = min(x0 + chunk_width, width)
+        cc = [c for c in cols if c < x1 + m and c + window > x0 + m]
+        chunks.append((x0, x1, cc))
+    return m, rows, chunks
+
+
+def count_windows(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192) -> int:
+    m, rows, chunks = plan(height, width, window, overlap, chunk_width)
+    return len(rows) * sum(len(cc) for _, _, cc in chunks)
+
+
+_END = object()
+
+
+def sliding_window(
+    read: ReadFn,
+    height: int,
+    width: int,
+    model: Callable[[np.ndarray], np.ndarray],
+    num_classes: int,
+    *,
+    window: int = 512,
+    overlap: int = 128,
+    batch_size: int = 4,
+    chunk_width: int = 8192,
+    want_probs: bool = False,
+    progress: Callable[[int], None] | None = None,
+    prefetch: int = 2,
+) -> Iterator[Block]:
+    """Yield :class:`Block` s of final predictions covering the raster exactly once."""
+    m, rows, chunks = plan(height, width, window, overlap, chunk_width)
+    weights = blend_weights(window)
+    tasks = [(ci, ri, r, c) for ci, (_, _, cc) in enumerate(chunks) for ri, r in enumerate(rows) for c in cc]
+    q_in: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for i in range(0, len(tasks), batch_size):
+                if stop.is_set():
+                    return
+                batch = tasks[i : i + batch_size]
+                arr = np.stack([read_padded(read, height, width, r - m, c - m, window) for _, _, r, c in batch])
+                q_in.put((batch, arr))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            errors.append(exc)
+        finally:
+            q_in.put(_END)
+
+    th = threading.Thread(target=reader, name="landseg-reader", daemon=True)
+    th.start()
+    try:
+        state = None  # (ci, ri, acc, wsum, bx0)
+        remaining = 0
+        while True:
+            item = q_in.get()
+            if item is _END:
+                break
+            batch, arr = item
+            probs = model(arr)
+            for (ci, ri, r, c), p in zip(batch, probs):
+                x0, x1, cc = chunks[ci]
+                if state is None or state[0] != ci or state[1] != ri:
+                    if state is None or state[0] != ci:
+                        bx0 = cc[0]
+                        acc = np.zeros((num_classes, window, cc[-1] + window - bx0), np.float32)
+                        wsum = np.zeros((window, cc[-1] + window - bx0), np.float32) if want_probs else None
+                        state = (ci, ri, acc, wsum, bx0)
+                    state = (ci, ri, *state[2:])
+                    remaining = len(cc)
+                _, _, acc, wsum, bx0 = state
+                acc[:, :, c - bx0 : c - bx0 + window] += p * weights
+                if wsum is not None:
+                    wsum[:, c - bx0 : c - bx0 + window] += weights
+                remaining -= 1
+                if progress:
+                    progress(1)
+                if remaining == 0:  # window row done: rows [r, next_r) are final
+                    next_r = rows[ri + 1] if ri + 1 < len(rows) else height + 2 * m
+                    n = next_r - r
+                    rr0, rr1 = max(r, m), min(next_r, height + m)  # raster rows + m
+                    if rr1 > rr0:
+                        sl = acc[:, rr0 - r : rr1 - r, x0 + m - bx0 : x1 + m - bx0]
+                        block_probs = None
+                        if want_probs:
+                            ws = wsum[rr0 - r : rr1 - r, x0 + m - bx0 : x1 + m - bx0]
+                            block_probs = sl / ws
+                        yield Block(rr0 - m, x0, sl.argmax(axis=0).astype(np.uint8), block_probs)
+                    if n < window:
+                        acc[:, : window - n] = acc[:, n:]
+                        if wsum is not None:
+                            wsum[: window - n] = wsum[n:]
+                    acc[:, max(window - n, 0) :] = 0
+                    if wsum is not None:
+                        wsum[max(window - n, 0) :] = 0
+        if errors:
+            raise errors[0]
+    finally:
+        stop.set()
+        while th.is_alive():
+            try:
+                q_in.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        th.join()
+
+
+def predict_array(image: np.ndarray, model: Callable[[np.ndarray], np.ndarray], num_classes: int, **kw) -> np.ndarray:
+    """Class map of an in-memory (bands, H, W) image with the same engine as rasters."""
+    _, h, w = image.shape
+    out = np.empty((h, w), np.uint8)
+
+    def read(r: int, c: int, hh: int, ww: int) -> np.ndarray:
+        return image[:, r : r + hh, c : c + ww]
+
+    for b in sliding_window(read, h, w, model, num_classes, **kw):
+        out[b.row : b.row + b.classes.shape[0], b.col : b.col + b.classes.shape[1]] = b.classes
+    return out

@@ -1,0 +1,441 @@
+"""Training: random windows, D4 + photometric augmentation, CE (+Dice), AdamW with warm-up and
+cosine decay, validation by sliding-window prediction on whole validation tiles, self-describing
+checkpoints, resume, Ctrl-C safety and DDP (torchrun) on CPU or GPU.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from landseg.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from landseg.classes import ClassTable
+from landseg.data.dataset import RandomWindows
+from landseg.data.prepare import load_manifest
+from landseg.engine import autocast_dtype, pick_device
+from landseg.errors import CheckpointError, ConfigError, InputError
+from landseg.io.raster import atomic_output, write_json_atomic
+from landseg.metrics import confusion_matrix, metrics_from_confusion
+from landseg.models.unet import PRESETS, build_model, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    model: str = "small"             # preset: small | full | tiny
+    width: int | None = None         # overrides the preset
+    depth: int | None = None
+    window: int = 256
+    batch_size: int = 8
+    epochs: int = 30
+    windows_per_epoch: int = 1024
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"         # adamw | adam
+    schedule: str = "cosine"         # cosine (with warm-up) | constant
+    warmup: float = 0.03             # share of training spent warming up
+    loss: str = "ce+dice"            # ce | ce+dice
+    dice_weight: float = 0.5
+    class_weights: str = "none"      # none | sqrt-inverse
+    label: str = "label"             # label | label_eroded
+    augment: bool = True
+    jitter: float = 1.0              # photometric jitter strength, 0 disables
+    scale_min: float = 0.75          # random zoom range
+    scale_max: float = 1.33
+    val_window: int = 512
+    val_overlap: int = 64
+    val_max_tiles: int | None = None
+    device: str = "auto"
+    precision: str = "auto"          # auto | fp32 | bf16 | fp16
+    num_workers: int | None = None
+    seed: int = 0
+    time_limit: float | None = None  # minutes; the lr schedule follows elapsed time too
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+ORIGINAL = dict(model="full", window=256, batch_size=5, epochs=5, lr=5e-4, optimizer="adam", schedule="constant",
+                loss="ce", jitter=0.0, scale_min=1.0, scale_max=1.0, weight_decay=0.0, warmup=0.0)
+CONFIG_PRESETS = {"default": {}, "original": ORIGINAL}
+
+
+def make_config(overrides: dict[str, Any], preset: str = "default", file: str | None = None) -> TrainConfig:
+    """Defaults <- preset <- config file <- command-line overrides; unknown keys name the nearest valid one."""
+    if preset not in CONFIG_PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(CONFIG_PRESETS)}")
+    values: dict[str, Any] = dict(CONFIG_PRESETS[preset])
+    if file:
+        values.update(_read_config_file(file))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    keys = TrainConfig.keys()
+    for k in values:
+        if k not in keys:
+            near = difflib.get_close_matches(k, keys, n=1)
+            raise ConfigError(f"unknown config key {k!r}" + (f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(keys)}"))
+    cfg = TrainConfig(**values)
+    _validate(cfg)
+    return cfg
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: config file not found")
+    import yaml
+
+    try:
+        data = yaml.safe_load(p.read_text()) if p.suffix in (".yaml", ".yml") else json.loads(p.read_text())
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"{p}: cannot parse config: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of config keys")
+    return data
+
+
+def _validate(cfg: TrainConfig) -> None:
+    def bad(msg: str) -> None:
+        raise ConfigError(msg)
+
+    if cfg.model not in PRESETS:
+        bad(f"model must be one of {', '.join(PRESETS)}, got {cfg.model!r}")
+    if cfg.batch_size < 1:
+        bad(f"batch_size must be at least 1, got {cfg.batch_size}")
+    if cfg.epochs < 1 or cfg.windows_per_epoch < 1:
+        bad("epochs and windows_per_epoch must be at least 1")
+    if cfg.lr <= 0:
+        bad(f"lr must be positive, got {cfg.lr}")
+    depth = cfg.depth or PRESETS[cfg.model]["depth"]
+    for name in ("window", "val_window"):
+        v = getattr(cfg, name)
+        if v < 2**depth or v % 2**depth:
+            bad(f"{name} must be a positive multiple of {2**depth} for a depth-{depth} U-Net, got {v}")
+    if not 0 <= cfg.val_overlap < cfg.val_window:
+        bad("val_overlap must be in [0, val_window)")
+    if cfg.optimizer not in ("adam", "adamw") or cfg.schedule not in ("cosine", "constant"):
+        bad("optimizer must be adam|adamw and schedule cosine|constant")
+    if cfg.loss not in ("ce", "ce+dice") or cfg.class_weights not in ("none", "sqrt-inverse"):
+        bad("loss must be ce|ce+dice and class_weights none|sqrt-inverse")
+    if cfg.label not in ("label", "label_eroded"):
+        bad("label must be label or label_eroded")
+    if not 0 < cfg.scale_min <= cfg.scale_max:
+        bad("need 0 < scale_min <= scale_max")
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Soft Dice over classes, ignoring ``ignore_index`` pixels."""
+    probs = logits.float().softmax(1)
+    valid = (target != ignore_index).unsqueeze(1)
+    onehot = F.one_hot(target.clamp(max=logits.shape[1] - 1), logits.shape[1]).permute(0, 3, 1, 2)
+    onehot = onehot * valid
+    probs = probs * valid
+    inter = (probs * onehot).sum((0, 2, 3))
+    denom = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    present = onehot.sum((0, 2, 3)) > 0
+    dice = (2 * inter + 1.0) / (denom + 1.0)
+    return (1 - dice[present]).mean() if present.any() else logits.sum() * 0
+
+
+def lr_at(cfg: TrainConfig, progress: float) -> float:
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if progress < cfg.warmup:
+        return cfg.lr * max(progress / cfg.warmup, 0.01)
+    p = (progress - cfg.warmup) / max(1 - cfg.warmup, 1e-9)
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+class Trainer:
+    def __init__(self, dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False):
+        self.cfg = cfg
+        self.run = Path(run)
+        self.manifest = load_manifest(dataset)
+        self.root = self.manifest["root"]
+        self.table = ClassTable.from_dict(self.manifest["class_table"])
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.distributed = self.world_size > 1
+        self.device = pick_device(cfg.device)
+        if self.distributed:
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.main = self.rank == 0
+        tiles = self.manifest["tiles"]
+        self.train_tiles = [t for t in tiles if t["split"] == "train"]
+        self.val_tiles = [t for t in tiles if t["split"] == "val"][: cfg.val_max_tiles]
+        if not self.train_tiles:
+            raise InputError(f"{self.root}: the dataset has no training tiles")
+        if cfg.label not in self.train_tiles[0]["files"]:
+            raise ConfigError(f"label {cfg.label!r} is not in this dataset (it has {', '.join(k for k in self.train_tiles[0]['files'] if k != 'image')})")
+        if all(max(t["width"], t["height"]) < cfg.window for t in self.train_tiles):
+            biggest = max(max(t["width"], t["height"]) for t in self.train_tiles)
+            raise ConfigError(f"window {cfg.window} is larger than every training tile (largest side {biggest} px); use a smaller --window")
+        preset = dict(PRESETS[cfg.model])
+        self.arch = {"name": "unet", "in_channels": self.manifest["band_count"], "num_classes": self.table.num_classes,
+                     "width": cfg.width or preset["width"], "depth": cfg.depth or preset["depth"]}
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(self.arch).to(self.device).to(memory_format=torch.channels_last)
+        self.amp = autocast_dtype(self.device, cfg.precision)
+        opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        self.opt = opt_cls(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16 and self.device.type == "cuda")
+        self.mean = torch.tensor(self.manifest["mean"], device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(self.manifest["std"], device=self.device).view(1, -1, 1, 1)
+        self.class_weight = self._class_weights()
+        self.epoch, self.step, self.batch_in_epoch, self.elapsed = 0, 0, 0, 0.0
+        self.best = -1.0
+        self.history: list[dict[str, Any]] = []
+        if resume:
+            self._resume()
+        self.net = self.model
+        if self.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    # -- setup helpers -----------------------------------------------------------------
+    def _class_weights(self) -> torch.Tensor | None:
+        if self.cfg.class_weights == "none":
+            return None
+        counts = np.asarray(self.manifest["class_pixel_counts"]["train"], dtype=np.float64) + 1
+        w = 1 / np.sqrt(counts / counts.sum())
+        w = w / w.mean()
+        return torch.tensor(w, dtype=torch.float32, device=self.device)
+
+    def _resume(self) -> None:
+        path = self.run / "last.safetensors"
+        if not path.exists():
+            raise CheckpointError(f"{self.run}: nothing to resume (no last.safetensors)")
+        ck = load_checkpoint(path, with_training_state=True)
+        if ck.class_table.to_dict() != self.table.to_dict():
+            raise CheckpointError(f"{path}: trained with class table {ck.class_table.name!r} {list(ck.class_table.names)}, "
+                                  f"but this dataset has {self.table.name!r} {list(self.table.names)}")
+        if ck.arch != self.arch:
+            raise CheckpointError(f"{path}: architecture {ck.arch} differs from the configured {self.arch}")
+        self.model.load_state_dict(ck.state_dict)
+        if ck.optim_state:
+            self.opt.load_state_dict(ck.optim_state)
+        st = ck.train
+        self.epoch, self.step, self.batch_in_epoch = st["epoch"], st["step"], st.get("batch_in_epoch", 0)
+        self.elapsed, self.best, self.history = st.get("elapsed", 0.0), st.get("best", -1.0), st.get("history", [])
+        if ck.rng_state:
+            torch.set_rng_state(ck.rng_state["torch"])
+
+    def _checkpoint(self, metrics: dict[str, Any] | None, with_state: bool = True) -> Checkpoint:
+        ps = self.manifest.get("pixel_size")
+        pixel = float(ps[0]) if isinstance(ps, list) and ps and not isinstance(ps[0], list) else None
+        return Checkpoint(
+            arch=self.arch, class_table=self.table, bands=self.manifest["bands"], mean=self.manifest["mean"],
+            std=self.manifest["std"], pixel_size=pixel, state_dict=self.model.state_dict(),
+            train={"config": dataclasses.asdict(self.cfg), "metrics": metrics, "epoch": self.epoch, "step": self.step,
+                   "batch_in_epoch": self.batch_in_epoch, "elapsed": self.elapsed, "best": self.best,
+                   "history": self.history, "dataset": self.manifest["dataset"],
+                   "train_tiles": [t["id"] for t in self.train_tiles], "val_tiles": [t["id"] for t in self.val_tiles]},
+            optim_state=self.opt.state_dict() if with_state else None,
+            rng_state={"torch": torch.get_rng_state()} if with_state else None,
+        )
+
+    def total_steps(self) -> int:
+        per_epoch = math.ceil(self.cfg.windows_per_epoch / (self.cfg.batch_size * self.world_size))
+        return per_epoch * self.cfg.epochs
+
+    def progress(self) -> float:
+        p = self.step / max(self.total_steps(), 1)
+        if self.cfg.time_limit:
+            p = max(p, self.elapsed / (self.cfg.time_limit * 60))
+        return min(p, 1.0)
+
+    # -- loop --------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        cfg = self.cfg
+        if self.main:
+            self.run.mkdir(parents=True, exist_ok=True)
+            import yaml
+
+            with atomic_output(self.run / "config.yaml") as tmp:
+                tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+            print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"
+                  f"{', ' + str(self.amp).replace('torch.', '') + ' autocast' if self.amp else ''}; "
+                  f"{len(self.train_tiles)} training / {len(self.val_tiles)} validation tiles")
+        ds = RandomWindows(self.root, self.train_tiles, cfg.window, math.ceil(cfg.windows_per_epoch / self.world_size),
+                           label_key=cfg.label, seed=cfg.seed, augment=cfg.augment, jitter_strength=cfg.jitter,
+                           scale=(cfg.scale_min, cfg.scale_max), ignore_index=self.table.ignore_index,
+                           rank=self.rank, world_size=self.world_size)
+        workers = cfg.num_workers if cfg.num_workers is not None else min(4, max((os.cpu_count() or 2) - 1, 0))
+        stop = False
+        try:
+            while self.epoch < cfg.epochs and not stop:
+                ds.epoch = self.epoch
+                start = self.batch_in_epoch * cfg.batch_size
+                sub = Subset(ds, range(start, len(ds))) if start else ds
+                loader = DataLoader(sub, batch_size=cfg.batch_size, shuffle=False, num_workers=workers,
+                                    drop_last=False, persistent_workers=False, pin_memory=self.device.type == "cuda")
+                stop = self._train_epoch(loader)
+                val = self.validate()
+                self._end_epoch(val)
+        except KeyboardInterrupt:
+            if self.main:
+                save_checkpoint(self._checkpoint(self.history[-1] if self.history else None), self.run / "last.safetensors")
+                print(f"\ninterrupted: saved {self.run / 'last.safetensors'} (epoch {self.epoch}, step {self.step}); "
+                      "continue with --resume")
+            raise
+        finally:
+            if self.distributed and dist.is_initialized():
+                dist.barrier()
+        return self.history[-1] if self.history else {}
+
+    def _train_epoch(self, loader: DataLoader) -> bool:
+        cfg = self.cfg
+        self.net.train()
+        nc = self.table.num_classes
+        cm = np.zeros((nc, nc), np.int64)
+        loss_sum, n_batches = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", disable=not self.main or None,
+                   leave=False)
+        t_last = time.perf_counter()
+        for x, y in bar:
+            for g in self.opt.param_groups:
+                g["lr"] = lr_at(cfg, self.progress())
+            x = x.to(self.device, non_blocking=True).float()
+            y = y.to(self.device, non_blocking=True)
+            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+                logits = self.net(x)
+            loss = F.cross_entropy(logits.float(), y, weight=self.class_weight, ignore_index=self.table.ignore_index)
+            if cfg.loss == "ce+dice":
+                loss = loss + cfg.dice_weight * dice_loss(logits, y, self.table.ignore_index)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.step += 1
+            self.batch_in_epoch += 1
+            now = time.perf_counter()
+            self.elapsed += now - t_last
+            t_last = now
+            loss_sum += loss.item()
+            n_batches += 1
+            cm += confusion_matrix(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), nc, self.table.ignore_index)
+            if self.main:
+                bar.set_postfix(loss=f"{loss_sum / n_batches:.3f}", win_s=f"{bar.format_dict['rate'] * cfg.batch_size if bar.format_dict.get('rate') else 0:.1f}")
+            if cfg.time_limit and self.elapsed >= cfg.time_limit * 60:
+                break
+        bar.close()
+        if self.distributed:
+            t = torch.tensor(np.concatenate([cm.ravel(), [loss_sum, n_batches]]), dtype=torch.float64)
+            dist.all_reduce(t)
+            cm = t[:-2].numpy().astype(np.int64).reshape(nc, nc)
+            loss_sum, n_batches = float(t[-2]), float(t[-1])
+        self._train_stats = {"loss": loss_sum / max(n_batches, 1), **metrics_from_confusion(cm, self.table.names)}
+        return bool(cfg.time_limit and self.elapsed >= cfg.time_limit * 60)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any] | None:
+        """Sliding-window prediction over whole validation tiles; one global confusion matrix."""
+        from landseg.data.windows import grid_windows  # noqa: F401  (same grid code as predict)
+        from landseg.evaluate_core import evaluate_tiles
+
+        if not self.val_tiles:
+            return None
+        self.model.eval()
+        mine = self.val_tiles[self.rank :: self.world_size]
+        cm, nll, npx = evaluate_tiles(self._predict_fn(), self.root, mine, self.table, label_key=self.cfg.label,
+                                      window=self.cfg.val_window, overlap=self.cfg.val_overlap)
+        if self.distributed:
+            t = torch.tensor(np.concatenate([cm.ravel(), [nll, npx]]), dtype=torch.float64)
+            dist.all_reduce(t)
+            nc = self.table.num_classes
+            cm, nll, npx = t[:-2].numpy().astype(np.int64).reshape(nc, nc), float(t[-2]), float(t[-1])
+        return {"loss": nll / max(npx, 1), **metrics_from_confusion(cm, self.table.names)}
+
+    def _predict_fn(self):
+        def fn(batch: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(batch).to(self.device).float()
+            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+                return torch.softmax(self.model(x).float(), 1).cpu().numpy()
+
+        return fn
+
+    def _end_epoch(self, val: dict[str, Any] | None) -> None:
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        tr = self._train_stats
+        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "lr": self.opt.param_groups[0]["lr"],
+                               "elapsed_s": round(self.elapsed, 1), "train_loss": tr["loss"], "train_oa": tr["oa"],
+                               "train_mean_f1": tr["mean_f1"], "train_miou": tr["miou"]}
+        score_src = val or tr
+        if val:
+            row.update(val_loss=val["loss"], val_oa=val["oa"], val_mean_f1=val["mean_f1"], val_miou=val["miou"])
+            for n, m in val["per_class"].items():
+                for k in ("precision", "recall", "f1", "iou"):
+                    row[f"val_{k}_{n}"] = m[k]
+        self.history.append(row)
+        if not self.main:
+            return
+        score = score_src["mean_f1"] if not math.isnan(score_src["mean_f1"]) else -1
+        metrics = {"train": tr, "val": val}
+        if score > self.best:
+            self.best = score
+            save_checkpoint(self._checkpoint(metrics, with_state=False), self.run / "best.safetensors")
+        save_checkpoint(self._checkpoint(metrics), self.run / "last.safetensors")
+        write_metrics_csv(self.history, self.run / "metrics.csv")
+        write_json_atomic(self.run / "metrics.json", {"history": self.history, "last": metrics, "best_mean_f1": self.best})
+        plot_learning_curve(self.history, self.run / "learning_curve.png")
+        msg = f"epoch {self.epoch}: train loss {tr['loss']:.3f} OA {tr['oa']:.3f} mF1 {tr['mean_f1']:.3f}"
+        if val:
+            msg += f" | val loss {val['loss']:.3f} OA {val['oa']:.3f} mF1 {val['mean_f1']:.3f} mIoU {val['miou']:.3f}"
+        tqdm.write(msg)
+
+
+def write_metrics_csv(history: list[dict[str, Any]], path: Path) -> None:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+
+
+def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], "mean_f1", "mean F1")):
+        ax.plot(ep, [h[f"train_{key}"] for h in history], "o-", label="training")
+        if any(f"val_{key}" in h for h in history):
+            ax.plot(ep, [h.get(f"val_{key}", float("nan")) for h in history], "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def train(dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    return Trainer(dataset, run, cfg, resume=resume).fit()
