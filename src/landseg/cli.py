@@ -76,6 +76,33 @@ def _train(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{key}", type=typ, default=None, help=hlp)
 
 
+@command("predict", "segment GeoTIFFs/images of any size into class maps, previews and areas",
+         "landseg.commands:predict")
+def _predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default' (the bundled model)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="GeoTIFF/PNG/JPG files or folders of them")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--window", type=int, default=512, help="window size in pixels (default 512)")
+    p.add_argument("--overlap", type=int, default=128, help="overlap between windows in pixels (default 128)")
+    p.add_argument("--batch-size", type=int, default=4, help="windows per model call (default 4)")
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    p.add_argument("--probs", action="store_true", help="also write per-class probabilities (uint8 0-255)")
+    p.add_argument("--no-previews", action="store_true", help="skip the preview and overlay PNGs")
+    p.add_argument("--gsd", type=float, help="pixel size in metres for inputs without georeferencing")
+    p.add_argument("--input-range", help="MIN,MAX: scale 16-bit/float inputs linearly to 0-255")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
+    p.add_argument("--engine", choices=["torch", "onnx"], default="torch", help="inference engine (default torch)")
+    p.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
+
+
+@command("export", "export a checkpoint to ONNX", "landseg.commands:export")
+def _export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="checkpoint, run folder or 'default'")
+    p.add_argument("out", help="output .onnx file")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landseg",

@@ -88,3 +88,70 @@ def train(args: argparse.Namespace) -> int:
     if final and int(__import__("os").environ.get("RANK", "0")) == 0:
         print(f"done: checkpoints in {args.out} (best.safetensors, last.safetensors), metrics.csv, learning_curve.png")
     return 0
+
+
+def load_engine(model: str, engine: str = "torch", device: str = "auto", precision: str = "auto", cache_dir=None):
+    """(engine, checkpoint) for a MODEL argument; ONNX models are exported next to the outputs once."""
+    from pathlib import Path
+
+    from landseg.checkpoint import load_checkpoint
+    from landseg.engine import OnnxEngine, TorchEngine, export_onnx
+
+    ckpt = load_checkpoint(model)
+    if engine == "onnx":
+        onnx_path = Path(cache_dir or ".") / (Path(ckpt.path).stem + ".onnx")
+        if not onnx_path.exists():
+            export_onnx(ckpt, str(onnx_path))
+        return OnnxEngine(ckpt, str(onnx_path)), ckpt
+    return TorchEngine(ckpt, device, precision), ckpt
+
+
+def predict(args: argparse.Namespace) -> int:
+    from landseg.errors import ConfigError, LandsegError
+    from landseg.io.raster import check_writable_dir
+    from landseg.predict import PredictOptions, list_inputs, predict_raster, shard
+
+    rng = None
+    if args.input_range:
+        try:
+            lo, hi = (float(v) for v in args.input_range.split(","))
+            assert hi > lo
+        except (ValueError, AssertionError):
+            raise ConfigError(f"--input-range expects MIN,MAX with MIN < MAX, got {args.input_range!r}") from None
+        rng = (lo, hi)
+    if args.window % 32 or args.window < 32:
+        raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
+    if not 0 <= args.overlap < args.window:
+        raise ConfigError(f"--overlap must be between 0 and the window size ({args.window}), got {args.overlap}")
+    out = check_writable_dir(args.out)
+    files = list_inputs(args.inputs)
+    engine, ckpt = load_engine(args.model, args.engine, args.device, args.precision, cache_dir=out)
+    opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
+                          probs=args.probs, previews=not args.no_previews, gsd=args.gsd, input_range=rng,
+                          overwrite=args.overwrite)
+    failed = 0
+    for f in shard(files):
+        try:
+            rec = predict_raster(engine, ckpt, f, out, opts, model_name=str(args.model))
+        except LandsegError as exc:
+            failed += 1
+            print(f"landseg predict: error: {exc}", file=sys.stderr)
+            continue
+        if rec.get("skipped"):
+            print(f"{f}: already done ({rec['classes']})")
+        else:
+            print(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']})")
+    if failed:
+        print(f"landseg predict: {failed} of {len(files)} inputs failed", file=sys.stderr)
+        return 2
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from landseg.checkpoint import load_checkpoint
+    from landseg.engine import export_onnx
+
+    ckpt = load_checkpoint(args.model)
+    export_onnx(ckpt, args.out, opset=args.opset)
+    print(f"exported {ckpt.path} to {args.out}")
+    return 0

@@ -23,6 +23,11 @@ warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 
 def open_raster(path: str | Path) -> rasterio.DatasetReader:
     """Open a raster for reading; a missing, unreadable or corrupt file raises :class:`InputError`."""
+    if str(path).startswith("/vsi"):  # GDAL virtual file (e.g. inside a zip): let GDAL check it
+        try:
+            return rasterio.open(str(path))
+        except RasterioIOError as exc:
+            raise InputError(f"{path}: not a readable raster: {exc}") from None
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
@@ -126,6 +131,9 @@ def atomic_output(dst: str | Path, suffix: str | None = None) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get normal permissions
         os.replace(tmp_path, dst)
     finally:
         if tmp_path.exists():

@@ -1,0 +1,367 @@
+"""Prediction over rasters of any size: sliding windows with blending, streamed to a COG.
+
+For each input ``NAME.ext`` the output folder receives::
+
+    NAME_classes.tif    uint8 class map, Cloud-Optimized GeoTIFF, input CRS/transform, nodata 255,
+                        colour table and class names embedded (written last: its presence = done)
+    NAME_probs.tif      optional, per-class probabilities scaled to 0-255
+    NAME_preview.png    class colours, downsampled to at most ``preview_size`` pixels
+    NAME_overlay.png    the image with the classes blended over it
+    NAME_areas.csv/json class areas (see :mod:`landseg.area`)
+    NAME_predict.json   what was done (model, windows, resampling, timings)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from landseg.checkpoint import Checkpoint
+from landseg.errors import InputError, LandsegError
+from landseg.io.raster import (
+    atomic_output,
+    finalize_cog,
+    open_raster,
+    tiled_profile,
+    write_json_atomic,
+)
+from landseg.sliding import count_windows, sliding_window
+
+RASTER_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".jp2")
+LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no georeferencing
+
+
+@dataclass
+class PredictOptions:
+    window: int = 512
+    overlap: int = 128
+    batch_size: int = 4
+    tta: bool = False
+    probs: bool = False
+    previews: bool = True
+    areas: bool = True
+    preview_size: int = 2048
+    gsd: float | None = None
+    input_range: tuple[float, float] | None = None
+    resample_tolerance: float = 0.10
+    chunk_width: int = 8192
+    overwrite: bool = False
+    progress: bool = True
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+
+def output_paths(src: str | Path, out_dir: str | Path) -> dict[str, Path]:
+    stem = Path(src).stem
+    out = Path(out_dir)
+    return {k: out / f"{stem}_{k}{ext}" for k, ext in (
+        ("classes", ".tif"), ("probs", ".tif"), ("preview", ".png"), ("overlay", ".png"),
+        ("areas", ".csv"), ("predict", ".json"))} | {"areas_json": out / f"{stem}_areas.json"}
+
+
+def list_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """Expand folders into the rasters they hold; keep explicit files in order."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in RASTER_EXTS and not f.name.startswith("."))
+            if not found:
+                raise InputError(f"{p}: folder holds no rasters ({', '.join(RASTER_EXTS)})")
+            files += found
+        else:
+            files.append(p)
+    return files
+
+
+def _input_bands(ds: rasterio.DatasetReader, need: int, path: Path) -> list[int]:
+    """Band indexes to feed the model; an alpha band beyond them is used as the mask only."""
+    ci = list(ds.colorinterp)
+    data_bands = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha]
+    if len(data_bands) == need:
+        return data_bands
+    if ds.count == need:
+        return list(range(1, need + 1))
+    raise InputError(f"{path}: the model needs {need} bands, this raster has {ds.count} "
+                     f"({', '.join(c.name for c in ci)}); give an image with the model's bands")
+
+
+def _scaler(ds: rasterio.DatasetReader, path: Path, opts: PredictOptions, bands: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+    dtype = np.dtype(ds.dtypes[0])
+    if opts.input_range:
+        lo, hi = opts.input_range
+        return lambda a: np.clip((a.astype(np.float32) - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+    if dtype == np.uint8:
+        return lambda a: a
+    raise InputError(
+        f"{path}: {dtype} pixels, but the model expects 8-bit values 0-255 for bands {', '.join(bands)} "
+        "(as in its training data); pass --input-range MIN,MAX to scale linearly, or convert the image to 8-bit"
+    )
+
+
+def _pixel_size(ds: rasterio.DatasetReader) -> float | None:
+    if ds.transform.is_identity:
+        return None
+    t = ds.transform
+    return float((abs(t.a * t.e - t.b * t.d)) ** 0.5)
+
+
+def _units_per_metre(crs: Any) -> float | None:
+    if crs is None:
+        return None
+    if crs.is_geographic:
+        return None
+    try:
+        return 1.0 / float(crs.linear_units_factor[1])
+    except Exception:  # noqa: BLE001 - unknown units: cannot compare pixel sizes
+        return None
+
+
+def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions) -> tuple[dict[str, Any] | None, str]:
+    """WarpedVRT arguments when the input must be resampled to the model's pixel size, and a note."""
+    model_ps = ckpt.pixel_size
+    if model_ps is None:
+        return None, "model has no training pixel size: input used at its native resolution"
+    georef = ds.crs is not None and not ds.transform.is_identity
+    if georef:
+        upm = _units_per_metre(ds.crs)
+        if upm is None:
+            return None, f"input CRS {ds.crs} is geographic/unknown units: pixel size not compared, native resolution used"
+        ps_m = _pixel_size(ds) / upm
+        crs, transform = ds.crs, ds.transform
+        target_units = model_ps * upm
+    elif opts.gsd:
+        ps_m = opts.gsd
+        crs = rasterio.crs.CRS.from_user_input(LOCAL_CRS)
+        transform = rasterio.Affine(opts.gsd, 0, 0, 0, -opts.gsd, 0)
+        target_units = model_ps
+    else:
+        return None, (f"input has no georeferencing and no --gsd: assumed to match the model's "
+                      f"{model_ps:g} m pixels (pass --gsd METRES to resample correctly)")
+    ratio = ps_m / model_ps
+    if abs(ratio - 1) <= opts.resample_tolerance:
+        return None, f"input pixel size {ps_m:.4g} m matches the model's {model_ps:g} m"
+    width = max(1, int(round(ds.width * ratio)))
+    height = max(1, int(round(ds.height * ratio)))
+    dst_transform = transform * rasterio.Affine.scale(ds.width / width, ds.height / height)
+    vrt = dict(crs=crs, transform=dst_transform, width=width, height=height, resampling=Resampling.bilinear)
+    if not georef:
+        vrt.update(src_crs=crs, src_transform=transform)
+    return vrt, (f"input pixel size {ps_m:.4g} m differs from the model's {model_ps:g} m by more than "
+                 f"{opts.resample_tolerance:.0%}: resampled to {width}x{height} for inference and back to the input grid")
+
+
+def _class_tags(ckpt: Checkpoint, model_name: str, extra: dict[str, str]) -> dict[str, str]:
+    t = ckpt.class_table
+    tags = {"LANDSEG_CLASS_TABLE": json.dumps(t.to_dict()), "LANDSEG_MODEL": model_name,
+            "CLASS_NAMES": ",".join(t.names), **extra}
+    tags.update({f"CLASS_{i}": n for i, n in enumerate(t.names)})
+    return tags
+
+
+def predict_raster(
+    engine: Callable[[np.ndarray], np.ndarray],
+    ckpt: Checkpoint,
+    src: str | Path,
+    out_dir: str | Path,
+    opts: PredictOptions | None = None,
+    *,
+    model_name: str = "",
+) -> dict[str, Any]:
+    """Predict one raster into ``out_dir``; returns the run record. Skips complete outputs."""
+    opts = opts or PredictOptions()
+    src = Path(src)
+    paths = output_paths(src, out_dir)
+    if paths["classes"].exists() and not opts.overwrite:
+        return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
+    t0 = time.perf_counter()
+    nc = ckpt.class_table.num_classes
+    model = engine
+    if opts.tta:
+        from landseg.engine import tta_call
+
+        model = lambda b: tta_call(engine, b)  # noqa: E731
+    with ExitStack() as stack:
+        ds = stack.enter_context(open_raster(src))
+        bands = _input_bands(ds, len(ckpt.mean), src)
+        scale = _scaler(ds, src, opts, ckpt.bands)
+        if ds.width == 0 or ds.height == 0:
+            raise InputError(f"{src}: empty raster")
+        small = ds.dataset_mask(out_shape=(min(ds.height, 256), min(ds.width, 256)))
+        if not small.any():
+            raise InputError(f"{src}: every pixel is nodata; nothing to predict")
+        vrt_args, note = prediction_grid(ds, ckpt, opts)
+        grid = stack.enter_context(WarpedVRT(ds, **vrt_args)) if vrt_args else ds
+        H, W = grid.height, grid.width
+        georef = ds.crs is not None and not ds.transform.is_identity
+        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent
+                                                                       if paths["classes"].parent.exists() else None)))
+
+        def read(r: int, c: int, h: int, w: int) -> np.ndarray:
+            return scale(grid.read(bands, window=Window(c, r, w, h)))
+
+        prof = tiled_profile(W, H, 1, "uint8", crs=grid.crs if georef or vrt_args else None,
+                             transform=grid.transform if georef or vrt_args else None, nodata=255)
+        raw_path = tmpdir / "classes_grid.tif"
+        prob_path = tmpdir / "probs_grid.tif"
+        n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width)
+        bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
+        writers = [stack.enter_context(rasterio.open(raw_path, "w", **prof))]
+        if opts.probs:
+            writers.append(stack.enter_context(rasterio.open(prob_path, "w", **{**prof, "count": nc, "nodata": None})))
+        q: queue.Queue = queue.Queue(maxsize=4)
+        werr: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                while (blk := q.get()) is not None:
+                    h, w = blk.classes.shape
+                    win = Window(blk.col, blk.row, w, h)
+                    writers[0].write(blk.classes[None], window=win)
+                    if opts.probs:
+                        writers[1].write((blk.probs * 255 + 0.5).astype(np.uint8), window=win)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                werr.append(exc)
+                while q.get() is not None:
+                    pass
+
+        wt = threading.Thread(target=writer, name="landseg-writer", daemon=True)
+        wt.start()
+        try:
+            for blk in sliding_window(read, H, W, model, nc, window=opts.window, overlap=opts.overlap,
+                                      batch_size=opts.batch_size, chunk_width=opts.chunk_width,
+                                      want_probs=opts.probs, progress=bar.update):
+                q.put(blk)
+                if werr:
+                    break
+        finally:
+            q.put(None)
+            wt.join()
+            bar.close()
+        if werr:
+            raise werr[0]
+        for w_ in writers:
+            w_.close()
+        t_model = time.perf_counter() - t0
+        # Back to the input grid (nearest for classes), apply the input mask, write the final tiled file.
+        final_raw = tmpdir / "classes.tif"
+        out_prof = tiled_profile(ds.width, ds.height, 1, "uint8", crs=ds.crs if georef else None,
+                                 transform=ds.transform if georef else None, nodata=255)
+        tags = _class_tags(ckpt, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
+        _finish(raw_path, final_raw, ds, out_prof, vrt_args, ckpt, tags, Resampling.nearest, mask=True)
+        if opts.probs:
+            _finish(prob_path, tmpdir / "probs.tif", ds, {**out_prof, "count": nc, "nodata": None}, vrt_args, ckpt,
+                    {"CLASS_NAMES": ",".join(ckpt.class_table.names)}, Resampling.bilinear, mask=False)
+            finalize_cog(tmpdir / "probs.tif", paths["probs"], overview_resampling="average")
+        if opts.previews:
+            write_previews(ds, bands, scale, final_raw, ckpt, paths["preview"], paths["overlay"], opts.preview_size)
+        record = {"input": str(src), "model": model_name, "note": note, "size": [ds.width, ds.height],
+                  "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
+                  "tta": opts.tta, "windows": n_windows, "inference_grid": [W, H], "seconds_model": round(t_model, 2)}
+        if opts.areas:
+            record["areas"] = _write_areas(final_raw, paths, opts.gsd)
+        record["seconds_total"] = round(time.perf_counter() - t0, 2)
+        write_json_atomic(paths["predict"], record)
+        finalize_cog(final_raw, paths["classes"], overview_resampling="mode")
+    record["classes"] = str(paths["classes"])
+    return record
+
+
+def _finish(raw: Path, dst: Path, ds, prof: dict[str, Any], vrt_args, ckpt: Checkpoint, tags: dict[str, str],
+            resampling: Resampling, mask: bool) -> None:
+    """Copy ``raw`` (inference grid) onto the input grid block by block, masking input nodata."""
+    with ExitStack() as stack:
+        src = stack.enter_context(rasterio.open(raw))
+        if vrt_args:
+            kw = dict(crs=prof["crs"] or vrt_args["crs"], transform=ds.transform if prof["crs"] else vrt_args.get("src_transform"),
+                      width=ds.width, height=ds.height, resampling=resampling)
+            if not prof["crs"]:
+                kw.update(src_crs=vrt_args["crs"], src_transform=vrt_args["transform"])
+            src = stack.enter_context(WarpedVRT(src, **kw))
+        out = stack.enter_context(rasterio.open(dst, "w", **prof))
+        if mask:
+            out.write_colormap(1, ckpt.class_table.colormap())
+            out.set_band_description(1, "class")
+        out.update_tags(**tags)
+        for _, win in out.block_windows(1):
+            data = src.read(window=win)
+            if mask:
+                valid = ds.dataset_mask(window=win) > 0
+                data[:, ~valid] = 255
+            out.write(data, window=win)
+
+
+def _downsample_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    f = min(1.0, size / max(h, w))
+    return max(1, int(round(h * f))), max(1, int(round(w * f)))
+
+
+def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkpoint, preview: Path, overlay: Path,
+                   size: int, alpha: float = 0.45) -> None:
+    """Colour preview and overlay PNGs, read decimated (bounded memory)."""
+    from PIL import Image
+
+    h, w = _downsample_shape(ds.height, ds.width, size)
+    with rasterio.open(classes_path) as c:
+        cls = c.read(1, out_shape=(h, w), resampling=Resampling.nearest)
+    rgb_cls = ckpt.class_table.index_to_rgb(cls)
+    nodata = cls == 255
+    with atomic_output(preview, suffix=".png") as tmp:
+        Image.fromarray(rgb_cls).save(tmp, format="PNG")
+    img = scale(ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average))
+    img = display_rgb(img, ckpt.bands)
+    blend = (img * (1 - alpha) + rgb_cls * alpha).astype(np.uint8)
+    blend[nodata] = img[nodata]
+    with atomic_output(overlay, suffix=".png") as tmp:
+        Image.fromarray(blend).save(tmp, format="PNG")
+
+
+def display_rgb(img: np.ndarray, bands: Sequence[str]) -> np.ndarray:
+    """(C,H,W) uint8 -> (H,W,3) for display: the red/green/blue bands if named, else the first three."""
+    names = [b.lower() for b in bands]
+    if all(b in names for b in ("red", "green", "blue")):
+        idx = [names.index("red"), names.index("green"), names.index("blue")]
+    elif img.shape[0] >= 3:
+        idx = [0, 1, 2]
+    else:
+        idx = [0, 0, 0]
+    return np.moveaxis(img[idx], 0, -1).astype(np.uint8)
+
+
+def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any] | None:
+    try:
+        from landseg import area
+    except ImportError:
+        return None
+    try:
+        res = area.class_areas(classes_path, gsd=gsd)
+    except LandsegError as exc:  # e.g. no georeferencing and no --gsd: pixel counts only
+        res = area.class_areas(classes_path, gsd=None, allow_pixels_only=True) if "allow_pixels_only" in area.class_areas.__code__.co_varnames else None
+        if res is None:
+            return {"error": str(exc)}
+    with atomic_output(paths["areas"], suffix=".csv") as tmp:
+        tmp.write_text(res.to_csv())
+    with atomic_output(paths["areas_json"], suffix=".json") as tmp:
+        tmp.write_text(res.to_json())
+    return json.loads(res.to_json())
+
+
+def shard(items: Sequence[Any]) -> list[Any]:
+    """This torchrun rank's share of ``items`` (all of them without torchrun)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return list(items)[rank::world]

@@ -1,0 +1,56 @@
+"""Shared fixtures: the real-data folder, a GeoTIFF factory, the --runslow switch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/synthetic.py
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def realdata() -> Path:
+    if not REALDATA.exists():
+        pytest.skip(f"real data not found at {REALDATA}")
+    return REALDATA
+
+
+@pytest.fixture
+def make_geotiff(tmp_path):
+    """make_geotiff(array (bands,H,W) or (H,W), name=..., crs=..., transform=..., nodata=...) -> Path."""
+
+    def factory(data, name="raster.tif", crs="EPSG:32633", transform=None, nodata=None, **extra):
+        data = np.asarray(data)
+        if data.ndim == 2:
+            data = data[None]
+        path = tmp_path / name
+        prof = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                    dtype=data.dtype.name, **extra)
+        if crs is not None:
+            prof.update(crs=crs, transform=transform or rasterio.transform.from_origin(367000, 5808000, 0.05, 0.05))
+        if nodata is not None:
+            prof["nodata"] = nodata
+        with rasterio.open(path, "w", **prof) as ds:
+            ds.write(data)
+        return path
+
+    return factory

@@ -1,0 +1,236 @@
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+import rasterio
+
+from landseg.cli import main
+from landseg.data import isprs
+from landseg.data.prepare import load_manifest
+from landseg.errors import InputError
+from synthetic import eroded, potsdam_download, synth_scene, vaihingen_download
+
+TILES = ["2_10", "2_11", "3_10", "6_7", "2_13", "4_13"]
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1), ds.crs, ds.transform
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_prepare_potsdam(tmp_path, zipped, capsys):
+    src = potsdam_download(tmp_path / "Potsdam", TILES, size=96, zipped=zipped)
+    if zipped:
+        assert sorted(p.name for p in src.iterdir()) == [
+            "2_Ortho_RGB.zip", "3_Ortho_IRRG.zip", "4_Ortho_RGBIR.zip", "5_Labels_all.zip", "5_Labels_all_noBoundary.zip"]
+        with zipfile.ZipFile(src / "5_Labels_all.zip") as zf:
+            assert "top_potsdam_2_10_label.tif" in zf.namelist()
+    dest = tmp_path / "prepared"
+    assert main(["prepare", "potsdam", str(src), str(dest), "--val", "3_10"]) == 0
+    m = load_manifest(dest)
+    assert m["split"]["test"] == ["2_13", "4_13"]
+    assert m["split"]["val"] == ["3_10"] and sorted(m["split"]["train"]) == ["2_10", "2_11", "6_7"]
+    assert m["bands"] == ["red", "green", "blue"] and m["crs"] == "EPSG:32633" and m["pixel_size"] == [0.05, 0.05]
+    assert m["has_eroded_labels"]
+    tile = next(t for t in m["tiles"] if t["id"] == "2_11")
+    lab, crs, tr = _read(dest / tile["files"]["label"])
+    truth = synth_scene(96, 96, 211)
+    assert np.array_equal(lab, truth)
+    ero, _, _ = _read(dest / tile["files"]["label_eroded"])
+    assert np.array_equal(ero, eroded(truth))
+    assert crs == "EPSG:32633" and tr.a == pytest.approx(0.05)
+    assert tile["class_counts"]["label"] == np.bincount(truth.ravel(), minlength=6).tolist()
+    total = np.sum([t["class_counts"]["label"] for t in m["tiles"] if t["split"] == "train"], axis=0)
+    assert m["class_pixel_counts"]["train"] == total.tolist()
+    out = capsys.readouterr().out
+    assert "split: train 3, val 1, test 2" in out
+
+
+def test_prepare_potsdam_bands_and_notes(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_11", "9_9"], size=64)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest), "--bands", "rgbir"]) == 0
+    m = load_manifest(dest)
+    assert m["band_count"] == 4 and m["bands"][-1] == "nir"
+    err = capsys.readouterr().err
+    assert "not in the official split" in err and "9_9" in err
+    assert "official test tiles are absent" in err
+
+
+def test_prepare_vaihingen(tmp_path):
+    src = vaihingen_download(tmp_path / "V", [1, 3, 5, 2], size=80)
+    dest = tmp_path / "d"
+    assert main(["prepare", "vaihingen", str(src), str(dest)]) == 0
+    m = load_manifest(dest)
+    assert m["bands"] == ["nir", "red", "green"]
+    assert m["split"]["test"] == ["area2"] and len(m["split"]["val"]) == 1
+    assert m["pixel_size"] == [0.09, 0.09] and m["crs"] is None
+    t = next(t for t in m["tiles"] if t["id"] == "area5")
+    lab, _, _ = _read(dest / t["files"]["label"])
+    assert np.array_equal(lab, synth_scene(80, 80 + 17 * 2, 5005))
+
+
+def test_official_split_sizes():
+    assert len(isprs.POTSDAM_TRAIN) == 24 and len(isprs.POTSDAM_TEST) == 14
+    assert len(isprs.VAIHINGEN_TRAIN) == 16 and len(isprs.VAIHINGEN_TEST) == 17
+    assert not set(isprs.POTSDAM_TRAIN) & set(isprs.POTSDAM_TEST)
+
+
+def test_noisy_isprs_label_colours_are_snapped(tmp_path):
+    """Potsdam 4_12 / 6_7 carry near-colours such as (252, 255, 0) for cars."""
+    src = potsdam_download(tmp_path / "P", ["6_7"], size=64, zipped=False)
+    lbl = src / "5_Labels_all" / "top_potsdam_6_7_label.tif"
+    with rasterio.open(lbl, "r+") as ds:
+        a = ds.read()
+        a[a == 255] = 252
+        ds.write(a)
+    assert main(["prepare", "potsdam", str(src), str(tmp_path / "d")]) == 0
+    m = load_manifest(tmp_path / "d")
+    assert m["tiles"][0]["class_counts"]["label"] == np.bincount(synth_scene(64, 64, 607).ravel(), minlength=6).tolist()
+
+
+def test_resume_skips_finished_tiles_and_completes(tmp_path, monkeypatch):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_11", "2_13"], size=64)
+    dest = tmp_path / "d"
+    from landseg.data import prepare as prep
+
+    real = prep.prepare_tile
+    calls = []
+
+    def flaky(s, d, o):
+        calls.append(s.tile_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(s, d, o)
+
+    monkeypatch.setattr(prep, "prepare_tile", flaky)
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 130
+    assert not (dest / "dataset.json").exists()
+    with pytest.raises(InputError, match="interrupted prepare"):
+        load_manifest(dest)
+    assert not list((dest / "tiles" / calls[1]).glob("tile.json"))
+    monkeypatch.setattr(prep, "prepare_tile", real)
+    done = dest / "tiles" / calls[0] / "tile.json"
+    mtime = done.stat().st_mtime_ns
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    assert done.stat().st_mtime_ns == mtime
+    assert load_manifest(dest)["complete"]
+
+
+def test_export_patches(tmp_path):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=100)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest), "--export-patches", "64", "--val-fraction", "0"]) == 0
+    pngs = sorted((dest / "patches" / "train" / "images").glob("*.png"))
+    assert len(pngs) == 4 and (dest / "patches" / "test" / "labels" / "2_13_36_36.png").exists()
+
+
+# -- bad input -------------------------------------------------------------------------
+def _err(capsys, argv):
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_missing_or_empty_src(tmp_path, capsys):
+    code, err = _err(capsys, ["prepare", "potsdam", str(tmp_path / "nope"), str(tmp_path / "d")])
+    assert code == 2 and "not found" in err
+    (tmp_path / "empty").mkdir()
+    code, err = _err(capsys, ["prepare", "potsdam", str(tmp_path / "empty"), str(tmp_path / "d")])
+    assert code == 2 and "no .tif files" in err
+
+
+def test_image_without_label(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=64, zipped=False)
+    os.remove(src / "5_Labels_all" / "top_potsdam_2_10_label.tif")
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tmp_path / "d")])
+    assert code == 2 and "top_potsdam_2_10_RGB.tif needs top_potsdam_2_10_label.tif" in err
+
+
+def test_size_mismatch(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=64, zipped=False)
+    p = src / "5_Labels_all" / "top_potsdam_2_10_label.tif"
+    with rasterio.open(p, "w", driver="GTiff", width=60, height=64, count=3, dtype="uint8") as ds:
+        ds.write(np.zeros((3, 64, 60), np.uint8))
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tmp_path / "d")])
+    assert code == 2 and "is 64x64 but its label" in err and "60x64" in err
+
+
+def test_colours_outside_table(tmp_path, capsys):
+    src = tmp_path / "own"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    from PIL import Image
+
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(src / "images" / "a.png")
+    m = np.zeros((40, 40, 3), np.uint8) + 255
+    m[:2, :5] = (10, 20, 30)
+    Image.fromarray(m).save(src / "masks" / "a.png")
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs"])
+    assert code == 2 and "a.png" in err and "(10, 20, 30): 10 px" in err
+    assert main(["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs", "--unknown-to-ignore"]) == 0
+
+
+def test_corrupt_tiff(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=64, zipped=False)
+    p = src / "2_Ortho_RGB" / "2_Ortho_RGB" / "top_potsdam_2_10_RGB.tif"
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tmp_path / "d")])
+    assert code == 2 and "top_potsdam_2_10_RGB.tif" in err and ("corrupt" in err or "not a readable" in err)
+    assert not (tmp_path / "d" / "dataset.json").exists()
+
+
+def test_wrong_band_count(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=64, zipped=False)
+    # an RGB file where RGBIR is expected
+    rgb = src / "2_Ortho_RGB" / "2_Ortho_RGB" / "top_potsdam_2_10_RGB.tif"
+    tgt = src / "4_Ortho_RGBIR" / "4_Ortho_RGBIR" / "top_potsdam_2_10_RGBIR.tif"
+    tgt.write_bytes(rgb.read_bytes())
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tmp_path / "d"), "--bands", "rgbir"])
+    assert code == 2 and "expected 4 bands" in err and "found 3" in err
+
+
+def test_dest_not_writable(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=64)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(blocker / "d")])
+    assert code == 2 and "not writable" in err
+
+
+# -- real data ---------------------------------------------------------------------------
+def test_prepare_real_dubai(realdata, tmp_path):
+    src = realdata / "Kaarti22_satellite-imagery" / "Semantic segmentation dataset"
+    dest = tmp_path / "dubai"
+    assert main(["prepare", "folder", str(src), str(dest), "--class-table", "dubai", "--test", "Tile_7__*"]) == 0
+    m = load_manifest(dest)
+    assert len(m["tiles"]) == 63 and len(m["split"]["test"]) == 9
+    assert all(t.startswith("Tile_7__") for t in m["split"]["test"])
+    from PIL import Image
+
+    from landseg.classes import DUBAI
+
+    # class counts equal the masks' own colours (Tile 2 masks are palette PNGs)
+    for tid in ("Tile_2__image_part_003", "Tile_5__image_part_001"):
+        t = next(t for t in m["tiles"] if t["id"] == tid)
+        rgb = np.asarray(Image.open(t["source"]["label"]).convert("RGB"))
+        want = [int((rgb == c).all(-1).sum()) for c in DUBAI.colors]
+        assert t["class_counts"]["label"] == want
+        assert t["label_kinds"]["label"] == ("palette" if tid.startswith("Tile_2") else "rgb")
+
+
+def test_prepare_real_potsdam_crops(realdata, tmp_path):
+    src = realdata / "arghadeep25_Building-Footprint-Extraction-from-High-Resolution-Satellite-Images" / "datasets" / "isprs"
+    dest = tmp_path / "p"
+    assert main(["prepare", "folder", str(src), str(dest), "--class-table", "isprs", "--test", "top_potsdam_4_13_RGB"]) == 0
+    m = load_manifest(dest)
+    t = next(t for t in m["tiles"] if t["id"] == "top_potsdam_4_13_RGB")
+    c = np.array(t["class_counts"]["label"], float)
+    share = dict(zip(["impervious_surface", "building", "low_vegetation", "tree", "car", "clutter"], 100 * c / c.sum()))
+    # SOURCES.md: 4_13 building 33.3 / tree 12.8 / low veg 14.6 / clutter 6.8 / car 2.2 / impervious 30.4 %
+    for k, v in {"building": 33.3, "tree": 12.8, "low_vegetation": 14.6, "clutter": 6.8, "car": 2.2,
+                 "impervious_surface": 30.4}.items():
+        assert share[k] == pytest.approx(v, abs=0.06)
