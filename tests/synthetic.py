@@ -28,23 +28,23 @@ def synth_scene(h: int, w: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lab = np.full((h, w), LOW, np.uint8)
     yy, xx = np.mgrid[0:h, 0:w]
-    for _ in range(max(1, h // 120)):  # roads
+    for _ in range(max(2, h // 60)):  # roads
         if rng.random() < 0.5:
             r = rng.integers(0, h); lab[max(0, r - 8): r + 8, :] = IMP
         else:
             c = rng.integers(0, w); lab[:, max(0, c - 8): c + 8] = IMP
-    for _ in range(max(2, h * w // 6000)):  # buildings
+    for _ in range(max(2, h * w // 1200)):  # buildings
         r, c = rng.integers(0, h), rng.integers(0, w)
         bh, bw = rng.integers(12, 40, size=2)
         lab[r: r + bh, c: c + bw] = BLD
-    for _ in range(max(2, h * w // 5000)):  # trees
+    for _ in range(max(2, h * w // 1500)):  # trees
         r, c, rad = rng.integers(0, h), rng.integers(0, w), rng.integers(5, 14)
         lab[(yy - r) ** 2 + (xx - c) ** 2 < rad**2] = TREE
-    for _ in range(max(1, h * w // 12000)):  # clutter
+    for _ in range(max(1, h * w // 5000)):  # clutter
         r, c = rng.integers(0, h), rng.integers(0, w)
         lab[r: r + rng.integers(4, 12), c: c + rng.integers(4, 12)] = CLU
     imp = np.argwhere(lab == IMP)
-    for _ in range(max(1, h * w // 8000)):  # cars on roads
+    for _ in range(max(1, h * w // 2000)):  # cars on roads
         if len(imp):
             r, c = imp[rng.integers(len(imp))]
             lab[r: r + 4, c: c + 8] = CAR

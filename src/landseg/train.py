@@ -246,7 +246,7 @@ class Trainer:
             std=self.manifest["std"], pixel_size=pixel, state_dict=self.model.state_dict(),
             train={"config": dataclasses.asdict(self.cfg), "metrics": metrics, "epoch": self.epoch, "step": self.step,
                    "batch_in_epoch": self.batch_in_epoch, "elapsed": self.elapsed, "best": self.best,
-                   "history": self.history, "dataset": self.manifest["dataset"],
+                   "history": self.history, "dataset": self.manifest["dataset"], "world_size": self.world_size,
                    "train_tiles": [t["id"] for t in self.train_tiles], "val_tiles": [t["id"] for t in self.val_tiles]},
             optim_state=self.opt.state_dict() if with_state else None,
             rng_state={"torch": torch.get_rng_state()} if with_state else None,

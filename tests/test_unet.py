@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from landseg.errors import ConfigError
+from landseg.models.unet import PRESETS, UNet, UNetConfig, build_model, count_parameters
+
+
+@pytest.mark.parametrize("bands,classes", [(3, 6), (4, 6), (3, 5)])
+def test_forward_backward(bands, classes):
+    m = UNet(UNetConfig(in_channels=bands, num_classes=classes, width=4, depth=3))
+    x = torch.randn(2, bands, 32, 48, requires_grad=True)
+    y = m(x)
+    assert y.shape == (2, classes, 32, 48)
+    y.mean().backward()
+    assert x.grad is not None
+
+
+def test_full_preset_is_the_papers_size():
+    n = count_parameters(build_model({"name": "unet", "in_channels": 3, "num_classes": 6, **PRESETS["full"]}))
+    assert 30e6 < n < 32e6
+
+
+def test_wrong_input_says_what_is_needed():
+    m = UNet(UNetConfig(in_channels=4, num_classes=6, width=4, depth=3))
+    with pytest.raises(ConfigError, match="needs 4 input bands, got 3"):
+        m(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ConfigError, match="divisible by 8, got 30x32"):
+        m(torch.zeros(1, 4, 30, 32))
+
+
+def test_unknown_arch():
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        build_model({"name": "segformer"})
