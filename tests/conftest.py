@@ -54,3 +54,25 @@ def make_geotiff(tmp_path):
         return path
 
     return factory
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    """tiny_checkpoint(bands=3, pixel_size=None, table=ISPRS) -> path of a random tiny U-Net checkpoint."""
+    import torch
+
+    from landseg.checkpoint import Checkpoint, save_checkpoint
+    from landseg.classes import ISPRS
+    from landseg.models.unet import build_model
+
+    def factory(bands=3, pixel_size=None, table=ISPRS, name="tiny.safetensors", seed=0):
+        torch.manual_seed(seed)
+        arch = {"name": "unet", "in_channels": bands, "num_classes": table.num_classes, "width": 4, "depth": 3}
+        model = build_model(arch)
+        ck = Checkpoint(arch=arch, class_table=table, bands=["red", "green", "blue", "nir"][:bands],
+                        mean=[120.0] * bands, std=[50.0] * bands, pixel_size=pixel_size, state_dict=model.state_dict())
+        path = tmp_path / name
+        save_checkpoint(ck, path)
+        return path
+
+    return factory

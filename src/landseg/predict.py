@@ -37,6 +37,7 @@ from landseg.io.raster import (
     atomic_output,
     finalize_cog,
     open_raster,
+    reading,
     tiled_profile,
     write_json_atomic,
 )
@@ -185,6 +186,7 @@ def predict_raster(
     """Predict one raster into ``out_dir``; returns the run record. Skips complete outputs."""
     opts = opts or PredictOptions()
     src = Path(src)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     paths = output_paths(src, out_dir)
     if paths["classes"].exists() and not opts.overwrite:
         return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
@@ -201,18 +203,19 @@ def predict_raster(
         scale = _scaler(ds, src, opts, ckpt.bands)
         if ds.width == 0 or ds.height == 0:
             raise InputError(f"{src}: empty raster")
-        small = ds.dataset_mask(out_shape=(min(ds.height, 256), min(ds.width, 256)))
+        with reading(str(src)):
+            small = ds.dataset_mask(out_shape=(min(ds.height, 256), min(ds.width, 256)))
         if not small.any():
             raise InputError(f"{src}: every pixel is nodata; nothing to predict")
         vrt_args, note = prediction_grid(ds, ckpt, opts)
         grid = stack.enter_context(WarpedVRT(ds, **vrt_args)) if vrt_args else ds
         H, W = grid.height, grid.width
         georef = ds.crs is not None and not ds.transform.is_identity
-        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent
-                                                                       if paths["classes"].parent.exists() else None)))
+        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent)))
 
         def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-            return scale(grid.read(bands, window=Window(c, r, w, h)))
+            with reading(str(src)):
+                return scale(grid.read(bands, window=Window(c, r, w, h)))
 
         prof = tiled_profile(W, H, 1, "uint8", crs=grid.crs if georef or vrt_args else None,
                              transform=grid.transform if georef or vrt_args else None, nodata=255)

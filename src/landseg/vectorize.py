@@ -82,6 +82,28 @@ class _Writer:
         self._buf, self._n = [], 0
 
 
+def _polygonize(items: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(polygons, values) from ``rasterio.features.shapes`` output, built in bulk (GeoJSON-like dicts
+    converted one by one through ``shapely.geometry.shape`` cost several times more)."""
+    coords: list[Any] = []
+    ring_len: list[int] = []
+    poly_rings: list[int] = []
+    values: list[int] = []
+    for geom, value in items:
+        rings = geom["coordinates"]
+        values.append(int(value))
+        poly_rings.append(len(rings))
+        for ring in rings:
+            coords.extend(ring)
+            ring_len.append(len(ring))
+    if not values:
+        return np.array([], dtype=object), np.array([], dtype=np.int64)
+    xy = np.array(coords, dtype=np.float64)
+    rings_arr = shapely.linearrings(xy, indices=np.repeat(np.arange(len(ring_len)), ring_len))
+    polys = shapely.polygons(rings_arr, indices=np.repeat(np.arange(len(poly_rings)), poly_rings))
+    return polys, np.array(values, dtype=np.int64)
+
+
 def _to_world(geoms: np.ndarray, t: rasterio.Affine) -> np.ndarray:
     def fn(c: np.ndarray) -> np.ndarray:
         return np.column_stack([t.a * c[:, 0] + t.b * c[:, 1] + t.c, t.d * c[:, 0] + t.e * c[:, 1] + t.f])
@@ -181,12 +203,10 @@ def vectorize(
             for win in _strips(ds, strip_rows):
                 r0, r1 = win.row_off, win.row_off + win.height
                 cls = reader.index(win)
-                pieces: dict[int, list[Any]] = defaultdict(list)
-                for geom, value in shapes(cls, mask=keep[cls], connectivity=4,
-                                          transform=rasterio.Affine.translation(0, r0)):
-                    pieces[int(value)].append(shapely.geometry.shape(geom))
+                polys, values = _polygonize(shapes(cls, mask=keep[cls], connectivity=4,
+                                                   transform=rasterio.Affine.translation(0, r0)))
                 for c in selected:
-                    cur = np.array(pieces.get(c, []), dtype=object)
+                    cur = polys[values == c]
                     b = shapely.bounds(cur) if len(cur) else np.zeros((0, 4))
                     at_top = (b[:, 1] == r0) & (r0 > 0)
                     whole: list[Any] = list(cur[~at_top])

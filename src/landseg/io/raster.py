@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
@@ -40,12 +41,19 @@ def open_raster(path: str | Path) -> rasterio.DatasetReader:
     return ds
 
 
-def read_window(ds: rasterio.DatasetReader, window: Window | None = None, **kw: Any) -> np.ndarray:
-    """``ds.read`` that turns GDAL read failures (truncated/corrupt data) into :class:`InputError`."""
+@contextlib.contextmanager
+def reading(name: str) -> Iterator[None]:
+    """Turn GDAL read failures (truncated/corrupt data) inside the block into :class:`InputError`."""
     try:
+        yield
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        raise InputError(f"{name}: cannot read pixel data, the file is corrupt or truncated ({exc})") from None
+
+
+def read_window(ds: rasterio.DatasetReader, window: Window | None = None, **kw: Any) -> np.ndarray:
+    """``ds.read`` with corrupt/truncated data reported as :class:`InputError`."""
+    with reading(ds.name):
         return ds.read(window=window, **kw)
-    except RasterioIOError as exc:
-        raise InputError(f"{ds.name}: cannot read pixel data, the file is corrupt or truncated: {exc}") from None
 
 
 def is_georeferenced(ds: rasterio.DatasetReader) -> bool:

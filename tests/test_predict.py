@@ -1,0 +1,241 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from landseg.checkpoint import load_checkpoint
+from landseg.classes import ISPRS
+from landseg.cli import main
+from landseg.predict import PredictOptions, output_paths, predict_raster
+
+COLORS = np.array(ISPRS.colors, np.float32)
+
+
+def colour_engine(batch: np.ndarray) -> np.ndarray:
+    """Known per-pixel answer: the ISPRS class whose colour is nearest (a fixed 1x1 'model')."""
+    x = batch.astype(np.float32)
+    d = ((x[:, None] - COLORS[None, :, :, None, None]) ** 2).sum(2)
+    e = np.exp(-(d - d.min(1, keepdims=True)) / 500)
+    return e / e.sum(1, keepdims=True)
+
+
+def scene(h, w, seed=0, block=1):
+    rng = np.random.default_rng(seed)
+    lab = rng.integers(0, 6, (h // block + 1, w // block + 1)).repeat(block, 0).repeat(block, 1)[:h, :w]
+    img = np.moveaxis(ISPRS.index_to_rgb(lab), -1, 0)
+    return lab.astype(np.uint8), img
+
+
+@pytest.fixture
+def ckpt(tiny_checkpoint):
+    return load_checkpoint(tiny_checkpoint())
+
+
+@pytest.mark.parametrize("h,w", [(512, 512), (300, 517), (1100, 700)])
+def test_stitched_output_equals_per_pixel_answer(make_geotiff, ckpt, tmp_path, h, w):
+    lab, img = scene(h, w, seed=h)
+    tr = from_origin(367000.0, 5808000.0, 0.05, 0.05)
+    src = make_geotiff(img, name=f"s{h}.tif", transform=tr)
+    opts = PredictOptions(window=256, overlap=64, batch_size=3, progress=False, chunk_width=384)
+    rec = predict_raster(colour_engine, ckpt, src, tmp_path / "out", opts)
+    with rasterio.open(rec["classes"]) as ds:
+        out = ds.read(1)
+        assert ds.crs == "EPSG:32633" and ds.transform == tr and ds.nodata == 255
+        assert ds.colormap(1)[1] == (0, 0, 255, 255) and ds.colormap(1)[255][3] == 0
+        assert json.loads(ds.tags()["LANDSEG_CLASS_TABLE"])["classes"][1]["name"] == "building"
+        assert ds.tags()["CLASS_NAMES"].split(",")[3] == "tree"
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert ds.block_shapes[0] == (512, 512)  # internal COG tiles
+        if max(h, w) > 1024:
+            assert ds.overviews(1)
+    assert np.array_equal(out, lab)
+    paths = output_paths(src, tmp_path / "out")
+    assert paths["preview"].exists() and paths["overlay"].exists() and paths["predict"].exists()
+
+
+def test_nodata_stays_nodata(make_geotiff, ckpt, tmp_path):
+    lab, img = scene(200, 240, seed=1)
+    img[:, :, :30] = 0
+    src = make_geotiff(img, nodata=0)
+    rec = predict_raster(colour_engine, ckpt, src, tmp_path / "o", PredictOptions(window=128, overlap=32, progress=False))
+    with rasterio.open(rec["classes"]) as ds:
+        out = ds.read(1)
+    assert (out[:, :30] == 255).all()
+    assert np.array_equal(out[:, 30:], lab[:, 30:])
+
+
+def test_alpha_band_is_the_mask(make_geotiff, ckpt, tmp_path):
+    lab, img = scene(100, 100, seed=2)
+    alpha = np.full((1, 100, 100), 255, np.uint8)
+    alpha[0, 60:] = 0
+    src = make_geotiff(np.concatenate([img, alpha]), name="rgba.tif", photometric="RGB", alpha="YES")
+    rec = predict_raster(colour_engine, ckpt, src, tmp_path / "o", PredictOptions(window=64, overlap=16, progress=False))
+    with rasterio.open(rec["classes"]) as ds:
+        out = ds.read(1)
+    assert (out[60:] == 255).all() and np.array_equal(out[:60], lab[:60])
+
+
+def test_probabilities_output(make_geotiff, ckpt, tmp_path):
+    lab, img = scene(96, 96, seed=3)
+    src = make_geotiff(img)
+    predict_raster(colour_engine, ckpt, src, tmp_path / "o",
+                   PredictOptions(window=64, overlap=16, probs=True, progress=False))
+    with rasterio.open(output_paths(src, tmp_path / "o")["probs"]) as ds:
+        p = ds.read()
+    assert p.shape == (6, 96, 96) and np.array_equal(p.argmax(0), lab)
+    assert np.abs(p.astype(int).sum(0) - 255).max() <= 6
+
+
+def test_resampled_to_model_pixel_size_and_back(make_geotiff, tiny_checkpoint, tmp_path):
+    ck = load_checkpoint(tiny_checkpoint(pixel_size=0.05))
+    lab, img = scene(240, 240, seed=4, block=16)
+    src = make_geotiff(img, transform=from_origin(367000, 5808000, 0.10, 0.10))
+    rec = predict_raster(colour_engine, ck, src, tmp_path / "o", PredictOptions(window=128, overlap=32, progress=False))
+    assert "resampled to 480x480" in rec["note"] and rec["inference_grid"] == [480, 480]
+    with rasterio.open(rec["classes"]) as ds:
+        out = ds.read(1)
+        assert ds.shape == (240, 240) and ds.transform.a == pytest.approx(0.10)
+    assert (out == lab).mean() > 0.97  # only block borders may move by a pixel
+    # no georeferencing: --gsd enables the same; without it a clear note
+    png = tmp_path / "plain.png"
+    from PIL import Image
+
+    Image.fromarray(np.moveaxis(img, 0, -1)).save(png)
+    rec = predict_raster(colour_engine, ck, png, tmp_path / "o2", PredictOptions(window=128, overlap=32, progress=False,
+                                                                                gsd=0.10))
+    assert "resampled" in rec["note"]
+    with rasterio.open(rec["classes"]) as ds:
+        assert ds.crs is None and (ds.read(1) == lab).mean() > 0.97
+    rec = predict_raster(colour_engine, ck, png, tmp_path / "o3", PredictOptions(window=128, overlap=32, progress=False))
+    assert "no georeferencing and no --gsd" in rec["note"]
+
+
+def test_tta_keeps_a_symmetric_answer(make_geotiff, ckpt, tmp_path):
+    lab, img = scene(64, 96, seed=5)
+    src = make_geotiff(img)
+    rec = predict_raster(colour_engine, ckpt, src, tmp_path / "o", PredictOptions(window=64, overlap=16, tta=True,
+                                                                                progress=False))
+    with rasterio.open(rec["classes"]) as ds:
+        assert np.array_equal(ds.read(1), lab)
+
+
+def test_cli_predict_skips_complete_outputs_and_reports_bad_inputs(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    model = tiny_checkpoint()
+    _, img = scene(80, 80, seed=6)
+    good = make_geotiff(img, name="good.tif")
+    u16 = make_geotiff(img.astype(np.uint16) * 200, name="u16.tif")
+    one = make_geotiff(img[:1], name="oneband.tif")
+    empty = make_geotiff(np.zeros_like(img), name="allnodata.tif", nodata=0)
+    trunc = tmp_path / "trunc.tif"
+    trunc.write_bytes(good.read_bytes()[:300])
+    out = tmp_path / "out"
+    code = main(["predict", str(model), str(good), str(u16), str(one), str(empty), str(trunc), "--out", str(out),
+                 "--window", "64", "--overlap", "16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "4 of 5 inputs failed" in err
+    assert "uint16 pixels, but the model expects 8-bit" in err and "--input-range" in err
+    assert "needs 3 bands, this raster has 1" in err
+    assert "every pixel is nodata" in err
+    assert "trunc.tif" in err
+    assert (out / "good_classes.tif").exists()
+    assert not list(out.glob("u16_*")) and not list(out.glob("trunc_*"))
+    assert main(["predict", str(model), str(good), "--out", str(out)]) == 0
+    assert "already done" in capsys.readouterr().out
+    assert main(["predict", str(model), str(u16), "--out", str(out), "--input-range", "0,51000",
+                 "--window", "64", "--overlap", "16"]) == 0
+
+
+def test_cli_model_and_output_errors(make_geotiff, tmp_path, capsys):
+    _, img = scene(40, 40)
+    src = make_geotiff(img)
+    notmodel = tmp_path / "model.pt"
+    notmodel.write_bytes(b"\x80\x04junk")
+    assert main(["predict", str(notmodel), str(src), "--out", str(tmp_path / "o")]) == 2
+    assert "not a landseg checkpoint" in capsys.readouterr().err
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    assert main(["predict", str(notmodel), str(src), "--out", str(blocker / "o")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_interrupted_run_leaves_nothing_complete(make_geotiff, ckpt, tmp_path):
+    _, img = scene(200, 200)
+    src = make_geotiff(img)
+    calls = []
+
+    def dying(b):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return colour_engine(b)
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_raster(dying, ckpt, src, tmp_path / "o", PredictOptions(window=64, overlap=16, batch_size=1,
+                                                                       progress=False))
+    assert not list((tmp_path / "o").glob("*_classes.tif"))
+    assert not [p for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")]
+
+
+# -- real GeoTIFFs ---------------------------------------------------------------------------
+def test_real_geotiffs(realdata, tiny_checkpoint, tmp_path, capsys):
+    model = tiny_checkpoint()
+    files = {
+        "utm": realdata / "rfaulk_DINO_Soars/CAFe_DINO/sample_images/top_potsdam_4_13_RGB_y00_x00.tif",
+        "mercator": realdata / "rasterio_rasterio/tests/data/cogeo.tif",
+        "landsat": realdata / "rasterio_rasterio/tests/data/RGB.byte.tif",
+        "pan": realdata / "CosmiQ_solaris/solaris/data/sample_geotiff.tif",
+    }
+    out = tmp_path / "out"
+    code = main(["predict", str(model), *map(str, files.values()), "--out", str(out), "--window", "256", "--overlap", "32"])
+    err = capsys.readouterr().err
+    assert code == 2 and "sample_geotiff.tif: the model needs 3 bands, this raster has 1" in err
+    for key in ("utm", "mercator", "landsat"):
+        with rasterio.open(files[key]) as s, rasterio.open(out / f"{files[key].stem}_classes.tif") as o:
+            assert o.crs == s.crs and o.transform == s.transform and o.shape == s.shape
+            if key == "landsat":  # the nodata collar stays nodata
+                cls = o.read(1)
+                collar = s.dataset_mask() == 0
+                assert collar.any() and (cls[collar] == 255).all() and (cls[~collar] < 6).all()
+
+
+# -- engines and ranks -------------------------------------------------------------------------
+def test_onnx_agrees_with_torch(make_geotiff, tiny_checkpoint, tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = tiny_checkpoint(seed=1)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (3, 300, 260)).astype(np.uint8)
+    src = make_geotiff(img)
+    assert main(["export", str(model), str(tmp_path / "m.onnx")]) == 0
+    for engine in ("torch", "onnx"):
+        assert main(["predict", str(model), str(src), "--out", str(tmp_path / engine), "--engine", engine,
+                     "--precision", "fp32", "--window", "128", "--overlap", "32"]) == 0
+    with rasterio.open(tmp_path / "torch" / "raster_classes.tif") as a, rasterio.open(tmp_path / "onnx" / "raster_classes.tif") as b:
+        agree = (a.read(1) == b.read(1)).mean()
+    assert agree >= 0.999
+
+
+def test_two_ranks_equal_one_process(make_geotiff, tiny_checkpoint, tmp_path):
+    model = tiny_checkpoint()
+    inputs = []
+    for i in range(3):
+        _, img = scene(90 + 10 * i, 100, seed=10 + i)
+        inputs.append(str(make_geotiff(img, name=f"in{i}.tif")))
+    args = ["predict", str(model), *inputs, "--window", "64", "--overlap", "16", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "single")]) == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                          "127.0.0.1", "--master_port", str(port), "-m", "landseg", *args, "--out", str(tmp_path / "multi")],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    for i in range(3):
+        with rasterio.open(tmp_path / "single" / f"in{i}_classes.tif") as a, \
+                rasterio.open(tmp_path / "multi" / f"in{i}_classes.tif") as b:
+            assert np.array_equal(a.read(1), b.read(1))
