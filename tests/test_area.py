@@ -156,6 +156,11 @@ def test_no_georeferencing_needs_gsd(make_geotiff):
     r = class_areas(path, gsd=0.05)
     assert r.area_of("building") == pytest.approx(100 * 0.0025)
     assert "--gsd 0.05" in r.pixel_area
+    counts = class_areas(path, allow_pixels_only=True)  # predict's fallback: counts and shares only
+    assert counts.classes[1].pixels == 100 and counts.classes[1].share == 1.0
+    assert math.isnan(counts.area_of("building")) and "pixel counts only" in counts.pixel_area
+    assert json.loads(counts.to_json())["classes"][1]["area_m2"] is None
+    assert "n/a" in counts.to_text() and ",100,,," in counts.to_csv()
     # a georeferenced raster keeps its own pixel size
     geo = classmap(make_geotiff, np.ones((10, 10)), name="geo.tif")
     rg = class_areas(geo, gsd=1.0)

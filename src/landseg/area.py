@@ -523,8 +523,8 @@ class _Col:
 
 
 def _cell(value: Any, kind: str, for_csv: bool) -> str:
-    if value is None:
-        return ""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "" if for_csv else "n/a"
     if kind == "str":
         return str(value)
     if kind == "int":
@@ -578,11 +578,15 @@ def _area_cols(units: str, prefix: str = "area") -> list[_Col]:
     return [_Col(f"{prefix} ({UNITS[u][1]})", f"area:{u}") for u in unit_columns(units)]
 
 
-def _areas_in(value_m2: float, units: str) -> dict[str, float]:
-    out = {"area_m2": float(value_m2), "area_ha": float(value_m2) / 1e4}
+def _areas_in(value_m2: float, units: str) -> dict[str, float | None]:
+    """Areas for JSON: m², ha and the requested unit; None where the area is unknown (NaN)."""
+    v = float(value_m2)
+    if not math.isfinite(v):
+        return {"area_m2": None, "area_ha": None, **({f"area_{units}": None} if units not in ("m2", "ha") else {})}
+    out: dict[str, float | None] = {"area_m2": v, "area_ha": v / 1e4}
     key = (units or "m2").lower()
     if key not in ("m2", "ha"):
-        out[f"area_{key}"] = float(value_m2) / _unit(key)[0]
+        out[f"area_{key}"] = v / _unit(key)[0]
     return out
 
 
@@ -676,14 +680,15 @@ class AreaResult(_Report):
         ucols = unit_columns(units)
         cols = [_Col("class", "str"), _Col("pixels", "int"), *_area_cols(units), _Col("share", "pct")]
         rows: list[list[Any]] = [[c.name, c.pixels, *[c.area_m2] * len(ucols), c.share] for c in self.classes]
-        share = self.total_m2 / self.valid_m2 if self.valid_m2 else 0.0
+        share = float(sum(c.share for c in self.classes))
         rows.append(["total (selected)" if self.restricted else "total", self.total_pixels,
                      *[self.total_m2] * len(ucols), share])
         if self.restricted:
             rows.append(["all classes", self.valid_pixels, *[self.valid_m2] * len(ucols), 1.0 if self.valid_m2 else 0.0])
         footer = [f"pixel area: {self.pixel_area}"]
         if self.nodata_pixels:
-            footer.append(f"nodata/ignore: {self.nodata_pixels:,} pixels ({self.nodata_m2:,.2f} m²), not in the shares")
+            m2 = f" ({self.nodata_m2:,.2f} m²)" if math.isfinite(self.nodata_m2) else ""
+            footer.append(f"nodata/ignore: {self.nodata_pixels:,} pixels{m2}, not in the shares")
         footer += [f"note: {n}" for n in self.notes]
         return f"Class areas of {Path(self.raster).name} (table {self.table.name!r})", cols, rows, footer
 
@@ -696,7 +701,7 @@ class AreaResult(_Report):
             "classes": [{"index": c.index, "name": c.name, "pixels": c.pixels, **_areas_in(c.area_m2, units),
                          "share": c.share} for c in self.classes],
             "total": {"pixels": self.total_pixels, **_areas_in(self.total_m2, units),
-                      "share": self.total_m2 / self.valid_m2 if self.valid_m2 else 0.0},
+                      "share": float(sum(c.share for c in self.classes))},
             "valid": {"pixels": self.valid_pixels, **_areas_in(self.valid_m2, units)},
             "nodata": {"pixels": self.nodata_pixels, **_areas_in(self.nodata_m2, units)},
             "notes": list(self.notes),
@@ -705,7 +710,7 @@ class AreaResult(_Report):
 
 def class_areas(
     raster: str | Path, table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
-    classes: str | Sequence[str] | None = None, strip_rows: int | None = None,
+    classes: str | Sequence[str] | None = None, strip_rows: int | None = None, allow_pixels_only: bool = False,
 ) -> AreaResult:
     """Area of each class of a class map or label raster, read strip by strip.
 
@@ -716,6 +721,8 @@ def class_areas(
         classes: restrict the listed classes (comma-separated names or a list); shares stay
             relative to the whole valid area.
         strip_rows: rows per read (default: about 4 M pixels per strip).
+        allow_pixels_only: for a raster without georeferencing and no ``gsd``, return pixel counts
+            and shares with unknown (NaN; empty/null in the outputs) areas instead of raising.
 
     Nodata pixels (the raster's nodata value or mask) and the ignore index 255 are left out of the
     valid area. Float rasters and values outside the table raise :class:`ClassTableError`.
@@ -724,7 +731,15 @@ def class_areas(
     with open_raster(path) as ds:
         tbl = resolve_table(ds, table)
         selected = tbl.indices_of(classes)
-        pa = pixel_area_source(ds, gsd)
+        try:
+            pa = pixel_area_source(ds, gsd)
+            unknown_area = False
+        except InputError:
+            if not allow_pixels_only or not (ds.crs is None or ds.transform.is_identity):
+                raise
+            pa = PixelArea("pixels", "no georeferencing and no --gsd: pixel counts only, areas unknown",
+                           ds.transform, ds.width, ds.height, constant=1.0, planar_factor=1.0)
+            unknown_area = True
         reader = LabelReader(ds, tbl, str(path))
         counts = np.zeros(_NBINS, dtype=np.int64)
         areas = np.zeros(_NBINS, dtype=np.float64)
@@ -744,6 +759,11 @@ def class_areas(
     notes = list(pa.notes)
     if valid_px == 0:
         notes.append("the raster holds no valid pixels (all nodata/ignore)")
+    if unknown_area:  # shares are pixel shares (exact for a uniform grid); areas unknown
+        for r in rows:
+            r.area_m2 = math.nan
+        class_m2[:] = math.nan
+        valid_m2 = math.nan
     return AreaResult(str(path), tbl, pa.description, rows, valid_px, valid_m2, int(class_px[IGNORE_INDEX]),
                       float(class_m2[IGNORE_INDEX]), restricted=len(selected) < nc, notes=notes)
 

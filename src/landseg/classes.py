@@ -86,25 +86,51 @@ class ClassTable:
             object.__setattr__(self, "_lut", lut)
         return self._lut  # type: ignore[return-value]
 
-    def rgb_to_index(self, rgb: np.ndarray, *, source: str = "label", unknown_to_ignore: bool = False) -> np.ndarray:
+    def rgb_to_index(self, rgb: np.ndarray, *, source: str = "label", unknown_to_ignore: bool = False,
+                     binarize: bool = False) -> np.ndarray:
         """Convert an (H, W, 3) uint8 colour label into an (H, W) uint8 index label.
 
         One table lookup on packed 24-bit colours. A colour outside the table raises a
         :class:`ClassTableError` naming ``source``, the colour and its pixel count, unless
         ``unknown_to_ignore`` is set, in which case such pixels become the ignore index.
+        ``binarize`` snaps each channel to 0/255 first (labels whose colours are all 0/255
+        combinations but carry compression noise, as some ISPRS tiles do).
         """
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[-1] != 3:
             raise ClassTableError(f"{source}: expected an RGB label (H, W, 3), got shape {rgb.shape}")
-        if rgb.dtype != np.uint8:
-            raise ClassTableError(f"{source}: expected 8-bit colours, got {rgb.dtype}")
-        packed = pack_rgb(rgb)
-        out = self._color_lut()[packed]
+        return self.bands_to_index(rgb[..., 0], rgb[..., 1], rgb[..., 2], source=source,
+                                   unknown_to_ignore=unknown_to_ignore, binarize=binarize)
+
+    def bands_to_index(self, r: np.ndarray, g: np.ndarray, b: np.ndarray, *, source: str = "label",
+                       unknown_to_ignore: bool = False, binarize: bool = False) -> np.ndarray:
+        """:meth:`rgb_to_index` on separate (H, W) uint8 channel arrays (as rasterio reads them)."""
+        for ch in (r, g, b):
+            if ch.dtype != np.uint8:
+                raise ClassTableError(f"{source}: expected 8-bit colours, got {ch.dtype}")
+        lut = self._color_lut()
+        if binarize:  # 3-bit code per pixel, then an 8-entry table: no 24-bit packing needed
+            code = (r >> 7) << 2
+            code |= (g >> 7) << 1
+            code |= b >> 7
+            bits = np.arange(8)
+            snapped = ((bits >> 2) & 1) * 0xFF0000 + ((bits >> 1) & 1) * 0x00FF00 + (bits & 1) * 0x0000FF
+            out = lut[snapped][code]
+            packed = None
+        else:
+            packed = r.astype(np.uint32)
+            packed <<= 8
+            packed |= g
+            packed <<= 8
+            packed |= b
+            out = lut[packed]
         bad = out == _UNKNOWN
         if bad.any():
             if unknown_to_ignore:
                 out[bad] = self.ignore_index
             else:
+                if packed is None:
+                    packed = pack_rgb(np.stack([r, g, b], -1))
                 colors, counts = np.unique(packed[bad], return_counts=True)
                 order = np.argsort(-counts)[:5]
                 desc = ", ".join(

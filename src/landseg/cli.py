@@ -103,6 +103,48 @@ def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
 
 
+@command("area", "class areas in m²/ha (whole raster, per zone, per object) of a class map or label raster",
+         "landseg.area_cli:area")
+def _area(p: argparse.ArgumentParser) -> None:
+    from landseg.area_cli import add_area_args
+
+    add_area_args(p)
+
+
+@command("vectorize", "polygons per class (GeoPackage/GeoJSON) with their areas", "landseg.area_cli:vectorize")
+def _vectorize(p: argparse.ArgumentParser) -> None:
+    from landseg.area_cli import add_vectorize_args
+
+    add_vectorize_args(p)
+
+
+@command("evaluate", "ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
+         "landseg.report_cli:evaluate")
+def _evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default'")
+    p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
+    p.add_argument("--split", default="test", help="train, val or test (default test)")
+    p.add_argument("--out", required=True, help="output folder: metrics.json/.md, confusion matrices, per-tile metrics, class maps")
+    p.add_argument("--window", type=int, default=512, help="window size in pixels (default 512)")
+    p.add_argument("--overlap", type=int, default=128, help="overlap between windows in pixels (default 128)")
+    p.add_argument("--batch-size", type=int, default=4, help="windows per model call (default 4)")
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
+    p.add_argument("--no-maps", action="store_true", help="skip writing the predicted class maps and previews")
+
+
+@command("report", "one self-contained HTML report of a predict, evaluate or training-run folder",
+         "landseg.report_cli:report")
+def _report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="a predict output folder, an evaluate folder or a training run folder")
+    p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
+    p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
+    p.add_argument("--samples", type=int, default=3, help="training run: sample windows shown (default 3)")
+    p.add_argument("--max-size", type=int, default=1600, help="longest side of embedded images in pixels (default 1600)")
+    p.add_argument("--device", default="auto", help="training run samples: auto, cpu, cuda, mps")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landseg",

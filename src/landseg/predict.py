@@ -345,17 +345,11 @@ def display_rgb(img: np.ndarray, bands: Sequence[str]) -> np.ndarray:
     return np.moveaxis(img[idx], 0, -1).astype(np.uint8)
 
 
-def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any] | None:
-    try:
-        from landseg import area
-    except ImportError:
-        return None
-    try:
-        res = area.class_areas(classes_path, gsd=gsd)
-    except LandsegError as exc:  # e.g. no georeferencing and no --gsd: pixel counts only
-        res = area.class_areas(classes_path, gsd=None, allow_pixels_only=True) if "allow_pixels_only" in area.class_areas.__code__.co_varnames else None
-        if res is None:
-            return {"error": str(exc)}
+def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any]:
+    """Class areas of the finished map; pixel counts and shares only where no pixel size is known."""
+    from landseg import area
+
+    res = area.class_areas(classes_path, gsd=gsd, allow_pixels_only=True)
     with atomic_output(paths["areas"], suffix=".csv") as tmp:
         tmp.write_text(res.to_csv())
     with atomic_output(paths["areas_json"], suffix=".json") as tmp:

@@ -19,6 +19,7 @@ import datetime as _dt
 import fnmatch
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -164,20 +165,39 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
                 for k, (path, prof) in outs.items():
                     tmp = stack.enter_context(atomic_output(path))
                     writers[k] = stack.enter_context(rasterio.open(tmp, "w", **prof))
-                for row in range(0, h, STRIP):
+                def read_strip(row: int):
                     win = Window(0, row, w, min(STRIP, h - row))
-                    data = read_window(img, win)
-                    writers["image"].write(data, window=win)
-                    for b in range(nb):
-                        band_hist[b] += np.bincount(data[b].ravel(), minlength=256)
-                    for k, ds in labels.items():
-                        raw = read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1])
+                    raws = {k: read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1])
+                            for k, ds in labels.items()}
+                    return win, read_window(img, win), raws
+
+                def write_strip(win: Window, arrays: dict[str, np.ndarray]) -> None:
+                    for k, a in arrays.items():
+                        writers[k].write(a, window=win)
+
+                # Reading the next strip and writing the last one overlap the conversion (GDAL releases the GIL).
+                io = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="landseg-prepare"))
+                pending_read = io.submit(read_strip, 0)
+                pending_write = None
+                for row in range(0, h, STRIP):
+                    win, data, raws = pending_read.result()
+                    if row + STRIP < h:
+                        pending_read = io.submit(read_strip, row + STRIP)
+                    out = {"image": data}
+                    for b in range(nb):  # band statistics from every 4th row: plenty for mean/std
+                        band_hist[b] += np.bincount(data[b, ::4].ravel(), minlength=256)
+                    for k, raw in raws.items():
                         idx = label_to_index(
-                            raw, kinds[k], opts.table, palette=palettes.get(k), source=str(ds.name),
+                            raw, kinds[k], opts.table, palette=palettes.get(k), source=str(labels[k].name),
                             unknown_to_ignore=opts.unknown_to_ignore, binarize=opts.binarize_labels,
                         )
                         counts[k] += np.bincount(idx.ravel(), minlength=256)
-                        writers[k].write(idx[None], window=win)
+                        out[k] = idx[None]
+                    if pending_write is not None:
+                        pending_write.result()
+                    pending_write = io.submit(write_strip, win, out)
+                if pending_write is not None:
+                    pending_write.result()
                 for wds in writers.values():
                     wds.close()
         finally:
@@ -286,13 +306,14 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
         raise InputError(f"duplicate tile ids: {sorted(dup)}")
     records = []
     bar = tqdm(sources, desc="prepare", unit="tile", disable=None)
-    for src in bar:
-        bar.set_postfix_str(src.tile_id)
-        rec = None if opts.overwrite else _tile_is_done(dest, src)
-        if rec is None:
-            rec = prepare_tile(src, dest, opts)
-        rec["split"] = src.split
-        records.append(rec)
+    with rasterio.Env(GDAL_CACHEMAX=256):  # MB; bounds GDAL's block cache (default: 5% of RAM)
+        for src in bar:
+            bar.set_postfix_str(src.tile_id)
+            rec = None if opts.overwrite else _tile_is_done(dest, src)
+            if rec is None:
+                rec = prepare_tile(src, dest, opts)
+            rec["split"] = src.split
+            records.append(rec)
     nb = {r["bands"] for r in records}
     if len(nb) > 1:
         raise InputError(f"tiles have different band counts {sorted(nb)}; all tiles must have the same bands")

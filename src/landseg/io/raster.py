@@ -98,14 +98,13 @@ def label_to_index(
         return table.check_indices(data[0], source=source, unknown_to_ignore=unknown_to_ignore)
     if kind == "palette":
         assert palette is not None
-        rgb = palette[data[0]]
+        idx = data[0]
+        r, g, b = palette[idx, 0], palette[idx, 1], palette[idx, 2]
     else:
-        rgb = np.moveaxis(data[:3], 0, -1)
-        if rgb.dtype != np.uint8:
-            raise InputError(f"{source}: a colour label must be 8-bit, got {rgb.dtype}")
-    if binarize:
-        rgb = np.where(rgb >= 128, np.uint8(255), np.uint8(0))
-    return table.rgb_to_index(rgb, source=source, unknown_to_ignore=unknown_to_ignore)
+        if data.dtype != np.uint8:
+            raise InputError(f"{source}: a colour label must be 8-bit, got {data.dtype}")
+        r, g, b = data[0], data[1], data[2]
+    return table.bands_to_index(r, g, b, source=source, unknown_to_ignore=unknown_to_ignore, binarize=binarize)
 
 
 def palette_array(ds: rasterio.DatasetReader) -> np.ndarray:

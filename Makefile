@@ -1,0 +1,28 @@
+# The two entry points of the README. Both create .venv and install what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# torch is pinned to the CPU build (torch==2.13.0 in pyproject.toml); no CUDA wheels are pulled.
+STAMP   = $(VENV)/.landseg-installed
+
+.PHONY: demo test test-all browser-deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/landseg demo --out demo-out
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-all: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider --runslow
+
+clean:
+	rm -rf $(VENV) demo-out

@@ -1,0 +1,548 @@
+"""ISPRS-protocol evaluation of a model on a prepared dataset (``landseg evaluate``).
+
+Every tile of the chosen split is predicted whole with the sliding-window engine (the same code as
+``landseg predict``), once; each block of predictions is compared, in the same pass, with the full
+reference and with the eroded (ISPRS "noBoundary") reference, accumulating one global confusion
+matrix per reference. Four protocol variants are reported side by side:
+
+============================  =========================  ==========================================
+variant                       reference                  classes in the means
+============================  =========================  ==========================================
+``full_with_clutter``         full labels                all classes
+``full_without_clutter``      full labels                all but ``clutter``
+``eroded_with_clutter``       eroded (noBoundary)        all classes
+``eroded_without_clutter``    eroded (noBoundary)        all but ``clutter`` (ISPRS benchmark style)
+============================  =========================  ==========================================
+
+"Without clutter" leaves the class named ``clutter`` out of the means (mean F1, mIoU, fwIoU); the
+overall accuracy still counts every reference pixel, as the ISPRS benchmark does. The matrix itself
+is therefore shared by the two clutter variants of one reference. Metrics come from
+:func:`landseg.metrics.metrics_from_confusion`, the implementation training validation uses.
+
+Output folder::
+
+    metrics.json, metrics.md          all variants, split, tile list, options, notes
+    confusion_{full,eroded}.csv       counts (rows: reference, columns: prediction)
+    confusion_{full,eroded}_normalized.csv / .png   row-normalised (recall on the diagonal)
+    per_tile.csv                      per tile and reference: OA, means, per-class F1/IoU
+    tiles/<id>_classes.tif            predicted class map (GeoTIFF, class table embedded)
+    tiles/<id>_preview.png, _overlay.png, _truth.png    downsampled views for ``landseg report``
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import queue
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from landseg import __version__
+from landseg.checkpoint import Checkpoint
+from landseg.classes import ClassTable
+from landseg.errors import CheckpointError, InputError
+from landseg.io.raster import atomic_output, check_writable_dir, tiled_profile, write_json_atomic
+from landseg.metrics import confusion_matrix, metrics_from_confusion
+from landseg.sliding import count_windows, sliding_window
+
+FORMAT = "landseg-evaluate-1"
+CLUTTER = "clutter"
+REFERENCES = {"full": "label", "eroded": "label_eroded"}
+REFERENCE_NAMES = {"full": "full reference", "eroded": "eroded reference (noBoundary)"}
+VARIANTS = ("full_with_clutter", "full_without_clutter", "eroded_with_clutter", "eroded_without_clutter")
+
+
+def variant_title(name: str) -> str:
+    """Short human name of a variant, e.g. 'eroded reference (noBoundary), without clutter'."""
+    ref, _, clutter = name.partition("_")
+    return f"{REFERENCE_NAMES[ref]}, {clutter.replace('_', ' ')}"
+
+
+def row_normalised(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (the reference class's pixels); empty rows stay 0."""
+    cm = np.asarray(cm, np.float64)
+    s = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, s, out=np.zeros_like(cm), where=s > 0)
+
+
+def clutter_indices(table: ClassTable) -> list[int]:
+    return [i for i, n in enumerate(table.names) if n.lower() == CLUTTER]
+
+
+def variant_metrics(cms: dict[str, np.ndarray], table: ClassTable) -> dict[str, dict[str, Any]]:
+    """The protocol variants for the confusion matrices present in ``cms`` (keys 'full', 'eroded')."""
+    excl = clutter_indices(table)
+    out: dict[str, dict[str, Any]] = {}
+    for ref in REFERENCES:
+        if ref not in cms:
+            continue
+        for clutter, exclude in (("with_clutter", ()), ("without_clutter", excl)):
+            name = f"{ref}_{clutter}"
+            m = metrics_from_confusion(cms[ref], table.names, exclude=exclude)
+            out[name] = {"title": variant_title(name), "reference": ref,
+                         "clutter": "excluded from the means" if clutter == "without_clutter" else "included", **m}
+    return out
+
+
+def check_compatible(ckpt: Checkpoint, manifest: dict[str, Any], model_name: str = "") -> list[str]:
+    """Refuse a model whose classes or band count differ from the dataset's; returns notes."""
+    mtable = ckpt.class_table
+    dtable = ClassTable.from_dict(manifest["class_table"])
+    root = manifest.get("root", "the dataset")
+    if tuple(mtable.names) != tuple(dtable.names):
+        raise CheckpointError(
+            f"class tables differ: model {model_name or ckpt.path} has {mtable.name!r} "
+            f"({', '.join(mtable.names)}) but dataset {root} has {dtable.name!r} ({', '.join(dtable.names)}); "
+            "evaluate a model trained on this dataset's classes"
+        )
+    notes = []
+    if mtable.colors != dtable.colors:
+        notes.append(f"class colours differ between the model's table {mtable.name!r} and the dataset's "
+                     f"{dtable.name!r} (names match; the model's colours are used)")
+    nb = int(manifest.get("band_count", len(manifest.get("bands", []))))
+    if len(ckpt.mean) != nb:
+        raise CheckpointError(
+            f"model {model_name or ckpt.path} takes {len(ckpt.mean)} bands ({', '.join(ckpt.bands)}) but dataset "
+            f"{root} has {nb} ({', '.join(manifest.get('bands', []))})"
+        )
+    if manifest.get("bands") and ckpt.bands and list(manifest["bands"]) != list(ckpt.bands):
+        notes.append(f"band names differ: model {','.join(ckpt.bands)}, dataset {','.join(manifest['bands'])}")
+    ps = manifest.get("pixel_size")
+    if ckpt.pixel_size and isinstance(ps, list) and ps and not isinstance(ps[0], list):
+        if abs(float(ps[0]) / ckpt.pixel_size - 1) > 0.10:
+            notes.append(f"dataset pixel size {ps[0]:g} differs from the model's {ckpt.pixel_size:g} m; "
+                         "tiles are evaluated at their native resolution")
+    return notes
+
+
+def select_tiles(manifest: dict[str, Any], split: str, tiles: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The manifest records of ``split`` (or of the ids in ``tiles``), with clear errors."""
+    by_id = {t["id"]: t for t in manifest["tiles"]}
+    counts = ", ".join(f"{s} {len(v)}" for s, v in manifest.get("split", {}).items())
+    if tiles:
+        missing = [t for t in tiles if t not in by_id]
+        if missing:
+            raise InputError(f"{manifest.get('root')}: no tiles {missing} in this dataset")
+        return [by_id[t] for t in tiles]
+    if split not in manifest.get("split", {}):
+        raise InputError(f"unknown split {split!r}; this dataset has splits: {counts}")
+    ids = manifest["split"][split]
+    if not ids:
+        raise InputError(f"{manifest.get('root')}: split {split!r} holds no tiles (tiles per split: {counts}); "
+                         "pick another --split")
+    return [by_id[t] for t in ids]
+
+
+def _pixel_area(ds: rasterio.DatasetReader) -> tuple[float | None, str]:
+    """Mean ground area of one pixel (m²) of a tile, and its description; None without georeferencing."""
+    from landseg import area
+
+    try:
+        pa = area.pixel_area_source(ds)
+    except InputError:
+        return None, "no georeferencing: areas in pixels only"
+    if pa.constant is not None:
+        return float(pa.constant), pa.description
+    return pa.total_m2() / (ds.width * ds.height), pa.description + " (mean per pixel used for tile totals)"
+
+
+def evaluate_tile(
+    model: Callable[[np.ndarray], np.ndarray],
+    ckpt: Checkpoint,
+    root: str | Path,
+    tile: dict[str, Any],
+    references: Sequence[str],
+    *,
+    classes_path: Path | None = None,
+    window: int = 512,
+    overlap: int = 128,
+    batch_size: int = 4,
+    progress: bool = False,
+    extra_tags: dict[str, str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Predict one tile once; confusion matrices against each reference ('full', 'eroded').
+
+    Blocks of predictions go to a worker thread that reads the matching label windows, adds them to
+    the matrices and writes the class map (``classes_path``), while the main thread runs the model.
+    """
+    from landseg.predict import _class_tags
+
+    table = ckpt.class_table
+    nc = table.num_classes
+    root = Path(root)
+    cms = {r: np.zeros((nc, nc), np.int64) for r in references}
+    with ExitStack() as stack:
+        img = stack.enter_context(rasterio.open(root / tile["files"]["image"]))
+        labels = {r: stack.enter_context(rasterio.open(root / tile["files"][REFERENCES[r]])) for r in references}
+        for r, ds in labels.items():
+            if (ds.width, ds.height) != (img.width, img.height):
+                raise InputError(f"tile {tile['id']}: {r} reference is {ds.width}x{ds.height}, image {img.width}x{img.height}")
+        out = None
+        if classes_path is not None:
+            georef = img.crs is not None and not img.transform.is_identity
+            prof = tiled_profile(img.width, img.height, 1, "uint8", crs=img.crs if georef else None,
+                                 transform=img.transform if georef else None, nodata=255, compress="deflate")
+            tmp = stack.enter_context(atomic_output(classes_path, suffix=".part.tif"))
+            out = stack.enter_context(rasterio.open(tmp, "w", **prof))
+            out.write_colormap(1, table.colormap())
+            out.set_band_description(1, "class")
+            out.update_tags(**_class_tags(ckpt, str(ckpt.path or ""), extra_tags or {}))
+
+        def read(r: int, c: int, h: int, w: int) -> np.ndarray:
+            return img.read(window=Window(c, r, w, h))
+
+        q: queue.Queue = queue.Queue(maxsize=4)
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                while (blk := q.get()) is not None:
+                    h, w = blk.classes.shape
+                    win = Window(blk.col, blk.row, w, h)
+                    for r, ds in labels.items():
+                        cms[r] += confusion_matrix(ds.read(1, window=win), blk.classes, nc, table.ignore_index)
+                    if out is not None:
+                        out.write(blk.classes[None], window=win)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                errors.append(exc)
+                while q.get() is not None:
+                    pass
+
+        th = threading.Thread(target=worker, name="landseg-evaluate", daemon=True)
+        th.start()
+        n = count_windows(img.height, img.width, window, overlap)
+        bar = tqdm(total=n, desc=tile["id"], unit="win", disable=not progress or None, leave=False)
+        try:
+            for blk in sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
+                                      batch_size=batch_size, progress=bar.update):
+                q.put(blk)
+                if errors:
+                    break
+        finally:
+            q.put(None)
+            th.join()
+            bar.close()
+        if errors:
+            raise errors[0]
+        if out is not None:
+            out.close()
+    return cms
+
+
+def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out_dir: Path,
+                 size: int) -> dict[str, str]:
+    """Downsampled preview (class colours), overlay and truth PNGs of one tile, for reports."""
+    from PIL import Image
+
+    from landseg.predict import write_previews
+
+    tid = tile["id"]
+    paths = {k: out_dir / f"{tid}_{k}.png" for k in ("preview", "overlay", "truth")}
+    with rasterio.open(root / tile["files"]["image"]) as img:
+        write_previews(img, list(range(1, img.count + 1)), lambda a: a, classes_path, ckpt, paths["preview"],
+                       paths["overlay"], size)
+        h, w = _shape_within(img.height, img.width, size)
+    with rasterio.open(root / tile["files"]["label"]) as lbl:
+        truth = lbl.read(1, out_shape=(h, w), resampling=Resampling.nearest)
+    with atomic_output(paths["truth"], suffix=".png") as tmp:
+        Image.fromarray(ckpt.class_table.index_to_rgb(truth)).save(tmp, format="PNG")
+    return {k: str(p.relative_to(out_dir.parent)) for k, p in paths.items()}
+
+
+def _shape_within(h: int, w: int, size: int) -> tuple[int, int]:
+    f = min(1.0, size / max(h, w))
+    return max(1, int(round(h * f))), max(1, int(round(w * f)))
+
+
+def evaluate_model(
+    model: str | Path | Checkpoint,
+    dataset: str | Path,
+    split: str = "test",
+    out: str | Path | None = None,
+    *,
+    window: int = 512,
+    overlap: int = 128,
+    batch_size: int = 4,
+    tta: bool = False,
+    device: str = "auto",
+    precision: str = "auto",
+    engine: Callable[[np.ndarray], np.ndarray] | None = None,
+    tiles: Sequence[str] | None = None,
+    write_maps: bool = True,
+    preview_size: int = 1024,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on the ``split`` tiles of a prepared ``dataset``; write results to ``out``.
+
+    Args:
+        model: checkpoint path, run folder, ``default``, or a loaded :class:`Checkpoint`.
+        dataset: prepared dataset folder (``landseg prepare``).
+        split: ``train``, ``val`` or ``test``; ignored when ``tiles`` lists tile ids.
+        out: output folder (see the module docstring); None writes nothing and returns the results.
+        engine: a callable uint8 (N, bands, H, W) -> probabilities (N, classes, H, W) to use instead of
+            the checkpoint's torch model (e.g. an ONNX engine, or a known answer in tests).
+        write_maps: write the predicted class map and preview PNGs of every tile.
+
+    Returns:
+        The ``metrics.json`` content: ``variants`` (the four protocol variants' metrics),
+        ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
+    """
+    from landseg.checkpoint import load_checkpoint
+    from landseg.data.prepare import load_manifest
+
+    t0 = time.perf_counter()
+    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
+    model_name = str(model if not isinstance(model, Checkpoint) else (model.path or "model"))
+    manifest = load_manifest(dataset)
+    notes = check_compatible(ckpt, manifest, model_name)
+    records = select_tiles(manifest, split, tiles)
+    table = ckpt.class_table
+    nc = table.num_classes
+    root = Path(manifest["root"])
+    refs = ["full"] + (["eroded"] if all("label_eroded" in t["files"] for t in records) else [])
+    if "eroded" not in refs:
+        notes.append("the dataset has no eroded (noBoundary) labels: only the full-reference variants are given")
+    if not clutter_indices(table):
+        notes.append(f"class table {table.name!r} has no 'clutter' class: the with/without clutter variants are identical")
+    if engine is None:
+        from landseg.engine import TorchEngine
+
+        engine = TorchEngine(ckpt, device, precision)
+    fn = engine
+    if tta:
+        from landseg.engine import tta_call
+
+        fn = lambda b: tta_call(engine, b)  # noqa: E731
+    out_dir = check_writable_dir(out) if out is not None else None
+    if out_dir is not None and write_maps:
+        (out_dir / "tiles").mkdir(exist_ok=True)
+    cms = {r: np.zeros((nc, nc), np.int64) for r in refs}
+    per_tile_cm: dict[str, dict[str, np.ndarray]] = {}
+    true_m2 = np.zeros(nc)
+    pred_m2 = np.zeros(nc)
+    have_m2 = True
+    pixel_areas: dict[str, str] = {}
+    views: dict[str, dict[str, str]] = {}
+    bar = tqdm(records, desc=f"evaluate {split}", unit="tile", disable=not progress or None)
+    for t in bar:
+        tid = t["id"]
+        classes_path = out_dir / "tiles" / f"{tid}_classes.tif" if out_dir is not None and write_maps else None
+        tile_cms = evaluate_tile(fn, ckpt, root, t, refs, classes_path=classes_path, window=window,
+                                 overlap=overlap, batch_size=batch_size, progress=progress,
+                                 extra_tags={"LANDSEG_TILE": tid, "LANDSEG_DATASET": str(root)})
+        per_tile_cm[tid] = tile_cms
+        for r in refs:
+            cms[r] += tile_cms[r]
+        with rasterio.open(root / t["files"]["image"]) as ds:
+            px_m2, desc = _pixel_area(ds)
+        pixel_areas[tid] = desc
+        full = tile_cms["full"]
+        if px_m2 is None:
+            have_m2 = False
+        else:
+            true_m2 += full.sum(axis=1) * px_m2
+            pred_m2 += full.sum(axis=0) * px_m2
+        if classes_path is not None and preview_size:
+            views[tid] = _write_views(ckpt, root, t, classes_path, out_dir / "tiles", preview_size)
+    variants = variant_metrics(cms, table)
+    full = cms["full"]
+    areas = {
+        "reference": "full",
+        "note": "over the pixels with a valid full reference; predicted = column sums, true = row sums of its matrix",
+        "pixel_area": sorted(set(pixel_areas.values())),
+        "classes": [
+            {"name": n, "true_pixels": int(full[i].sum()), "predicted_pixels": int(full[:, i].sum()),
+             "true_m2": float(true_m2[i]) if have_m2 else None, "predicted_m2": float(pred_m2[i]) if have_m2 else None,
+             "error_pct": (100.0 * (full[:, i].sum() - full[i].sum()) / full[i].sum()) if full[i].sum() else None}
+            for i, n in enumerate(table.names)
+        ],
+    }
+    per_tile = []
+    for tid, tcm in per_tile_cm.items():
+        for r, cm in tcm.items():
+            v = variant_metrics({r: cm}, table)
+            w, wo = v[f"{r}_with_clutter"], v[f"{r}_without_clutter"]
+            per_tile.append({"tile": tid, "reference": r, "pixels": w["pixels"], "oa": w["oa"],
+                             "mean_f1": w["mean_f1"], "miou": w["miou"], "fwiou": w["fwiou"],
+                             "mean_f1_without_clutter": wo["mean_f1"], "miou_without_clutter": wo["miou"],
+                             **{f"f1_{n}": w["per_class"][n]["f1"] for n in table.names},
+                             **{f"iou_{n}": w["per_class"][n]["iou"] for n in table.names}})
+    result = {
+        "format": FORMAT,
+        "landseg_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": model_name,
+        "dataset": str(root),
+        "dataset_name": manifest.get("dataset"),
+        "split": split if not tiles else "tiles",
+        "tiles": [t["id"] for t in records],
+        "class_table": table.to_dict(),
+        "references": refs,
+        "options": {"window": window, "overlap": overlap, "batch_size": batch_size, "tta": tta,
+                    "device": device, "precision": precision},
+        "protocol": ("global confusion matrices over whole tiles predicted with the sliding-window engine; "
+                     "'without clutter' leaves clutter out of mean F1, mIoU and fwIoU (OA counts every pixel); "
+                     "the eroded reference ignores class boundaries (ISPRS noBoundary labels)"),
+        "variants": variants,
+        "confusion": {r: cm.tolist() for r, cm in cms.items()},
+        "areas": areas,
+        "per_tile": per_tile,
+        "tile_confusion": {tid: {r: cm.tolist() for r, cm in tcm.items()} for tid, tcm in per_tile_cm.items()},
+        "views": views,
+        "notes": notes,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    if out_dir is not None:
+        write_outputs(result, out_dir)
+    return result
+
+
+# ---------------------------------------------------------------------------------- outputs
+def _pct(x: float | None, nd: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.{nd}f}"
+
+
+def metrics_markdown(result: dict[str, Any]) -> str:
+    """The four variants side by side (values in %), then per-class tables per reference."""
+    table = ClassTable.from_dict(result["class_table"])
+    variants = result["variants"]
+    names = [v for v in VARIANTS if v in variants]
+    lines = [f"# Evaluation of `{Path(result['model']).name}` on `{result['dataset_name']}`", ""]
+    tiles = result["tiles"]
+    lines += [
+        f"- model: `{result['model']}`",
+        f"- dataset: `{result['dataset']}`",
+        f"- split: **{result['split']}**, {len(tiles)} tiles: {', '.join(tiles)}",
+        f"- pixels counted: " + ", ".join(f"{REFERENCE_NAMES[r]} {variants[f'{r}_with_clutter']['pixels']:,}"
+                                         for r in result["references"]),
+        "- window {window}, overlap {overlap}, TTA {tta}".format(**{**result["options"],
+                                                                    "tta": "on" if result["options"]["tta"] else "off"}),
+        "",
+        "All values in %. " + result["protocol"] + ".",
+        "",
+    ]
+    header = ["metric", *[variant_title(v) for v in names]]
+    rows: list[list[str]] = []
+    for key, label in (("oa", "OA"), ("mean_f1", "mean F1"), ("miou", "mIoU"), ("fwiou", "fwIoU")):
+        rows.append([label, *[_pct(variants[v][key]) for v in names]])
+    for metric in ("f1", "iou"):
+        for n in table.names:
+            cells = []
+            for v in names:
+                val = variants[v]["per_class"][n][metric]
+                excluded = n in variants[v]["excluded"]
+                cells.append(_pct(val) + (" (not in means)" if excluded else ""))
+            rows.append([f"{'F1' if metric == 'f1' else 'IoU'} {n}", *cells])
+    lines += _md_table(header, rows)
+    for r in result["references"]:
+        v = variants[f"{r}_with_clutter"]
+        lines += ["", f"## Per class, {REFERENCE_NAMES[r]}", ""]
+        lines += _md_table(["class", "precision", "recall", "F1", "IoU", "reference pixels"],
+                           [[n, _pct(c["precision"]), _pct(c["recall"]), _pct(c["f1"]), _pct(c["iou"]),
+                             f"{c['support']:,}"] for n, c in v["per_class"].items()])
+    if result["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def plot_confusion(cm: np.ndarray, names: Sequence[str], title: str, path: Path) -> None:
+    """Row-normalised confusion matrix as a PNG (matplotlib, Agg), with percentages in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    norm = row_normalised(cm)
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 1.0 * n + 2))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), names, rotation=40, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("reference")
+    ax.set_title(title, fontsize=10)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{100 * norm[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def write_outputs(result: dict[str, Any], out_dir: str | Path) -> None:
+    """metrics.json, metrics.md, confusion CSV/PNG per reference, per_tile.csv."""
+    out_dir = Path(out_dir)
+    names = [c["name"] for c in result["class_table"]["classes"]]
+    for r, cm in result["confusion"].items():
+        cm = np.asarray(cm, np.int64)
+        with atomic_output(out_dir / f"confusion_{r}.csv") as tmp:
+            tmp.write_text(_csv_text(["reference \\ prediction", *names], [[n, *row] for n, row in zip(names, cm.tolist())]))
+        with atomic_output(out_dir / f"confusion_{r}_normalized.csv") as tmp:
+            tmp.write_text(_csv_text(["reference \\ prediction", *names],
+                                     [[n, *[f"{v:.6f}" for v in row]] for n, row in zip(names, row_normalised(cm))]))
+        plot_confusion(cm, names, f"{REFERENCE_NAMES[r]}, split {result['split']} "
+                       f"({len(result['tiles'])} tiles), row-normalised %", out_dir / f"confusion_{r}.png")
+    if result["per_tile"]:
+        keys = list(result["per_tile"][0])
+        rows = [["" if row[k] is None else (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k]) for k in keys]
+                for row in result["per_tile"]]
+        with atomic_output(out_dir / "per_tile.csv") as tmp:
+            tmp.write_text(_csv_text(keys, rows))
+    with atomic_output(out_dir / "metrics.md") as tmp:
+        tmp.write_text(metrics_markdown(result))
+    write_json_atomic(out_dir / "metrics.json", _nan_to_none(result))
+
+
+def _nan_to_none(o: Any) -> Any:
+    if isinstance(o, float) and np.isnan(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _nan_to_none(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_nan_to_none(v) for v in o]
+    return o
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """A few lines for the terminal: the headline metrics of each variant."""
+    lines = [f"split {result['split']}: {len(result['tiles'])} tiles ({', '.join(result['tiles'][:8])}"
+             f"{', ...' if len(result['tiles']) > 8 else ''})"]
+    for name in VARIANTS:
+        v = result["variants"].get(name)
+        if v:
+            lines.append(f"  {variant_title(name):<52} OA {_pct(v['oa'])}  mean F1 {_pct(v['mean_f1'])}  "
+                         f"mIoU {_pct(v['miou'])}  fwIoU {_pct(v['fwiou'])}")
+    lines += [f"note: {n}" for n in result["notes"]]
+    return lines
+
+
+__all__ = ["VARIANTS", "check_compatible", "evaluate_model", "evaluate_tile", "metrics_markdown", "row_normalised",
+           "select_tiles", "variant_metrics", "write_outputs"]
