@@ -117,3 +117,27 @@ def test_resume_with_other_class_table_is_refused(dataset, tmp_path, capsys):
     assert main(["train", str(dataset), "--out", str(run), "--epochs", "1", "--windows-per-epoch", "8", *FAST]) == 0
     assert main(["train", str(other), "--out", str(run), "--epochs", "2", "--resume", *FAST]) == 2
     assert "class table" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_last_then_resume(dataset, tmp_path, monkeypatch):
+    from landseg import train as T
+
+    run = tmp_path / "run"
+    real = T.Trainer._train_epoch
+    calls = []
+
+    def interrupted(self, loader):
+        calls.append(1)
+        if len(calls) == 2:
+            self.step += 1  # part of the epoch ran
+            raise KeyboardInterrupt
+        return real(self, loader)
+
+    monkeypatch.setattr(T.Trainer, "_train_epoch", interrupted)
+    args = ["train", str(dataset), "--out", str(run), "--epochs", "3", "--windows-per-epoch", "16", *FAST]
+    assert main(args) == 130
+    last = load_checkpoint(run / "last.safetensors")
+    assert last.train["epoch"] == 1 and last.train["step"] == 3
+    monkeypatch.setattr(T.Trainer, "_train_epoch", real)
+    assert main([*args, "--resume"]) == 0
+    assert load_checkpoint(run / "last.safetensors").train["epoch"] == 3

@@ -145,6 +145,13 @@ def _report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="training run samples: auto, cpu, cuda, mps")
 
 
+@command("demo", "segment a bundled real sample and print its class areas (predict, area, vectorize, report)",
+         "landseg.commands:demo")
+def _demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
+    p.add_argument("--model", default="default", help="model to use (default: the bundled one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landseg",

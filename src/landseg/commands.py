@@ -155,3 +155,10 @@ def export(args: argparse.Namespace) -> int:
     export_onnx(ckpt, args.out, opset=args.opset)
     print(f"exported {ckpt.path} to {args.out}")
     return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from landseg.demo import run_demo
+
+    run_demo(args.out, args.model)
+    return 0
