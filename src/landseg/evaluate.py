@@ -34,7 +34,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import json
 import queue
 import threading
 import time
@@ -429,7 +428,7 @@ def metrics_markdown(result: dict[str, Any]) -> str:
         "- window {window}, overlap {overlap}, TTA {tta}".format(**{**result["options"],
                                                                     "tta": "on" if result["options"]["tta"] else "off"}),
         "",
-        "All values in %. " + result["protocol"] + ".",
+        "All values in %. " + result["protocol"][:1].upper() + result["protocol"][1:] + ".",
         "",
     ]
     header = ["metric", *[variant_title(v) for v in names]]

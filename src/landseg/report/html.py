@@ -671,15 +671,18 @@ def sample_windows(manifest: dict[str, Any], tile_ids: Sequence[str], n: int, si
     by_id = {t["id"]: t for t in manifest["tiles"]}
     tiles = [by_id[t] for t in tile_ids if t in by_id]
     rng = np.random.default_rng(seed)
-    out = []
-    for i in range(min(n, 64)):
-        if not tiles:
+    out: list[tuple[dict[str, Any], int, int, int]] = []
+    seen = set()
+    for i in range(4 * min(n, 64)):  # tiles no larger than the window give one window each
+        if not tiles or len(out) >= n:
             break
         t = tiles[i % len(tiles)]
         s = min(size, t["height"], t["width"])
         r = int(rng.integers(0, t["height"] - s + 1))
         c = int(rng.integers(0, t["width"] - s + 1))
-        out.append((t, r, c, s))
+        if (t["id"], r, c) not in seen:
+            seen.add((t["id"], r, c))
+            out.append((t, r, c, s))
     return out
 
 
@@ -711,9 +714,13 @@ def _training_samples(page: Page, folder: Path, ckpt_path: Path, dataset: str | 
     engine = TorchEngine(ckpt, device)
     mult = engine.multiple
     win = max(mult, (256 // mult) * mult)
-    page.add(f'<p class="muted">{samples} windows from the {which} tiles of <code>{_esc(root)}</code>, predicted with '
-             f"<code>{_esc(ckpt_path.name)}</code> (sliding window {win} px); the legend is below.</p>")
-    for t, r, c, s in sample_windows(manifest, ids, samples, 512):
+    page.add(f'<p class="muted">Windows from the {which} tiles of <code>{_esc(root)}</code>, predicted with '
+             f"<code>{_esc(ckpt_path.name)}</code> (sliding window {win} px).</p>", legend(table))
+    windows = sample_windows(manifest, ids, samples, 512)
+    if len(windows) < samples:
+        page.add(f'<p class="muted">only {len(windows)} distinct window{"s" if len(windows) != 1 else ""}: '
+                 f'the {which} tiles are small.</p>')
+    for t, r, c, s in windows:
         with rasterio.open(Path(manifest["root"]) / t["files"]["image"]) as ds:
             img = ds.read(window=Window(c, r, s, s))
         with rasterio.open(Path(manifest["root"]) / t["files"]["label"]) as ds:
@@ -723,7 +730,6 @@ def _training_samples(page: Page, folder: Path, ckpt_path: Path, dataset: str | 
         page.add(f"<h3>tile {_esc(t['id'])}, rows {r}–{r + s}, columns {c}–{c + s} (pixel accuracy {_pct(acc, 1)} %)</h3>",
                  panels([(display_rgb(img, ckpt.bands), "image"), (table.index_to_rgb(pred), "prediction"),
                          (table.index_to_rgb(truth), "truth")]))
-    page.add(legend(table))
 
 
 def train_report(folder: Path, max_size: int, dataset: str | Path | None, samples: int, device: str) -> Page:
