@@ -152,6 +152,21 @@ def _demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="model to use (default: the bundled one)")
 
 
+@command("serve", "local web app: upload images, follow jobs, view classes and areas, download results",
+         "landseg.serve.app:serve")
+def _serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--model", action="append", default=[], metavar="MODEL",
+                   help="checkpoint or training run folder to offer (repeatable); the bundled 'default' model is "
+                        "always offered when present")
+    p.add_argument("--data-dir", default=None,
+                   help="jobs database and results (default ~/.landseg/serve, or ./landseg-serve)")
+    p.add_argument("--max-upload-mb", type=float, default=500, help="largest upload in MB (default 500)")
+    p.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landseg",

@@ -64,6 +64,7 @@ class PredictOptions:
     overwrite: bool = False
     progress: bool = True
     extra_tags: dict[str, str] = field(default_factory=dict)
+    on_progress: Callable[[int, int], None] | None = None  # (windows done, windows total), e.g. for a web UI
 
 
 def output_paths(src: str | Path, out_dir: str | Path) -> dict[str, Path]:
@@ -223,6 +224,16 @@ def predict_raster(
         prob_path = tmpdir / "probs_grid.tif"
         n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width)
         bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
+        done = [0]
+
+        def tick(n: int) -> None:
+            bar.update(n)
+            if opts.on_progress is not None:
+                done[0] += n
+                opts.on_progress(done[0], n_windows)
+
+        if opts.on_progress is not None:
+            opts.on_progress(0, n_windows)
         writers = [stack.enter_context(rasterio.open(raw_path, "w", **prof))]
         if opts.probs:
             writers.append(stack.enter_context(rasterio.open(prob_path, "w", **{**prof, "count": nc, "nodata": None})))
@@ -247,7 +258,7 @@ def predict_raster(
         try:
             for blk in sliding_window(read, H, W, model, nc, window=opts.window, overlap=opts.overlap,
                                       batch_size=opts.batch_size, chunk_width=opts.chunk_width,
-                                      want_probs=opts.probs, progress=bar.update):
+                                      want_probs=opts.probs, progress=tick):
                 q.put(blk)
                 if werr:
                     break

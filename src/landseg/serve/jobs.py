@@ -1,0 +1,403 @@
+"""Jobs of the web app: an SQLite store, a results folder per job and worker threads.
+
+Layout of the data folder::
+
+    jobs.db                     one row per job (status, stage, progress, result summary as JSON)
+    jobs/<id>/input.<ext>       the uploaded image (or a copy of a bundled sample)
+    jobs/<id>/zones.<ext>       the uploaded zones, if any
+    jobs/<id>/out/              predict outputs (input_classes.tif, ...), polygons.gpkg, zones, report.html
+
+Statuses: ``queued`` -> ``running`` -> ``done`` | ``failed``. A job is ``done`` only after every
+output is written. On start-up, a job the store still lists as ``running`` was interrupted (the server
+stopped or crashed): it is marked ``failed`` and its partial outputs removed, never shown complete;
+``queued`` jobs are queued again. Jobs run in worker threads, so the web server stays responsive;
+each model is loaded once and kept (:class:`EngineCache`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from landseg.errors import ConfigError, LandsegError
+
+log = logging.getLogger("landseg.serve")
+
+STATUSES = ("queued", "running", "done", "failed")
+INTERRUPTED = "interrupted: the server stopped while this job ran; start it again"
+SCHEMA_VERSION = 1
+_COLUMNS = ("id", "created", "started", "finished", "status", "stage", "model", "name", "input", "zones",
+            "zones_name", "zone_id", "gsd", "done", "total", "error", "result")
+# Results a client may download: artifact name -> (file in the job's out/ folder, media type, download suffix).
+ARTIFACTS: dict[str, tuple[str, str, str]] = {
+    "classes": ("input_classes.tif", "image/tiff", "_classes.tif"),
+    "polygons": ("polygons.gpkg", "application/geopackage+sqlite3", "_polygons.gpkg"),
+    "areas_csv": ("input_areas.csv", "text/csv", "_areas.csv"),
+    "areas_json": ("input_areas.json", "application/json", "_areas.json"),
+    "zones_csv": ("input_zones.csv", "text/csv", "_zones.csv"),
+    "zones_json": ("input_zones.json", "application/json", "_zones.json"),
+    "zones_gpkg": ("input_zones.gpkg", "application/geopackage+sqlite3", "_zones.gpkg"),
+    "report": ("report.html", "text/html", "_report.html"),
+    "image": ("image.png", "image/png", "_image.png"),
+    "layer": ("layer.png", "image/png", "_classes.png"),
+    "overlay": ("input_overlay.png", "image/png", "_overlay.png"),
+}
+VIEW_SIZE = 1600  # longest side of the image and class layer shown on the page
+
+
+class Cancelled(Exception):
+    """Raised inside a running job when the server stops."""
+
+
+class JobStore:
+    """Jobs in one SQLite file; safe to use from several threads (one connection behind a lock)."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.root = Path(data_dir)
+        self.jobs_dir = self.root / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.root / "jobs.db", check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created REAL NOT NULL, started REAL, "
+                "finished REAL, status TEXT NOT NULL, stage TEXT, model TEXT NOT NULL, name TEXT NOT NULL, "
+                "input TEXT NOT NULL, zones TEXT, zones_name TEXT, zone_id TEXT, gsd REAL, done INTEGER DEFAULT 0, "
+                "total INTEGER DEFAULT 0, error TEXT, result TEXT)")
+            self._db.execute("CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created)")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.release()
+        with self._lock:
+            self._db.close()
+
+    def acquire(self) -> None:
+        """Claim the data folder for this server (one running server per folder: each would take the
+        other's running jobs for interrupted ones); :class:`ConfigError` if another one holds it."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one server per folder is then up to the user
+            return
+        fh = open(self.root / "serve.lock", "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise ConfigError(f"another landseg serve is using {self.root}; stop it or give another --data-dir") from None
+        self._lockfile = fh
+
+    def release(self) -> None:
+        fh = getattr(self, "_lockfile", None)
+        if fh is not None:
+            fh.close()  # closing the file releases the lock
+            self._lockfile = None
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def recover(self) -> list[str]:
+        """Mark interrupted (``running``) jobs failed and drop their partial outputs; return queued ids."""
+        with self._lock:
+            stale = [r["id"] for r in self._db.execute("SELECT id FROM jobs WHERE status='running'")]
+            self._db.execute("UPDATE jobs SET status='failed', stage='failed', error=?, finished=? WHERE status='running'",
+                             (INTERRUPTED, time.time()))
+            queued = [r["id"] for r in self._db.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY created")]
+        for job_id in stale:
+            shutil.rmtree(self.job_dir(job_id) / "out", ignore_errors=True)
+        return queued
+
+    def create(self, job: dict[str, Any]) -> None:
+        row = {k: job.get(k) for k in _COLUMNS}
+        row.update(created=row["created"] or time.time(), status="queued", stage="queued", done=0, total=0)
+        with self._lock:
+            self._db.execute(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                             [row[k] for k in _COLUMNS])
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        if "result" in fields and not isinstance(fields["result"], (str, type(None))):
+            fields["result"] = json.dumps(_finite(fields["result"]), default=_json_default, allow_nan=False)
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {cols} WHERE id=?", [*fields.values(), job_id])
+
+    def claim(self, job_id: str) -> bool:
+        """Move a queued job to ``running``; False if it is not queued (already taken or gone)."""
+        with self._lock:
+            cur = self._db.execute("UPDATE jobs SET status='running', stage='starting', started=? "
+                                   "WHERE id=? AND status='queued'", (time.time(), job_id))
+            return cur.rowcount == 1
+
+    def requeue(self, job_id: str) -> bool:
+        """Queue a failed job again (its outputs are removed); False unless it had failed."""
+        with self._lock:
+            cur = self._db.execute("UPDATE jobs SET status='queued', stage='queued', error=NULL, result=NULL, "
+                                   "started=NULL, finished=NULL, done=0, total=0, created=? "
+                                   "WHERE id=? AND status='failed'", (time.time(), job_id))
+        if cur.rowcount == 1:
+            shutil.rmtree(self.job_dir(job_id) / "out", ignore_errors=True)
+        return cur.rowcount == 1
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            job = dict(row)
+            if job["status"] == "queued":
+                job["queue_position"] = self._db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status='queued' AND created<=?", (job["created"],)).fetchone()[0]
+        job["result"] = json.loads(job["result"]) if job["result"] else None
+        return job
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = [dict(r) for r in self._db.execute(
+                "SELECT id, created, started, finished, status, stage, model, name, done, total, error "
+                "FROM jobs ORDER BY created DESC LIMIT ?", (limit,))]
+        return rows
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        return {s: 0 for s in STATUSES} | {r[0]: r[1] for r in rows}
+
+
+def _finite(o: Any) -> Any:
+    """``o`` with NaN/infinite floats as None (strict JSON)."""
+    if isinstance(o, np.generic):
+        o = o.item()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+class EngineCache:
+    """One loaded engine per model name, created on first use and kept."""
+
+    def __init__(self, models: dict[str, str], device: str = "auto") -> None:
+        self.models, self.device = models, device
+        self._engines: dict[str, tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> tuple[Any, Any]:
+        with self._lock:
+            if name not in self._engines:
+                from landseg.commands import load_engine
+
+                self._engines[name] = load_engine(self.models[name], device=self.device)
+            return self._engines[name]
+
+
+class JobRunner:
+    """Worker threads taking queued jobs in order and running predict -> zones -> polygons -> report."""
+
+    def __init__(self, store: JobStore, engines: EngineCache, *, workers: int = 1,
+                 predict_options: dict[str, Any] | None = None, progress_interval: float = 0.25) -> None:
+        self.store, self.engines = store, engines
+        self.workers = max(1, int(workers))
+        self.predict_options = {"window": 512, "overlap": 128, "batch_size": 4, **(predict_options or {})}
+        self.progress_interval = progress_interval
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.store.acquire()
+        for job_id in self.store.recover():
+            self._queue.put(job_id)
+        for i in range(self.workers):
+            t = threading.Thread(target=self._loop, name=f"landseg-serve-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the workers (a running job is cancelled at its next window or stage and marked failed);
+        True once all have ended."""
+        self._stop.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        alive = [t for t in self._threads if t.is_alive()]
+        self._threads = alive
+        return not alive
+
+    def submit(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job_id = self._queue.get()
+            if job_id is None or self._stop.is_set():
+                return
+            if self.store.claim(job_id):
+                self._run(job_id)
+
+    def _run(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        assert job is not None
+        try:
+            result = run_job(job, self.store.job_dir(job_id), self.engines, self.predict_options,
+                             stage=self._stage_cb(job_id), progress=self._progress_cb(job_id))
+        except Cancelled:
+            self._fail(job_id, INTERRUPTED)
+        except LandsegError as exc:
+            self._fail(job_id, _public(str(exc), self.store.job_dir(job_id), job))
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker; the job shows it
+            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+            self._fail(job_id, _public(f"internal error: {type(exc).__name__}: {exc}", self.store.job_dir(job_id), job))
+        else:
+            self.store.update(job_id, status="done", stage="done", finished=time.time(), result=result)
+
+    def _fail(self, job_id: str, message: str) -> None:
+        shutil.rmtree(self.store.job_dir(job_id) / "out", ignore_errors=True)
+        self.store.update(job_id, status="failed", stage="failed", error=message, finished=time.time())
+
+    def _stage_cb(self, job_id: str) -> Callable[[str], None]:
+        def cb(stage: str) -> None:
+            if self._stop.is_set():
+                raise Cancelled()
+            self.store.update(job_id, stage=stage)
+
+        return cb
+
+    def _progress_cb(self, job_id: str) -> Callable[[int, int], None]:
+        last = [0.0]
+
+        def cb(done: int, total: int) -> None:
+            if self._stop.is_set():
+                raise Cancelled()
+            now = time.monotonic()
+            if done in (0, total) or now - last[0] >= self.progress_interval:
+                last[0] = now
+                self.store.update(job_id, done=done, total=total)
+
+        return cb
+
+
+def _public(message: str, job_dir: Path, job: dict[str, Any]) -> str:
+    """An error message with server paths replaced by the names the user knows."""
+    for path, name in ((job_dir / "out" / "input_classes.tif", "the class map"), (job_dir / job["input"], job["name"]),
+                       (job_dir / (job["zones"] or "-"), job.get("zones_name") or "zones"),
+                       (job_dir / "out", "results"), (job_dir, "job")):
+        message = message.replace(str(path), name)
+    return message
+
+
+def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_options: dict[str, Any], *,
+            stage: Callable[[str], None], progress: Callable[[int, int], None]) -> dict[str, Any]:
+    """All outputs of one job into ``job_dir/out``; returns the summary stored with the job."""
+    from landseg import area
+    from landseg.predict import PredictOptions, output_paths, predict_raster
+
+    src = job_dir / job["input"]
+    out = job_dir / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    warnings: list[str] = []
+    stage("loading model")
+    engine, ckpt = engines.get(job["model"])
+    stage("segmenting")
+    opts = PredictOptions(**predict_options, progress=False, overwrite=True, gsd=job["gsd"], on_progress=progress)
+    rec = predict_raster(engine, ckpt, src, out, opts, model_name=job["model"])
+    paths = output_paths(src, out)
+    stage("preparing the view")
+    write_view_images(src, paths["classes"], out, ckpt, VIEW_SIZE)
+    zones = None
+    sized = rec["crs"] is not None or job["gsd"] is not None
+    if not sized:
+        warnings.append("this image has no georeferencing, so polygons and zone areas need the ground size of a "
+                        "pixel: start the job again with the pixel size in metres")
+    if job["zones"] and sized:
+        stage("zones")
+        try:
+            zres = area.zonal_areas(paths["classes"], job_dir / job["zones"], job["zone_id"] or None, gsd=job["gsd"])
+            for suffix in ("json", "csv", "gpkg"):
+                zres.write(out / f"input_zones.{suffix}")
+            zones = json.loads((out / "input_zones.json").read_text())
+            zones["zones_file"] = job.get("zones_name") or "zones"
+            zones.pop("raster", None)
+        except LandsegError as exc:
+            warnings.append(_public(f"zones: {exc}", job_dir, job))
+    polygons = None
+    if sized:
+        stage("polygons")
+        try:
+            from landseg.vectorize import vectorize
+
+            v = vectorize(paths["classes"], out / "polygons.gpkg", gsd=job["gsd"])
+            polygons = {"features": v.features, "counts": v.counts}
+        except LandsegError as exc:
+            warnings.append(_public(f"polygons not written: {exc}", job_dir, job))
+    stage("report")
+    try:
+        from landseg.report.html import write_report
+    except ImportError:
+        warnings.append("HTML report not available in this installation")
+    else:
+        try:
+            write_report(out, out / "report.html")
+        except LandsegError as exc:
+            warnings.append(_public(f"report not written: {exc}", job_dir, job))
+    table = ckpt.class_table
+    areas = rec.get("areas") or {}
+    areas.pop("raster", None)
+    return {
+        "size": rec["size"], "crs": rec["crs"], "windows": rec["windows"], "note": _public(rec["note"], job_dir, job),
+        "seconds": rec["seconds_total"], "model": job["model"],
+        "legend": [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(zip(table.names, table.colors))],
+        "areas": areas, "zones": zones, "polygons": polygons, "warnings": warnings,
+        "files": sorted(name for name, (fname, _, _) in ARTIFACTS.items() if (out / fname).exists()),
+    }
+
+
+def write_view_images(src: Path, classes: Path, out: Path, ckpt: Any, size: int) -> None:
+    """``image.png`` (the input, for display) and ``layer.png`` (class colours, transparent nodata), same shape."""
+    import rasterio
+    from PIL import Image
+    from rasterio.enums import ColorInterp, Resampling
+
+    from landseg.predict import display_rgb
+
+    with rasterio.open(classes) as c:
+        f = min(1.0, size / max(c.height, c.width))
+        h, w = max(1, round(c.height * f)), max(1, round(c.width * f))
+        cls = c.read(1, out_shape=(h, w), resampling=Resampling.nearest)
+    table = ckpt.class_table
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[..., :3] = table.index_to_rgb(cls)
+    rgba[..., 3] = np.where(cls < table.num_classes, 255, 0)
+    Image.fromarray(rgba, "RGBA").save(out / "layer.png")
+    with rasterio.open(src) as ds:
+        bands = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or [1]
+        bands = bands[: len(ckpt.mean)]
+        img = ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average)
+    Image.fromarray(display_rgb(img, ckpt.bands)).save(out / "image.png")

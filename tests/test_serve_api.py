@@ -1,0 +1,460 @@
+"""landseg serve: the API with FastAPI's test client, persistence across restarts, a loopback load test."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from landseg.serve.app import create_app  # noqa: E402
+
+PREDICT = dict(window=64, overlap=16, batch_size=4)
+WINDOWS = 9  # count_windows(128, 128, 64, 16)
+ZONES = {  # two parcels in EPSG:32633 over the 128x128, 5 cm raster at (367000, 5808000)
+    "type": "FeatureCollection",
+    "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},
+    "features": [
+        {"type": "Feature", "properties": {"parcel": "A"}, "geometry": {"type": "Polygon", "coordinates": [[
+            [367000.5, 5807996.0], [367003.0, 5807996.0], [367003.0, 5807999.0], [367000.5, 5807999.0],
+            [367000.5, 5807996.0]]]}},
+        {"type": "Feature", "properties": {"parcel": "B"}, "geometry": {"type": "Polygon", "coordinates": [[
+            [367004.0, 5807994.0], [367006.0, 5807994.0], [367006.0, 5807997.0], [367004.0, 5807997.0],
+            [367004.0, 5807994.0]]]}},
+    ],
+}
+
+
+@pytest.fixture
+def image(make_geotiff):
+    data = np.random.default_rng(0).integers(0, 256, (3, 128, 128), dtype=np.uint8)
+    return make_geotiff(data, name="scene.tif")
+
+
+@pytest.fixture
+def models(tiny_checkpoint):
+    return {"tiny": str(tiny_checkpoint())}
+
+
+@pytest.fixture
+def make_app(tmp_path, models):
+    def factory(data_dir=None, **kw):
+        kw.setdefault("predict_options", PREDICT)
+        return create_app(models, data_dir or tmp_path / "serve", **kw)
+
+    return factory
+
+
+@pytest.fixture
+def client(make_app):
+    with TestClient(make_app()) as c:
+        yield c
+
+
+def upload(client, path, name=None, **data):
+    with open(path, "rb") as f:
+        files = {"image": (name or Path(path).name, f, "application/octet-stream")}
+        if "zones" in data:
+            zpath = data.pop("zones")
+            files["zones"] = (Path(zpath).name, open(zpath, "rb"), "application/octet-stream")
+        return client.post("/api/jobs", files=files, data=data)
+
+
+def wait(client, job_id, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+def assert_error(r, status, error=None):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "detail"} and body["detail"], body
+    if error:
+        assert body["error"] == error, body
+    return body
+
+
+# ============================================================================ the whole path
+def test_upload_progress_result_downloads(client, image, tmp_path):
+    zones = tmp_path / "parcels.geojson"
+    zones.write_text(json.dumps(ZONES))
+    r = upload(client, image, zones=zones, zone_id="parcel")
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] == "queued" and r.headers["location"] == f"/api/jobs/{job['id']}"
+    done = wait(client, job["id"])
+    assert done["status"] == "done", done["error"]
+    assert done["progress"] == {"done": WINDOWS, "total": WINDOWS}
+    res = done["result"]
+    assert res["size"] == [128, 128] and res["crs"] == "EPSG:32633" and res["windows"] == WINDOWS
+    assert res["warnings"] == []
+    assert "/" not in json.dumps(res["areas"]).replace("m²", "").replace(" / ", "")  # no server paths leak
+    listed = client.get("/api/jobs").json()["jobs"]
+    assert [j["id"] for j in listed] == [job["id"]] and listed[0]["status"] == "done"
+
+    # class GeoTIFF: georeferenced like the input, classes of the model
+    r = client.get(done["files"]["classes"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
+    assert 'filename="scene_classes.tif"' in r.headers["content-disposition"]
+    out = tmp_path / "dl_classes.tif"
+    out.write_bytes(r.content)
+    with rasterio.open(out) as ds, rasterio.open(image) as src:
+        assert ds.crs == src.crs and ds.transform == src.transform and ds.shape == src.shape
+        classes = ds.read(1)
+    assert classes.max() < 6
+
+    # areas: JSON and CSV agree with the class map and with the job's result
+    areas = client.get(done["files"]["areas_json"]).json()
+    counts = np.bincount(classes.ravel(), minlength=6)
+    assert [c["pixels"] for c in areas["classes"]] == counts.tolist()
+    assert areas["total"]["area_m2"] == pytest.approx(128 * 128 * 0.05 ** 2)
+    assert res["areas"]["classes"] == areas["classes"]
+    rows = list(csv.reader(io.StringIO(client.get(done["files"]["areas_csv"]).text)))
+    assert rows[0][0] == "class" and len(rows) >= 7
+
+    # polygons: a GeoPackage in the raster's CRS covering the whole raster
+    import pyogrio
+
+    gpkg = tmp_path / "dl.gpkg"
+    gpkg.write_bytes(client.get(done["files"]["polygons"]).content)
+    info = pyogrio.read_info(gpkg)
+    assert info["features"] >= 1 and "EPSG:32633" in str(info["crs"])
+    assert res["polygons"]["features"] == info["features"]
+
+    # zones: one row per parcel, class areas adding up to the parcel area
+    zj = client.get(done["files"]["zones_json"]).json()
+    assert [z["id"] for z in zj["zones"]] == ["A", "B"]
+    assert zj["zones"][0]["valid_m2"] == pytest.approx(2.5 * 3.0)
+    assert res["zones"]["zones"][1]["zone_area_m2"] == pytest.approx(2.0 * 3.0)
+    assert res["zones"]["zones_file"] == "parcels.geojson"
+    assert client.get(done["files"]["zones_csv"]).text.startswith("parcel,")
+    assert client.get(done["files"]["zones_gpkg"]).content[:16] == b"SQLite format 3\x00"
+
+    # the HTML report and the images the page shows
+    rep = client.get(done["files"]["report"])
+    assert rep.status_code == 200 and rep.headers["content-type"].startswith("text/html")
+    assert "<html" in rep.text.lower() and "attachment" in rep.headers["content-disposition"]
+    for name in ("image", "layer"):
+        r = client.get(done["files"][name])
+        assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_jobs_queue_and_report_their_position(make_app, image):
+    app = make_app()
+    c = TestClient(app)  # no lifespan yet: the workers are not running, jobs wait in the queue
+    ids = [upload(c, image).json()["id"] for _ in range(3)]
+    assert [c.get(f"/api/jobs/{i}").json()["queue_position"] for i in ids] == [1, 2, 3]
+    assert [j["queue_position"] for j in c.get("/api/jobs").json()["jobs"]] == [3, 2, 1]  # newest first
+    with c:  # workers start: the queue is worked off in order
+        jobs = [wait(c, i) for i in ids]
+    assert [j["status"] for j in jobs] == ["done"] * 3
+    assert jobs[0]["started"] <= jobs[1]["started"] <= jobs[2]["started"]
+
+
+def test_predict_reports_progress(tiny_checkpoint, image, tmp_path):
+    """predict_raster's on_progress: (0, total) first, then windows done, ending at total."""
+    from landseg.commands import load_engine
+    from landseg.predict import PredictOptions, predict_raster
+
+    calls = []
+    engine, ckpt = load_engine(str(tiny_checkpoint()))
+    predict_raster(engine, ckpt, image, tmp_path / "out",
+                   PredictOptions(**PREDICT, progress=False, on_progress=lambda d, t: calls.append((d, t))))
+    assert calls[0] == (0, WINDOWS) and calls[-1] == (WINDOWS, WINDOWS)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) == WINDOWS + 1
+
+
+def test_info_page_and_openapi(client):
+    from landseg.assets import samples
+
+    info = client.get("/api/info").json()
+    assert [m["name"] for m in info["models"]] == ["tiny"] and info["models"][0]["bands"] == 3
+    assert info["samples"] == sorted(p.name for p in samples())
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.split("<body>")[0]  # no CDN: everything from this server
+    for asset in ("app.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/files/{artifact}", "/api/info"} <= set(spec["paths"])
+    post = spec["paths"]["/api/jobs"]["post"]
+    assert "multipart/form-data" in post["requestBody"]["content"] and "413" in post["responses"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_bundled_sample_job(client, make_geotiff, monkeypatch):
+    data = np.random.default_rng(1).integers(0, 256, (3, 96, 96), dtype=np.uint8)
+    sample = make_geotiff(data, name="sample.tif")
+    monkeypatch.setattr("landseg.serve.app._samples", lambda: {"sample.tif": sample})
+    r = client.post("/api/jobs", data={"sample": "sample.tif", "model": "tiny"})
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["id"])
+    assert job["status"] == "done" and job["name"] == "sample.tif" and job["result"]["size"] == [96, 96]
+    assert_error(client.post("/api/jobs", data={"sample": "../../etc/passwd"}), 400, "bad_request")
+
+
+def test_plain_png_and_jpeg(client, tmp_path):
+    """Images without georeferencing: pixel counts and shares, m² once a pixel size is given."""
+    from PIL import Image
+
+    rgb = np.random.default_rng(2).integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    png, jpg = tmp_path / "photo.png", tmp_path / "photo.jpg"
+    Image.fromarray(rgb).save(png)
+    Image.fromarray(rgb).save(jpg, quality=90)
+    plain = wait(client, upload(client, png).json()["id"])
+    assert plain["status"] == "done" and plain["result"]["crs"] is None
+    areas = plain["result"]["areas"]
+    assert areas["total"]["pixels"] == 80 * 96 and areas["total"]["area_m2"] is None
+    assert any("no georeferencing" in w for w in plain["result"]["warnings"])
+    assert "polygons" not in plain["files"] and "classes" in plain["files"]
+    sized = wait(client, upload(client, jpg, gsd="0.1").json()["id"])
+    assert sized["status"] == "done" and sized["result"]["warnings"] == []
+    assert sized["result"]["areas"]["total"]["area_m2"] == pytest.approx(80 * 96 * 0.01)
+    assert "polygons" in sized["files"]
+
+
+# ============================================================================ bad input
+def test_rejects_formats_by_content(client, tmp_path, image):
+    fake = tmp_path / "fake.tif"
+    fake.write_text("this is text, not a TIFF\n" * 10)
+    body = assert_error(upload(client, fake), 415, "unsupported_format")
+    assert "fake.tif" in body["detail"] and "content" in body["detail"]
+    html = tmp_path / "page.png"
+    html.write_bytes(b"<html><script>alert(1)</script></html>")
+    assert_error(upload(client, html), 415)
+    # zones: a JSON file that is not GeoJSON, and a text file called .gpkg
+    notgeo = tmp_path / "zones.geojson"
+    notgeo.write_text(json.dumps({"type": "Topology", "objects": {}}))
+    assert_error(upload(client, image, zones=notgeo), 415, "unsupported_format")
+    txt = tmp_path / "zones.gpkg"
+    txt.write_text("parcel;geometry\n")
+    assert_error(upload(client, image, zones=txt), 415)
+    good = tmp_path / "parcels.geojson"
+    good.write_text(json.dumps(ZONES))
+    body = assert_error(upload(client, image, zones=good, zone_id="nope"), 400, "unreadable_zones")
+    assert "parcel" in body["detail"] and str(tmp_path) not in body["detail"]
+    assert client.get("/api/jobs").json()["jobs"] == []  # nothing was queued
+    assert list((client.app.state.data_dir / "jobs").iterdir()) == []  # and nothing left on disk
+
+
+def test_corrupt_and_unusable_images(client, image, tmp_path, make_geotiff):
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(image.read_bytes()[: image.stat().st_size * 2 // 3])
+    body = assert_error(upload(client, truncated), 400, "unreadable_image")
+    assert "truncated.tif" in body["detail"] and "corrupt" in body["detail"]
+    assert str(tmp_path) not in body["detail"]
+    gray = make_geotiff(np.zeros((1, 64, 64), np.uint8), name="gray.tif")
+    assert "needs 3 bands" in assert_error(upload(client, gray), 400)["detail"]
+    wide = make_geotiff(np.zeros((3, 64, 64), np.uint16), name="u16.tif")
+    assert "8-bit" in assert_error(upload(client, wide), 400)["detail"]
+    assert_error(upload(client, image, model="nope"), 400, "bad_request")
+    assert_error(upload(client, image, gsd="-1"), 400)
+    assert_error(client.post("/api/jobs", data={"model": "tiny"}), 400)  # neither image nor sample
+    assert_error(client.post("/api/jobs", json={"image": "x"}), 415)  # not multipart
+    with open(image, "rb") as f:
+        assert_error(client.post("/api/jobs", files={"image": ("a.tif", f), "extra": ("b.tif", b"II*\x00")}), 400)
+    assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_upload_limit(make_app, image, tmp_path):
+    with TestClient(make_app(max_upload_mb=0.02)) as c:  # 20 KiB; the image is 48 KiB
+        body = assert_error(upload(c, image), 413, "too_large")
+        assert "limit" in body["detail"]
+
+        def chunks():  # no Content-Length: the running byte count must stop it
+            head = (b"--B\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.tif\"\r\n"
+                    b"Content-Type: image/tiff\r\n\r\nII*\x00")
+            yield head
+            for _ in range(200):
+                yield b"\0" * 4096
+            yield b"\r\n--B--\r\n"
+
+        r = c.post("/api/jobs", content=chunks(), headers={"content-type": "multipart/form-data; boundary=B"})
+        assert_error(r, 413, "too_large")
+        assert list((c.app.state.data_dir / "jobs").iterdir()) == []  # partial upload removed
+        small = tmp_path / "small.tif"
+        with rasterio.open(image) as src:
+            prof = src.profile | {"width": 32, "height": 32}
+            with rasterio.open(small, "w", **prof) as dst:
+                dst.write(src.read(window=((0, 32), (0, 32))))
+        assert upload(c, small).status_code == 202
+
+
+def test_unknown_jobs_and_results(client, image):
+    assert_error(client.get("/api/jobs/nope"), 404, "not_found")
+    assert_error(client.get("/api/jobs/" + "0" * 32), 404, "not_found")
+    assert_error(client.get("/api/jobs/" + "0" * 32 + "/files/classes"), 404)
+    assert_error(client.get("/api/jobs/..%2F..%2Fjobs.db/files/classes"), 404)
+    assert_error(client.get("/no/such/page"), 404)
+    assert_error(client.delete("/api/jobs"), 405)
+    assert_error(client.get("/static/../jobs.db"), 404)
+    job = upload(client, image).json()
+    wait(client, job["id"])
+    for name in ("input.tif", "../input.tif", "..%2Finput.tif", "jobs.db", "predict", "zones_csv"):
+        assert_error(client.get(f"/api/jobs/{job['id']}/files/{name}"), 404)
+    assert_error(client.post(f"/api/jobs/{job['id']}/retry"), 409)
+
+
+def test_path_traversal_file_name_is_harmless(client, image, tmp_path):
+    r = upload(client, image, name="../../x.tif")
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["id"])
+    assert job["status"] == "done" and job["name"] == "x.tif"
+    data = client.app.state.data_dir
+    assert sorted(p.name for p in (data / "jobs" / job["id"]).iterdir()) == ["input.tif", "out"]
+    assert not any(p.name.startswith("x") for p in [*tmp_path.rglob("x*"), *data.parent.parent.glob("x*")])
+    r = client.get(job["files"]["classes"])
+    assert 'filename="x_classes.tif"' in r.headers["content-disposition"]
+    r = upload(client, image, name='..\\..\\evil"\r\nname.tif')
+    assert r.status_code == 202 and "\n" not in r.json()["name"] and "\\" not in r.json()["name"]
+
+
+# ============================================================================ persistence
+def test_results_survive_a_restart(make_app, image, tmp_path):
+    data = tmp_path / "serve"
+    with TestClient(make_app(data)) as c:
+        job = wait(c, upload(c, image).json()["id"])
+        classes = c.get(job["files"]["classes"]).content
+    waiting = upload(TestClient(make_app(data)), image).json()  # queued by a server that never ran a worker
+    # a job the store still lists as running when the server stopped (a crash mid-job)
+    with TestClient(make_app(data)) as c:
+        crashed = wait(c, upload(c, image).json()["id"])
+    (data / "jobs" / crashed["id"] / "out" / "partial.tif").write_bytes(b"II*\x00")
+    with sqlite3.connect(data / "jobs.db") as db:
+        db.execute("UPDATE jobs SET status='running', stage='segmenting', done=4 WHERE id=?", (crashed["id"],))
+
+    with TestClient(make_app(data)) as c:
+        again = c.get(f"/api/jobs/{job['id']}").json()
+        assert again["status"] == "done" and again["result"] == job["result"]
+        assert c.get(again["files"]["classes"]).content == classes
+        failed = c.get(f"/api/jobs/{crashed['id']}").json()
+        assert failed["status"] == "failed" and "interrupted" in failed["error"] and failed["files"] == {}
+        assert not (data / "jobs" / crashed["id"] / "out").exists()
+        assert_error(c.get(f"/api/jobs/{crashed['id']}/files/classes"), 409, "not_ready")
+        assert wait(c, waiting["id"])["status"] == "done"  # the queued job ran after the restart
+        r = c.post(f"/api/jobs/{crashed['id']}/retry")  # and the failed one can be run again
+        assert r.status_code == 202 and wait(c, crashed["id"])["status"] == "done"
+        assert len(c.get("/api/jobs").json()["jobs"]) == 3
+
+
+def test_one_server_per_data_folder(make_app):
+    from landseg.errors import ConfigError
+
+    with TestClient(make_app()):
+        with pytest.raises(ConfigError, match="another landseg serve"):
+            with TestClient(make_app()):
+                pass
+    with TestClient(make_app()) as c:  # free again once the first one stopped
+        assert c.get("/api/info").status_code == 200
+
+
+def test_stopping_cancels_a_running_job(make_app, image, monkeypatch):
+    """A job still running when the server stops ends as failed, never as done."""
+    import landseg.serve.jobs as jobs
+
+    started = threading.Event()
+    real = jobs.write_view_images
+
+    def slow(*a, **kw):
+        started.set()
+        time.sleep(0.5)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(jobs, "write_view_images", slow)
+    app = make_app()
+    with TestClient(app) as c:
+        job_id = upload(c, image).json()["id"]
+        assert started.wait(30)
+    with TestClient(make_app()) as c:  # the store closed with the app: look at the job from a new one
+        job = c.get(f"/api/jobs/{job_id}").json()
+    assert job["status"] == "failed" and "interrupted" in job["error"]
+
+
+# ============================================================================ load (loopback)
+@contextmanager
+def running_server(app):
+    """uvicorn on 127.0.0.1 and a free port, in a thread; yields the base URL."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        t.join(30)
+
+
+def _rss_mb() -> float:
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc/self/statm (Linux)")
+def test_load_20_concurrent_uploads(make_app, make_geotiff):
+    import httpx
+
+    paths = [make_geotiff(np.random.default_rng(i).integers(0, 256, (3, 128, 128), dtype=np.uint8), name=f"img{i}.tif")
+             for i in range(20)]
+    with running_server(make_app(workers=2)) as base, httpx.Client(base_url=base, timeout=60) as http:
+        warm = http.post("/api/jobs", files={"image": ("w.tif", paths[0].read_bytes())}).json()["id"]
+        while http.get(f"/api/jobs/{warm}").json()["status"] not in ("done", "failed"):
+            time.sleep(0.1)
+        rss0 = _rss_mb()
+        ids, errors = [], []
+
+        def send(p: Path) -> None:
+            try:
+                with httpx.Client(base_url=base, timeout=60) as h:
+                    r = h.post("/api/jobs", files={"image": (p.name, p.read_bytes(), "image/tiff")})
+                    r.raise_for_status()
+                    ids.append(r.json()["id"])
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=send, args=(p,)) for p in paths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors and len(set(ids)) == 20
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            statuses = [j["status"] for j in http.get("/api/jobs").json()["jobs"] if j["id"] in ids]
+            if all(s in ("done", "failed") for s in statuses):
+                break
+            time.sleep(0.25)
+        assert statuses == ["done"] * 20, statuses
+        growth = _rss_mb() - rss0
+    assert growth < 300, f"RSS grew by {growth:.0f} MB over 20 jobs"
