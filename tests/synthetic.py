@@ -93,6 +93,17 @@ def _zip_dir(folder: Path, zpath: Path) -> None:
                 zf.write(f, f.relative_to(folder).as_posix())
 
 
+def _pack(root: Path, staging: Path) -> Path:
+    """Zip each staged sub-archive folder into ``root/<name>.zip``, as the ISPRS downloads ship."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    for sub in sorted(staging.iterdir()):
+        _zip_dir(sub, root / f"{sub.name}.zip")
+    shutil.rmtree(staging)
+    return root
+
+
 POTSDAM_ORIGIN = (366976.5, 5808562.6)  # tile 2_10's corner in EPSG:32633 (torchgeo's fixture)
 
 
@@ -113,14 +124,7 @@ def potsdam_download(root: Path, tiles: list[str], size: int = 192, *, zipped: b
                        "EPSG:32633", tr)
         _write_tif(staging / "5_Labels_all" / f"top_potsdam_{t}_label.tif", colour(lab))
         _write_tif(staging / "5_Labels_all_noBoundary" / f"top_potsdam_{t}_label_noBoundary.tif", colour(eroded(lab)))
-    if zipped:
-        root.mkdir(parents=True, exist_ok=True)
-        for sub in sorted(staging.iterdir()):
-            _zip_dir(sub, root / f"{sub.name}.zip")
-        import shutil
-
-        shutil.rmtree(staging)
-    return root
+    return _pack(root, staging) if zipped else root
 
 
 def vaihingen_download(root: Path, areas: list[int], size: int = 160, *, zipped: bool = True) -> Path:
@@ -134,11 +138,4 @@ def vaihingen_download(root: Path, areas: list[int], size: int = 160, *, zipped:
                    colour(lab))
         _write_tif(staging / "ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE"
                    / f"top_mosaic_09cm_area{n}_noBoundary.tif", colour(eroded(lab)))
-    if zipped:
-        root.mkdir(parents=True, exist_ok=True)
-        for sub in sorted(staging.iterdir()):
-            _zip_dir(sub, root / f"{sub.name}.zip")
-        import shutil
-
-        shutil.rmtree(staging)
-    return root
+    return _pack(root, staging) if zipped else root

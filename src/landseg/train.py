@@ -53,9 +53,9 @@ class TrainConfig:
     class_weights: str = "none"      # none | sqrt-inverse
     label: str = "label"             # label | label_eroded
     augment: bool = True
-    jitter: float = 1.0              # photometric jitter strength, 0 disables
-    scale_min: float = 0.75          # random zoom range
-    scale_max: float = 1.33
+    jitter: float = 0.3              # photometric jitter strength (brightness/contrast/gamma), 0 disables
+    scale_min: float = 1.0           # random zoom range, e.g. 0.75-1.33 for data of mixed resolution
+    scale_max: float = 1.0
     val_window: int = 512
     val_overlap: int = 64
     val_max_tiles: int | None = None
