@@ -237,6 +237,15 @@ def predict_raster(
         writers = [stack.enter_context(rasterio.open(raw_path, "w", **prof))]
         if opts.probs:
             writers.append(stack.enter_context(rasterio.open(prob_path, "w", **{**prof, "count": nc, "nodata": None})))
+        tags = _class_tags(ckpt, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
+        # Without resampling the inference grid is the input grid: the writer masks input nodata as it
+        # writes (through its own handle of the input), and no second pass is needed.
+        direct = vrt_args is None
+        mask_ds = stack.enter_context(open_raster(src)) if direct else None
+        if direct:
+            writers[0].write_colormap(1, ckpt.class_table.colormap())
+            writers[0].set_band_description(1, "class")
+            writers[0].update_tags(**tags)
         q: queue.Queue = queue.Queue(maxsize=4)
         werr: list[BaseException] = []
 
@@ -245,6 +254,9 @@ def predict_raster(
                 while (blk := q.get()) is not None:
                     h, w = blk.classes.shape
                     win = Window(blk.col, blk.row, w, h)
+                    if mask_ds is not None:
+                        with reading(str(src)):
+                            blk.classes[mask_ds.dataset_mask(window=win) == 0] = 255
                     writers[0].write(blk.classes[None], window=win)
                     if opts.probs:
                         writers[1].write((blk.probs * 255 + 0.5).astype(np.uint8), window=win)
@@ -271,16 +283,19 @@ def predict_raster(
         for w_ in writers:
             w_.close()
         t_model = time.perf_counter() - t0
-        # Back to the input grid (nearest for classes), apply the input mask, write the final tiled file.
-        final_raw = tmpdir / "classes.tif"
-        out_prof = tiled_profile(ds.width, ds.height, 1, "uint8", crs=ds.crs if georef else None,
-                                 transform=ds.transform if georef else None, nodata=255)
-        tags = _class_tags(ckpt, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
-        _finish(raw_path, final_raw, ds, out_prof, vrt_args, ckpt, tags, Resampling.nearest, mask=True)
+        final_raw, final_probs = raw_path, prob_path
+        if not direct:  # back to the input grid (nearest for classes), masking input nodata
+            final_raw, final_probs = tmpdir / "classes.tif", tmpdir / "probs.tif"
+            out_prof = tiled_profile(ds.width, ds.height, 1, "uint8", crs=ds.crs if georef else None,
+                                     transform=ds.transform if georef else None, nodata=255)
+            _finish(raw_path, final_raw, ds, out_prof, vrt_args, ckpt, tags, Resampling.nearest, mask=True)
+            if opts.probs:
+                _finish(prob_path, final_probs, ds, {**out_prof, "count": nc, "nodata": None}, vrt_args, ckpt,
+                        {}, Resampling.bilinear, mask=False)
         if opts.probs:
-            _finish(prob_path, tmpdir / "probs.tif", ds, {**out_prof, "count": nc, "nodata": None}, vrt_args, ckpt,
-                    {"CLASS_NAMES": ",".join(ckpt.class_table.names)}, Resampling.bilinear, mask=False)
-            finalize_cog(tmpdir / "probs.tif", paths["probs"], overview_resampling="average")
+            with rasterio.open(final_probs, "r+") as pds:
+                pds.update_tags(CLASS_NAMES=",".join(ckpt.class_table.names))
+            finalize_cog(final_probs, paths["probs"], overview_resampling="average")
         if opts.previews:
             write_previews(ds, bands, scale, final_raw, ckpt, paths["preview"], paths["overlay"], opts.preview_size)
         record = {"input": str(src), "model": model_name, "note": note, "size": [ds.width, ds.height],
