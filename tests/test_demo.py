@@ -40,7 +40,7 @@ def test_demo_outputs(demo, capsys):
     assert sum(r["pixels"] for r in rows.values()) == valid
     assert sum(r["share"] for r in rows.values()) == pytest.approx(1.0, abs=1e-9)  # shares of the valid area
     assert (demo / "report.html").stat().st_size > 10_000
-    assert (demo / "polygons.gpkg").exists()
+    assert (demo / "potsdam_4_13_polygons.gpkg").exists()
 
 
 def test_demo_prints_real_m2_for_potsdam(demo):

@@ -1,7 +1,8 @@
 """``landseg demo``: the whole path on bundled real data, in about a minute on a laptop CPU.
 
-predict (default model, held-out Dubai sample) -> class areas -> polygons -> HTML report,
-then class areas in m² of the bundled georeferenced Potsdam label crop.
+predict (default model, held-out Dubai sample) -> class areas -> HTML report, then class areas
+in m² and polygons of the bundled georeferenced Potsdam label crop (the Dubai sample has no
+georeferencing, so its polygons would have no real-world coordinates).
 """
 
 from __future__ import annotations
@@ -49,18 +50,18 @@ def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: in
                                         ckpt.class_table.names)
         echo(f"  accuracy against this sample's real mask: OA {scores['oa']:.3f}, mean F1 {scores['mean_f1']:.3f}, "
              f"mIoU {scores['miou']:.3f}")
-    echo("2/4 vectorizing the class map ...")
-    gpkg = out / "polygons.gpkg"
-    vec = vectorize(paths["classes"], gpkg)
-    echo("3/4 writing the HTML report ...")
+    echo("2/4 writing the HTML report ...")
     report = out / "report.html"
     write_report(pred_dir, report)
-    echo("4/4 class areas of a real georeferenced label raster (ISPRS Potsdam tile 4_13 crop, 5 cm, EPSG:32633):")
+    echo("3/4 class areas of a real georeferenced label raster (ISPRS Potsdam tile 4_13 crop, 5 cm, EPSG:32633):")
     potsdam = SAMPLES / "potsdam_4_13_label.tif"
     pres = area.class_areas(potsdam)
     echo("")
     echo(pres.to_text())
     echo("")
+    echo("4/4 vectorizing it: one polygon per connected area of a class, with its area in m² ...")
+    gpkg = out / "potsdam_4_13_polygons.gpkg"
+    vec = vectorize(potsdam, gpkg)
     echo(f"class map : {paths['classes']}")
     echo(f"overlay   : {paths['overlay']}")
     echo(f"areas     : {paths['areas']} / {paths['areas_json']}")
