@@ -350,7 +350,6 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, Any] | None:
         """Sliding-window prediction over whole validation tiles; one global confusion matrix."""
-        from landseg.data.windows import grid_windows  # noqa: F401  (same grid code as predict)
         from landseg.evaluate_core import evaluate_tiles
 
         if not self.val_tiles:

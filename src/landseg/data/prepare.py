@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime as _dt
 import fnmatch
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -160,7 +160,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
             for k in labels:
                 outs[k] = (tile_dir / f"{k}.tif", tiled_profile(w, h, 1, "uint8", crs=crs, transform=transform,
                                                                   nodata=opts.table.ignore_index))
-            with contextlib_exit_stack() as stack:
+            with ExitStack() as stack:
                 writers = {}
                 for k, (path, prof) in outs.items():
                     tmp = stack.enter_context(atomic_output(path))
@@ -228,17 +228,6 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         record["patches"] = export_patches(tile_dir, record, dest, opts)
     write_json_atomic(tile_dir / "tile.json", record)
     return record
-
-
-class contextlib_exit_stack:  # small alias so the writer loop reads plainly
-    def __enter__(self):
-        import contextlib
-
-        self._s = contextlib.ExitStack()
-        return self._s.__enter__()
-
-    def __exit__(self, *exc):
-        return self._s.__exit__(*exc)
 
 
 def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: PrepareOptions) -> int:
