@@ -7,11 +7,16 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
 from landseg import __version__
 from landseg.errors import LandsegError
+
+# GDAL's block cache defaults to 5% of RAM and fills up on large rasters; a fixed cap keeps the
+# memory of every command flat in the raster size. A GDAL_CACHEMAX set by the user wins.
+os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {}
 
