@@ -1,6 +1,5 @@
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ from landseg.checkpoint import load_checkpoint
 from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.predict import PredictOptions, output_paths, predict_raster
+from loopback import free_port
 
 COLORS = np.array(ISPRS.colors, np.float32)
 
@@ -228,9 +228,7 @@ def test_two_ranks_equal_one_process(make_geotiff, tiny_checkpoint, tmp_path):
         inputs.append(str(make_geotiff(img, name=f"in{i}.tif")))
     args = ["predict", str(model), *inputs, "--window", "64", "--overlap", "16", "--device", "cpu"]
     assert main([*args, "--out", str(tmp_path / "single")]) == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
                           "127.0.0.1", "--master_port", str(port), "-m", "landseg", *args, "--out", str(tmp_path / "multi")],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -8,11 +8,11 @@ import json
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from loopback import running_server
 import rasterio
 
 pytest.importorskip("fastapi")
@@ -390,28 +390,6 @@ def test_stopping_cancels_a_running_job(make_app, image, monkeypatch):
 
 
 # ============================================================================ load (loopback)
-@contextmanager
-def running_server(app):
-    """uvicorn on 127.0.0.1 and a free port, in a thread; yields the base URL."""
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        t.join(30)
 
 
 def _rss_mb() -> float:

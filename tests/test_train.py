@@ -1,6 +1,5 @@
 import csv
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from landseg.checkpoint import load_checkpoint
 from landseg.cli import main
 from landseg.errors import ConfigError
 from landseg.train import make_config
+from loopback import free_port
 from synthetic import potsdam_download
 
 FAST = ["--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0", "--set", "val_window=128",
@@ -68,17 +68,11 @@ def test_same_seed_same_metrics(dataset, tmp_path):
     assert strip(read_csv(tmp_path / "a" / "metrics.csv")) == strip(read_csv(tmp_path / "b" / "metrics.csv"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_two_cpu_processes(dataset, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "landseg", "train", str(dataset), "--out", str(run),
+           "--master_port", str(free_port()), "-m", "landseg", "train", str(dataset), "--out", str(run),
            "--epochs", "1", "--windows-per-epoch", "64", "--device", "cpu", *FAST]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
