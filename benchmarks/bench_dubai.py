@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from _common import ROOT, machine
-from landseg.checkpoint import load_checkpoint
+from landseg.models.checkpoint import load_checkpoint
 from landseg.cli import main as cli
 from landseg.data.prepare import load_manifest
-from landseg.engine import TorchEngine, tta_call
+from landseg.models.engine import TorchEngine, tta_call
 from landseg.evaluate_core import evaluate_tiles
 from landseg.metrics import metrics_from_confusion
 

@@ -25,12 +25,12 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from _common import machine, synth_image, synth_scene
-from landseg.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.classes import ISPRS
-from landseg.engine import OnnxEngine, TorchEngine, export_onnx
+from landseg.models.engine import OnnxEngine, TorchEngine, export_onnx
 from landseg.models.unet import PRESETS, build_model
 from landseg.predict import PredictOptions, predict_raster
-from landseg.sliding import count_windows
+from landseg.models.sliding import count_windows
 
 WINDOW, OVERLAP, BATCH = 512, 128, 4
 

@@ -61,7 +61,7 @@ def tiny_checkpoint(tmp_path):
     """tiny_checkpoint(bands=3, pixel_size=None, table=ISPRS) -> path of a random tiny U-Net checkpoint."""
     import torch
 
-    from landseg.checkpoint import Checkpoint, save_checkpoint
+    from landseg.models.checkpoint import Checkpoint, save_checkpoint
     from landseg.classes import ISPRS
     from landseg.models.unet import build_model
 

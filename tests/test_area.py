@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -383,14 +382,7 @@ def test_compare_with_truth(make_geotiff):
 def run_area(argv, capsys):
     from landseg import cli
 
-    if "area" in cli.COMMANDS:
-        assert cli.main(["area", *argv]) == 0
-    else:
-        from landseg.area_cli import add_area_args, area
-
-        p = argparse.ArgumentParser()
-        add_area_args(p)
-        assert area(p.parse_args(argv)) == 0
+    assert cli.main(["area", *argv]) == 0
     return capsys.readouterr().out
 
 

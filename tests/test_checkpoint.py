@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from landseg.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
+from landseg.models.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
 from landseg.classes import ISPRS
 from landseg.errors import CheckpointError
 from landseg.models.unet import build_model

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from landseg.assets import ASSETS, DEFAULT_MODEL, SAMPLES, samples
-from landseg.checkpoint import load_checkpoint
+from landseg.models.checkpoint import load_checkpoint
 from landseg.cli import main
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="bundled default model not built")

@@ -8,7 +8,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from landseg.checkpoint import load_checkpoint
+from landseg.models.checkpoint import load_checkpoint
 from landseg.classes import DUBAI, ISPRS
 from landseg.cli import main
 from landseg.data.prepare import PrepareOptions, TileSource, prepare_dataset

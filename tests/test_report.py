@@ -10,7 +10,7 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
-from landseg.checkpoint import load_checkpoint
+from landseg.models.checkpoint import load_checkpoint
 from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.errors import InputError
@@ -155,7 +155,7 @@ def test_report_of_a_training_run(dataset, tmp_path):
     assert text.count('class="panels"') == 1 and "tile 2_11, rows 0–96" in text and "only 1 distinct window:" in text
     assert 'class="history"' in text and "val_mean_f1" in text
     # a run that does not record its dataset: the report says how to get the panels
-    from landseg.checkpoint import save_checkpoint
+    from landseg.models.checkpoint import save_checkpoint
 
     old = tmp_path / "old"
     old.mkdir()

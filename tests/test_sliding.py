@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landseg.data.windows import axis_starts, grid_windows
-from landseg.sliding import blend_weights, count_windows, predict_array, sliding_window
+from landseg.models.sliding import blend_weights, count_windows, predict_array, sliding_window
 
 
 def colour_model(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from landseg.checkpoint import load_checkpoint
+from landseg.models.checkpoint import load_checkpoint
 from landseg.cli import main
 from landseg.errors import ConfigError
 from landseg.train import make_config

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -107,15 +106,7 @@ def test_cli_vectorize(make_geotiff, tmp_path, capsys):
     path = classmap(make_geotiff, a)
     out = tmp_path / "cli.gpkg"
     argv = [str(path), "--out", str(out), "--classes", "building"]
-    if "vectorize" in cli.COMMANDS:
-        assert cli.main(["vectorize", *argv]) == 0
-    else:
-        from landseg.area_cli import add_vectorize_args
-        from landseg.area_cli import vectorize as cmd
-
-        p = argparse.ArgumentParser()
-        add_vectorize_args(p)
-        assert cmd(p.parse_args(argv)) == 0
+    assert cli.main(["vectorize", *argv]) == 0
     assert "1 polygons" in capsys.readouterr().out
     assert read(out)[2]["area_m2"][0] == pytest.approx(16 * 0.0025)
 

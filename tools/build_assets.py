@@ -18,7 +18,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from landseg.checkpoint import load_checkpoint, save_checkpoint
+from landseg.models.checkpoint import load_checkpoint, save_checkpoint
 from landseg.classes import ISPRS
 from landseg.io.raster import read_label
 
@@ -55,9 +55,9 @@ def build_model(run: Path) -> None:
 
 def sample_metrics() -> dict:
     """The default model's scores on the bundled held-out sample (what tests/test_demo.py checks)."""
-    from landseg.commands import load_engine
+    from landseg.models.engine import load_engine
     from landseg.metrics import confusion_matrix, metrics_from_confusion
-    from landseg.sliding import predict_array
+    from landseg.models.sliding import predict_array
 
     engine, ck = load_engine("default")
     with rasterio.open(ASSETS / "samples" / "dubai_tile7_part003.jpg") as ds:

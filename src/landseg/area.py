@@ -32,7 +32,8 @@ from rasterio.windows import Window
 
 from landseg.classes import IGNORE_INDEX, ClassTable, load_class_table
 from landseg.errors import ClassTableError, InputError
-from landseg.io.raster import atomic_output, label_kind, open_raster, palette_array, read_window
+from landseg.io.files import atomic_output
+from landseg.io.raster import label_kind, open_raster, palette_array, read_window
 
 CLASS_TABLE_TAG = "LANDSEG_CLASS_TABLE"
 """GeoTIFF metadata tag in which landseg stores ``ClassTable.to_dict()`` as JSON."""

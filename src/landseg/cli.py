@@ -1,4 +1,4 @@
-"""Command line: parses options, calls one library function per subcommand, prints results.
+"""Command line: one parser; each handler parses its options, calls one library function and prints.
 
 User mistakes surface as :class:`~landseg.errors.LandsegError` and end with a one-line message
 and exit status 2, never a traceback.
@@ -7,38 +7,43 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import Callable, Sequence
-
-from landseg import __version__
-from landseg.errors import LandsegError
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 # GDAL's block cache defaults to 5% of RAM and fills up on large rasters; a fixed cap keeps the
 # memory of every command flat in the raster size. A GDAL_CACHEMAX set by the user wins.
 os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {}
+from landseg import __version__  # noqa: E402
+from landseg.area import UNITS, class_areas, compare_with_truth, object_stats, zonal_areas  # noqa: E402
+from landseg.data.ingest import KINDS, ingest  # noqa: E402
+from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
+from landseg.demo import run_demo  # noqa: E402
+from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
+from landseg.evaluate import evaluate_model, summary_lines as evaluate_summary  # noqa: E402
+from landseg.io.files import atomic_output  # noqa: E402
+from landseg.models.checkpoint import load_checkpoint  # noqa: E402
+from landseg.models.engine import export_onnx  # noqa: E402
+from landseg.predict import PredictOptions, predict_files  # noqa: E402
+from landseg.report import write_report  # noqa: E402
+from landseg.train import TrainConfig, make_config, train as run_training  # noqa: E402
+from landseg.vectorize import vectorize as run_vectorize  # noqa: E402
+
+AREA_FORMATS = ("table", "csv", "json", "markdown")
+SUFFIX_FORMAT = {".csv": "csv", ".json": "json", ".md": "markdown", ".txt": "table"}
+Handler = Callable[[argparse.Namespace], int]
 
 
-def command(name: str, help: str, target: str):
-    """Register a subcommand: ``target`` is 'module:function' taking the parsed args."""
-
-    def deco(add_args: Callable[[argparse.ArgumentParser], None]):
-        COMMANDS[name] = (help, add_args, target)
-        return add_args
-
-    return deco
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
 
 
-def _csv(s: str) -> list[str]:
-    return [x.strip() for x in s.split(",") if x.strip()]
-
-
-@command("prepare", "turn ISPRS Potsdam/Vaihingen downloads or image/mask folders into a prepared dataset",
-         "landseg.commands:prepare")
-def _prepare(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=["potsdam", "vaihingen", "folder"], help="source layout")
+# ---------------------------------------------------------------------------------------------- prepare
+def add_prepare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=list(KINDS), help="source layout")
     p.add_argument("src", help="the download folder (zips or extracted) or the folder with images/ and masks/")
     p.add_argument("dest", help="output dataset folder")
     p.add_argument("--bands", default=None, help="potsdam: rgb (default), irrg or rgbir; vaihingen is irrg")
@@ -57,8 +62,20 @@ def _prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo tiles that are already prepared")
 
 
-@command("train", "train a U-Net on a prepared dataset", "landseg.commands:train")
-def _train(p: argparse.ArgumentParser) -> None:
+def cmd_prepare(args: argparse.Namespace) -> int:
+    manifest = ingest(
+        args.kind, args.src, args.dest, bands=args.bands, class_table=args.class_table, test=args.test,
+        val=args.val, test_list=args.test_list, val_list=args.val_list, val_fraction=args.val_fraction,
+        seed=args.seed, export_patches=args.export_patches, unknown_to_ignore=args.unknown_to_ignore,
+        gsd=args.gsd, overwrite=args.overwrite, on_note=lambda n: _err(f"note: {n}"),
+    )
+    print("\n".join(prepare_summary(manifest)))
+    print(f"prepared dataset written to {args.dest}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- train
+def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, learning_curve.png")
     p.add_argument("--config", help="YAML/JSON file of training options (saved into the run as config.yaml)")
@@ -81,9 +98,17 @@ def _train(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{key}", type=typ, default=None, help=hlp)
 
 
-@command("predict", "segment GeoTIFFs/images of any size into class maps, previews and areas",
-         "landseg.commands:predict")
-def _predict(p: argparse.ArgumentParser) -> None:
+def cmd_train(args: argparse.Namespace) -> int:
+    overrides = {k: getattr(args, k, None) for k in TrainConfig.keys() if k != "augment"}
+    cfg = make_config(overrides, preset=args.preset, file=args.config, sets=args.set)
+    final = run_training(args.dataset, args.out, cfg, resume=args.resume)
+    if final and int(os.environ.get("RANK", "0")) == 0:
+        print(f"done: checkpoints in {args.out} (best.safetensors, last.safetensors), metrics.csv, learning_curve.png")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- predict
+def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default' (the bundled model)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="GeoTIFF/PNG/JPG files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
@@ -101,31 +126,128 @@ def _predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
 
 
-@command("export", "export a checkpoint to ONNX", "landseg.commands:export")
-def _export(p: argparse.ArgumentParser) -> None:
+def parse_range(text: str | None) -> tuple[float, float] | None:
+    """``--input-range MIN,MAX`` as a pair of floats with MIN < MAX."""
+    if not text:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        lo = hi = float("nan")
+    if not lo < hi:
+        raise ConfigError(f"--input-range expects MIN,MAX with MIN < MAX, got {text!r}")
+    return lo, hi
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
+                          probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
+                          input_range=parse_range(args.input_range), overwrite=args.overwrite)
+    errors = predict_files(args.model, args.inputs, args.out, opts, engine=args.engine, device=args.device,
+                           precision=args.precision, echo=print, warn=_err)
+    return 2 if errors else 0
+
+
+# ---------------------------------------------------------------------------------------------- export
+def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint, run folder or 'default'")
     p.add_argument("out", help="output .onnx file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
 
 
-@command("area", "class areas in m²/ha (whole raster, per zone, per object) of a class map or label raster",
-         "landseg.area_cli:area")
-def _area(p: argparse.ArgumentParser) -> None:
-    from landseg.area_cli import add_area_args
-
-    add_area_args(p)
-
-
-@command("vectorize", "polygons per class (GeoPackage/GeoJSON) with their areas", "landseg.area_cli:vectorize")
-def _vectorize(p: argparse.ArgumentParser) -> None:
-    from landseg.area_cli import add_vectorize_args
-
-    add_vectorize_args(p)
+def cmd_export(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.model)
+    export_onnx(ckpt, args.out, opset=args.opset)
+    print(f"exported {ckpt.path} to {args.out}")
+    return 0
 
 
-@command("evaluate", "ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
-         "landseg.report_cli:evaluate")
-def _evaluate(p: argparse.ArgumentParser) -> None:
+# ---------------------------------------------------------------------------------------------- area
+def add_area(p: argparse.ArgumentParser) -> None:
+    p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster (index or colour)")
+    p.add_argument("--class-table", default=None,
+                   help="preset (isprs, dubai) or YAML/JSON file; needed unless the raster embeds its table")
+    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--format", choices=AREA_FORMATS, default=None,
+                   help="output format (default: from the --out suffix, else table)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write to FILE (.csv, .json, .md; with --zones also .gpkg/.geojson) instead of printing")
+    p.add_argument("--classes", default=None, help="comma-separated class names to list, e.g. building,tree")
+    p.add_argument("--units", choices=list(UNITS), default="m2", help="area unit (default m2, shown with ha)")
+    p.add_argument("--zones", default=None, metavar="FILE",
+                   help="zones (GeoPackage, GeoJSON, Shapefile; any CRS): the class areas per zone")
+    p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
+    p.add_argument("--objects", default=None, metavar="CLASSES",
+                   help="connected objects (8-connectivity) of these classes: count, total/mean/median/max area")
+    p.add_argument("--min-area", type=float, default=0.0, metavar="M2",
+                   help="with --objects: leave out objects smaller than this (m²)")
+    p.add_argument("--truth", default=None, metavar="LABELMAP",
+                   help="reference label on the same grid: true vs predicted area and error per class")
+
+
+def cmd_area(args: argparse.Namespace) -> int:
+    """Class areas (default), per zone (--zones), objects (--objects), vs truth (--truth)."""
+    out = Path(args.out) if args.out else None
+    fmt = args.format or (SUFFIX_FORMAT.get(out.suffix.lower(), "table") if out else "table")
+    units = args.units or "m2"
+    table, gsd, classes = args.class_table, args.gsd, args.classes
+    reports: list[tuple[str, Any]] = []
+    if args.zones:
+        reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
+                                             classes=classes)))
+    elif args.truth:
+        reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
+    else:
+        reports.append(("areas", class_areas(args.classmap, table, gsd=gsd, classes=classes)))
+    if args.objects:
+        reports.append(("objects", object_stats(args.classmap, args.objects, table, gsd=gsd,
+                                                min_area=args.min_area or 0.0)))
+
+    if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
+        if reports[0][0] != "zones":
+            raise InputError(f"{out}: a GeoPackage/GeoJSON output needs --zones; use .csv, .json or .md")
+        reports[0][1].write_vector(out, units)
+        print(reports[0][1].to_text(units), end="")
+        print(f"wrote {out}")
+        return 0
+    if fmt == "json":
+        data = {k: r.to_dict(units) for k, r in reports}
+        text = json.dumps(data[reports[0][0]] if len(reports) == 1 else data, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = "\n".join(r.format(fmt, units) for _, r in reports)
+    if out is not None:
+        with atomic_output(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        print(f"wrote {out}")
+    else:
+        print(text, end="")
+    if fmt == "csv":
+        for _, r in reports:
+            _err(f"pixel area: {r.pixel_area}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- vectorize
+def add_vectorize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
+    p.add_argument("--out", required=True, metavar="FILE", help="output .gpkg or .geojson (raster's CRS)")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
+    p.add_argument("--classes", default=None, help="comma-separated class names to vectorise (default: all)")
+    p.add_argument("--simplify", type=float, default=None, metavar="TOL",
+                   help="simplification tolerance in CRS units (topology-preserving per polygon)")
+    p.add_argument("--min-area", type=float, default=None, metavar="M2", help="drop polygons smaller than this (m²)")
+    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+
+
+def cmd_vectorize(args: argparse.Namespace) -> int:
+    res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
+                        min_area=args.min_area, gsd=args.gsd)
+    print(res.summary())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default'")
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--split", default="test", help="train, val or test (default test)")
@@ -139,9 +261,18 @@ def _evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-maps", action="store_true", help="skip writing the predicted class maps and previews")
 
 
-@command("report", "one self-contained HTML report of a predict, evaluate or training-run folder",
-         "landseg.report_cli:report")
-def _report(p: argparse.ArgumentParser) -> None:
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    result = evaluate_model(args.model, args.dataset, args.split, args.out, window=args.window, overlap=args.overlap,
+                            batch_size=args.batch_size, tta=args.tta, device=args.device, precision=args.precision,
+                            write_maps=not args.no_maps)
+    print("\n".join(evaluate_summary(result)))
+    print(f"wrote {Path(args.out) / 'metrics.md'}, metrics.json, confusion_*.csv/png, per_tile.csv"
+          + ("" if args.no_maps else ", tiles/*_classes.tif"))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- report
+def add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a predict output folder, an evaluate folder or a training run folder")
     p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
     p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
@@ -150,16 +281,29 @@ def _report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="training run samples: auto, cpu, cuda, mps")
 
 
-@command("demo", "segment a bundled real sample and print its class areas (predict, area, vectorize, report)",
-         "landseg.commands:demo")
-def _demo(p: argparse.ArgumentParser) -> None:
+def cmd_report(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(args.input) / "report.html"
+    info = write_report(args.input, out, dataset=args.dataset, samples=args.samples, max_size=args.max_size,
+                        device=args.device)
+    for note in info.get("notes", []):
+        print(f"note: {note}")
+    print(f"wrote {out} ({info['kind']} report, {info['bytes'] / 1e6:.1f} MB, self-contained)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- demo
+def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--model", default="default", help="model to use (default: the bundled one)")
 
 
-@command("serve", "local web app: upload images, follow jobs, view classes and areas, download results",
-         "landseg.serve.app:serve")
-def _serve(p: argparse.ArgumentParser) -> None:
+def cmd_demo(args: argparse.Namespace) -> int:
+    run_demo(args.out, args.model)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- serve
+def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
@@ -172,6 +316,33 @@ def _serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:  # the web app is an optional extra: landseg[serve]
+        from landseg.serve.app import serve
+    except ImportError as exc:
+        raise ConfigError(f"landseg serve needs the web extra ({exc.name} is missing): pip install 'landseg[serve]'")
+    return serve(args)
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
+    "prepare": ("turn ISPRS Potsdam/Vaihingen downloads or image/mask folders into a prepared dataset",
+                add_prepare, cmd_prepare),
+    "train": ("train a U-Net on a prepared dataset", add_train, cmd_train),
+    "predict": ("segment GeoTIFFs/images of any size into class maps, previews and areas", add_predict, cmd_predict),
+    "export": ("export a checkpoint to ONNX", add_export, cmd_export),
+    "area": ("class areas in m²/ha (whole raster, per zone, per object) of a class map or label raster",
+             add_area, cmd_area),
+    "vectorize": ("polygons per class (GeoPackage/GeoJSON) with their areas", add_vectorize, cmd_vectorize),
+    "evaluate": ("ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
+                 add_evaluate, cmd_evaluate),
+    "report": ("one self-contained HTML report of a predict, evaluate or training-run folder", add_report, cmd_report),
+    "demo": ("segment a bundled real sample and print its class areas (predict, area, vectorize, report)",
+             add_demo, cmd_demo),
+    "serve": ("local web app: upload images, follow jobs, view classes and areas, download results",
+              add_serve, cmd_serve),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landseg",
@@ -179,30 +350,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"landseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_, add_args, target) in COMMANDS.items():
+    for name, (help_, add_args, handler) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
         add_args(sp)
-        sp.set_defaults(_target=target)
+        sp.set_defaults(_handler=handler)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "_target", None):
+    handler: Handler | None = getattr(args, "_handler", None)
+    if handler is None:
         parser.print_help()
         return 0
-    module, func = args._target.split(":")
-    import importlib
-
     try:
-        fn = getattr(importlib.import_module(module), func)
-        result = fn(args)
+        result = handler(args)
     except LandsegError as exc:
-        print(f"landseg {args.command}: error: {exc}", file=sys.stderr)
+        _err(f"landseg {args.command}: error: {exc}")
         return 2
     except KeyboardInterrupt:
-        print(f"landseg {args.command}: interrupted", file=sys.stderr)
+        _err(f"landseg {args.command}: interrupted")
         return 130
     return int(result or 0)
 

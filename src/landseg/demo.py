@@ -16,12 +16,13 @@ import rasterio
 
 from landseg import area
 from landseg.assets import SAMPLES, samples
-from landseg.io.raster import check_writable_dir, read_label
+from landseg.io.files import check_writable_dir
+from landseg.io.raster import read_label
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 
 
 def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: int = 512, echo=print) -> dict[str, Any]:
-    from landseg.commands import load_engine
+    from landseg.models.engine import load_engine
     from landseg.predict import PredictOptions, output_paths, predict_raster
     from landseg.report.html import write_report
     from landseg.vectorize import vectorize

@@ -48,12 +48,13 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from landseg import __version__
-from landseg.checkpoint import Checkpoint
+from landseg.models.checkpoint import Checkpoint
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, InputError
-from landseg.io.raster import atomic_output, check_writable_dir, tiled_profile, write_json_atomic
+from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.raster import tiled_profile
 from landseg.metrics import confusion_matrix, metrics_from_confusion
-from landseg.sliding import count_windows, sliding_window
+from landseg.models.sliding import check_window, count_windows, sliding_window
 
 FORMAT = "landseg-evaluate-1"
 CLUTTER = "clutter"
@@ -297,7 +298,8 @@ def evaluate_model(
         The ``metrics.json`` content: ``variants`` (the four protocol variants' metrics),
         ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
     """
-    from landseg.checkpoint import load_checkpoint
+    check_window(window, overlap, batch_size)
+    from landseg.models.checkpoint import load_checkpoint
     from landseg.data.prepare import load_manifest
 
     t0 = time.perf_counter()
@@ -315,12 +317,12 @@ def evaluate_model(
     if not clutter_indices(table):
         notes.append(f"class table {table.name!r} has no 'clutter' class: the with/without clutter variants are identical")
     if engine is None:
-        from landseg.engine import TorchEngine
+        from landseg.models.engine import TorchEngine
 
         engine = TorchEngine(ckpt, device, precision)
     fn = engine
     if tta:
-        from landseg.engine import tta_call
+        from landseg.models.engine import tta_call
 
         fn = lambda b: tta_call(engine, b)  # noqa: E731
     out_dir = check_writable_dir(out) if out is not None else None

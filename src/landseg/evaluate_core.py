@@ -12,7 +12,7 @@ from rasterio.windows import Window
 
 from landseg.classes import ClassTable
 from landseg.metrics import confusion_matrix
-from landseg.sliding import sliding_window
+from landseg.models.sliding import sliding_window
 
 
 def evaluate_tiles(

@@ -31,17 +31,12 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from landseg.checkpoint import Checkpoint
+from landseg.models.checkpoint import Checkpoint
 from landseg.errors import InputError, LandsegError
-from landseg.io.raster import (
-    atomic_output,
-    finalize_cog,
-    open_raster,
-    reading,
-    tiled_profile,
-    write_json_atomic,
-)
-from landseg.sliding import count_windows, sliding_window
+from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.raster import finalize_cog, open_raster, reading, tiled_profile
+from landseg.models.engine import load_engine
+from landseg.models.sliding import check_window, count_windows, sliding_window
 
 RASTER_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".jp2")
 LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no georeferencing
@@ -195,7 +190,7 @@ def predict_raster(
     nc = ckpt.class_table.num_classes
     model = engine
     if opts.tta:
-        from landseg.engine import tta_call
+        from landseg.models.engine import tta_call
 
         model = lambda b: tta_call(engine, b)  # noqa: E731
     with ExitStack() as stack:
@@ -381,6 +376,43 @@ def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) 
     with atomic_output(paths["areas_json"], suffix=".json") as tmp:
         tmp.write_text(res.to_json())
     return json.loads(res.to_json())
+
+
+def predict_files(
+    model: str,
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    opts: PredictOptions,
+    *,
+    engine: str = "torch",
+    device: str = "auto",
+    precision: str = "auto",
+    echo: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
+) -> list[str]:
+    """Predict every input (this rank's share of them) into ``out``; returns the error messages.
+
+    Every input is tried: a failing one is reported through ``warn`` and the next one goes on.
+    """
+    check_window(opts.window, opts.overlap, opts.batch_size)
+    out = check_writable_dir(out)
+    files = list_inputs(inputs)
+    eng, ckpt = load_engine(model, engine, device, precision, cache_dir=out)
+    errors: list[str] = []
+    for f in shard(files):
+        try:
+            rec = predict_raster(eng, ckpt, f, out, opts, model_name=str(model))
+        except LandsegError as exc:
+            errors.append(str(exc))
+            warn(f"landseg predict: error: {exc}")
+            continue
+        if rec.get("skipped"):
+            echo(f"{f}: already done ({rec['classes']})")
+        else:
+            echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']})")
+    if errors:
+        warn(f"landseg predict: {len(errors)} of {len(files)} inputs failed")
+    return errors
 
 
 def shard(items: Sequence[Any]) -> list[Any]:

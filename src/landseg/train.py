@@ -14,22 +14,23 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
+import yaml
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from landseg.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.classes import ClassTable
 from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import load_manifest
-from landseg.engine import autocast_dtype, pick_device
+from landseg.models.engine import autocast_dtype, pick_device
 from landseg.errors import CheckpointError, ConfigError, InputError
-from landseg.io.raster import atomic_output, write_json_atomic
+from landseg.io.files import atomic_output, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.unet import PRESETS, build_model, count_parameters
 
@@ -75,8 +76,18 @@ ORIGINAL = dict(model="full", window=256, batch_size=5, epochs=5, lr=5e-4, optim
 CONFIG_PRESETS = {"default": {}, "original": ORIGINAL}
 
 
-def make_config(overrides: dict[str, Any], preset: str = "default", file: str | None = None) -> TrainConfig:
-    """Defaults <- preset <- config file <- command-line overrides; unknown keys name the nearest valid one."""
+def make_config(overrides: dict[str, Any], preset: str = "default", file: str | None = None,
+                sets: Sequence[str] = ()) -> TrainConfig:
+    """Defaults <- preset <- config file <- command-line overrides <- ``KEY=VALUE`` items (``--set``).
+
+    Unknown keys name the nearest valid one.
+    """
+    overrides = dict(overrides)
+    for item in sets:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k.strip().replace("-", "_")] = yaml.safe_load(v)
     if preset not in CONFIG_PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(CONFIG_PRESETS)}")
     values: dict[str, Any] = dict(CONFIG_PRESETS[preset])
@@ -97,8 +108,6 @@ def _read_config_file(path: str) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: config file not found")
-    import yaml
-
     try:
         data = yaml.safe_load(p.read_text()) if p.suffix in (".yaml", ".yml") else json.loads(p.read_text())
     except Exception as exc:  # noqa: BLE001
@@ -268,8 +277,6 @@ class Trainer:
         cfg = self.cfg
         if self.main:
             self.run.mkdir(parents=True, exist_ok=True)
-            import yaml
-
             with atomic_output(self.run / "config.yaml") as tmp:
                 tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"

@@ -20,7 +20,8 @@ import shapely
 from landseg.area import LabelReader, PixelArea, _strips, pixel_area_source, resolve_table
 from landseg.classes import ClassTable
 from landseg.errors import InputError
-from landseg.io.raster import atomic_output, open_raster
+from landseg.io.files import atomic_output
+from landseg.io.raster import open_raster
 
 VECTOR_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 

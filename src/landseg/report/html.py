@@ -30,7 +30,7 @@ import numpy as np
 from landseg import __version__
 from landseg.classes import ClassTable
 from landseg.errors import InputError, LandsegError
-from landseg.io.raster import atomic_output
+from landseg.io.files import atomic_output
 
 KINDS = ("predict", "evaluate", "train")
 OVERLAY_ALPHA = 0.45  # the blend landseg.predict.write_previews uses for NAME_overlay.png
@@ -691,11 +691,11 @@ def _training_samples(page: Page, folder: Path, ckpt_path: Path, dataset: str | 
     import rasterio
     from rasterio.windows import Window
 
-    from landseg.checkpoint import load_checkpoint
+    from landseg.models.checkpoint import load_checkpoint
     from landseg.data.prepare import load_manifest
-    from landseg.engine import TorchEngine
+    from landseg.models.engine import TorchEngine
     from landseg.predict import display_rgb
-    from landseg.sliding import predict_array
+    from landseg.models.sliding import predict_array
 
     ckpt = load_checkpoint(ckpt_path)
     root = _find_dataset(folder, ckpt.train, dataset)

@@ -127,7 +127,7 @@ def default_data_dir() -> Path:
 def model_choices(specs: list[str] | None = None) -> dict[str, str]:
     """Model name -> checkpoint path: ``default`` whenever the bundled model is there, then each spec."""
     from landseg.assets import DEFAULT_MODEL
-    from landseg.checkpoint import resolve_model_path
+    from landseg.models.checkpoint import resolve_model_path
 
     models: dict[str, str] = {}
     if DEFAULT_MODEL.exists():
@@ -148,7 +148,7 @@ def model_choices(specs: list[str] | None = None) -> dict[str, str]:
 
 
 def _model_info(name: str, spec: str) -> dict[str, Any]:
-    from landseg.checkpoint import read_metadata, resolve_model_path
+    from landseg.models.checkpoint import read_metadata, resolve_model_path
 
     meta = read_metadata(resolve_model_path(spec))
     classes = meta["class_table"]["classes"]

@@ -209,7 +209,7 @@ class EngineCache:
     def get(self, name: str) -> tuple[Any, Any]:
         with self._lock:
             if name not in self._engines:
-                from landseg.commands import load_engine
+                from landseg.models.engine import load_engine
 
                 self._engines[name] = load_engine(self.models[name], device=self.device)
             return self._engines[name]

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from landseg import __version__
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError
-from landseg.io.raster import atomic_output
+from landseg.io.files import atomic_output
 
 FORMAT = "landseg-checkpoint-1"
 

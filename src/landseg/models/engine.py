@@ -6,12 +6,13 @@ An engine takes a uint8 batch (N, bands, H, W) and returns float32 class probabi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from landseg.checkpoint import Checkpoint
+from landseg.models.checkpoint import Checkpoint, load_checkpoint
 from landseg.errors import CheckpointError, ConfigError
 
 
@@ -115,7 +116,7 @@ class OnnxEngine:
 
 def export_onnx(ckpt: Checkpoint, path: str, window: int = 512, opset: int = 17) -> None:
     """Export the model (logits, dynamic batch/height/width) to ONNX, atomically."""
-    from landseg.io.raster import atomic_output
+    from landseg.io.files import atomic_output
 
     model = ckpt.build("cpu")
     x = torch.zeros(1, len(ckpt.mean), window, window)
@@ -144,3 +145,14 @@ def tta_call(engine: Engine, batch: np.ndarray) -> np.ndarray:
             p = np.rot90(p, -k, axes=(2, 3))
             out = p.copy() if out is None else out + p
     return out / 8.0
+
+
+def load_engine(model: str, engine: str = "torch", device: str = "auto", precision: str = "auto", cache_dir=None):
+    """(engine, checkpoint) for a MODEL argument; ONNX models are exported next to the outputs once."""
+    ckpt = load_checkpoint(model)
+    if engine == "onnx":
+        onnx_path = Path(cache_dir or ".") / (Path(ckpt.path).stem + ".onnx")
+        if not onnx_path.exists():
+            export_onnx(ckpt, str(onnx_path))
+        return OnnxEngine(ckpt, str(onnx_path)), ckpt
+    return TorchEngine(ckpt, device, precision), ckpt

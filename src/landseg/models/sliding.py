@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from landseg.data.windows import axis_starts
+from landseg.errors import ConfigError
 
 ReadFn = Callable[[int, int, int, int], np.ndarray]  # (row, col, height, width) -> (bands, h, w) uint8
 
@@ -55,6 +56,16 @@ def read_padded(read: ReadFn, height: int, width: int, r: int, c: int, size: int
         small = min(data.shape[1], data.shape[2]) < 2
         data = np.pad(data, pads, mode="symmetric" if small else "reflect")
     return data
+
+
+def check_window(window: int, overlap: int, batch_size: int = 1) -> None:
+    """Validate sliding-window options; raises :class:`ConfigError` naming the option and its valid range."""
+    if window % 32 or window < 32:
+        raise ConfigError(f"--window must be a positive multiple of 32, got {window}")
+    if not 0 <= overlap < window:
+        raise ConfigError(f"--overlap must be between 0 and the window size ({window}), got {overlap}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
 
 
 def plan(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192):
