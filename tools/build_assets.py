@@ -20,7 +20,7 @@ from rasterio.transform import from_origin
 
 from landseg.models.checkpoint import load_checkpoint, save_checkpoint
 from landseg.classes import ISPRS
-from landseg.io.raster import read_label
+from landseg.io.labels import class_table_tags, read_label
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "realdata"
@@ -44,7 +44,7 @@ def build_samples() -> None:
     with rasterio.open(out / "potsdam_4_13_label.tif", "w", **prof) as ds:
         ds.write(label[None])
         ds.write_colormap(1, ISPRS.colormap())
-        ds.update_tags(LANDSEG_CLASS_TABLE=json.dumps(ISPRS.to_dict()), CLASS_NAMES=",".join(ISPRS.names))
+        ds.update_tags(**class_table_tags(ISPRS))
 
 
 def build_model(run: Path) -> None:

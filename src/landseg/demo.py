@@ -17,7 +17,7 @@ import rasterio
 from landseg import area
 from landseg.assets import SAMPLES, samples
 from landseg.io.files import check_writable_dir
-from landseg.io.raster import read_label
+from landseg.io.labels import read_label
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 
 

@@ -47,7 +47,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from landseg import __version__
+from landseg import __version__, area
 from landseg.models.checkpoint import Checkpoint
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, InputError
@@ -146,8 +146,6 @@ def select_tiles(manifest: dict[str, Any], split: str, tiles: Sequence[str] | No
 
 def _pixel_area(ds: rasterio.DatasetReader) -> tuple[float | None, str]:
     """Mean ground area of one pixel (m²) of a tile, and its description; None without georeferencing."""
-    from landseg import area
-
     try:
         pa = area.pixel_area_source(ds)
     except InputError:

@@ -31,9 +31,11 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from tqdm import tqdm
 
+from landseg import area
 from landseg.models.checkpoint import Checkpoint
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.labels import CLASS_NAMES_TAG, CLASS_TABLE_TAG, class_names_tag
 from landseg.io.raster import finalize_cog, open_raster, reading, tiled_profile
 from landseg.models.engine import load_engine
 from landseg.models.sliding import check_window, count_windows, sliding_window
@@ -164,8 +166,8 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
 
 def _class_tags(ckpt: Checkpoint, model_name: str, extra: dict[str, str]) -> dict[str, str]:
     t = ckpt.class_table
-    tags = {"LANDSEG_CLASS_TABLE": json.dumps(t.to_dict()), "LANDSEG_MODEL": model_name,
-            "CLASS_NAMES": ",".join(t.names), **extra}
+    tags = {CLASS_TABLE_TAG: json.dumps(t.to_dict()), "LANDSEG_MODEL": model_name,
+            CLASS_NAMES_TAG: class_names_tag(t), **extra}
     tags.update({f"CLASS_{i}": n for i, n in enumerate(t.names)})
     return tags
 
@@ -289,7 +291,7 @@ def predict_raster(
                         {}, Resampling.bilinear, mask=False)
         if opts.probs:
             with rasterio.open(final_probs, "r+") as pds:
-                pds.update_tags(CLASS_NAMES=",".join(ckpt.class_table.names))
+                pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
             finalize_cog(final_probs, paths["probs"], overview_resampling="average")
         if opts.previews:
             write_previews(ds, bands, scale, final_raw, ckpt, paths["preview"], paths["overlay"], opts.preview_size)
@@ -368,8 +370,6 @@ def display_rgb(img: np.ndarray, bands: Sequence[str]) -> np.ndarray:
 
 def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any]:
     """Class areas of the finished map; pixel counts and shares only where no pixel size is known."""
-    from landseg import area
-
     res = area.class_areas(classes_path, gsd=gsd, allow_pixels_only=True)
     with atomic_output(paths["areas"], suffix=".csv") as tmp:
         tmp.write_text(res.to_csv())

@@ -17,13 +17,12 @@ import numpy as np
 import rasterio
 import shapely
 
-from landseg.area import LabelReader, PixelArea, _strips, pixel_area_source, resolve_table
+from landseg.area import ClassMap, PixelArea, open_classmap
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
-from landseg.io.raster import open_raster
-
-VECTOR_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
+from landseg.io.raster import strips
+from landseg.io.vector import VECTOR_FORMATS, FeatureWriter
 
 
 @dataclass
@@ -46,41 +45,6 @@ class VectorizeResult:
         lines.append(f"pixel area: {self.pixel_area}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-class _Writer:
-    """Appends polygons to one layer of a GeoPackage/GeoJSON file, in batches of ``batch`` features
-    (opening the file costs tens of milliseconds, so small writes are buffered)."""
-
-    def __init__(self, path: Path, driver: str, crs_wkt: str | None, layer: str, batch: int = 50_000) -> None:
-        self.path, self.driver, self.crs_wkt, self.layer, self.batch = path, driver, crs_wkt, layer, batch
-        self.started = False
-        self._buf: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self._n = 0
-
-    def add(self, geoms: np.ndarray, cls: np.ndarray, names: np.ndarray, areas: np.ndarray) -> None:
-        self._buf.append((geoms, cls, names, areas))
-        self._n += len(geoms)
-        if self._n >= self.batch:
-            self.flush()
-
-    def flush(self) -> None:
-        import pyogrio.raw
-
-        if not self._buf and self.started:
-            return
-        if self._buf:
-            geoms, cls, names, areas = (np.concatenate(c) for c in zip(*self._buf))
-        else:  # nothing at all: an empty layer still makes a valid file
-            geoms, cls, names, areas = (np.array([], dtype=object), np.array([], np.int32),
-                                        np.array([], dtype=object), np.array([], np.float64))
-        pyogrio.raw.write(
-            str(self.path), shapely.to_wkb(geoms), [cls.astype(np.int32), names.astype(object), areas.astype(np.float64)],
-            ["class", "class_name", "area_m2"], driver=self.driver, geometry_type="Polygon", crs=self.crs_wkt,
-            append=self.started, promote_to_multi=False, layer=self.layer,
-        )
-        self.started = True
-        self._buf, self._n = [], 0
 
 
 def _polygonize(items: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -168,67 +132,71 @@ def vectorize(
     (pixel areas of a projected grid; geodesic area on the ellipsoid for geographic and Mercator
     CRSs), measured before simplification.
     """
-    from rasterio.features import shapes
-
     path, out = Path(classmap), Path(out_path)
     driver = VECTOR_FORMATS.get(out.suffix.lower())
     if driver is None:
         raise InputError(f"{out}: unsupported output format {out.suffix!r}; use .gpkg or .geojson")
     if simplify is not None and simplify < 0:
         raise InputError(f"--simplify must be zero or positive, got {simplify}")
-    with open_raster(path) as ds:
-        tbl = resolve_table(ds, table)
-        selected = tbl.indices_of(classes)
-        pa = pixel_area_source(ds, gsd)
-        reader = LabelReader(ds, tbl, str(path))
-        H, t = ds.height, ds.transform
-        crs_wkt = ds.crs.to_wkt() if ds.crs else None
-        keep = np.zeros(256, dtype=bool)
-        keep[selected] = True
-        counts = {tbl.names[c]: 0 for c in selected}
-        areas = {tbl.names[c]: 0.0 for c in selected}
-        with atomic_output(out) as tmp:
-            tmp.unlink()
-            writer = _Writer(tmp, driver, crs_wkt, out.stem)
-            open_pieces: dict[int, list[Any]] = {c: [] for c in selected}
-
-            def emit(c: int, geoms: Sequence[Any]) -> None:
-                if not len(geoms):
-                    return
-                g, a = _finish(np.array(geoms, dtype=object), pa, t, simplify, min_area)
-                if len(g):
-                    writer.add(g, np.full(len(g), c), np.full(len(g), tbl.names[c], dtype=object), a)
-                    counts[tbl.names[c]] += len(g)
-                    areas[tbl.names[c]] += float(a.sum())
-
-            for win in _strips(ds, strip_rows):
-                r0, r1 = win.row_off, win.row_off + win.height
-                cls = reader.index(win)
-                polys, values = _polygonize(shapes(cls, mask=keep[cls], connectivity=4,
-                                                   transform=rasterio.Affine.translation(0, r0)))
-                for c in selected:
-                    cur = polys[values == c]
-                    b = shapely.bounds(cur) if len(cur) else np.zeros((0, 4))
-                    at_top = (b[:, 1] == r0) & (r0 > 0)
-                    whole: list[Any] = list(cur[~at_top])
-                    groups, ended = _merge_border(open_pieces[c], cur[at_top])
-                    whole += [g[0] if len(g) == 1 else shapely.union_all(g) for g in groups]
-                    emit(c, ended)
-                    if r1 < H:
-                        wb = shapely.bounds(np.array(whole, dtype=object)) if whole else np.zeros((0, 4))
-                        at_bottom = wb[:, 3] == r1
-                        open_pieces[c] = [g for g, ab in zip(whole, at_bottom) if ab]
-                        whole = [g for g, ab in zip(whole, at_bottom) if not ab]
-                    else:
-                        open_pieces[c] = []
-                    emit(c, whole)
-            for c in selected:
-                emit(c, open_pieces[c])
-            writer.flush()
+    with open_classmap(path, table, gsd=gsd, classes=classes) as cm, atomic_output(out) as tmp:
+        tmp.unlink()
+        crs_wkt = cm.ds.crs.to_wkt() if cm.ds.crs else None
+        writer = FeatureWriter(tmp, driver, crs_wkt, out.stem)
+        counts, areas = _polygonize_strips(cm, writer, simplify, min_area, strip_rows)
+        writer.flush()
+    pa = cm.pixel_area
     notes = list(pa.notes)
     if min_area:
         notes.append(f"polygons under {min_area:g} m² left out")
     return VectorizeResult(out, sum(counts.values()), counts, areas, pa.description, crs_wkt, notes)
+
+
+def _polygonize_strips(cm: ClassMap, writer: FeatureWriter, simplify: float | None, min_area: float | None,
+                       strip_rows: int | None) -> tuple[dict[str, int], dict[str, float]]:
+    """Polygonise the class map strip by strip into ``writer``; polygon counts and areas per class."""
+    from rasterio.features import shapes
+
+    tbl, selected, pa = cm.table, cm.selected, cm.pixel_area
+    H, t = cm.ds.height, cm.ds.transform
+    keep = np.zeros(256, dtype=bool)
+    keep[selected] = True
+    counts = {tbl.names[c]: 0 for c in selected}
+    areas = {tbl.names[c]: 0.0 for c in selected}
+    open_pieces: dict[int, list[Any]] = {c: [] for c in selected}
+
+    def emit(c: int, geoms: Sequence[Any]) -> None:
+        if not len(geoms):
+            return
+        g, a = _finish(np.array(geoms, dtype=object), pa, t, simplify, min_area)
+        if len(g):
+            writer.add(g, np.full(len(g), c), np.full(len(g), tbl.names[c], dtype=object), a)
+            counts[tbl.names[c]] += len(g)
+            areas[tbl.names[c]] += float(a.sum())
+
+    for win in strips(cm.ds, strip_rows):
+        r0, r1 = win.row_off, win.row_off + win.height
+        cls = cm.reader.index(win)
+        polys, values = _polygonize(shapes(cls, mask=keep[cls], connectivity=4,
+                                           transform=rasterio.Affine.translation(0, r0)))
+        for c in selected:
+            cur = polys[values == c]
+            b = shapely.bounds(cur) if len(cur) else np.zeros((0, 4))
+            at_top = (b[:, 1] == r0) & (r0 > 0)
+            whole: list[Any] = list(cur[~at_top])
+            groups, ended = _merge_border(open_pieces[c], cur[at_top])
+            whole += [g[0] if len(g) == 1 else shapely.union_all(g) for g in groups]
+            emit(c, ended)
+            if r1 < H:
+                wb = shapely.bounds(np.array(whole, dtype=object)) if whole else np.zeros((0, 4))
+                at_bottom = wb[:, 3] == r1
+                open_pieces[c] = [g for g, ab in zip(whole, at_bottom) if ab]
+                whole = [g for g, ab in zip(whole, at_bottom) if not ab]
+            else:
+                open_pieces[c] = []
+            emit(c, whole)
+    for c in selected:
+        emit(c, open_pieces[c])
+    return counts, areas
 
 
 def _finish(geoms: np.ndarray, pa: PixelArea, t: rasterio.Affine, simplify: float | None,

@@ -34,7 +34,8 @@ from landseg import __version__
 from landseg.classes import ClassTable
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.raster import label_kind, label_to_index, open_raster, palette_array, read_window, tiled_profile
+from landseg.io.labels import label_kind, label_to_index, palette_array
+from landseg.io.raster import open_raster, read_window, tiled_profile
 
 MANIFEST = "dataset.json"
 STRIP = 512  # rows processed at a time: bounded memory for any tile size

@@ -1,4 +1,7 @@
-"""Raster I/O on top of rasterio: opening with clear errors, label reading, atomic outputs, COGs."""
+"""Raster I/O on top of rasterio: opening with clear errors, windows and strips, tiled profiles, COGs.
+
+Label rasters (class maps, colour/palette/index labels) are decoded in :mod:`landseg.io.labels`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
 
@@ -66,61 +68,23 @@ def pixel_size(ds: rasterio.DatasetReader) -> tuple[float, float] | None:
     return (float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e)))
 
 
-def label_kind(ds: rasterio.DatasetReader) -> str:
-    """'rgb', 'palette' or 'index' for a label raster."""
-    if ds.count >= 3:
-        return "rgb"
-    try:
-        ds.colormap(1)
-        return "palette"
-    except ValueError:
-        return "index"
+DEFAULT_STRIP_PIXELS = 1 << 22  # ~4 M pixels per strip: a few tens of MB of temporaries at most
 
 
-def label_to_index(
-    data: np.ndarray,
-    kind: str,
-    table: ClassTable,
-    *,
-    palette: np.ndarray | None = None,
-    source: str = "label",
-    unknown_to_ignore: bool = False,
-    binarize: bool = False,
-) -> np.ndarray:
-    """Convert label pixels read with rasterio (bands first) into class indices.
-
-    ``binarize`` snaps each channel to 0/255 before the lookup (for labels whose colours are
-    all 0/255 combinations but carry compression noise, as some ISPRS tiles do).
-    """
-    if kind == "index":
-        return table.check_indices(data[0], source=source, unknown_to_ignore=unknown_to_ignore)
-    if kind == "palette":
-        assert palette is not None
-        idx = data[0]
-        r, g, b = palette[idx, 0], palette[idx, 1], palette[idx, 2]
-    else:
-        if data.dtype != np.uint8:
-            raise InputError(f"{source}: a colour label must be 8-bit, got {data.dtype}")
-        r, g, b = data[0], data[1], data[2]
-    return table.bands_to_index(r, g, b, source=source, unknown_to_ignore=unknown_to_ignore, binarize=binarize)
+def strip_windows(height: int, width: int, strip_rows: int | None = None, block_rows: int = 1) -> Iterator[Window]:
+    """Full-width windows of ``strip_rows`` rows (default: about 4 M pixels, whole blocks of ``block_rows``)."""
+    if strip_rows is None:
+        strip_rows = max(1, DEFAULT_STRIP_PIXELS // max(width, 1))
+        if 1 < block_rows < height and strip_rows > block_rows:
+            strip_rows -= strip_rows % block_rows
+    strip_rows = max(1, int(strip_rows))
+    for r in range(0, height, strip_rows):
+        yield Window(0, r, width, min(strip_rows, height - r))
 
 
-def palette_array(ds: rasterio.DatasetReader) -> np.ndarray:
-    cmap = ds.colormap(1)
-    pal = np.zeros((256, 3), dtype=np.uint8)
-    for k, v in cmap.items():
-        if 0 <= k < 256:
-            pal[k] = v[:3]
-    return pal
-
-
-def read_label(path: str | Path, table: ClassTable, *, window: Window | None = None, **kw: Any) -> np.ndarray:
-    """Read a label raster (colour, palette or index) as a uint8 index array."""
-    with open_raster(path) as ds:
-        kind = label_kind(ds)
-        data = read_window(ds, window, indexes=list(range(1, 4)) if kind == "rgb" else [1])
-        pal = palette_array(ds) if kind == "palette" else None
-    return label_to_index(data, kind, table, palette=pal, source=str(path), **kw)
+def strips(ds: rasterio.DatasetReader, strip_rows: int | None = None) -> Iterator[Window]:
+    """The strips of a dataset, aligned on its internal blocks."""
+    return strip_windows(ds.height, ds.width, strip_rows, ds.block_shapes[0][0])
 
 
 def tiled_profile(

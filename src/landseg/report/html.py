@@ -28,9 +28,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from landseg import __version__
+from landseg import area
 from landseg.classes import ClassTable
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import atomic_output
+from landseg.io.labels import CLASS_TABLE_TAG, table_from_raster
 
 KINDS = ("predict", "evaluate", "train")
 OVERLAY_ALPHA = 0.45  # the blend landseg.predict.write_previews uses for NAME_overlay.png
@@ -138,8 +140,6 @@ def _file_uri(path: Path, max_size: int) -> str:
 
 def _table_of_raster(path: Path) -> ClassTable | None:
     import rasterio
-
-    from landseg.area import table_from_raster
 
     with rasterio.open(path) as ds:
         return table_from_raster(ds)
@@ -391,8 +391,6 @@ def area_table(data: dict[str, Any], table: ClassTable, raster: str = "") -> tup
 
 def _pixel_counts(path: Path, table: ClassTable) -> dict[str, Any]:
     """Fallback class-area data from the class map itself: areas where it is georeferenced."""
-    from landseg import area
-
     try:
         return area.class_areas(path, table, allow_pixels_only=True).to_dict()
     except LandsegError:
@@ -466,7 +464,7 @@ def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
     stem = classes_path.name[: -len("_classes.tif")]
     table = _table_of_raster(classes_path)
     if table is None:
-        raise InputError(f"{classes_path}: no landseg class table embedded (LANDSEG_CLASS_TABLE tag); "
+        raise InputError(f"{classes_path}: no landseg class table embedded ({CLASS_TABLE_TAG} tag); "
                          "is it a class map written by `landseg predict`?")
     rec_path = folder / f"{stem}_predict.json"
     rec = _read_json(rec_path) if rec_path.exists() else {}

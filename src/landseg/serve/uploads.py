@@ -17,6 +17,7 @@ from typing import Any, AsyncIterable, BinaryIO
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from landseg.errors import InputError
+from landseg.io.vector import read_zones
 
 IMAGE_FORMATS = {"tif": "GeoTIFF/TIFF", "png": "PNG", "jpg": "JPEG"}
 ZONE_FORMATS = {"gpkg": "GeoPackage", "geojson": "GeoJSON"}
@@ -248,8 +249,6 @@ def check_image(path: Path, bands_needed: int, name: str) -> dict[str, Any]:
 
 def check_zones(path: Path, zone_id: str | None, name: str) -> dict[str, Any]:
     """Read the zones once (ids, geometries, CRS); :class:`InputError` with the client's file name."""
-    from landseg.area import read_zones
-
     try:
         ids, _, crs, id_field = read_zones(path, zone_id)
     except InputError as exc:

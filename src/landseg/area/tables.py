@@ -1,0 +1,169 @@
+"""Area tables: units, columns, and rendering as text, CSV, Markdown and JSON (the shared report base)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from landseg.errors import InputError
+from landseg.io.files import atomic_output
+
+UNITS: dict[str, tuple[float, str, int]] = {
+    # name: (m² per unit, label, decimals shown)
+    "m2": (1.0, "m²", 2),
+    "ha": (1e4, "ha", 4),
+    "km2": (1e6, "km²", 6),
+    "ft2": (0.09290304, "ft²", 1),  # international foot
+    "acre": (4046.8564224, "acre", 4),  # international acre
+}
+
+
+def unit_info(units: str) -> tuple[float, str, int]:
+    """(m² per unit, label, decimals shown) of a unit name (m2, ha, km2, ft2, acre)."""
+    key = (units or "m2").lower().replace("²", "2")
+    if key not in UNITS:
+        raise InputError(f"unknown unit {units!r}; use one of {', '.join(UNITS)}")
+    return UNITS[key]
+
+
+def unit_columns(units: str) -> list[str]:
+    """Area units shown in tables: m² and ha by default, else the one requested."""
+    key = (units or "m2").lower().replace("²", "2")
+    unit_info(key)
+    return ["m2", "ha"] if key == "m2" else [key]
+
+
+@dataclass
+class Col:
+    """A table column: its header, how its cells are formatted, its CSV key."""
+
+    header: str
+    kind: str  # str | int | px | area:<unit> | pct
+    key: str = ""  # CSV header (machine-friendly); defaults to a slug of the header
+
+    def csv_key(self) -> str:
+        if self.key:
+            return self.key
+        h = self.header.replace("m²", "m2").replace("km²", "km2").replace("ft²", "ft2")
+        h = h.replace(" (", "_").replace(")", "").replace(" ", "_")
+        return h + ("_pct" if self.kind == "pct" else "")
+
+
+def _cell(value: Any, kind: str, for_csv: bool) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "" if for_csv else "n/a"
+    if kind == "str":
+        return str(value)
+    if kind == "int":
+        return str(int(value)) if for_csv else f"{int(value):,}"
+    if kind == "px":
+        return f"{value:.4f}".rstrip("0").rstrip(".") if for_csv else f"{value:,.2f}"
+    if kind == "pct":
+        return f"{float(value) * 100:.4f}" if for_csv else f"{value * 100:.2f} %"
+    if kind.startswith("area:"):
+        factor, _, dec = unit_info(kind[5:])
+        v = float(value) / factor
+        return repr(float(f"{v:.12g}")) if for_csv else f"{v:,.{dec}f}"
+    raise ValueError(kind)
+
+
+def render_table(fmt: str, cols: Sequence[Col], rows: Sequence[Sequence[Any]], *, title: str = "",
+                 footer: Sequence[str] = ()) -> str:
+    """Render rows as an aligned text table, a Markdown table or CSV (no title/footer in CSV)."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow([c.csv_key() for c in cols])
+        for r in rows:
+            w.writerow([_cell(v, c.kind, True) for v, c in zip(r, cols)])
+        return buf.getvalue()
+    cells = [[_cell(v, c.kind, False) for v, c in zip(r, cols)] for r in rows]
+    if fmt == "markdown":
+        lines = [f"**{title}**", ""] if title else []
+        lines.append("| " + " | ".join(c.header for c in cols) + " |")
+        lines.append("|" + "|".join("---" if c.kind == "str" else "---:" for c in cols) + "|")
+        lines += ["| " + " | ".join(r) + " |" for r in cells]
+        if footer:
+            lines += [""] + [f"{f}  " for f in footer]
+        return "\n".join(lines) + "\n"
+    if fmt != "table":
+        raise InputError(f"unknown format {fmt!r}; use table, csv, json or markdown")
+    widths = [max([len(c.header)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
+
+    def line(vals: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) if c.kind == "str" else v.rjust(w) for v, w, c in zip(vals, widths, cols)).rstrip()
+
+    lines = [title] if title else []
+    lines.append(line([c.header for c in cols]))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [line(r) for r in cells]
+    lines += list(footer)
+    return "\n".join(lines) + "\n"
+
+
+def area_cols(units: str, prefix: str = "area") -> list[Col]:
+    """Area columns in the units shown (see :func:`unit_columns`)."""
+    return [Col(f"{prefix} ({UNITS[u][1]})", f"area:{u}") for u in unit_columns(units)]
+
+
+def areas_in(value_m2: float, units: str) -> dict[str, float | None]:
+    """Areas for JSON: m², ha and the requested unit; None where the area is unknown (NaN)."""
+    v = float(value_m2)
+    if not math.isfinite(v):
+        return {"area_m2": None, "area_ha": None, **({f"area_{units}": None} if units not in ("m2", "ha") else {})}
+    out: dict[str, float | None] = {"area_m2": v, "area_ha": v / 1e4}
+    key = (units or "m2").lower()
+    if key not in ("m2", "ha"):
+        out[f"area_{key}"] = v / unit_info(key)[0]
+    return out
+
+
+class Report:
+    """Shared ``format``/``to_*`` helpers; subclasses provide ``_table`` and ``to_dict``."""
+
+    def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
+        raise NotImplementedError
+
+    def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_text(self, units: str = "m2") -> str:
+        title, cols, rows, footer = self._table(units)
+        return render_table("table", cols, rows, title=title, footer=footer)
+
+    def to_markdown(self, units: str = "m2") -> str:
+        title, cols, rows, footer = self._table(units)
+        return render_table("markdown", cols, rows, title=title, footer=footer)
+
+    def to_csv(self, units: str = "m2") -> str:
+        _, cols, rows, _ = self._table(units)
+        return render_table("csv", cols, rows)
+
+    def to_json(self, units: str = "m2") -> str:
+        return json.dumps(self.to_dict(units), indent=2, ensure_ascii=False) + "\n"
+
+    def format(self, fmt: str = "table", units: str = "m2") -> str:
+        """``fmt`` is table, csv, json or markdown."""
+        if fmt == "json":
+            return self.to_json(units)
+        if fmt == "csv":
+            return self.to_csv(units)
+        if fmt == "markdown":
+            return self.to_markdown(units)
+        if fmt == "table":
+            return self.to_text(units)
+        raise InputError(f"unknown format {fmt!r}; use table, csv, json or markdown")
+
+    def write(self, path: str | Path, fmt: str | None = None, units: str = "m2") -> Path:
+        """Write atomically; the format follows ``fmt`` or the suffix (.csv, .json, .md, else table)."""
+        path = Path(path)
+        fmt = fmt or {".csv": "csv", ".json": "json", ".md": "markdown"}.get(path.suffix.lower(), "table")
+        text = self.format(fmt, units)
+        with atomic_output(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        return path

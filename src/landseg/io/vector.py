@@ -1,0 +1,119 @@
+"""Vector I/O through pyogrio: zones in (polygons from GeoPackage, GeoJSON, Shapefile), features out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from landseg.errors import InputError
+from landseg.io.files import atomic_output
+
+VECTOR_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
+"""Output formats of :func:`landseg.vectorize.vectorize` by suffix."""
+
+
+def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any], np.ndarray, str | None, str]:
+    """Read polygons from a GeoPackage, GeoJSON or Shapefile: (ids, shapely geometries, CRS, id field).
+
+    Without ``zone_id`` the features' FIDs are the ids (field name ``fid``).
+    """
+    import pyogrio
+    import pyogrio.raw
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: zone file not found")
+    try:
+        info = pyogrio.read_info(path)
+        fields = [str(f) for f in info["fields"]]
+        if zone_id is not None and zone_id not in fields:
+            raise InputError(
+                f"{path}: no field {zone_id!r} for --zone-id; the fields are: {', '.join(fields) or '(none)'}"
+            )
+        meta, fids, wkb, data = pyogrio.raw.read(path, columns=[zone_id] if zone_id else [], return_fids=True)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - GDAL/OGR errors: the file is not a readable vector file
+        raise InputError(f"{path}: not a readable zone file (GeoPackage, GeoJSON or Shapefile expected): {exc}") from None
+    if wkb is None or len(wkb) == 0:
+        raise InputError(f"{path}: holds no features")
+    geoms = shapely.from_wkb(wkb)
+    if zone_id:
+        ids = [v.item() if hasattr(v, "item") else v for v in data[0]]
+    else:
+        ids = [int(f) for f in fids]
+    return ids, geoms, meta.get("crs"), zone_id or "fid"
+
+
+def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
+    """Geometries from CRS ``src`` to CRS ``dst`` (unchanged when both are the same)."""
+    from pyproj import CRS, Transformer
+
+    s, d = CRS.from_user_input(src), CRS.from_user_input(dst)
+    if s == d:
+        return geoms
+    tr = Transformer.from_crs(s, d, always_xy=True)
+
+    def fn(c: np.ndarray) -> np.ndarray:
+        x, y = tr.transform(c[:, 0], c[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, fn)
+
+
+def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
+                   *, layer: str | None = None, append: bool = False, tmp: Path | None = None) -> None:
+    """Write polygons with attributes to GeoPackage/GeoJSON (atomically unless ``tmp`` is given)."""
+    import pyogrio.raw
+
+    suffix = path.suffix.lower()
+    driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(suffix)
+    if driver is None:
+        raise InputError(f"{path}: unsupported vector format {suffix!r}; use .gpkg or .geojson")
+    wkb = np.array([None if g is None or g.is_empty else shapely.to_wkb(g) for g in geoms], dtype=object)
+    kw = dict(driver=driver, geometry_type="MultiPolygon", crs=crs_wkt, promote_to_multi=True)
+    kw["layer"] = layer or path.stem
+    if tmp is not None:
+        pyogrio.raw.write(str(tmp), wkb, list(fields.values()), list(fields.keys()), append=append, **kw)
+        return
+    with atomic_output(path) as t:
+        t.unlink()
+        pyogrio.raw.write(str(t), wkb, list(fields.values()), list(fields.keys()), **kw)
+
+
+class FeatureWriter:
+    """Appends polygons to one layer of a GeoPackage/GeoJSON file, in batches of ``batch`` features
+    (opening the file costs tens of milliseconds, so small writes are buffered)."""
+
+    def __init__(self, path: Path, driver: str, crs_wkt: str | None, layer: str, batch: int = 50_000) -> None:
+        self.path, self.driver, self.crs_wkt, self.layer, self.batch = path, driver, crs_wkt, layer, batch
+        self.started = False
+        self._buf: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._n = 0
+
+    def add(self, geoms: np.ndarray, cls: np.ndarray, names: np.ndarray, areas: np.ndarray) -> None:
+        self._buf.append((geoms, cls, names, areas))
+        self._n += len(geoms)
+        if self._n >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyogrio.raw
+
+        if not self._buf and self.started:
+            return
+        if self._buf:
+            geoms, cls, names, areas = (np.concatenate(c) for c in zip(*self._buf))
+        else:  # nothing at all: an empty layer still makes a valid file
+            geoms, cls, names, areas = (np.array([], dtype=object), np.array([], np.int32),
+                                        np.array([], dtype=object), np.array([], np.float64))
+        pyogrio.raw.write(
+            str(self.path), shapely.to_wkb(geoms), [cls.astype(np.int32), names.astype(object), areas.astype(np.float64)],
+            ["class", "class_name", "area_m2"], driver=self.driver, geometry_type="Polygon", crs=self.crs_wkt,
+            append=self.started, promote_to_multi=False, layer=self.layer,
+        )
+        self.started = True
+        self._buf, self._n = [], 0
