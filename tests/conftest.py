@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from rasterio.transform import from_origin
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/synthetic.py
+sys.path.insert(0, str(Path(__file__).parent))  # tests/synthetic.py, tests/areahelpers.py
+
+from areahelpers import classmap  # noqa: E402
+from landseg.classes import ISPRS  # noqa: E402
+from landseg.io.labels import CLASS_TABLE_TAG  # noqa: E402
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
@@ -76,3 +82,33 @@ def tiny_checkpoint(tmp_path):
         return path
 
     return factory
+
+
+@pytest.fixture
+def two_class(make_geotiff):
+    """100x200 map at 5 cm: top half building, bottom half impervious, one ignore pixel."""
+    a = np.zeros((100, 200), np.uint8)
+    a[:50] = 1
+    a[0, 0] = 255
+    return classmap(make_geotiff, a), a
+
+
+@pytest.fixture(scope="session")
+def potsdam_4_13(tmp_path_factory):
+    """The GDGNet masks of ISPRS Potsdam tile 4_13 stitched into a 6000x6000 5 cm class GeoTIFF: (path, array)."""
+    src = REALDATA / "wangkaiwh331_GDGNet/data/potsdam/test/masks_1024"
+    if not src.exists():
+        pytest.skip(f"real data not found at {src}")
+    big = np.zeros((6144, 6144), np.uint8)
+    for k in range(36):
+        with rasterio.open(src / f"top_potsdam_4_13_0_{k}.png") as ds:
+            big[(k // 6) * 1024:(k // 6 + 1) * 1024, (k % 6) * 1024:(k % 6 + 1) * 1024] = ds.read(1)
+    tile = big[72:6072, 72:6072].copy()
+    path = tmp_path_factory.mktemp("gdgnet") / "top_potsdam_4_13_classes.tif"
+    prof = dict(driver="GTiff", width=6000, height=6000, count=1, dtype="uint8", crs="EPSG:32633",
+                transform=from_origin(367876.5, 5807962.6, 0.05, 0.05), tiled=True, blockxsize=512,
+                blockysize=512, compress="deflate")
+    with rasterio.open(path, "w", **prof) as ds:
+        ds.write(tile, 1)
+        ds.update_tags(**{CLASS_TABLE_TAG: json.dumps(ISPRS.to_dict())})
+    return path, tile

@@ -58,7 +58,7 @@ def test_demo_prints_real_m2_for_potsdam(demo):
 def test_default_model_reaches_its_card_accuracy(demo):
     card = json.loads((ASSETS / "model_card.json").read_text())["bundled_sample"]
     from landseg.classes import DUBAI
-    from landseg.io.raster import read_label
+    from landseg.io.labels import read_label
     from landseg.metrics import confusion_matrix, metrics_from_confusion
 
     sample = samples()[0]

@@ -12,7 +12,8 @@ import shapely
 from rasterio.transform import from_origin
 from scipy import ndimage
 
-from landseg.area import CLASS_TABLE_TAG, class_areas
+from landseg.area import class_areas
+from landseg.io.labels import CLASS_TABLE_TAG
 from landseg.classes import ISPRS
 from landseg.errors import InputError
 from landseg.vectorize import vectorize

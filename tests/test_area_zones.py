@@ -1,0 +1,138 @@
+"""Class areas per zone: exact coverage, CRSs, invalid and outside zones, outputs, real footprints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pyogrio.raw
+import pytest
+import rasterio
+import shapely
+from pyproj import Transformer
+from rasterio.transform import Affine, from_origin
+
+from areahelpers import UTM_ORIGIN, classmap, write_zones
+from landseg.area import CLASS_TABLE_TAG, class_areas, zonal_areas
+from landseg.classes import ClassTable
+from landseg.errors import InputError
+
+
+# ------------------------------------------------------------------------------ zones
+
+
+def test_zone_smaller_than_a_pixel_and_straddling_the_edge(make_geotiff, tmp_path):
+    a = np.array([[0, 1], [3, 4]], np.uint8)  # 2x2 pixels of 1 m
+    path = classmap(make_geotiff, a, transform=from_origin(0, 2, 1, 1))
+    zones = [
+        shapely.box(0.9, 0.95, 1.2, 1.05),  # 0.3 x 0.1 m around the centre: four pixels
+        shapely.box(1.5, -1.0, 3.5, 1.0),  # 4 m², 1 m² of it over pixel (1, 1) (car)
+        shapely.box(0.1, 1.1, 0.15, 1.3),  # 0.01 m² inside one pixel
+    ]
+    zr = zonal_areas(path, write_zones(tmp_path / "z.gpkg", zones, [1, 2, 3]), "pid")
+    z1 = zr.zone(1)
+    assert z1.zone_area_m2 == pytest.approx(0.03)
+    # impervious (top-left) x 0.9-1.0, y 1.0-1.05; building x 1.0-1.2, y 1.0-1.05; tree, car below
+    assert z1.class_m2[:5] == pytest.approx([0.1 * 0.05, 0.2 * 0.05, 0, 0.1 * 0.05, 0.2 * 0.05])
+    assert z1.covered_share == pytest.approx(1.0)
+    z2 = zr.zone(2)
+    assert z2.covered_share == pytest.approx(0.125) and z2.covered_m2 == pytest.approx(0.5)
+    assert z2.class_m2[4] == pytest.approx(0.5) and z2.zone_area_m2 == pytest.approx(4.0)
+    assert zr.zone(3).class_m2[0] == pytest.approx(0.01)
+    assert any("partly outside" in n and "2" in n for n in zr.notes)
+    assert "exact fractional coverage" in zr.to_text()
+
+
+def test_random_zones_match_brute_force(make_geotiff, tmp_path):
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 6, (20, 20)).astype(np.uint8)
+    t = from_origin(500.0, 1000.0, 0.5, 0.5)
+    path = classmap(make_geotiff, a, transform=t)
+    zones = []
+    for _ in range(12):
+        cx, cy = rng.uniform(500, 510), rng.uniform(990, 1000)
+        ang = np.arange(6) * np.pi / 3 + rng.uniform(0, 1.0, 6)  # star-shaped: a simple polygon
+        rad = rng.uniform(0.1, 3.0, 6)
+        zones.append(shapely.Polygon(np.c_[cx + rad * np.cos(ang), cy + rad * np.sin(ang)]))
+    zr = zonal_areas(path, write_zones(tmp_path / "z.geojson", zones, list(range(12))), "pid", strip_rows=3)
+    boxes = [[shapely.box(*(t @ (j, i + 1)), *(t @ (j + 1, i))) for j in range(20)] for i in range(20)]
+    for k, zone in enumerate(zones):
+        expect = np.zeros(6)
+        for i in range(20):
+            for j in range(20):
+                expect[a[i, j]] += shapely.intersection(zone, boxes[i][j]).area
+        np.testing.assert_allclose(zr.zone(k).class_m2, expect, atol=1e-9)
+
+
+def test_zones_in_another_crs_invalid_and_outside(make_geotiff, tmp_path):
+    path = classmap(make_geotiff, np.ones((200, 200)), transform=from_origin(*UTM_ORIGIN, 0.5, 0.5))
+    utm = shapely.box(UTM_ORIGIN[0] + 10, UTM_ORIGIN[1] - 60, UTM_ORIGIN[0] + 40.5, UTM_ORIGIN[1] - 20.25)
+    to_ll = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True)
+    ll = shapely.transform(shapely.segmentize(utm, 1.0), lambda c: np.column_stack(to_ll.transform(c[:, 0], c[:, 1])))
+    x0, y0 = UTM_ORIGIN[0] + 50, UTM_ORIGIN[1] - 50
+    bowtie = shapely.Polygon([(x0, y0), (x0 + 10, y0 + 10), (x0 + 10, y0), (x0, y0 + 10)])  # self-crossing
+    far = shapely.box(0, 0, 1, 1)
+    zpath = write_zones(tmp_path / "z.geojson", [
+        ll, shapely.transform(bowtie, lambda c: np.column_stack(to_ll.transform(c[:, 0], c[:, 1]))),
+        shapely.transform(far, lambda c: np.column_stack(to_ll.transform(c[:, 0] + 1e5, c[:, 1] + 5e6)))],
+        ["a", "b", "c"], crs="EPSG:4326")
+    zr = zonal_areas(path, zpath, "pid")
+    assert zr.zone("a").class_m2[1] == pytest.approx(utm.area, rel=1e-6)
+    assert zr.zone("b").class_m2[1] == pytest.approx(50.0, rel=1e-6)  # two triangles of 25 m²
+    assert "repaired" in " ".join(zr.zone("b").notes) and any("repaired" in n and "b" in n for n in zr.notes)
+    assert zr.zone("c").covered_share == 0 and any("outside the raster" in n for n in zr.notes)
+    with pytest.raises(InputError, match="no field 'parcel'.*pid"):
+        zonal_areas(path, zpath, "parcel")
+    far_only = write_zones(tmp_path / "far.gpkg", [shapely.box(0, 0, 10, 10)], [1])
+    with pytest.raises(InputError, match="none of the 1 zones"):
+        zonal_areas(path, far_only, "pid")
+
+
+def test_zones_on_rotated_raster_and_outputs(make_geotiff, tmp_path):
+    t = Affine.translation(*UTM_ORIGIN) @ Affine.rotation(25) @ Affine.scale(0.5, -0.5)
+    path = classmap(make_geotiff, np.ones((40, 40)), transform=t)
+    inner = shapely.Polygon([t @ (5.3, 5.1), t @ (30.2, 7.7), t @ (20.5, 33.3)])
+    zr = zonal_areas(path, write_zones(tmp_path / "z.gpkg", [inner], [9]), "pid", classes="building")
+    assert zr.zone(9).class_m2[1] == pytest.approx(inner.area, rel=1e-9)
+    out = zr.write(tmp_path / "out.gpkg")
+    meta, _, wkb, fields = pyogrio.raw.read(out)
+    names = list(meta["fields"])
+    assert "building_m2" in names and "covered_share" in names and meta["crs"] == "EPSG:32633"
+    assert fields[names.index("building_m2")][0] == pytest.approx(inner.area, rel=1e-9)
+    assert shapely.from_wkb(wkb[0]).area == pytest.approx(inner.area)
+    rows = list(csv.DictReader(io.StringIO(zr.to_csv())))
+    assert rows[0]["pid"] == "9" and float(rows[0]["building_m2"]) == pytest.approx(inner.area, rel=1e-6)
+    assert json.loads(zr.to_json())["coverage_rule"].startswith("exact fractional coverage")
+
+
+SOLARIS = "CosmiQ_solaris/solaris/data"
+
+
+def test_real_solaris_footprints(realdata, tmp_path):
+    from rasterio.features import rasterize
+
+    zones = realdata / SOLARIS / "geotiff_labels.geojson"
+    meta, _, wkb, (origarea, partial) = pyogrio.raw.read(zones, columns=["origarea", "partialDec"])
+    geoms = shapely.from_wkb(wkb)
+    inside = origarea * partial  # the footprints are clipped to the image; origarea is before clipping
+    assert origarea.sum() == pytest.approx(9056.5, abs=0.1)
+    np.testing.assert_allclose(shapely.area(geoms), inside, rtol=1e-6)
+    with rasterio.open(realdata / SOLARIS / "sample_geotiff.tif") as ds:
+        t, crs, shape = ds.transform, ds.crs, (ds.height, ds.width)
+    table = ClassTable("footprints", ("background", "building"), ((0, 0, 0), (255, 0, 0)))
+    burned = rasterize([(g, 1) for g in geoms], out_shape=shape, transform=t, dtype="uint8")
+    path = tmp_path / "footprints.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=shape[1], height=shape[0], count=1, dtype="uint8",
+                       crs=crs, transform=t) as ds:
+        ds.write(burned, 1)
+        ds.update_tags(**{CLASS_TABLE_TAG: json.dumps(table.to_dict())})
+    r = class_areas(path)
+    assert r.area_of("building") == pytest.approx(inside.sum(), rel=0.02)  # pixel-centre burning: ~1 %
+    zr = zonal_areas(path, zones)
+    measured = np.array([z.class_m2[1] for z in zr.zones])
+    np.testing.assert_allclose([z.zone_area_m2 for z in zr.zones], inside, rtol=1e-6)
+    np.testing.assert_allclose([z.covered_m2 for z in zr.zones], inside, rtol=1e-6)  # exact coverage
+    assert measured.sum() == pytest.approx(inside.sum(), rel=0.02)
+    assert all(z.covered_share == pytest.approx(1.0) for z in zr.zones)
