@@ -66,4 +66,3 @@ def test_real_potsdam_label_tiles(realdata, tile):
     for k in np.nonzero(counts)[0]:
         name = ISPRS.names[ISPRS.colors.index(tuple(pal[k]))]
         assert r.area_of(name) == pytest.approx(counts[k] * 0.0025, rel=1e-12)
-
