@@ -110,6 +110,7 @@ def draw_sample(
         found = np.array(list(locate_ranks(class_strips(reader, strip_rows), ranks)), dtype=np.int64).reshape(-1, 3)
         transform, crs = ds.transform, (ds.crs.to_wkt() if is_georeferenced(ds) else None)
         shape = (ds.width, ds.height)
+    found = found[np.lexsort((found[:, 2], found[:, 1]))]  # raster order, whatever the strip height
     stratum, row, col = found[:, 0], found[:, 1], found[:, 2]
     x = transform.a * (col + 0.5) + transform.b * (row + 0.5) + transform.c
     y = transform.d * (col + 0.5) + transform.e * (row + 0.5) + transform.f
