@@ -14,6 +14,15 @@ from landseg.errors import ClassTableError
 IGNORE_INDEX = 255
 _UNKNOWN = 254  # LUT sentinel for colours outside the table (never a valid class index)
 
+ROLES: dict[str, str] = {
+    "building": "buildings",
+    "sealed": "sealed surfaces (buildings and other impervious surfaces)",
+    "green": "vegetation (any height)",
+    "tree": "tree canopy",
+    "water": "open water",
+}
+"""Optional class roles a table can declare; change and report figures use them (e.g. green -> sealed)."""
+
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """Pack an (..., 3) uint8 array into (...) uint32 values 0xRRGGBB."""
@@ -34,6 +43,7 @@ class ClassTable:
     colors: tuple[tuple[int, int, int], ...]
     ignore_colors: tuple[tuple[int, int, int], ...] = ()
     ignore_index: int = IGNORE_INDEX
+    roles: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
     _lut: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +63,23 @@ class ClassTable:
         all_colors = [tuple(c) for c in (*self.colors, *self.ignore_colors)]
         if len(set(all_colors)) != len(all_colors):
             raise ClassTableError(f"class table {self.name!r}: a colour is used twice")
+        for role, members in self.roles:
+            if role not in ROLES:
+                raise ClassTableError(f"class table {self.name!r}: unknown role {role!r}; roles are {', '.join(ROLES)}")
+            unknown = [m for m in members if m not in self.names]
+            if unknown:
+                raise ClassTableError(f"class table {self.name!r}: role {role!r} names unknown classes {unknown}; "
+                                      f"the classes are {', '.join(self.names)}")
+
+    def role(self, role: str) -> list[int]:
+        """Indices of the classes with ``role`` (empty when the table does not declare it)."""
+        if role not in ROLES:
+            raise ClassTableError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        return [self.names.index(m) for r, members in self.roles if r == role for m in members]
+
+    def role_map(self) -> dict[str, list[str]]:
+        """The declared roles as {role: [class names]}."""
+        return {r: list(m) for r, m in self.roles}
 
     @property
     def num_classes(self) -> int:
@@ -180,12 +207,15 @@ class ClassTable:
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "classes": [{"name": n, "color": list(c)} for n, c in zip(self.names, self.colors)],
             "ignore_colors": [list(c) for c in self.ignore_colors],
             "ignore_index": self.ignore_index,
         }
+        if self.roles:
+            d["roles"] = self.role_map()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "class table") -> "ClassTable":
@@ -195,13 +225,21 @@ class ClassTable:
             colors = tuple(_parse_color(c["color"], source) for c in classes)
             ignore = tuple(_parse_color(c, source) for c in d.get("ignore_colors", []))
             ignore_index = int(d.get("ignore_index", IGNORE_INDEX))
+            roles = _parse_roles(d.get("roles") or {})
         except (KeyError, TypeError, ValueError) as exc:
             raise ClassTableError(
                 f"{source}: expected {{'classes': [{{'name': ..., 'color': [r, g, b]}}, ...]}}; problem: {exc!r}"
             ) from None
         if ignore_index != IGNORE_INDEX:
             raise ClassTableError(f"{source}: ignore_index must be {IGNORE_INDEX}, got {ignore_index}")
-        return cls(str(d.get("name", Path(source).stem)), names, colors, ignore)
+        return cls(str(d.get("name", Path(source).stem)), names, colors, ignore, roles=roles)
+
+
+def _parse_roles(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{role: [names]}`` (a single name may be a string) as a tuple of pairs."""
+    if not isinstance(value, dict):
+        raise TypeError(f"roles must be a mapping of role -> [class names], got {value!r}")
+    return tuple((str(r), (str(m),) if isinstance(m, str) else tuple(str(x) for x in m)) for r, m in value.items())
 
 
 def _parse_color(value: Any, source: str) -> tuple[int, int, int]:
@@ -219,6 +257,8 @@ ISPRS = ClassTable(
     ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter"),
     ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0)),
     ignore_colors=((0, 0, 0),),  # eroded boundaries in the noBoundary labels
+    roles=(("building", ("building",)), ("sealed", ("building", "impervious_surface")),
+           ("green", ("low_vegetation", "tree")), ("tree", ("tree",))),
 )
 
 # Humans in the Loop "Semantic segmentation of aerial imagery" (Dubai): the colours its masks
@@ -228,6 +268,8 @@ DUBAI = ClassTable(
     ("building", "land", "road", "vegetation", "water"),
     ((60, 16, 152), (132, 41, 246), (110, 193, 228), (254, 221, 58), (226, 169, 41)),
     ignore_colors=((155, 155, 155), (0, 0, 0)),
+    roles=(("building", ("building",)), ("sealed", ("building", "road")), ("green", ("vegetation",)),
+           ("water", ("water",))),  # no tree class: "vegetation" mixes trees, shrubs and lawns
 )
 
 PRESETS: dict[str, ClassTable] = {"isprs": ISPRS, "dubai": DUBAI}

@@ -18,6 +18,8 @@ from typing import Any, Callable, Sequence
 os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
 from landseg import __version__  # noqa: E402
+from landseg.accuracy import assess_accuracy, draw_sample  # noqa: E402
+from landseg.change import detect_change  # noqa: E402
 from landseg.area import UNITS, class_areas, compare_with_truth, object_stats, zonal_areas  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
@@ -183,6 +185,9 @@ def add_area(p: argparse.ArgumentParser) -> None:
                    help="with --objects: leave out objects smaller than this (m²)")
     p.add_argument("--truth", default=None, metavar="LABELMAP",
                    help="reference label on the same grid: true vs predicted area and error per class")
+    p.add_argument("--reference", default=None, metavar="POINTS",
+                   help="a filled reference sample (from landseg sample): accuracy with standard errors and "
+                        "error-adjusted areas with 95%% intervals (Olofsson et al. 2014)")
 
 
 def cmd_area(args: argparse.Namespace) -> int:
@@ -195,6 +200,8 @@ def cmd_area(args: argparse.Namespace) -> int:
     if args.zones:
         reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
                                              classes=classes)))
+    elif args.reference:
+        reports.append(("accuracy", assess_accuracy(args.classmap, args.reference, table, gsd=gsd)))
     elif args.truth:
         reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
     else:
@@ -224,6 +231,48 @@ def cmd_area(args: argparse.Namespace) -> int:
     if fmt == "csv":
         for _, r in reports:
             _err(f"pixel area: {r.pixel_area}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- sample
+def add_sample(p: argparse.ArgumentParser) -> None:
+    p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
+    p.add_argument("--n", type=int, required=True, help="number of sample points")
+    p.add_argument("--out", required=True, metavar="FILE", help="output point layer (.gpkg or .geojson)")
+    p.add_argument("--min-per-class", type=int, default=None, metavar="M",
+                   help="at least M points per mapped class (default 50, or n / classes if smaller)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same points")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
+    p.add_argument("--truth", default=None, metavar="RASTER",
+                   help="label raster on the map's grid: fill 'reference' from it (tests, benchmarks)")
+    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
+                         table=args.class_table, truth=args.truth, gsd=args.gsd)
+    print(design.summary())
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- change
+def add_change(p: argparse.ArgumentParser) -> None:
+    p.add_argument("before", help="class map of the first date (its grid is the output grid)")
+    p.add_argument("after", help="class map of the second date (resampled onto BEFORE's grid if needed)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: transitions.tif, transitions.csv, transitions.json")
+    p.add_argument("--zones", default=None, metavar="FILE", help="zones (GeoPackage, GeoJSON, Shapefile): per-zone matrices")
+    p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file, for both maps")
+    p.add_argument("--units", choices=list(UNITS), default="m2", help="area unit of the printed summary (default m2)")
+    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+
+
+def cmd_change(args: argparse.Namespace) -> int:
+    result = detect_change(args.before, args.after, args.out, table=args.class_table, zones=args.zones,
+                           zone_id=args.zone_id, gsd=args.gsd)
+    print(result.to_text(args.units), end="")
+    print(f"wrote {', '.join(str(p) for p in result.outputs)}")
     return 0
 
 
@@ -332,6 +381,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "export": ("export a checkpoint to ONNX", add_export, cmd_export),
     "area": ("class areas in m²/ha (whole raster, per zone, per object) of a class map or label raster",
              add_area, cmd_area),
+    "sample": ("draw a stratified random reference sample of a class map (points to label, for area --reference)",
+               add_sample, cmd_sample),
+    "change": ("from->to transitions between two class maps: map, matrix in m², headline figures",
+               add_change, cmd_change),
     "vectorize": ("polygons per class (GeoPackage/GeoJSON) with their areas", add_vectorize, cmd_vectorize),
     "evaluate": ("ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
                  add_evaluate, cmd_evaluate),

@@ -1,0 +1,160 @@
+"""``landseg sample``: a stratified random reference sample of a class map, as a point layer + design.
+
+The strata are the mapped classes; see :mod:`landseg.accuracy.design` for the allocation and the
+bounded-memory draw. The points (pixel centres, in the map's CRS) carry ``map_class``,
+``map_index``, an empty ``reference`` field for an interpreter to fill in (QGIS: toggle editing,
+open the attribute table), and ``row``/``col``. A JSON sidecar records the design, which
+``landseg area --reference`` checks against the map.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
+from landseg.area import DEFAULT_STRIP_PIXELS, LabelReader, class_areas, table_from_raster
+from landseg.classes import ClassTable
+from landseg.errors import InputError
+from landseg.io.files import write_json_atomic
+from landseg.io.points import write_points
+from landseg.io.raster import is_georeferenced, open_raster
+
+
+def design_path(points: str | Path) -> Path:
+    """The design sidecar of a point file: ``points.gpkg`` -> ``points_design.json``."""
+    p = Path(points)
+    return p.with_name(p.stem + "_design.json")
+
+
+def class_strips(reader: LabelReader, strip_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(row_offset, class indices)`` of full-width strips in raster order (255 = nodata/ignore)."""
+    ds = reader.ds
+    rows = strip_rows or max(1, DEFAULT_STRIP_PIXELS // max(ds.width, 1))
+    for r in range(0, ds.height, rows):
+        yield r, reader.index(Window(0, r, ds.width, min(rows, ds.height - r)))
+
+
+@dataclass
+class SampleDesign:
+    """What was drawn: per stratum (class index) its pixels, area and sample size."""
+
+    classmap: str
+    points: str
+    table: ClassTable
+    seed: int
+    n_requested: int
+    min_per_class: int | None
+    stratum_pixels: np.ndarray
+    stratum_m2: np.ndarray  # NaN without georeferencing
+    allocation: np.ndarray
+    pixel_area: str
+    crs_wkt: str | None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        names = self.table.names
+        return {
+            "design": "stratified random sample of pixel centres; strata = mapped classes (Olofsson et al. 2014)",
+            "classmap": self.classmap, "points": self.points, "class_table": self.table.name,
+            "seed": self.seed, "n_requested": self.n_requested, "n_drawn": int(self.allocation.sum()),
+            "min_per_class": self.min_per_class, "pixel_area": self.pixel_area,
+            "strata": [{"index": i, "name": names[i], "pixels": int(self.stratum_pixels[i]),
+                        "area_m2": None if math.isnan(self.stratum_m2[i]) else float(self.stratum_m2[i]),
+                        "sample_size": int(self.allocation[i])} for i in range(len(names))],
+            "notes": list(self.notes),
+        }
+
+    def summary(self) -> str:
+        lines = [f"{'stratum':<24}{'pixels':>14}{'share':>9}{'points':>8}"]
+        total = max(int(self.stratum_pixels.sum()), 1)
+        for i, name in enumerate(self.table.names):
+            lines.append(f"{name:<24}{int(self.stratum_pixels[i]):>14,}{self.stratum_pixels[i] / total:>9.2%}"
+                         f"{int(self.allocation[i]):>8}")
+        lines.append(f"{int(self.allocation.sum())} points (seed {self.seed}) written to {self.points}; "
+                     f"design in {design_path(self.points).name}")
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+
+def draw_sample(
+    classmap: str | Path, out: str | Path, n: int, *, min_per_class: int | None = None, seed: int = 0,
+    table: str | Path | ClassTable | None = None, truth: str | Path | None = None, gsd: float | None = None,
+    strip_rows: int | None = None,
+) -> SampleDesign:
+    """Draw ``n`` stratified random pixel centres from ``classmap`` and write them to ``out``.
+
+    Nodata and ignore pixels are never drawn. ``truth`` (a label raster on the same grid) fills
+    ``reference`` with the class found there (for tests and benchmarks); otherwise it is empty.
+    The same seed, map and options give the same points.
+    """
+    path, out = Path(classmap), Path(out)
+    if n < 1:
+        raise InputError(f"--n must be at least 1, got {n}")
+    if min_per_class is not None and min_per_class < 0:
+        raise InputError(f"--min-per-class must be 0 or more, got {min_per_class}")
+    areas = class_areas(path, table, gsd=gsd, strip_rows=strip_rows, allow_pixels_only=True)
+    tbl = areas.table
+    sizes = np.array([c.pixels for c in areas.classes], dtype=np.int64)
+    if sizes.sum() == 0:
+        raise InputError(f"{path}: every pixel is nodata or ignore; nothing to sample")
+    alloc = allocate(sizes, n, min_per_class)
+    ranks = draw_ranks(sizes, alloc, seed)
+    with open_raster(path) as ds:
+        reader = LabelReader(ds, tbl, str(path))
+        found = np.array(list(locate_ranks(class_strips(reader, strip_rows), ranks)), dtype=np.int64).reshape(-1, 3)
+        transform, crs = ds.transform, (ds.crs.to_wkt() if is_georeferenced(ds) else None)
+        shape = (ds.width, ds.height)
+    found = found[np.lexsort((found[:, 2], found[:, 1]))]  # raster order, whatever the strip height
+    stratum, row, col = found[:, 0], found[:, 1], found[:, 2]
+    x = transform.a * (col + 0.5) + transform.b * (row + 0.5) + transform.c
+    y = transform.d * (col + 0.5) + transform.e * (row + 0.5) + transform.f
+    reference = _truth_at(truth, tbl, row, col, shape) if truth else \
+        np.array([""] * len(row), dtype=object)
+    names = np.array(tbl.names, dtype=object)
+    write_points(out, np.asarray(x), np.asarray(y), {
+        "map_class": names[stratum], "map_index": stratum.astype(np.int32), "reference": reference,
+        "row": row.astype(np.int32), "col": col.astype(np.int32)}, crs, layer="reference_sample")
+    notes = list(areas.notes)
+    if min(n, int(sizes.sum())) < n:
+        notes.append(f"the map holds only {int(sizes.sum())} valid pixels; all of them are drawn")
+    design = SampleDesign(str(path), str(out), tbl, seed, n, min_per_class, sizes,
+                          np.array([c.area_m2 for c in areas.classes], dtype=np.float64), alloc,
+                          areas.pixel_area, crs, notes)
+    write_json_atomic(design_path(out), design.to_dict())
+    return design
+
+
+def _truth_at(truth: str | Path, table: ClassTable, row: np.ndarray, col: np.ndarray,
+              shape: tuple[int, int]) -> np.ndarray:
+    """Class names of a label raster at the sampled pixels ('' where it is nodata/ignore)."""
+    tpath = Path(truth)
+    with open_raster(tpath) as tds:
+        if (tds.width, tds.height) != shape:
+            raise InputError(f"{tpath.name} is {tds.width}x{tds.height} pixels but the map is {shape[0]}x{shape[1]}; "
+                             "--truth must be on the map's grid")
+        ttable = table_from_raster(tds) or table
+        if ttable.names != table.names:
+            raise InputError(f"{tpath.name}: its class table ({', '.join(ttable.names)}) differs from the map's")
+        reader = LabelReader(tds, table, str(tpath))
+        out = np.empty(len(row), dtype=object)
+        for k, (r, c) in enumerate(zip(row.tolist(), col.tolist())):
+            v = int(reader.index(Window(c, r, 1, 1))[0, 0])
+            out[k] = table.names[v] if v < table.num_classes else ""
+    return out
+
+
+def pixel_of(transform: rasterio.Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of the pixels holding map coordinates ``x, y`` (may fall outside the grid)."""
+    inv = ~transform
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    c, r = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
+    return np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
+
+
+__all__ = ["SampleDesign", "class_strips", "design_path", "draw_sample", "pixel_of"]

@@ -1,0 +1,332 @@
+"""``landseg change``: from->to transitions between two class maps, window by window.
+
+The after map is brought onto the before map's grid (nearest neighbour, see
+:func:`landseg.io.align.on_grid`) when the two differ. Outputs in ``--out``:
+
+* ``transitions.tif``: a COG of transition codes ``from * K + to`` (uint8 when ``K*K < 255``, else
+  uint16), nodata where either date is nodata, with a colour table, the transition names in tags and
+  an embedded class table of the transitions (so ``landseg area transitions.tif`` measures them);
+* ``transitions.csv`` / ``transitions.json``: the transition matrix in pixels and m² (the before
+  grid's exact pixel areas), and headline figures from the class roles (green -> sealed, building
+  gain/loss, ...);
+* with ``--zones``: ``transitions_zones.csv`` and per-zone matrices in the JSON. Zones are rasterised
+  at pixel centres (a pixel belongs to the zone holding its centre; where zones overlap, the later
+  feature wins), not with the exact fractional coverage of ``landseg area --zones``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.features import rasterize
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from landseg.area import CLASS_TABLE_TAG, LabelReader, PixelArea, pixel_area_source, read_zones, resolve_table
+from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
+from landseg.errors import ClassTableError, InputError
+from landseg.io.align import on_grid
+from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.points import reproject_xy
+from landseg.io.raster import finalize_cog, is_georeferenced, open_raster, tiled_profile
+from landseg.results import Column, TableReport, finite, unit_factor
+
+STRIP_PIXELS = 1 << 22
+
+
+def transition_name(table: ClassTable, code: int) -> str:
+    k = table.num_classes
+    return f"{table.names[code // k]}->{table.names[code % k]}"
+
+
+def transition_table(table: ClassTable) -> ClassTable:
+    """A class table of the K*K transitions (codes from*K+to), for the transition map.
+
+    Unchanged pixels get their class colour pale; changes get a 65/35 mix of the new and old colours;
+    colours are nudged until unique. Needs K*K <= 250 (the class-table limit)."""
+    k = table.num_classes
+    cols = np.array(table.colors, dtype=np.float64)
+    used: set[tuple[int, int, int]] = set()
+    colours = []
+    for code in range(k * k):
+        f, t = divmod(code, k)
+        c = 0.45 * cols[f] + 0.55 * 235 if f == t else 0.65 * cols[t] + 0.35 * cols[f]
+        rgb = tuple(int(round(v)) for v in c)
+        while rgb in used:
+            rgb = ((rgb[0] + 1) % 256, rgb[1], (rgb[2] + 3) % 256)
+        used.add(rgb)
+        colours.append(rgb)
+    names = tuple(transition_name(table, code) for code in range(k * k))
+    return ClassTable(f"{table.name}-transitions", names, tuple(colours))
+
+
+@dataclass
+class ZoneChange:
+    zone_id: Any
+    pixels: np.ndarray  # (K, K)
+    m2: np.ndarray  # (K, K)
+
+
+@dataclass
+class ChangeResult(TableReport):
+    """Transition matrices (rows: before class, columns: after class) and role figures."""
+
+    before: str
+    after: str
+    table: ClassTable
+    pixel_area: str
+    pixels: np.ndarray  # (K, K)
+    m2: np.ndarray  # (K, K); NaN without georeferencing
+    nodata_pixels: int  # pixels nodata in either map
+    alignment: str | None
+    zones: list[ZoneChange] | None = None
+    zone_field: str = ""
+    outputs: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed_m2(self) -> float:
+        return float(self.m2.sum() - np.trace(self.m2))
+
+    def headline(self) -> dict[str, dict[str, float | None]]:
+        return role_figures(self.table, self.m2)
+
+    def _table(self, units: str) -> tuple[str, list[Column], list[list[Any]], list[str]]:
+        key, factor, label = unit_factor(units)
+        names = self.table.names
+        cols = [Column(f"before \\ after ({label})", "str"), *[Column(n, f"area:{key}") for n in names],
+                Column("total before", f"area:{key}")]
+        rows = [[names[i], *self.m2[i], self.m2[i].sum()] for i in range(len(names))]
+        rows.append(["total after", *self.m2.sum(axis=0), self.m2.sum()])
+        footer = [f"changed: {_fmt(self.changed_m2, factor, label)} of {_fmt(float(self.m2.sum()), factor, label)}"]
+        for role, fig in self.headline().items():
+            footer.append(f"{role}: " + ", ".join(f"{k} {_fmt(v, factor, label)}" for k, v in fig.items()))
+        footer.append(f"pixel area: {self.pixel_area}")
+        if self.nodata_pixels:
+            footer.append(f"nodata in either map: {self.nodata_pixels:,} pixels, left out")
+        if self.alignment:
+            footer.append(f"alignment: {self.alignment}")
+        footer += [f"note: {n}" for n in self.notes]
+        return f"Change from {Path(self.before).name} to {Path(self.after).name}", cols, rows, footer
+
+    def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        names = list(self.table.names)
+        d: dict[str, Any] = {
+            "before": self.before, "after": self.after, "class_table": self.table.name, "classes": names,
+            "pixel_area": self.pixel_area, "alignment": self.alignment, "rows": "before", "columns": "after",
+            "matrix_pixels": self.pixels.astype(int).tolist(),
+            "matrix_m2": [[finite(v) for v in r] for r in self.m2],
+            "changed_m2": finite(self.changed_m2), "total_m2": finite(float(self.m2.sum())),
+            "nodata_pixels": self.nodata_pixels, "headline_m2": self.headline(),
+            "roles": self.table.role_map(), "notes": list(self.notes),
+        }
+        if self.zones is not None:
+            d["zone_id"] = self.zone_field
+            d["zone_rule"] = "pixel centre in the zone (rasterised); overlapping zones: the later feature wins"
+            d["zones"] = [{"id": z.zone_id, "matrix_pixels": z.pixels.astype(int).tolist(),
+                           "matrix_m2": [[finite(v) for v in r] for r in z.m2],
+                           "headline_m2": role_figures(self.table, z.m2)} for z in self.zones]
+        return d
+
+
+def _fmt(v: float | None, factor: float, label: str) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v / factor:,.2f} {label}"
+
+
+def role_figures(table: ClassTable, m2: np.ndarray) -> dict[str, dict[str, float | None]]:
+    """Per declared role: gain (from other classes), loss (to other classes), net; and green->sealed."""
+    out: dict[str, dict[str, float | None]] = {}
+    k = table.num_classes
+    for role in ROLES:
+        members = table.role(role)
+        if not members:
+            continue
+        inside = np.zeros(k, dtype=bool)
+        inside[members] = True
+        gain, loss = float(m2[np.ix_(~inside, inside)].sum()), float(m2[np.ix_(inside, ~inside)].sum())
+        out[role] = {"gain": finite(gain), "loss": finite(loss), "net": finite(gain - loss)}
+    green, sealed = table.role("green"), table.role("sealed")
+    if green and sealed:
+        g = [i for i in green if i not in sealed]
+        s = [j for j in sealed if j not in green]
+        out["green->sealed"] = {"area": finite(float(m2[np.ix_(g, s)].sum()))}
+        out["sealed->green"] = {"area": finite(float(m2[np.ix_(s, g)].sum()))}
+    return out
+
+
+def _check_tables(before: ClassTable, after: ClassTable, bname: str, aname: str) -> None:
+    if before.names != after.names:
+        raise ClassTableError(
+            f"{bname} and {aname} have different class tables ({before.name!r}: {', '.join(before.names)}; "
+            f"{after.name!r}: {', '.join(after.names)}); change needs both maps in the same classes")
+    if before.num_classes ** 2 > 65535:
+        raise ClassTableError(f"{before.num_classes} classes give too many transitions for a uint16 map")
+
+
+def _pixel_areas(ds: rasterio.DatasetReader, gsd: float | None) -> tuple[PixelArea, bool]:
+    try:
+        return pixel_area_source(ds, gsd), True
+    except InputError:
+        if is_georeferenced(ds):
+            raise
+        return PixelArea("pixels", "no georeferencing and no --gsd: pixel counts only, areas unknown",
+                         ds.transform, ds.width, ds.height, constant=1.0, planar_factor=1.0), False
+
+
+class _Zones:
+    """Zone ids (1-based, 0 = none) of the pixels of a strip, by rasterising the zones that touch it."""
+
+    def __init__(self, path: str | Path, zone_id: str | None, ds: rasterio.DatasetReader) -> None:
+        ids, geoms, zcrs, self.field = read_zones(path, zone_id)
+        if is_georeferenced(ds):
+            def fn(c: np.ndarray) -> np.ndarray:
+                return np.column_stack(reproject_xy(c[:, 0], c[:, 1], zcrs, ds.crs))
+            geoms = shapely.transform(geoms, fn)
+        self.ids = ids
+        self.geoms = geoms
+        self.bounds = shapely.bounds(geoms)
+        self.transform = ds.transform
+        self.width = ds.width
+
+    def strip(self, row_off: int, height: int) -> np.ndarray:
+        win = Window(0, row_off, self.width, height)
+        t = window_transform(win, self.transform)
+        (x0, y0), (x1, y1) = t * (0, 0), t * (self.width, height)
+        lo_x, hi_x, lo_y, hi_y = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+        b = self.bounds
+        hit = np.nonzero((b[:, 0] <= hi_x) & (b[:, 2] >= lo_x) & (b[:, 1] <= hi_y) & (b[:, 3] >= lo_y))[0]
+        shapes = [(self.geoms[i], int(i) + 1) for i in hit if self.geoms[i] is not None and not self.geoms[i].is_empty]
+        if not shapes:
+            return np.zeros((height, self.width), dtype=np.int32)
+        return rasterize(shapes, out_shape=(height, self.width), transform=t, fill=0, dtype="int32")
+
+
+def _strips(height: int, width: int, block: int = 256) -> Iterator[tuple[int, int]]:
+    rows = max(block, (STRIP_PIXELS // max(width, 1)) // block * block)
+    for r in range(0, height, rows):
+        yield r, min(rows, height - r)
+
+
+def detect_change(
+    before: str | Path, after: str | Path, out_dir: str | Path, *, table: str | Path | ClassTable | None = None,
+    zones: str | Path | None = None, zone_id: str | None = None, gsd: float | None = None,
+) -> ChangeResult:
+    """Transitions from ``before`` to ``after``: map, matrices (whole map, per zone) and role figures."""
+    bpath, apath, out = Path(before), Path(after), check_writable_dir(out_dir)
+    with contextlib.ExitStack() as stack:
+        bds = stack.enter_context(open_raster(bpath))
+        ads = stack.enter_context(open_raster(apath))
+        btable, atable = resolve_table(bds, table), resolve_table(ads, table)
+        _check_tables(btable, atable, bpath.name, apath.name)
+        grid, note = stack.enter_context(on_grid(ads, bds))
+        pa, known = _pixel_areas(bds, gsd)
+        zoner = _Zones(zones, zone_id, bds) if zones else None
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=out)))
+        sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
+                           zoner, tmp / "transitions.tif", btable)
+        tif = out / "transitions.tif"
+        finalize_cog(tmp / "transitions.tif", tif, overview_resampling="mode")
+    k = btable.num_classes
+    m2 = sums["m2"] if known else np.full((k, k), math.nan)
+    zone_list = None
+    if zoner is not None:
+        zone_list = [ZoneChange(zid, sums["zone_px"][z], sums["zone_m2"][z] if known else np.full((k, k), math.nan))
+                     for z, zid in enumerate(zoner.ids)]
+    result = ChangeResult(str(bpath), str(apath), btable, pa.description, sums["px"], m2, int(sums["nodata"]), note,
+                          zone_list, zoner.field if zoner else "", notes=list(pa.notes))
+    result.outputs = [tif, *_write_tables(result, out)]
+    return result
+
+
+def _transition_tags(table: ClassTable, br: LabelReader, ar: LabelReader) -> dict[str, str]:
+    k = table.num_classes
+    names = [transition_name(table, c) for c in range(k * k)]
+    tags = {"LANDSEG_CHANGE": json.dumps({"before": str(br.source), "after": str(ar.source), "classes": list(table.names),
+                                          "code": "from_index * K + to_index", "K": k}),
+            "CLASS_NAMES": ",".join(names), **{f"CLASS_{c}": n for c, n in enumerate(names)}}
+    if k * k <= 250:
+        tags[CLASS_TABLE_TAG] = json.dumps(transition_table(table).to_dict())
+    return tags
+
+
+def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones | None, path: Path,
+                table: ClassTable) -> dict[str, Any]:
+    """One pass over both maps: write the transition codes, sum the matrices (whole map, per zone)."""
+    k, ds = table.num_classes, br.ds
+    kk = k * k
+    dtype, nodata = ("uint8", 255) if kk < 255 else ("uint16", 65535)
+    georef = is_georeferenced(ds)
+    prof = tiled_profile(ds.width, ds.height, 1, dtype, crs=ds.crs if georef else None,
+                         transform=ds.transform if georef else None, nodata=nodata, compress="deflate")
+    nz = len(zoner.ids) if zoner else 0
+    px, m2 = np.zeros(kk + 1, dtype=np.int64), np.zeros(kk + 1)
+    zpx, zm2 = np.zeros(nz * kk), np.zeros(nz * kk)
+    with rasterio.open(path, "w", **prof) as dst:
+        if kk < 255:
+            dst.write_colormap(1, transition_table(table).colormap())
+        dst.update_tags(**_transition_tags(table, br, ar))
+        dst.set_band_description(1, "transition (from * K + to)")
+        for r, h in _strips(ds.height, ds.width):
+            win = Window(0, r, ds.width, h)
+            b, a = br.index(win), ar.index(win)
+            valid = (b != IGNORE_INDEX) & (a != IGNORE_INDEX)
+            code = np.where(valid, b.astype(np.int32) * k + a, kk).ravel()
+            pix = pa.block(r, h)
+            weights = None if np.ndim(pix) == 0 else np.broadcast_to(pix, b.shape).ravel()
+            counts = np.bincount(code, minlength=kk + 1)
+            px += counts
+            m2 += counts * float(pix) if weights is None else np.bincount(code, weights=weights, minlength=kk + 1)
+            if zoner is not None:
+                z = zoner.strip(r, h).ravel()
+                sel = (z > 0) & (code < kk)
+                key = (z[sel].astype(np.int64) - 1) * kk + code[sel]
+                zpx += np.bincount(key, minlength=nz * kk)
+                zw = np.full(key.size, float(pix)) if weights is None else weights[sel]
+                zm2 += np.bincount(key, weights=zw, minlength=nz * kk)
+            dst.write(np.where(valid, code.reshape(b.shape), nodata).astype(dtype), 1, window=win)
+    return {"px": px[:kk].reshape(k, k), "m2": m2[:kk].reshape(k, k), "nodata": px[kk],
+            "zone_px": zpx.reshape(nz, k, k).astype(np.int64), "zone_m2": zm2.reshape(nz, k, k)}
+
+
+def _long_rows(table: ClassTable, pixels: np.ndarray, m2: np.ndarray) -> Iterator[list[Any]]:
+    for i, f in enumerate(table.names):
+        for j, t in enumerate(table.names):
+            a = float(m2[i, j])
+            yield [f, t, int(pixels[i, j]), repr(a) if math.isfinite(a) else "",
+                   repr(a / 1e4) if math.isfinite(a) else ""]
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterator[list[Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    with atomic_output(path) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _write_tables(result: ChangeResult, out: Path) -> list[Path]:
+    """transitions.csv (long form), transitions.json, and transitions_zones.csv with zones."""
+    header = ["from", "to", "pixels", "area_m2", "area_ha"]
+    written = [out / "transitions.csv", out / "transitions.json"]
+    _write_csv(written[0], header, _long_rows(result.table, result.pixels, result.m2))
+    write_json_atomic(written[1], result.to_dict("m2"))
+    if result.zones is not None:
+        written.append(out / "transitions_zones.csv")
+        rows = ([z.zone_id, *r] for z in result.zones for r in _long_rows(result.table, z.pixels, z.m2))
+        _write_csv(written[2], [result.zone_field, *header], rows)
+    return written
+
+
+__all__ = ["ChangeResult", "ZoneChange", "detect_change", "role_figures", "transition_name", "transition_table"]

@@ -1,0 +1,66 @@
+"""Point layers (reference samples): write and read GeoPackage/GeoJSON points with pyogrio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from landseg.errors import InputError
+from landseg.io.files import atomic_output
+
+DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+
+
+def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[str, np.ndarray],
+                 crs_wkt: str | None, layer: str | None = None) -> Path:
+    """Write points with attribute columns, atomically (GeoPackage or GeoJSON by suffix)."""
+    import pyogrio.raw
+
+    path = Path(path)
+    driver = DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise InputError(f"{path}: unsupported point format {path.suffix!r}; use .gpkg or .geojson")
+    wkb = shapely.to_wkb(shapely.points(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
+    with atomic_output(path) as tmp:
+        tmp.unlink()
+        pyogrio.raw.write(str(tmp), np.asarray(wkb, dtype=object), list(fields.values()), list(fields.keys()),
+                          driver=driver, geometry_type="Point", crs=crs_wkt, layer=layer or path.stem)
+    return path
+
+
+def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str | None]:
+    """Read a point layer: (x, y, {field: values}, CRS WKT or None). Non-point features raise."""
+    import pyogrio.raw
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: point file not found")
+    try:
+        meta, _, wkb, data = pyogrio.raw.read(path)
+    except Exception as exc:  # noqa: BLE001 - GDAL/OGR errors: not a readable vector file
+        raise InputError(f"{path}: not a readable point file (GeoPackage or GeoJSON expected): {exc}") from None
+    if wkb is None or len(wkb) == 0:
+        raise InputError(f"{path}: holds no points")
+    geoms = shapely.from_wkb(wkb)
+    kinds = shapely.get_type_id(geoms)
+    if (kinds != 0).any():
+        raise InputError(f"{path}: {int((kinds != 0).sum())} features are not points (a reference sample is "
+                         "one point per sample unit)")
+    fields = {str(name): np.asarray(values) for name, values in zip(meta["fields"], data)}
+    return shapely.get_x(geoms), shapely.get_y(geoms), fields, meta.get("crs")
+
+
+def reproject_xy(x: np.ndarray, y: np.ndarray, src: Any, dst: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates from CRS ``src`` to ``dst`` (unchanged when either is None or both are equal)."""
+    from pyproj import CRS, Transformer
+
+    if src is None or dst is None:
+        return x, y
+    s, d = CRS.from_user_input(src), CRS.from_user_input(dst)
+    if s == d:
+        return x, y
+    tx, ty = Transformer.from_crs(s, d, always_xy=True).transform(x, y)
+    return np.asarray(tx), np.asarray(ty)
