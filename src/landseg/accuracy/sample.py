@@ -19,7 +19,9 @@ import rasterio
 from rasterio.windows import Window
 
 from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
-from landseg.area import DEFAULT_STRIP_PIXELS, LabelReader, class_areas, table_from_raster
+from landseg.area import class_areas
+from landseg.io.labels import LabelReader, table_from_raster
+from landseg.io.raster import DEFAULT_STRIP_PIXELS
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import write_json_atomic
