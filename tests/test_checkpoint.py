@@ -80,3 +80,21 @@ def test_missing_and_foreign_files(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(CheckpointError, match="no best.safetensors"):
         load_checkpoint(tmp_path / "run")
+
+
+def test_truncated_checkpoint_write_is_not_kept(tiny_checkpoint, tmp_path, monkeypatch):
+    from landseg.errors import OutputError
+    from landseg.models import checkpoint
+
+    good = load_checkpoint(tiny_checkpoint())
+    real = checkpoint.save_file
+
+    def truncating(tensors, path, metadata=None):
+        real(tensors, path, metadata=metadata)
+        os.truncate(path, os.path.getsize(path) - 100)
+
+    monkeypatch.setattr(checkpoint, "save_file", truncating)
+    out = tmp_path / "run" / "best.safetensors"
+    with pytest.raises(OutputError, match=r"best\.safetensors: the written checkpoint cannot be read back"):
+        save_checkpoint(good, out)
+    assert list(out.parent.iterdir()) == []

@@ -234,3 +234,38 @@ def test_prepare_real_potsdam_crops(realdata, tmp_path):
     for k, v in {"building": 33.3, "tree": 12.8, "low_vegetation": 14.6, "clutter": 6.8, "car": 2.2,
                  "impervious_surface": 30.4}.items():
         assert share[k] == pytest.approx(v, abs=0.06)
+
+
+# -- output failures and leftovers ------------------------------------------------------
+def _temp_files(dest):
+    from landseg.io.files import TEMP_PATTERN
+
+    return [p for p in dest.rglob(".*") if TEMP_PATTERN.match(p.name)]
+
+
+def test_truncated_tile_raster_is_not_kept(tmp_path, capsys, monkeypatch):
+    """A tile GeoTIFF that GDAL closed without error but truncated (full disk) fails the run."""
+    from landseg.io import files
+
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=300, zipped=False)
+    dest = tmp_path / "d"
+    real = files.fsync_file
+
+    def truncate_images(path):
+        if ".image.tif." in str(path):
+            os.truncate(path, os.path.getsize(path) // 2)
+        real(path)
+
+    monkeypatch.setattr(files, "fsync_file", truncate_images)
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest)])
+    assert code == 2 and "tiles/2_10/image.tif: the written raster cannot be read back" in err
+    assert not (dest / "tiles" / "2_10" / "image.tif").exists() and not (dest / "tiles" / "2_10" / "tile.json").exists()
+    assert not (dest / "dataset.json").exists() and _temp_files(dest) == []
+
+
+def test_prepare_on_a_full_disk(tmp_path, tiny_disk, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=300, zipped=False)
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tiny_disk / "d")])
+    assert code == 2 and "free of" in err and "Traceback" not in err, err
+    assert not (tiny_disk / "d" / "dataset.json").exists() and _temp_files(tiny_disk) == []
+    assert not list(tiny_disk.rglob("*.tif"))

@@ -27,14 +27,18 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import rasterio
 import rasterio.crs
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 from tqdm import tqdm
 
 from landseg import __version__
 from landseg.classes import ClassTable
-from landseg.errors import InputError, LandsegError
-from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.raster import label_kind, label_to_index, open_raster, palette_array, read_window, tiled_profile
+from landseg.errors import InputError, LandsegError, OutputError
+from landseg.io.files import atomic_output, check_writable_dir, clean_stale, free_space, write_json_atomic
+from landseg.io.raster import (
+    label_kind, label_to_index, open_raster, palette_array, read_window, tiled_profile, verify_raster,
+)
 
 MANIFEST = "dataset.json"
 STRIP = 512  # rows processed at a time: bounded memory for any tile size
@@ -154,7 +158,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
             with ExitStack() as stack:
                 writers = {}
                 for k, (path, prof) in outs.items():
-                    tmp = stack.enter_context(atomic_output(path))
+                    tmp = stack.enter_context(atomic_output(path, verify=_raster_check(path, prof)))
                     writers[k] = stack.enter_context(rasterio.open(tmp, "w", **prof))
                 def read_strip(row: int):
                     win = Window(0, row, w, min(STRIP, h - row))
@@ -164,7 +168,11 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
 
                 def write_strip(win: Window, arrays: dict[str, np.ndarray]) -> None:
                     for k, a in arrays.items():
-                        writers[k].write(a, window=win)
+                        try:
+                            writers[k].write(a, window=win)
+                        except (RasterioIOError, CPLE_BaseError) as exc:
+                            raise OutputError(f"{outs[k][0]}: writing failed ({exc}; "
+                                              f"{free_space(tile_dir)}); free space and run again") from None
 
                 # Reading the next strip and writing the last one overlap the conversion (GDAL releases the GIL).
                 io = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="landseg-prepare"))
@@ -219,6 +227,11 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         record["patches"] = export_patches(tile_dir, record, dest, opts)
     write_json_atomic(tile_dir / "tile.json", record)
     return record
+
+
+def _raster_check(path: Path, prof: dict[str, Any]):
+    like = {k: prof[k] for k in ("width", "height", "count", "dtype")}
+    return lambda tmp: verify_raster(tmp, like=like, name=path)
 
 
 def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: PrepareOptions) -> int:

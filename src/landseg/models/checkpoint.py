@@ -20,8 +20,8 @@ from safetensors.torch import load_file, save_file
 
 from landseg import __version__
 from landseg.classes import ClassTable
-from landseg.errors import CheckpointError
-from landseg.io.files import atomic_output
+from landseg.errors import CheckpointError, OutputError
+from landseg.io.files import atomic_output, free_space
 
 FORMAT = "landseg-checkpoint-1"
 
@@ -97,8 +97,24 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         rng = dict(ckpt.rng_state)
         tensors["rng.torch"] = rng.pop("torch")
         meta["rng"] = rng
-    with atomic_output(path, suffix=".part") as tmp:
-        save_file(tensors, str(tmp), metadata={"landseg": json.dumps(meta)})
+    def verify(tmp: Path) -> None:  # the header parses, the data is all there, every tensor is listed
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(tmp), framework="pt") as f:
+                keys = set(f.keys())
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise OutputError(f"{path}: the written checkpoint cannot be read back ({exc}; "
+                              f"{free_space(Path(path).parent)}); it was not kept") from None
+        if keys != set(tensors):
+            raise OutputError(f"{path}: the written checkpoint lacks {len(set(tensors) - keys)} tensors; it was not kept")
+
+    with atomic_output(path, verify=verify) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata={"landseg": json.dumps(meta)})
+        except SafetensorError as exc:  # safetensors reports write errors (full disk) as its own error
+            raise OutputError(f"{path}: writing the checkpoint failed ({exc}; {free_space(Path(path).parent)}); "
+                              "no file was left. Free space or choose another output folder.") from None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
