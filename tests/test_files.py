@@ -14,7 +14,7 @@ import rasterio
 
 from landseg.errors import OutputError
 from landseg.io import files
-from landseg.io.files import TEMP_PATTERN, atomic_output, write_json_atomic
+from landseg.io.files import TEMP_PATTERN, atomic_output, clean_stale, write_json_atomic
 from landseg.io.raster import finalize_cog, tiled_profile
 
 
@@ -107,3 +107,36 @@ def test_temp_names_carry_the_pid(tmp_path):
         m = TEMP_PATTERN.match(tmp.name)
         assert m and int(m.group("pid")) == os.getpid() and tmp.name.endswith(".part.tif")
         tmp.write_bytes(b"x")
+
+
+def test_clean_stale_removes_only_dead_processes_temp_files(tmp_path):
+    dead = _dead_pid()
+    sub = tmp_path / "tiles" / "t1"
+    sub.mkdir(parents=True)
+    stale = [tmp_path / f".dataset.json.{dead}-abcd1234.part.json", sub / f".image.tif.{dead}-x_y1z2w3.part.tif"]
+    live = tmp_path / f".metrics.csv.{os.getpid()}-abcd1234.part.csv"
+    other = [tmp_path / ".hidden", tmp_path / "image.tif", tmp_path / f".a.{dead}-short.part"]
+    for p in [*stale, live, *other]:
+        p.write_text("x")
+    assert sorted(clean_stale(tmp_path)) == sorted(stale)
+    assert all(p.exists() for p in [live, *other]) and not any(p.exists() for p in stale)
+
+
+def test_killed_writer_leaves_a_temp_that_the_next_run_removes(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from landseg.io.files import atomic_output
+        with atomic_output({str(tmp_path / 'out.tif')!r}) as tmp:
+            tmp.write_bytes(b"half")
+            print("writing", flush=True)
+            time.sleep(60)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert p.stdout.readline().strip() == "writing"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    left = _leftovers(tmp_path)
+    assert len(left) == 1 and TEMP_PATTERN.match(left[0])
+    clean_stale(tmp_path)
+    assert _leftovers(tmp_path) == []

@@ -269,3 +269,20 @@ def test_prepare_on_a_full_disk(tmp_path, tiny_disk, capsys):
     assert code == 2 and "free of" in err and "Traceback" not in err, err
     assert not (tiny_disk / "d" / "dataset.json").exists() and _temp_files(tiny_disk) == []
     assert not list(tiny_disk.rglob("*.tif"))
+
+
+def test_rerun_removes_temp_files_of_a_killed_run(tmp_path):
+    import subprocess
+    import sys
+
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64)
+    dest = tmp_path / "d"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (dest / "tiles" / "2_10").mkdir(parents=True)
+    planted = [dest / "tiles" / "2_10" / f".image.tif.{dead.pid}-abcdefgh.part.tif",
+               dest / f".dataset.json.{dead.pid}-12345678.part.json"]
+    for p in planted:
+        p.write_bytes(b"half a file")
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    assert _temp_files(dest) == []

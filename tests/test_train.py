@@ -135,3 +135,15 @@ def test_ctrl_c_saves_last_then_resume(dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(T.Trainer, "_train_epoch", real)
     assert main([*args, "--resume"]) == 0
     assert load_checkpoint(run / "last.safetensors").train["epoch"] == 3
+
+
+def test_train_removes_temp_files_of_a_killed_run(dataset, tmp_path):
+    from landseg.io.files import TEMP_PATTERN
+
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / f".last.safetensors.{dead.pid}-abcdefgh.part.safetensors").write_bytes(b"half")
+    assert main(["train", str(dataset), "--out", str(run), "--epochs", "1", "--windows-per-epoch", "16", *FAST]) == 0
+    assert not [p for p in run.iterdir() if TEMP_PATTERN.match(p.name)]

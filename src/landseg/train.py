@@ -30,7 +30,7 @@ from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import load_manifest
 from landseg.models.engine import autocast_dtype, pick_device
 from landseg.errors import CheckpointError, ConfigError, InputError
-from landseg.io.files import atomic_output, write_json_atomic
+from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.unet import PRESETS, build_model, count_parameters
 
@@ -277,6 +277,7 @@ class Trainer:
         cfg = self.cfg
         if self.main:
             self.run.mkdir(parents=True, exist_ok=True)
+            clean_stale(self.run)  # temp files of an earlier run that was killed
             with atomic_output(self.run / "config.yaml") as tmp:
                 tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"

@@ -291,6 +291,7 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
     if not sources:
         raise InputError("no tiles to prepare")
     dest = check_writable_dir(dest)
+    clean_stale(dest)  # temp files of an earlier run that was killed (kill -9, power loss)
     manifest_path = dest / MANIFEST
     if manifest_path.exists():
         manifest_path.unlink()  # the dataset is incomplete until this run writes it again

@@ -127,6 +127,50 @@ def atomic_output(
             tmp_path.unlink()
 
 
+def clean_stale(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+    """Remove temp files of landseg's naming left by processes that no longer run (e.g. after ``kill -9``).
+
+    Only names matching :data:`TEMP_PATTERN` whose pid is not a live process are removed; files of
+    running processes (another landseg writing into the same folder) are kept. Returns what was removed.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                if recursive:
+                    stack.append(Path(e.path))
+                continue
+            m = TEMP_PATTERN.match(e.name)
+            if m and not _pid_alive(int(m.group("pid"))):
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+                    removed.append(Path(e.path))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # exists, owned by someone else (OverflowError: not a pid of this system; keep it)
+    return True
+
+
 def check_writable_dir(path: str | Path) -> Path:
     """Create ``path`` if needed and check that files can be written in it."""
     path = Path(path)
