@@ -147,3 +147,17 @@ def test_train_removes_temp_files_of_a_killed_run(dataset, tmp_path):
     (run / f".last.safetensors.{dead.pid}-abcdefgh.part.safetensors").write_bytes(b"half")
     assert main(["train", str(dataset), "--out", str(run), "--epochs", "1", "--windows-per-epoch", "16", *FAST]) == 0
     assert not [p for p in run.iterdir() if TEMP_PATTERN.match(p.name)]
+
+
+def test_existing_run_needs_resume_or_overwrite(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(dataset), "--out", str(run), "--epochs", "1", "--windows-per-epoch", "16", *FAST]
+    assert main(args) == 0
+    before = {f: (run / f).read_bytes() for f in ("best.safetensors", "last.safetensors", "metrics.csv")}
+    assert main([*args, "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a training run" in err and "--resume" in err and "--overwrite" in err
+    assert {f: (run / f).read_bytes() for f in before} == before
+    assert main([*args, "--resume", "--overwrite"]) == 2
+    assert main([*args, "--seed", "1", "--overwrite"]) == 0
+    assert load_checkpoint(run / "last.safetensors").train["config"]["seed"] == 1

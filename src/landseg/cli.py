@@ -81,6 +81,8 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/JSON file of training options (saved into the run as config.yaml)")
     p.add_argument("--preset", default="default", help="default, or 'original' (the original project: Adam 5e-4, batch 5, 5 epochs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again from scratch in an OUT that already holds a run (its checkpoints and metrics go)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. --set dice_weight=1")
     for key, typ, hlp in (
         ("model", str, "small (width 16), full (width 64, ~31M params) or tiny"),
@@ -101,7 +103,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k, None) for k in TrainConfig.keys() if k != "augment"}
     cfg = make_config(overrides, preset=args.preset, file=args.config, sets=args.set)
-    final = run_training(args.dataset, args.out, cfg, resume=args.resume)
+    final = run_training(args.dataset, args.out, cfg, resume=args.resume, overwrite=args.overwrite)
     if final and int(os.environ.get("RANK", "0")) == 0:
         print(f"done: checkpoints in {args.out} (best.safetensors, last.safetensors), metrics.csv, learning_curve.png")
     return 0

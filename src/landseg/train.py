@@ -29,7 +29,7 @@ from landseg.classes import ClassTable
 from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import load_manifest
 from landseg.models.engine import autocast_dtype, pick_device
-from landseg.errors import CheckpointError, ConfigError, InputError
+from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.unet import PRESETS, build_model, count_parameters
@@ -169,10 +169,33 @@ def lr_at(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
+RUN_FILES = ("best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", "learning_curve.png",
+             "config.yaml")
+
+
+def check_run_folder(run: str | Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to write a new run over an existing one unless ``resume`` or ``overwrite`` says what to do."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other: resume continues the run in --out, "
+                          "overwrite starts it again from scratch")
+    run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise OutputError(f"{run}: --out must be a folder, found a file")
+    found = [f for f in RUN_FILES[:4] if (run / f).exists()]
+    if found and not resume and not overwrite:
+        raise OutputError(
+            f"{run}: already holds a training run ({', '.join(found)}); continue it with --resume, "
+            "replace it with --overwrite, or choose another --out"
+        )
+
+
 class Trainer:
-    def __init__(self, dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False):
+    def __init__(self, dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False,
+                 overwrite: bool = False):
+        check_run_folder(run, resume=resume, overwrite=overwrite)
         self.cfg = cfg
         self.run = Path(run)
+        self.overwrite = overwrite
         self.manifest = load_manifest(dataset)
         self.root = self.manifest["root"]
         self.table = ClassTable.from_dict(self.manifest["class_table"])
@@ -278,6 +301,9 @@ class Trainer:
         if self.main:
             self.run.mkdir(parents=True, exist_ok=True)
             clean_stale(self.run)  # temp files of an earlier run that was killed
+            if self.overwrite:  # the old run's files go first, so a failure cannot leave a mix of both runs
+                for name in RUN_FILES:
+                    (self.run / name).unlink(missing_ok=True)
             with atomic_output(self.run / "config.yaml") as tmp:
                 tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"
@@ -445,5 +471,7 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def train(dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    return Trainer(dataset, run, cfg, resume=resume).fit()
+def train(dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False,
+          overwrite: bool = False) -> dict[str, Any]:
+    """Train into the run folder ``run``; an existing run there needs ``resume`` or ``overwrite``."""
+    return Trainer(dataset, run, cfg, resume=resume, overwrite=overwrite).fit()
