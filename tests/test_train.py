@@ -161,3 +161,23 @@ def test_existing_run_needs_resume_or_overwrite(dataset, tmp_path, capsys):
     assert main([*args, "--resume", "--overwrite"]) == 2
     assert main([*args, "--seed", "1", "--overwrite"]) == 0
     assert load_checkpoint(run / "last.safetensors").train["config"]["seed"] == 1
+
+
+@pytest.mark.parametrize("item, match", [
+    ("epochs=abc", r"'epochs' expects a whole number.*'abc'"),
+    ("lr=fast", r"'lr' expects a finite number"),
+    ("lr=.nan", r"'lr' expects a finite number"),
+    ("augment=3", r"'augment' expects true or false"),
+    ("batch_size=2.5", r"'batch_size' expects a whole number"),
+    ("time_limit=-1", r"time_limit must be a positive"),
+    ("width=100000", r"width must be between 1 and 512"),
+    ("warmup=1.5", r"warmup must be in \[0, 1\)"),
+])
+def test_set_values_are_type_checked(item, match):
+    with pytest.raises(ConfigError, match=match):
+        make_config({}, sets=[item])
+
+
+def test_set_values_keep_valid_types():
+    cfg = make_config({}, sets=["lr=1", "time_limit=null", "augment=false"])
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.time_limit is None and cfg.augment is False

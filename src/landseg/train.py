@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -99,9 +100,34 @@ def make_config(overrides: dict[str, Any], preset: str = "default", file: str | 
         if k not in keys:
             near = difflib.get_close_matches(k, keys, n=1)
             raise ConfigError(f"unknown config key {k!r}" + (f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(keys)}"))
-    cfg = TrainConfig(**values)
+    cfg = TrainConfig(**{k: _typed(k, v) for k, v in values.items()})
     _validate(cfg)
     return cfg
+
+
+def _typed(key: str, value: Any) -> Any:
+    """``value`` checked against the type of field ``key`` (int, float, bool, str, optionally None)."""
+    hint = typing.get_type_hints(TrainConfig)[key]
+    args = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in args:
+        return None
+    want = next(a for a in args if a is not type(None))
+    ok = (isinstance(value, bool) if want is bool else
+          isinstance(value, int) and not isinstance(value, bool) if want is int else
+          isinstance(value, (int, float)) and not isinstance(value, bool) if want is float else
+          isinstance(value, want))
+    if want is float and ok and not math.isfinite(value):
+        ok = False
+    if not ok:
+        names = {int: "a whole number", float: "a finite number", bool: "true or false", str: "a string"}
+        opt = " (or null)" if type(None) in args else ""
+        raise ConfigError(f"config key {key!r} expects {names.get(want, want.__name__)}{opt}, got {value!r} "
+                          f"({type(value).__name__}); e.g. --set {key}={_example(want)}")
+    return float(value) if want is float else value
+
+
+def _example(t: type) -> str:
+    return {int: "8", float: "0.5", bool: "true", str: "text"}.get(t, "...")
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
@@ -129,6 +155,21 @@ def _validate(cfg: TrainConfig) -> None:
         bad("epochs and windows_per_epoch must be at least 1")
     if cfg.lr <= 0:
         bad(f"lr must be positive, got {cfg.lr}")
+    if cfg.width is not None and not 1 <= cfg.width <= 512:
+        bad(f"width must be between 1 and 512, got {cfg.width}")
+    if cfg.depth is not None and not 1 <= cfg.depth <= 8:
+        bad(f"depth must be between 1 and 8, got {cfg.depth}")
+    if cfg.time_limit is not None and cfg.time_limit <= 0:
+        bad(f"time_limit must be a positive number of minutes, got {cfg.time_limit}")
+    if cfg.num_workers is not None and cfg.num_workers < 0:
+        bad(f"num_workers must be 0 or more, got {cfg.num_workers}")
+    if cfg.val_max_tiles is not None and cfg.val_max_tiles < 1:
+        bad(f"val_max_tiles must be at least 1, got {cfg.val_max_tiles}")
+    for name in ("weight_decay", "dice_weight", "jitter"):
+        if getattr(cfg, name) < 0:
+            bad(f"{name} must be 0 or more, got {getattr(cfg, name)}")
+    if not 0 <= cfg.warmup < 1:
+        bad(f"warmup must be in [0, 1) (a share of training), got {cfg.warmup}")
     depth = cfg.depth or PRESETS[cfg.model]["depth"]
     for name in ("window", "val_window"):
         v = getattr(cfg, name)
