@@ -286,3 +286,48 @@ def test_rerun_removes_temp_files_of_a_killed_run(tmp_path):
         p.write_bytes(b"half a file")
     assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
     assert _temp_files(dest) == []
+
+
+# -- reruns into an existing DEST ----------------------------------------------------------
+def test_rerun_with_other_settings_is_refused(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64, zipped=False)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    m = load_manifest(dest)
+    assert m["made_from"]["settings"]["bands"] == ["red", "green", "blue"]
+    assert m["made_from"]["sources"]["2_10"]["image"]["name"] == "top_potsdam_2_10_RGB.tif"
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest), "--bands", "irrg"])
+    assert code == 2 and "bands: was red,green,blue, now nir,red,green" in err and "--overwrite" in err, err
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest), "--gsd", "0.1"])
+    assert code == 2 and "gsd: was 0.05, now 0.1" in err
+    assert load_manifest(dest)["bands"] == ["red", "green", "blue"]  # the refused runs left it intact
+    assert main(["prepare", "potsdam", str(src), str(dest), "--bands", "irrg", "--overwrite"]) == 0
+    assert load_manifest(dest)["bands"] == ["nir", "red", "green"]
+    assert main(["prepare", "potsdam", str(src), str(dest), "--bands", "irrg"]) == 0  # same settings: reused
+
+
+def test_rerun_with_changed_source_file_is_refused(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64, zipped=False)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    img = src / "2_Ortho_RGB" / "2_Ortho_RGB" / "top_potsdam_2_10_RGB.tif"
+    with rasterio.open(img) as ds:
+        prof, data = ds.profile, ds.read()
+    with rasterio.open(img, "w", **{**prof, "compress": "deflate"}) as ds:
+        ds.write(data)
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest)])
+    assert code == 2 and "tile 2_10 image: was top_potsdam_2_10_RGB.tif (" in err, err
+
+
+def test_rerun_with_other_class_table_in_tiles_is_refused(tmp_path, capsys):
+    """An interrupted run (tile.json but no dataset.json) made with another class table is not reused."""
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64, zipped=False)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    (dest / "dataset.json").unlink()
+    tj = dest / "tiles" / "2_10" / "tile.json"
+    rec = json.loads(tj.read_text())
+    rec["made_from"]["settings"]["class_table"]["classes"][1]["color"] = [0, 0, 254]
+    tj.write_text(json.dumps(rec))
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest)])
+    assert code == 2 and "class_table: was 'isprs' (" in err and "building (0, 0, 254)" in err, err

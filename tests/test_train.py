@@ -181,3 +181,42 @@ def test_set_values_are_type_checked(item, match):
 def test_set_values_keep_valid_types():
     cfg = make_config({}, sets=["lr=1", "time_limit=null", "augment=false"])
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.time_limit is None and cfg.augment is False
+
+
+def _copy(dataset, tmp_path):
+    import shutil
+
+    shutil.copytree(dataset, tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def test_dataset_is_checked_against_its_tiles(dataset, tmp_path, capsys):
+    import numpy as np
+    import rasterio
+
+    args = ["--out", str(tmp_path / "run"), "--epochs", "1", "--windows-per-epoch", "8", *FAST]
+    ds = _copy(dataset, tmp_path)
+    (ds / "tiles" / "2_11" / "tile.json").unlink()
+    assert main(["train", str(ds), *args]) == 2
+    assert "2_11/tile.json: tile 2_11 is listed in dataset.json but its record is missing" in capsys.readouterr().err
+
+    import shutil
+    shutil.rmtree(ds)
+    ds = _copy(dataset, tmp_path)
+    with rasterio.open(ds / "tiles" / "3_10" / "label.tif", "r+") as lab:
+        a = lab.read()
+        a[0, 5, 5] = 9
+        lab.write(a)
+    assert main(["train", str(ds), *args]) == 2
+    err = capsys.readouterr().err
+    assert "3_10/label.tif: label values [9] are not classes of the table 'isprs'" in err and "--overwrite" in err
+
+    shutil.rmtree(ds)
+    ds = _copy(dataset, tmp_path)
+    img = ds / "tiles" / "2_10" / "image.tif"
+    with rasterio.open(img) as src:
+        prof, data = src.profile, src.read()
+    with rasterio.open(img, "w", **{**prof, "count": 4}) as dst:
+        dst.write(np.concatenate([data, data[:1]]))
+    assert main(["train", str(ds), *args]) == 2
+    assert "2_10/image.tif: 4 bands of 128x128, but dataset.json lists 3 bands" in capsys.readouterr().err

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.classes import ClassTable
 from landseg.data.dataset import RandomWindows
-from landseg.data.prepare import load_manifest
+from landseg.data.prepare import check_tiles, load_manifest
 from landseg.models.engine import autocast_dtype, pick_device
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
@@ -238,6 +238,7 @@ class Trainer:
         self.run = Path(run)
         self.overwrite = overwrite
         self.manifest = load_manifest(dataset)
+        check_tiles(self.manifest, label_keys=(cfg.label,))
         self.root = self.manifest["root"]
         self.table = ClassTable.from_dict(self.manifest["class_table"])
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
