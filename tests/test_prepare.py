@@ -331,3 +331,22 @@ def test_rerun_with_other_class_table_in_tiles_is_refused(tmp_path, capsys):
     tj.write_text(json.dumps(rec))
     code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest)])
     assert code == 2 and "class_table: was 'isprs' (" in err and "building (0, 0, 254)" in err, err
+
+
+def test_corrupt_stored_zip_member_is_refused(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64)
+    zpath = src / "2_Ortho_RGB.zip"
+    member = "2_Ortho_RGB/top_potsdam_2_10_RGB.tif"
+    with zipfile.ZipFile(zpath) as zf:
+        info = zf.getinfo(member)
+        assert info.compress_type == zipfile.ZIP_STORED
+    raw = bytearray(zpath.read_bytes())
+    start = info.header_offset + 30 + int.from_bytes(raw[info.header_offset + 26: info.header_offset + 28], "little") \
+        + int.from_bytes(raw[info.header_offset + 28: info.header_offset + 30], "little")
+    raw[start + info.file_size // 2] ^= 0xFF  # one pixel byte: GDAL still reads the file
+    zpath.write_bytes(bytes(raw))
+    with rasterio.open(f"/vsizip/{zpath}/{member}") as ds:
+        ds.read()
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tmp_path / "d")])
+    assert code == 2 and f"{zpath}: member {member} is corrupt (Bad CRC-32" in err, err
+    assert not (tmp_path / "d" / "dataset.json").exists()

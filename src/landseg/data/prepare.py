@@ -38,7 +38,7 @@ from landseg import __version__
 from landseg.classes import ClassTable
 from landseg.errors import InputError, LandsegError, OutputError
 from landseg.io.files import (
-    atomic_output, check_writable_dir, clean_stale, free_space, remove_quietly, write_json_atomic,
+    atomic_output, check_writable_dir, check_zip_member, clean_stale, free_space, remove_quietly, write_json_atomic,
 )
 from landseg.io.raster import (
     label_kind, label_to_index, open_raster, palette_array, read_window, tiled_profile, verify_raster,
@@ -136,6 +136,9 @@ def _label_reader(path: str | None, image_ds: rasterio.DatasetReader, role: str,
 
 def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str, Any]:
     """Prepare one tile strip by strip; returns its record (also written to ``tile.json``)."""
+    for path in (src.image, src.label, src.label_eroded):  # zip members: CRC-checked, GDAL does not
+        if path is not None:
+            check_zip_member(path)
     tile_dir = dest / "tiles" / src.tile_id
     tile_dir.mkdir(parents=True, exist_ok=True)
     with open_raster(src.image) as img:

@@ -171,6 +171,32 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def check_zip_member(path: str, chunk: int = 1 << 20) -> None:
+    """For a GDAL ``/vsizip/ARCHIVE.zip/MEMBER`` path, read the member once and check its CRC-32.
+
+    GDAL reads stored (uncompressed) members without checking their CRC, so a corrupt download would
+    be prepared silently. Streams in ``chunk``-byte pieces (bounded memory); other paths pass.
+    Raises :class:`~landseg.errors.InputError` naming the archive and the member.
+    """
+    import zipfile
+    import zlib
+
+    from landseg.errors import InputError
+
+    if not path.startswith("/vsizip/"):
+        return
+    inner = path[len("/vsizip/"):]
+    cut = inner.lower().find(".zip/") + 4
+    archive, member = inner[:cut], inner[cut + 1:]
+    try:
+        with zipfile.ZipFile(archive) as zf, zf.open(member) as f:
+            while f.read(chunk):
+                pass
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError) as exc:
+        raise InputError(f"{archive}: member {member} is corrupt ({exc}); download the archive again "
+                         "(or test it with `unzip -t`)") from None
+
+
 def check_writable_dir(path: str | Path) -> Path:
     """Create ``path`` if needed and check that files can be written in it."""
     path = Path(path)
