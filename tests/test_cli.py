@@ -44,3 +44,10 @@ def test_bad_numbers_are_refused_at_the_edge(argv, option, expect, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"landseg {argv[0]}: error: argument {option}"), err
     assert expect in err, err
+
+
+def test_area_out_suffix_is_checked_first(tmp_path, capsys):
+    assert main(["area", str(tmp_path / "missing.tif"), "--out", str(tmp_path / "a.xlsx")]) == 2
+    err = capsys.readouterr().err
+    assert "unsupported file type '.xlsx'" in err and ".csv, .json, .md, .txt" in err
+    assert not (tmp_path / "a.xlsx").exists()

@@ -350,3 +350,34 @@ def test_corrupt_stored_zip_member_is_refused(tmp_path, capsys):
     code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tmp_path / "d")])
     assert code == 2 and f"{zpath}: member {member} is corrupt (Bad CRC-32" in err, err
     assert not (tmp_path / "d" / "dataset.json").exists()
+
+
+# -- folder mode details ------------------------------------------------------------------
+def _folder(tmp_path, masks=("a.png",), bands=3):
+    from PIL import Image
+
+    src = tmp_path / "own"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    Image.fromarray(np.zeros((40, 40, bands), np.uint8).squeeze()).save(src / "images" / "a.png")
+    for name in masks:
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8) + 255).save(src / "masks" / name)
+    return src
+
+
+def test_folder_bands_must_match_the_images(tmp_path, capsys):
+    src = _folder(tmp_path)
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                              "--bands", "red,green"])
+    assert code == 2 and "expected 2 bands for --bands red,green, found 3" in err, err
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                              "--bands", "red,,blue"])
+    assert code == 2 and "distinct comma-separated band names" in err
+    assert main(["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                 "--bands", "red,green,blue"]) == 0
+
+
+def test_folder_ambiguous_masks_are_refused(tmp_path, capsys):
+    src = _folder(tmp_path, masks=("a.png", "a_mask.png"))
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs"])
+    assert code == 2 and "matches 2 masks: a.png, a_mask.png" in err, err

@@ -236,6 +236,9 @@ def add_area(p: argparse.ArgumentParser) -> None:
 def cmd_area(args: argparse.Namespace) -> int:
     """Class areas (default), per zone (--zones), objects (--objects), vs truth (--truth)."""
     out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (*SUFFIX_FORMAT, ".gpkg", ".geojson"):
+        raise ConfigError(f"--out {out}: unsupported file type {out.suffix or '(none)'!r}; "
+                          "use .csv, .json, .md, .txt, or with --zones .gpkg/.geojson")
     fmt = args.format or (SUFFIX_FORMAT.get(out.suffix.lower(), "table") if out else "table")
     units = args.units or "m2"
     table, gsd, classes = args.class_table, args.gsd, args.classes

@@ -111,8 +111,8 @@ def assign_splits(
 def _check_image(ds: rasterio.DatasetReader, src: TileSource, opts: PrepareOptions) -> None:
     if opts.expected_band_count is not None and ds.count != opts.expected_band_count:
         raise InputError(
-            f"{src.image}: expected {opts.expected_band_count} bands for --bands {''.join(opts.bands)} "
-            f"({', '.join(opts.bands)}), found {ds.count}. Pick the matching --bands or the right archive."
+            f"{src.image}: expected {opts.expected_band_count} bands for --bands {','.join(opts.bands)}, "
+            f"found {ds.count}. Pick --bands that name each of the image's bands, or the right archive."
         )
     if ds.dtypes[0] != "uint8":
         raise InputError(
