@@ -2,13 +2,16 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-# torch is pinned to the CPU build (torch==2.13.0 in pyproject.toml); no CUDA wheels are pulled.
+# pyproject.toml asks for torch>=2.3; the exact CPU wheel (on this machine's disk) is installed first,
+# so the editable install finds torch satisfied and no CUDA wheels are pulled.
+TORCH   ?= torch==2.13.0
 STAMP   = $(VENV)/.landseg-installed
 
 .PHONY: demo test test-all browser-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e ".[test]"
 	touch $(STAMP)
 

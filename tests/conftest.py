@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -112,3 +114,15 @@ def potsdam_4_13(tmp_path_factory):
         ds.write(tile, 1)
         ds.update_tags(**{CLASS_TABLE_TAG: json.dumps(ISPRS.to_dict())})
     return path, tile
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 200 KB tmpfs (needs root and mount); skipped where it cannot be mounted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)

@@ -80,3 +80,77 @@ def test_missing_and_foreign_files(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(CheckpointError, match="no best.safetensors"):
         load_checkpoint(tmp_path / "run")
+
+
+def test_truncated_checkpoint_write_is_not_kept(tiny_checkpoint, tmp_path, monkeypatch):
+    from landseg.errors import OutputError
+    from landseg.models import checkpoint
+
+    good = load_checkpoint(tiny_checkpoint())
+    real = checkpoint.save_file
+
+    def truncating(tensors, path, metadata=None):
+        real(tensors, path, metadata=metadata)
+        os.truncate(path, os.path.getsize(path) - 100)
+
+    monkeypatch.setattr(checkpoint, "save_file", truncating)
+    out = tmp_path / "run" / "best.safetensors"
+    with pytest.raises(OutputError, match=r"best\.safetensors: the written checkpoint cannot be read back"):
+        save_checkpoint(good, out)
+    assert list(out.parent.iterdir()) == []
+
+
+# -- crafted metadata ------------------------------------------------------------------------
+def _craft(tmp_path, tiny_checkpoint, edit=None, raw=None, tensors=None):
+    """A checkpoint whose metadata is ``edit``-ed (or replaced by ``raw`` text) after a valid save."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    src = tiny_checkpoint()
+    with safe_open(str(src), framework="pt") as f:
+        meta = json.loads(f.metadata()["landseg"])
+    if edit:
+        edit(meta)
+    out = tmp_path / "crafted.safetensors"
+    save_file(tensors if tensors is not None else load_file(str(src)), str(out),
+              metadata={"landseg": raw if raw is not None else json.dumps(meta)})
+    return out
+
+
+@pytest.mark.parametrize("edit, raw, match", [
+    (None, "{not json", "metadata is not valid JSON"),
+    (None, "[1, 2]", "must be a JSON object"),
+    (lambda m: m["arch"].pop("width"), None, "lacks width"),
+    (lambda m: m.pop("arch"), None, "lacks arch"),
+    (lambda m: m["arch"].update(width=4096, depth=12), None, r"parameters, more than the 2,000,000,000"),
+    (lambda m: m["arch"].update(width=4000, depth=6), None, r"parameters, more than"),
+    (lambda m: m["arch"].update(num_classes=10**9), None, r"num_classes must be an integer in \[2, 1024\]"),
+    (lambda m: m["arch"].update(depth="4"), None, "depth must be an integer"),
+    (lambda m: m["arch"].update(num_classes=7), None, "predicts 7 classes but its class table has 6"),
+    (lambda m: m.update(bands=["red"]), None, "bands must list 3 values"),
+    (lambda m: m.update(std=[1, 0, 1]), None, "std must be positive"),
+    (lambda m: m.update(pixel_size=-0.05), None, "pixel size must be a positive number"),
+    (lambda m: m.update(pixel_size=float("nan")), None, "pixel size must be a positive number"),
+    (lambda m: m.update(pixel_size=0), None, "pixel size must be a positive number"),
+    (lambda m: m["arch"].update(width=8), None, "stored weights do not match the described architecture"),
+])
+def test_crafted_metadata_is_refused(tmp_path, tiny_checkpoint, edit, raw, match):
+    import time
+
+    path = _craft(tmp_path, tiny_checkpoint, edit, raw)
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match=match) as exc:
+        load_checkpoint(path)
+    assert "crafted.safetensors" in str(exc.value) and time.perf_counter() - t0 < 2
+
+
+def test_missing_weight_tensor_is_refused(tmp_path, tiny_checkpoint):
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(tiny_checkpoint()))
+    tensors.pop(next(k for k in tensors if k.endswith("head.weight")))
+    path = _craft(tmp_path, tiny_checkpoint, tensors=tensors)
+    with pytest.raises(CheckpointError, match="missing 1 tensors, e.g. head.weight"):
+        load_checkpoint(path)

@@ -234,3 +234,150 @@ def test_prepare_real_potsdam_crops(realdata, tmp_path):
     for k, v in {"building": 33.3, "tree": 12.8, "low_vegetation": 14.6, "clutter": 6.8, "car": 2.2,
                  "impervious_surface": 30.4}.items():
         assert share[k] == pytest.approx(v, abs=0.06)
+
+
+# -- output failures and leftovers ------------------------------------------------------
+def _temp_files(dest):
+    from landseg.io.files import TEMP_PATTERN
+
+    return [p for p in dest.rglob(".*") if TEMP_PATTERN.match(p.name)]
+
+
+def test_truncated_tile_raster_is_not_kept(tmp_path, capsys, monkeypatch):
+    """A tile GeoTIFF that GDAL closed without error but truncated (full disk) fails the run."""
+    from landseg.io import files
+
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=300, zipped=False)
+    dest = tmp_path / "d"
+    real = files.fsync_file
+
+    def truncate_images(path):
+        if ".image.tif." in str(path):
+            os.truncate(path, os.path.getsize(path) // 2)
+        real(path)
+
+    monkeypatch.setattr(files, "fsync_file", truncate_images)
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest)])
+    assert code == 2 and "tiles/2_10/image.tif: the written raster cannot be read back" in err
+    assert not (dest / "tiles" / "2_10" / "image.tif").exists() and not (dest / "tiles" / "2_10" / "tile.json").exists()
+    assert not (dest / "dataset.json").exists() and _temp_files(dest) == []
+
+
+def test_prepare_on_a_full_disk(tmp_path, tiny_disk, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=300, zipped=False)
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tiny_disk / "d")])
+    assert code == 2 and "free of" in err and "Traceback" not in err, err
+    assert not (tiny_disk / "d" / "dataset.json").exists() and _temp_files(tiny_disk) == []
+    assert not list(tiny_disk.rglob("*.tif"))
+
+
+def test_rerun_removes_temp_files_of_a_killed_run(tmp_path):
+    import subprocess
+    import sys
+
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64)
+    dest = tmp_path / "d"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (dest / "tiles" / "2_10").mkdir(parents=True)
+    planted = [dest / "tiles" / "2_10" / f".image.tif.{dead.pid}-abcdefgh.part.tif",
+               dest / f".dataset.json.{dead.pid}-12345678.part.json"]
+    for p in planted:
+        p.write_bytes(b"half a file")
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    assert _temp_files(dest) == []
+
+
+# -- reruns into an existing DEST ----------------------------------------------------------
+def test_rerun_with_other_settings_is_refused(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64, zipped=False)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    m = load_manifest(dest)
+    assert m["made_from"]["settings"]["bands"] == ["red", "green", "blue"]
+    assert m["made_from"]["sources"]["2_10"]["image"]["name"] == "top_potsdam_2_10_RGB.tif"
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest), "--bands", "irrg"])
+    assert code == 2 and "bands: was red,green,blue, now nir,red,green" in err and "--overwrite" in err, err
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest), "--gsd", "0.1"])
+    assert code == 2 and "gsd: was 0.05, now 0.1" in err
+    assert load_manifest(dest)["bands"] == ["red", "green", "blue"]  # the refused runs left it intact
+    assert main(["prepare", "potsdam", str(src), str(dest), "--bands", "irrg", "--overwrite"]) == 0
+    assert load_manifest(dest)["bands"] == ["nir", "red", "green"]
+    assert main(["prepare", "potsdam", str(src), str(dest), "--bands", "irrg"]) == 0  # same settings: reused
+
+
+def test_rerun_with_changed_source_file_is_refused(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64, zipped=False)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    img = src / "2_Ortho_RGB" / "2_Ortho_RGB" / "top_potsdam_2_10_RGB.tif"
+    with rasterio.open(img) as ds:
+        prof, data = ds.profile, ds.read()
+    with rasterio.open(img, "w", **{**prof, "compress": "deflate"}) as ds:
+        ds.write(data)
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest)])
+    assert code == 2 and "tile 2_10 image: was top_potsdam_2_10_RGB.tif (" in err, err
+
+
+def test_rerun_with_other_class_table_in_tiles_is_refused(tmp_path, capsys):
+    """An interrupted run (tile.json but no dataset.json) made with another class table is not reused."""
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64, zipped=False)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 0
+    (dest / "dataset.json").unlink()
+    tj = dest / "tiles" / "2_10" / "tile.json"
+    rec = json.loads(tj.read_text())
+    rec["made_from"]["settings"]["class_table"]["classes"][1]["color"] = [0, 0, 254]
+    tj.write_text(json.dumps(rec))
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(dest)])
+    assert code == 2 and "class_table: was 'isprs' (" in err and "building (0, 0, 254)" in err, err
+
+
+def test_corrupt_stored_zip_member_is_refused(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10", "2_13"], size=64)
+    zpath = src / "2_Ortho_RGB.zip"
+    member = "2_Ortho_RGB/top_potsdam_2_10_RGB.tif"
+    with zipfile.ZipFile(zpath) as zf:
+        info = zf.getinfo(member)
+        assert info.compress_type == zipfile.ZIP_STORED
+    raw = bytearray(zpath.read_bytes())
+    start = info.header_offset + 30 + int.from_bytes(raw[info.header_offset + 26: info.header_offset + 28], "little") \
+        + int.from_bytes(raw[info.header_offset + 28: info.header_offset + 30], "little")
+    raw[start + info.file_size // 2] ^= 0xFF  # one pixel byte: GDAL still reads the file
+    zpath.write_bytes(bytes(raw))
+    with rasterio.open(f"/vsizip/{zpath}/{member}") as ds:
+        ds.read()
+    code, err = _err(capsys, ["prepare", "potsdam", str(src), str(tmp_path / "d")])
+    assert code == 2 and f"{zpath}: member {member} is corrupt (Bad CRC-32" in err, err
+    assert not (tmp_path / "d" / "dataset.json").exists()
+
+
+# -- folder mode details ------------------------------------------------------------------
+def _folder(tmp_path, masks=("a.png",), bands=3):
+    from PIL import Image
+
+    src = tmp_path / "own"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    Image.fromarray(np.zeros((40, 40, bands), np.uint8).squeeze()).save(src / "images" / "a.png")
+    for name in masks:
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8) + 255).save(src / "masks" / name)
+    return src
+
+
+def test_folder_bands_must_match_the_images(tmp_path, capsys):
+    src = _folder(tmp_path)
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                              "--bands", "red,green"])
+    assert code == 2 and "expected 2 bands for --bands red,green, found 3" in err, err
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                              "--bands", "red,,blue"])
+    assert code == 2 and "distinct comma-separated band names" in err
+    assert main(["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                 "--bands", "red,green,blue"]) == 0
+
+
+def test_folder_ambiguous_masks_are_refused(tmp_path, capsys):
+    src = _folder(tmp_path, masks=("a.png", "a_mask.png"))
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs"])
+    assert code == 2 and "matches 2 masks: a.png, a_mask.png" in err, err

@@ -135,3 +135,88 @@ def test_ctrl_c_saves_last_then_resume(dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(T.Trainer, "_train_epoch", real)
     assert main([*args, "--resume"]) == 0
     assert load_checkpoint(run / "last.safetensors").train["epoch"] == 3
+
+
+def test_train_removes_temp_files_of_a_killed_run(dataset, tmp_path):
+    from landseg.io.files import TEMP_PATTERN
+
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / f".last.safetensors.{dead.pid}-abcdefgh.part.safetensors").write_bytes(b"half")
+    assert main(["train", str(dataset), "--out", str(run), "--epochs", "1", "--windows-per-epoch", "16", *FAST]) == 0
+    assert not [p for p in run.iterdir() if TEMP_PATTERN.match(p.name)]
+
+
+def test_existing_run_needs_resume_or_overwrite(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(dataset), "--out", str(run), "--epochs", "1", "--windows-per-epoch", "16", *FAST]
+    assert main(args) == 0
+    before = {f: (run / f).read_bytes() for f in ("best.safetensors", "last.safetensors", "metrics.csv")}
+    assert main([*args, "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a training run" in err and "--resume" in err and "--overwrite" in err
+    assert {f: (run / f).read_bytes() for f in before} == before
+    assert main([*args, "--resume", "--overwrite"]) == 2
+    assert main([*args, "--seed", "1", "--overwrite"]) == 0
+    assert load_checkpoint(run / "last.safetensors").train["config"]["seed"] == 1
+
+
+@pytest.mark.parametrize("item, match", [
+    ("epochs=abc", r"'epochs' expects a whole number.*'abc'"),
+    ("lr=fast", r"'lr' expects a finite number"),
+    ("lr=.nan", r"'lr' expects a finite number"),
+    ("augment=3", r"'augment' expects true or false"),
+    ("batch_size=2.5", r"'batch_size' expects a whole number"),
+    ("time_limit=-1", r"time_limit must be a positive"),
+    ("width=100000", r"width must be between 1 and 512"),
+    ("warmup=1.5", r"warmup must be in \[0, 1\)"),
+])
+def test_set_values_are_type_checked(item, match):
+    with pytest.raises(ConfigError, match=match):
+        make_config({}, sets=[item])
+
+
+def test_set_values_keep_valid_types():
+    cfg = make_config({}, sets=["lr=1", "time_limit=null", "augment=false"])
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.time_limit is None and cfg.augment is False
+
+
+def _copy(dataset, tmp_path):
+    import shutil
+
+    shutil.copytree(dataset, tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def test_dataset_is_checked_against_its_tiles(dataset, tmp_path, capsys):
+    import numpy as np
+    import rasterio
+
+    args = ["--out", str(tmp_path / "run"), "--epochs", "1", "--windows-per-epoch", "8", *FAST]
+    ds = _copy(dataset, tmp_path)
+    (ds / "tiles" / "2_11" / "tile.json").unlink()
+    assert main(["train", str(ds), *args]) == 2
+    assert "2_11/tile.json: tile 2_11 is listed in dataset.json but its record is missing" in capsys.readouterr().err
+
+    import shutil
+    shutil.rmtree(ds)
+    ds = _copy(dataset, tmp_path)
+    with rasterio.open(ds / "tiles" / "3_10" / "label.tif", "r+") as lab:
+        a = lab.read()
+        a[0, 5, 5] = 9
+        lab.write(a)
+    assert main(["train", str(ds), *args]) == 2
+    err = capsys.readouterr().err
+    assert "3_10/label.tif: label values [9] are not classes of the table 'isprs'" in err and "--overwrite" in err
+
+    shutil.rmtree(ds)
+    ds = _copy(dataset, tmp_path)
+    img = ds / "tiles" / "2_10" / "image.tif"
+    with rasterio.open(img) as src:
+        prof, data = src.profile, src.read()
+    with rasterio.open(img, "w", **{**prof, "count": 4}) as dst:
+        dst.write(np.concatenate([data, data[:1]]))
+    assert main(["train", str(ds), *args]) == 2
+    assert "2_10/image.tif: 4 bands of 128x128, but dataset.json lists 3 bands" in capsys.readouterr().err

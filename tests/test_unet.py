@@ -31,3 +31,16 @@ def test_wrong_input_says_what_is_needed():
 def test_unknown_arch():
     with pytest.raises(ConfigError, match="unknown architecture"):
         build_model({"name": "segformer"})
+
+
+@pytest.mark.parametrize("width, depth, bands, classes", [(4, 3, 3, 6), (16, 4, 4, 5), (8, 1, 1, 2), (64, 4, 3, 6)])
+def test_parameter_count_without_building(width, depth, bands, classes):
+    from landseg.models.unet import UNet, UNetConfig, count_parameters, unet_parameter_count
+
+    cfg = UNetConfig(in_channels=bands, num_classes=classes, width=width, depth=depth)
+    assert unet_parameter_count(cfg) == count_parameters(UNet(cfg))
+
+
+def test_absurd_architecture_is_refused_before_allocation():
+    with pytest.raises(ConfigError, match="more than the 2,000,000,000"):
+        build_model({"name": "unet", "in_channels": 3, "num_classes": 6, "width": 512, "depth": 8})

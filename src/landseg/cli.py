@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -43,6 +44,46 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+# ---------------------------------------------------------------------------------------------- option types
+def _number(kind: type, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+            hi_open: bool = False, what: str = "") -> Callable[[str], Any]:
+    """An argparse ``type=`` that parses ``kind`` and checks a finite value within [lo, hi] (open ends optional).
+
+    argparse reports the message as ``landseg CMD: error: argument --OPT: ...`` and exits 2.
+    """
+    lo_s = "" if lo is None else f"{'>' if lo_open else '>='} {lo:g}"
+    hi_s = "" if hi is None else f"{'<' if hi_open else '<='} {hi:g}"
+    rng = " and ".join(x for x in (lo_s, hi_s) if x)
+    noun = "a whole number" if kind is int else "a finite number"
+
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun} {rng}{what}, got {text!r}") from None
+        if not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or (
+                hi is not None and (v >= hi if hi_open else v > hi)):
+            raise argparse.ArgumentTypeError(f"expected {noun} {rng}{what}, got {text}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+positive_float = _number(float, 0, lo_open=True)
+nonneg_float = _number(float, 0)
+positive_int = _number(int, 1)
+nonneg_int = _number(int, 0)
+gsd_metres = _number(float, 0, lo_open=True, what=" (pixel size in metres)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``landseg CMD: error: ...`` and exit status 2, like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 # ---------------------------------------------------------------------------------------------- prepare
 def add_prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=list(KINDS), help="source layout")
@@ -56,11 +97,11 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
                    help="tile ids or globs for the validation split (repeatable); default: random")
     p.add_argument("--test-list", help="file of test tile ids/globs, one per line")
     p.add_argument("--val-list", help="file of validation tile ids/globs, one per line")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="share of training tiles held out (default 0.15)")
+    p.add_argument("--val-fraction", type=_number(float, 0, 1, hi_open=True), default=0.15, help="share of training tiles held out (default 0.15)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation draw (default 0)")
-    p.add_argument("--export-patches", type=int, metavar="SIZE", help="also write SIZExSIZE PNG patches")
+    p.add_argument("--export-patches", type=positive_int, metavar="SIZE", help="also write SIZExSIZE PNG patches")
     p.add_argument("--unknown-to-ignore", action="store_true", help="map label colours outside the table to ignore")
-    p.add_argument("--gsd", type=float, help="pixel size in metres for images without georeferencing")
+    p.add_argument("--gsd", type=gsd_metres, help="pixel size in metres for images without georeferencing")
     p.add_argument("--overwrite", action="store_true", help="redo tiles that are already prepared")
 
 
@@ -77,12 +118,19 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- train
+TRAIN_TYPES = {"width": _number(int, 1, 512), "depth": _number(int, 1, 8), "epochs": positive_int,
+               "windows-per-epoch": positive_int, "window": positive_int, "batch-size": positive_int,
+               "lr": positive_float, "num-workers": nonneg_int, "time-limit": positive_float}
+
+
 def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, learning_curve.png")
     p.add_argument("--config", help="YAML/JSON file of training options (saved into the run as config.yaml)")
     p.add_argument("--preset", default="default", help="default, or 'original' (the original project: Adam 5e-4, batch 5, 5 epochs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again from scratch in an OUT that already holds a run (its checkpoints and metrics go)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. --set dice_weight=1")
     for key, typ, hlp in (
         ("model", str, "small (width 16), full (width 64, ~31M params) or tiny"),
@@ -97,13 +145,13 @@ def add_train(p: argparse.ArgumentParser) -> None:
         ("num-workers", int, "data loader processes"), ("seed", int, "random seed"),
         ("time-limit", float, "stop after this many minutes (the schedule follows elapsed time)"),
     ):
-        p.add_argument(f"--{key}", type=typ, default=None, help=hlp)
+        p.add_argument(f"--{key}", type=TRAIN_TYPES.get(key, typ), default=None, help=hlp)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k, None) for k in TrainConfig.keys() if k != "augment"}
     cfg = make_config(overrides, preset=args.preset, file=args.config, sets=args.set)
-    final = run_training(args.dataset, args.out, cfg, resume=args.resume)
+    final = run_training(args.dataset, args.out, cfg, resume=args.resume, overwrite=args.overwrite)
     if final and int(os.environ.get("RANK", "0")) == 0:
         print(f"done: checkpoints in {args.out} (best.safetensors, last.safetensors), metrics.csv, learning_curve.png")
     return 0
@@ -114,13 +162,13 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default' (the bundled model)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="GeoTIFF/PNG/JPG files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--window", type=int, default=512, help="window size in pixels (default 512)")
-    p.add_argument("--overlap", type=int, default=128, help="overlap between windows in pixels (default 128)")
-    p.add_argument("--batch-size", type=int, default=4, help="windows per model call (default 4)")
+    p.add_argument("--window", type=positive_int, default=512, help="window size in pixels (default 512)")
+    p.add_argument("--overlap", type=nonneg_int, default=128, help="overlap between windows in pixels (default 128)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="windows per model call (default 4)")
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
     p.add_argument("--probs", action="store_true", help="also write per-class probabilities (uint8 0-255)")
     p.add_argument("--no-previews", action="store_true", help="skip the preview and overlay PNGs")
-    p.add_argument("--gsd", type=float, help="pixel size in metres for inputs without georeferencing")
+    p.add_argument("--gsd", type=gsd_metres, help="pixel size in metres for inputs without georeferencing")
     p.add_argument("--input-range", help="MIN,MAX: scale 16-bit/float inputs linearly to 0-255")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
@@ -154,7 +202,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint, run folder or 'default'")
     p.add_argument("out", help="output .onnx file")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=_number(int, 7, 23), default=17, help="ONNX opset (default 17)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -169,7 +217,7 @@ def add_area(p: argparse.ArgumentParser) -> None:
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster (index or colour)")
     p.add_argument("--class-table", default=None,
                    help="preset (isprs, dubai) or YAML/JSON file; needed unless the raster embeds its table")
-    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
     p.add_argument("--format", choices=AREA_FORMATS, default=None,
                    help="output format (default: from the --out suffix, else table)")
     p.add_argument("--out", default=None, metavar="FILE",
@@ -181,7 +229,7 @@ def add_area(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
     p.add_argument("--objects", default=None, metavar="CLASSES",
                    help="connected objects (8-connectivity) of these classes: count, total/mean/median/max area")
-    p.add_argument("--min-area", type=float, default=0.0, metavar="M2",
+    p.add_argument("--min-area", type=nonneg_float, default=0.0, metavar="M2",
                    help="with --objects: leave out objects smaller than this (m²)")
     p.add_argument("--truth", default=None, metavar="LABELMAP",
                    help="reference label on the same grid: true vs predicted area and error per class")
@@ -193,6 +241,9 @@ def add_area(p: argparse.ArgumentParser) -> None:
 def cmd_area(args: argparse.Namespace) -> int:
     """Class areas (default), per zone (--zones), objects (--objects), vs truth (--truth)."""
     out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (*SUFFIX_FORMAT, ".gpkg", ".geojson"):
+        raise ConfigError(f"--out {out}: unsupported file type {out.suffix or '(none)'!r}; "
+                          "use .csv, .json, .md, .txt, or with --zones .gpkg/.geojson")
     fmt = args.format or (SUFFIX_FORMAT.get(out.suffix.lower(), "table") if out else "table")
     units = args.units or "m2"
     table, gsd, classes = args.class_table, args.gsd, args.classes
@@ -282,10 +333,10 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="output .gpkg or .geojson (raster's CRS)")
     p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
     p.add_argument("--classes", default=None, help="comma-separated class names to vectorise (default: all)")
-    p.add_argument("--simplify", type=float, default=None, metavar="TOL",
+    p.add_argument("--simplify", type=nonneg_float, default=None, metavar="TOL",
                    help="simplification tolerance in CRS units (topology-preserving per polygon)")
-    p.add_argument("--min-area", type=float, default=None, metavar="M2", help="drop polygons smaller than this (m²)")
-    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--min-area", type=nonneg_float, default=None, metavar="M2", help="drop polygons smaller than this (m²)")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
 
 
 def cmd_vectorize(args: argparse.Namespace) -> int:
@@ -301,9 +352,9 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--split", default="test", help="train, val or test (default test)")
     p.add_argument("--out", required=True, help="output folder: metrics.json/.md, confusion matrices, per-tile metrics, class maps")
-    p.add_argument("--window", type=int, default=512, help="window size in pixels (default 512)")
-    p.add_argument("--overlap", type=int, default=128, help="overlap between windows in pixels (default 128)")
-    p.add_argument("--batch-size", type=int, default=4, help="windows per model call (default 4)")
+    p.add_argument("--window", type=positive_int, default=512, help="window size in pixels (default 512)")
+    p.add_argument("--overlap", type=nonneg_int, default=128, help="overlap between windows in pixels (default 128)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="windows per model call (default 4)")
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
@@ -325,8 +376,8 @@ def add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a predict output folder, an evaluate folder or a training run folder")
     p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
     p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
-    p.add_argument("--samples", type=int, default=3, help="training run: sample windows shown (default 3)")
-    p.add_argument("--max-size", type=int, default=1600, help="longest side of embedded images in pixels (default 1600)")
+    p.add_argument("--samples", type=nonneg_int, default=3, help="training run: sample windows shown (default 3)")
+    p.add_argument("--max-size", type=_number(int, 16), default=1600, help="longest side of embedded images in pixels (default 1600)")
     p.add_argument("--device", default="auto", help="training run samples: auto, cpu, cuda, mps")
 
 
@@ -354,14 +405,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- serve
 def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=_number(int, 1, 65535), default=8000, help="port (default 8000)")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
                    help="checkpoint or training run folder to offer (repeatable); the bundled 'default' model is "
                         "always offered when present")
     p.add_argument("--data-dir", default=None,
                    help="jobs database and results (default ~/.landseg/serve, or ./landseg-serve)")
-    p.add_argument("--max-upload-mb", type=float, default=500, help="largest upload in MB (default 500)")
-    p.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1)")
+    p.add_argument("--max-upload-mb", type=positive_float, default=500, help="largest upload in MB (default 500)")
+    p.add_argument("--workers", type=_number(int, 1, 64), default=1, help="jobs run at the same time (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
 
 
@@ -397,12 +448,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="landseg",
         description="Land-cover segmentation of aerial imagery, with class areas in real units.",
     )
     parser.add_argument("--version", action="version", version=f"landseg {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_, add_args, handler) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
         add_args(sp)

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,10 +28,10 @@ from tqdm import tqdm
 from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.classes import ClassTable
 from landseg.data.dataset import RandomWindows
-from landseg.data.prepare import load_manifest
+from landseg.data.prepare import check_tiles, load_manifest
 from landseg.models.engine import autocast_dtype, pick_device
-from landseg.errors import CheckpointError, ConfigError, InputError
-from landseg.io.files import atomic_output, write_json_atomic
+from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
+from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.unet import PRESETS, build_model, count_parameters
 
@@ -99,9 +100,34 @@ def make_config(overrides: dict[str, Any], preset: str = "default", file: str | 
         if k not in keys:
             near = difflib.get_close_matches(k, keys, n=1)
             raise ConfigError(f"unknown config key {k!r}" + (f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(keys)}"))
-    cfg = TrainConfig(**values)
+    cfg = TrainConfig(**{k: _typed(k, v) for k, v in values.items()})
     _validate(cfg)
     return cfg
+
+
+def _typed(key: str, value: Any) -> Any:
+    """``value`` checked against the type of field ``key`` (int, float, bool, str, optionally None)."""
+    hint = typing.get_type_hints(TrainConfig)[key]
+    args = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in args:
+        return None
+    want = next(a for a in args if a is not type(None))
+    ok = (isinstance(value, bool) if want is bool else
+          isinstance(value, int) and not isinstance(value, bool) if want is int else
+          isinstance(value, (int, float)) and not isinstance(value, bool) if want is float else
+          isinstance(value, want))
+    if want is float and ok and not math.isfinite(value):
+        ok = False
+    if not ok:
+        names = {int: "a whole number", float: "a finite number", bool: "true or false", str: "a string"}
+        opt = " (or null)" if type(None) in args else ""
+        raise ConfigError(f"config key {key!r} expects {names.get(want, want.__name__)}{opt}, got {value!r} "
+                          f"({type(value).__name__}); e.g. --set {key}={_example(want)}")
+    return float(value) if want is float else value
+
+
+def _example(t: type) -> str:
+    return {int: "8", float: "0.5", bool: "true", str: "text"}.get(t, "...")
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
@@ -129,6 +155,21 @@ def _validate(cfg: TrainConfig) -> None:
         bad("epochs and windows_per_epoch must be at least 1")
     if cfg.lr <= 0:
         bad(f"lr must be positive, got {cfg.lr}")
+    if cfg.width is not None and not 1 <= cfg.width <= 512:
+        bad(f"width must be between 1 and 512, got {cfg.width}")
+    if cfg.depth is not None and not 1 <= cfg.depth <= 8:
+        bad(f"depth must be between 1 and 8, got {cfg.depth}")
+    if cfg.time_limit is not None and cfg.time_limit <= 0:
+        bad(f"time_limit must be a positive number of minutes, got {cfg.time_limit}")
+    if cfg.num_workers is not None and cfg.num_workers < 0:
+        bad(f"num_workers must be 0 or more, got {cfg.num_workers}")
+    if cfg.val_max_tiles is not None and cfg.val_max_tiles < 1:
+        bad(f"val_max_tiles must be at least 1, got {cfg.val_max_tiles}")
+    for name in ("weight_decay", "dice_weight", "jitter"):
+        if getattr(cfg, name) < 0:
+            bad(f"{name} must be 0 or more, got {getattr(cfg, name)}")
+    if not 0 <= cfg.warmup < 1:
+        bad(f"warmup must be in [0, 1) (a share of training), got {cfg.warmup}")
     depth = cfg.depth or PRESETS[cfg.model]["depth"]
     for name in ("window", "val_window"):
         v = getattr(cfg, name)
@@ -169,11 +210,35 @@ def lr_at(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
+RUN_FILES = ("best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", "learning_curve.png",
+             "config.yaml")
+
+
+def check_run_folder(run: str | Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to write a new run over an existing one unless ``resume`` or ``overwrite`` says what to do."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other: resume continues the run in --out, "
+                          "overwrite starts it again from scratch")
+    run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise OutputError(f"{run}: --out must be a folder, found a file")
+    found = [f for f in RUN_FILES[:4] if (run / f).exists()]
+    if found and not resume and not overwrite:
+        raise OutputError(
+            f"{run}: already holds a training run ({', '.join(found)}); continue it with --resume, "
+            "replace it with --overwrite, or choose another --out"
+        )
+
+
 class Trainer:
-    def __init__(self, dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False):
+    def __init__(self, dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False,
+                 overwrite: bool = False):
+        check_run_folder(run, resume=resume, overwrite=overwrite)
         self.cfg = cfg
         self.run = Path(run)
+        self.overwrite = overwrite
         self.manifest = load_manifest(dataset)
+        check_tiles(self.manifest, label_keys=(cfg.label,))
         self.root = self.manifest["root"]
         self.table = ClassTable.from_dict(self.manifest["class_table"])
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -277,6 +342,10 @@ class Trainer:
         cfg = self.cfg
         if self.main:
             self.run.mkdir(parents=True, exist_ok=True)
+            clean_stale(self.run)  # temp files of an earlier run that was killed
+            if self.overwrite:  # the old run's files go first, so a failure cannot leave a mix of both runs
+                for name in RUN_FILES:
+                    (self.run / name).unlink(missing_ok=True)
             with atomic_output(self.run / "config.yaml") as tmp:
                 tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"
@@ -444,5 +513,7 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def train(dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    return Trainer(dataset, run, cfg, resume=resume).fit()
+def train(dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False,
+          overwrite: bool = False) -> dict[str, Any]:
+    """Train into the run folder ``run``; an existing run there needs ``resume`` or ``overwrite``."""
+    return Trainer(dataset, run, cfg, resume=resume, overwrite=overwrite).fit()

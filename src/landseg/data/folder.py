@@ -42,13 +42,19 @@ def folder_sources(src: str | Path) -> tuple[list[TileSource], list[str]]:
         images = sorted(p for p in idir.iterdir() if p.suffix.lower() in EXTS and not p.name.startswith("."))
         if mdir is None:
             raise InputError(f"{idir}: no sibling masks folder ({' / '.join(MASK_DIRS)}) next to this image folder")
-        masks = {}
-        for p in mdir.iterdir():
-            if p.suffix.lower() in EXTS:
-                masks.setdefault(_MASK_SUFFIX.sub("", p.stem), p)
+        masks: dict[str, list[Path]] = {}
+        for p in sorted(mdir.iterdir()):
+            if p.suffix.lower() in EXTS and not p.name.startswith("."):
+                masks.setdefault(_MASK_SUFFIX.sub("", p.stem), []).append(p)
         used = set()
         for img in images:
-            m = masks.get(img.stem) or masks.get(_MASK_SUFFIX.sub("", img.stem))
+            found = masks.get(img.stem) or masks.get(_MASK_SUFFIX.sub("", img.stem)) or []
+            if len(found) > 1:
+                raise InputError(
+                    f"image {img} matches {len(found)} masks: {', '.join(p.name for p in found)} in {mdir}; "
+                    "keep one of them (move or rename the others) so the pairing is unambiguous"
+                )
+            m = found[0] if found else None
             if m is None:
                 raise InputError(
                     f"image {img} has no mask: expected {mdir / (img.stem + '.png')} (or .tif/.jpg, "
@@ -56,7 +62,7 @@ def folder_sources(src: str | Path) -> tuple[list[TileSource], list[str]]:
                 )
             used.add(m)
             sources.append(TileSource(_tile_id(img.relative_to(src)), str(img), str(m)))
-        extra = sorted(set(masks.values()) - used)
+        extra = sorted({p for ps in masks.values() for p in ps} - used)
         if extra:
             notes.append(f"{len(extra)} masks in {mdir} have no image and were skipped: "
                          + ", ".join(p.name for p in extra[:5]))

@@ -69,8 +69,10 @@ def ingest(
             raise InputError("prepare folder needs --class-table (a preset: isprs, dubai; or a YAML/JSON file)")
         table = load_class_table(class_table)
         sources, notes = folder.folder_sources(src)
-        names = bands.split(",") if bands else []
-        extra = dict(gsd=gsd)
+        names = [b.strip() for b in bands.split(",")] if bands else []
+        if names and (not all(names) or len(set(names)) != len(names)):
+            raise InputError(f"--bands expects distinct comma-separated band names (e.g. red,green,blue), got {bands!r}")
+        extra = dict(gsd=gsd, expected_band_count=len(names) or None)
         info = {"scheme": "patterns", "test": test}
     else:
         raise InputError(f"unknown source layout {kind!r}; expected one of {', '.join(KINDS)}")

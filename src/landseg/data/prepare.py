@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as _dt
 import fnmatch
 import json
+import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -27,15 +29,19 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import rasterio
 import rasterio.crs
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 from tqdm import tqdm
 
 from landseg import __version__
 from landseg.classes import ClassTable
-from landseg.errors import InputError, LandsegError
-from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.errors import InputError, LandsegError, OutputError
+from landseg.io.files import (
+    atomic_output, check_writable_dir, check_zip_member, clean_stale, free_space, remove_quietly, write_json_atomic,
+)
 from landseg.io.labels import label_kind, label_to_index, palette_array
-from landseg.io.raster import open_raster, read_window, tiled_profile
+from landseg.io.raster import open_raster, read_window, tiled_profile, verify_raster
 
 MANIFEST = "dataset.json"
 STRIP = 512  # rows processed at a time: bounded memory for any tile size
@@ -104,8 +110,8 @@ def assign_splits(
 def _check_image(ds: rasterio.DatasetReader, src: TileSource, opts: PrepareOptions) -> None:
     if opts.expected_band_count is not None and ds.count != opts.expected_band_count:
         raise InputError(
-            f"{src.image}: expected {opts.expected_band_count} bands for --bands {''.join(opts.bands)} "
-            f"({', '.join(opts.bands)}), found {ds.count}. Pick the matching --bands or the right archive."
+            f"{src.image}: expected {opts.expected_band_count} bands for --bands {','.join(opts.bands)}, "
+            f"found {ds.count}. Pick --bands that name each of the image's bands, or the right archive."
         )
     if ds.dtypes[0] != "uint8":
         raise InputError(
@@ -129,6 +135,9 @@ def _label_reader(path: str | None, image_ds: rasterio.DatasetReader, role: str,
 
 def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str, Any]:
     """Prepare one tile strip by strip; returns its record (also written to ``tile.json``)."""
+    for path in (src.image, src.label, src.label_eroded):  # zip members: CRC-checked, GDAL does not
+        if path is not None:
+            check_zip_member(path)
     tile_dir = dest / "tiles" / src.tile_id
     tile_dir.mkdir(parents=True, exist_ok=True)
     with open_raster(src.image) as img:
@@ -155,7 +164,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
             with ExitStack() as stack:
                 writers = {}
                 for k, (path, prof) in outs.items():
-                    tmp = stack.enter_context(atomic_output(path))
+                    tmp = stack.enter_context(atomic_output(path, verify=_raster_check(path, prof)))
                     writers[k] = stack.enter_context(rasterio.open(tmp, "w", **prof))
                 def read_strip(row: int):
                     win = Window(0, row, w, min(STRIP, h - row))
@@ -165,7 +174,11 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
 
                 def write_strip(win: Window, arrays: dict[str, np.ndarray]) -> None:
                     for k, a in arrays.items():
-                        writers[k].write(a, window=win)
+                        try:
+                            writers[k].write(a, window=win)
+                        except (RasterioIOError, CPLE_BaseError) as exc:
+                            raise OutputError(f"{outs[k][0]}: writing failed ({exc}; "
+                                              f"{free_space(tile_dir)}); free space and run again") from None
 
                 # Reading the next strip and writing the last one overlap the conversion (GDAL releases the GIL).
                 io = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="landseg-prepare"))
@@ -215,11 +228,17 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         "ignore_counts": {k: int(c[opts.table.ignore_index]) for k, c in counts.items()},
         "band_hist": band_hist.tolist(),
         "source": {"image": src.image, "label": src.label, "label_eroded": src.label_eroded},
+        "made_from": {"settings": recipe(opts), "sources": source_ids(src)},
     }
     if opts.export_patches:
         record["patches"] = export_patches(tile_dir, record, dest, opts)
     write_json_atomic(tile_dir / "tile.json", record)
     return record
+
+
+def _raster_check(path: Path, prof: dict[str, Any]):
+    like = {k: prof[k] for k in ("width", "height", "count", "dtype")}
+    return lambda tmp: verify_raster(tmp, like=like, name=path)
 
 
 def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: PrepareOptions) -> int:
@@ -248,7 +267,110 @@ def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: Pre
     return n
 
 
+def recipe(opts: PrepareOptions) -> dict[str, Any]:
+    """The settings a prepared tile depends on; a rerun with other values must not reuse it."""
+    return {
+        "dataset": opts.dataset,
+        "class_table": opts.table.to_dict(),
+        "bands": list(opts.bands),
+        "gsd": opts.gsd,
+        "default_crs": opts.default_crs,
+        "binarize_labels": opts.binarize_labels,
+        "unknown_to_ignore": opts.unknown_to_ignore,
+        "export_patches": opts.export_patches,
+    }
+
+
+def _file_id(path: str | None) -> dict[str, Any] | None:
+    """Name and size of a source file (for a zip member: the member's name and size, and the zip's name)."""
+    if path is None:
+        return None
+    if path.startswith("/vsizip/"):
+        inner = path[len("/vsizip/"):]
+        cut = inner.lower().find(".zip/") + 4
+        archive, member = inner[:cut], inner[cut + 1:]
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                size = zf.getinfo(member).file_size
+        except (OSError, KeyError, zipfile.BadZipFile):
+            size = None
+        return {"name": member, "archive": Path(archive).name, "size": size}
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = None
+    return {"name": Path(path).name, "size": size}
+
+
+def source_ids(src: TileSource) -> dict[str, Any]:
+    return {"image": _file_id(src.image), "label": _file_id(src.label), "label_eroded": _file_id(src.label_eroded)}
+
+
+def _short(key: str, value: Any) -> str:
+    if key == "class_table" and isinstance(value, dict):
+        cls = value.get("classes", [])
+        names = ", ".join(f"{c['name']} {tuple(c['color'])}" for c in cls)
+        return f"{value.get('name')!r} ({names})"
+    if key == "bands" and isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, dict) and "name" in value:
+        return f"{value['name']} ({value.get('size')} bytes)"
+    return repr(value)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [f"{k}: was {_short(k, old.get(k))}, now {_short(k, new.get(k))}"
+            for k in new if old.get(k) != new.get(k)]
+
+
+def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions) -> None:
+    """Refuse to mix a new prepare into a DEST prepared from other settings or source files.
+
+    Compares the settings and source files recorded in ``dataset.json`` and each ``tile.json``
+    with this run's; raises :class:`OutputError` naming what differs and suggesting ``--overwrite``.
+    """
+    settings = recipe(opts)
+    diffs: list[str] = []
+    mpath = dest / MANIFEST
+    if mpath.exists():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = {}
+        made = old.get("made_from")
+        if made is None:
+            diffs.append(f"{MANIFEST} was written by a landseg that did not record its settings")
+        else:
+            diffs += _differences(made.get("settings", {}), settings)
+            gone = sorted(set(made.get("sources", {})) - {s.tile_id for s in sources})
+            if gone:
+                diffs.append(f"{len(gone)} tiles of the earlier dataset are not in this source: {', '.join(gone[:5])}")
+    for src in sources:
+        tpath = dest / "tiles" / src.tile_id / "tile.json"
+        if not tpath.exists():
+            continue
+        try:
+            made = json.loads(tpath.read_text()).get("made_from")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue  # an unreadable tile.json: the tile is redone
+        if made is None:
+            diffs.append(f"tile {src.tile_id} was prepared by a landseg that did not record its settings")
+            continue
+        for d in _differences(made.get("settings", {}), settings):
+            if d not in diffs:
+                diffs.append(d)
+        for d in _differences(made.get("sources", {}), source_ids(src)):
+            diffs.append(f"tile {src.tile_id} {d}")
+    if diffs:
+        more = f" (and {len(diffs) - 6} more)" if len(diffs) > 6 else ""
+        raise OutputError(
+            f"{dest}: already holds a dataset prepared from other settings or files; " + "; ".join(diffs[:6]) + more
+            + ". Run again with --overwrite to prepare everything anew, or choose another DEST."
+        )
+
+
 def _tile_is_done(dest: Path, src: TileSource) -> dict[str, Any] | None:
+    """The tile's record if it is finished (after :func:`check_reuse`, its settings and sources match)."""
     path = dest / "tiles" / src.tile_id / "tile.json"
     if not path.exists():
         return None
@@ -256,11 +378,11 @@ def _tile_is_done(dest: Path, src: TileSource) -> dict[str, Any] | None:
         rec = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    want = {"image": src.image, "label": src.label, "label_eroded": src.label_eroded}
-    if rec.get("source") != want:
+    if rec.get("made_from", {}).get("sources") != source_ids(src):
         return None
     if not all((dest / f).exists() for f in rec.get("files", {}).values()):
         return None
+    rec["source"] = {"image": src.image, "label": src.label, "label_eroded": src.label_eroded}
     return rec
 
 
@@ -279,12 +401,19 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
     if not sources:
         raise InputError("no tiles to prepare")
     dest = check_writable_dir(dest)
+    clean_stale(dest)  # temp files of an earlier run that was killed (kill -9, power loss)
     manifest_path = dest / MANIFEST
-    if manifest_path.exists():
-        manifest_path.unlink()  # the dataset is incomplete until this run writes it again
     dup = {s.tile_id for s in sources if sum(t.tile_id == s.tile_id for t in sources) > 1}
     if dup:
         raise InputError(f"duplicate tile ids: {sorted(dup)}")
+    if opts.overwrite:  # redo everything: no tile, patch or manifest of an earlier run survives
+        manifest_path.unlink(missing_ok=True)
+        remove_quietly(dest / "tiles")
+        remove_quietly(dest / "patches")
+    else:
+        check_reuse(dest, sources, opts)
+    if manifest_path.exists():
+        manifest_path.unlink()  # the dataset is incomplete until this run writes it again
     records = []
     bar = tqdm(sources, desc="prepare", unit="tile", disable=None)
     with rasterio.Env(GDAL_CACHEMAX=256):  # MB; bounds GDAL's block cache (default: 5% of RAM)
@@ -324,7 +453,8 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
         "split_info": opts.split_info,
         "class_pixel_counts": counts,
         "has_eroded_labels": all("label_eroded" in r["files"] for r in records),
-        "tiles": [{k: v for k, v in r.items() if k != "band_hist"} for r in records],
+        "tiles": [{k: v for k, v in r.items() if k not in ("band_hist", "made_from")} for r in records],
+        "made_from": {"settings": recipe(opts), "sources": {r["id"]: r["made_from"]["sources"] for r in records}},
     }
     write_json_atomic(manifest_path, manifest)
     return manifest
@@ -352,6 +482,51 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
     if missing:
         raise InputError(f"{mpath.parent}: {len(missing)} tile files listed in the manifest are missing, e.g. {missing[0]}")
     return m
+
+
+def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label",)) -> None:
+    """Check a loaded manifest against its tiles before training on them; raises :class:`InputError`.
+
+    Every listed tile must have its ``tile.json`` (same id, same recorded settings as the manifest),
+    an image with the manifest's band count and the tile's size, and labels of that size whose values
+    are class indices of the manifest's class table or its ignore index (read strip by strip).
+    """
+    root = Path(manifest["root"])
+    table = ClassTable.from_dict(manifest["class_table"])
+    allowed = np.zeros(256, bool)
+    allowed[: table.num_classes] = True
+    allowed[table.ignore_index] = True
+    settings = (manifest.get("made_from") or {}).get("settings")
+    fix = "run `landseg prepare` again with --overwrite"
+    for t in manifest["tiles"]:
+        tj = root / "tiles" / t["id"] / "tile.json"
+        try:
+            rec = json.loads(tj.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{tj}: tile {t['id']} is listed in {MANIFEST} but its record is missing or "
+                             f"unreadable ({exc}); {fix}") from None
+        if rec.get("id") != t["id"] or (settings is not None and (rec.get("made_from") or {}).get("settings") != settings):
+            raise InputError(f"{tj}: this tile was prepared with other settings than {MANIFEST} records; {fix}")
+        with open_raster(root / t["files"]["image"]) as ds:
+            if ds.count != manifest["band_count"] or (ds.width, ds.height) != (t["width"], t["height"]):
+                raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
+                                 f"{manifest['band_count']} bands of {t['width']}x{t['height']}; {fix}")
+        for key in label_keys:
+            if key not in t["files"]:
+                continue
+            with open_raster(root / t["files"][key]) as ds:
+                if (ds.count, ds.width, ds.height) != (1, t["width"], t["height"]):
+                    raise InputError(f"{ds.name}: expected a 1-band {t['width']}x{t['height']} label, found "
+                                     f"{ds.count} bands of {ds.width}x{ds.height}; {fix}")
+                for row in range(0, ds.height, STRIP):
+                    a = read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
+                    bad = ~allowed[np.flatnonzero(np.bincount(a.ravel(), minlength=256))]
+                    if bad.any():
+                        vals = np.flatnonzero(np.bincount(a.ravel(), minlength=256))
+                        wrong = [int(v) for v in vals if not allowed[v]]
+                        raise InputError(
+                            f"{ds.name}: label values {wrong[:10]} are not classes of the table {table.name!r} "
+                            f"(0-{table.num_classes - 1}, ignore {table.ignore_index}); {fix}")
 
 
 def summary_lines(manifest: dict[str, Any]) -> list[str]:

@@ -1,40 +1,200 @@
-"""Output files: atomic writes (temp name, then rename), JSON, writable-folder checks."""
+"""Output files: atomic, verified writes (temp name, fsync, check, rename), JSON, writable-folder checks,
+and the clean-up of temp files left behind by killed runs.
+
+Every output goes through :func:`atomic_output`: the caller writes a temp file beside the destination,
+named ``.NAME.<pid>-<random>.part<ext>``; on success the file is flushed to disk (``fsync``), optionally
+checked by the caller's ``verify`` function, and only then renamed onto ``NAME``. Any failure (full disk,
+read-only file system, a truncated write found by ``verify``) removes the temp file, leaves no ``NAME``
+(an older ``NAME`` is kept untouched) and raises :class:`~landseg.errors.OutputError`. The pid in the
+name lets :func:`clean_stale` remove the temp files of processes that no longer exist (``kill -9``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from landseg.errors import OutputError
 
+# Temp names of atomic_output and check_writable_dir: ".NAME.<pid>-<8 random chars>.part[.ext]".
+TEMP_PATTERN = re.compile(r"^\..+\.(?P<pid>\d+)-[a-z0-9_]{8}\.part(\.[A-Za-z0-9]+)*$")
+# errno values that mean "this location cannot take the file" (not a bug): reported as OutputError.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.EIO}
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def free_space(path: str | Path) -> str:
+    """'12.3 MB free of 100.0 GB' for the file system holding ``path`` (or its nearest existing parent)."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        du = shutil.disk_usage(p)
+    except OSError:
+        return "free space unknown"
+    return f"{_human(du.free)} free of {_human(du.total)}"
+
+
+def output_error(path: str | Path, exc: OSError) -> OutputError:
+    """An :class:`OutputError` for a failed write of ``path``: what happened, the free space, what to do."""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        hint = "free some space or choose another output folder, then run again"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "choose a folder you can write to"
+    else:
+        hint = "check the disk and run again"
+    return OutputError(f"{path}: cannot write the file ({what}; {free_space(Path(path).parent)}); {hint}. "
+                       "No partial file was left.")
+
+
+def _temp_name(dst: Path, suffix: str | None) -> tuple[str, str]:
+    ext = dst.suffix if suffix is None else suffix
+    if ext.startswith(".part"):
+        ext = ext[5:]
+    return f".{dst.name}.{os.getpid()}-", ".part" + ext
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush ``path``'s data to the disk; a full disk or an I/O error surfaces here as ``OSError``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 @contextlib.contextmanager
-def atomic_output(dst: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``dst``; rename it onto ``dst`` only if the block succeeds."""
+def atomic_output(
+    dst: str | Path, suffix: str | None = None, *, verify: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``dst``; rename it onto ``dst`` only if the block succeeds.
+
+    Before the rename the temp file is fsync'ed and, with ``verify``, checked (``verify(tmp)`` raises
+    on a truncated or unreadable file). Write errors of the file system (full disk, read-only,
+    permission) become :class:`OutputError` naming ``dst`` and the free space; in every failure the
+    temp file is removed and ``dst`` is not created or replaced.
+    """
     dst = Path(dst)
+    prefix, tail = _temp_name(dst, suffix)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=suffix or ".part" + dst.suffix, dir=dst.parent)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=tail, dir=dst.parent)
         os.close(fd)
     except OSError as exc:
-        raise OutputError(f"{dst.parent}: cannot write here ({exc.strerror})") from None
+        raise OutputError(f"{dst.parent}: cannot write here ({exc.strerror}; {free_space(dst.parent)})") from None
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get normal permissions
-        os.replace(tmp_path, dst)
+        try:
+            yield tmp_path
+            if not tmp_path.exists():
+                raise OutputError(f"{dst}: the output was not written (its temporary file disappeared)")
+            fsync_file(tmp_path)
+            if verify is not None:
+                verify(tmp_path)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get normal permissions
+            os.replace(tmp_path, dst)
+        except OSError as exc:
+            if exc.errno in _OUTPUT_ERRNOS:
+                raise output_error(dst, exc) from None
+            raise
+        with contextlib.suppress(OSError):  # make the rename itself durable (best effort)
+            dfd = os.open(dst.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
     finally:
-        if tmp_path.exists():
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
+
+
+def clean_stale(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+    """Remove temp files of landseg's naming left by processes that no longer run (e.g. after ``kill -9``).
+
+    Only names matching :data:`TEMP_PATTERN` whose pid is not a live process are removed; files of
+    running processes (another landseg writing into the same folder) are kept. Returns what was removed.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                if recursive:
+                    stack.append(Path(e.path))
+                continue
+            m = TEMP_PATTERN.match(e.name)
+            if m and not _pid_alive(int(m.group("pid"))):
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+                    removed.append(Path(e.path))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # exists, owned by someone else (OverflowError: not a pid of this system; keep it)
+    return True
+
+
+def check_zip_member(path: str, chunk: int = 1 << 20) -> None:
+    """For a GDAL ``/vsizip/ARCHIVE.zip/MEMBER`` path, read the member once and check its CRC-32.
+
+    GDAL reads stored (uncompressed) members without checking their CRC, so a corrupt download would
+    be prepared silently. Streams in ``chunk``-byte pieces (bounded memory); other paths pass.
+    Raises :class:`~landseg.errors.InputError` naming the archive and the member.
+    """
+    import zipfile
+    import zlib
+
+    from landseg.errors import InputError
+
+    if not path.startswith("/vsizip/"):
+        return
+    inner = path[len("/vsizip/"):]
+    cut = inner.lower().find(".zip/") + 4
+    archive, member = inner[:cut], inner[cut + 1:]
+    try:
+        with zipfile.ZipFile(archive) as zf, zf.open(member) as f:
+            while f.read(chunk):
+                pass
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError) as exc:
+        raise InputError(f"{archive}: member {member} is corrupt ({exc}); download the archive again "
+                         "(or test it with `unzip -t`)") from None
 
 
 def check_writable_dir(path: str | Path) -> Path:
@@ -42,16 +202,24 @@ def check_writable_dir(path: str | Path) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".landseg-write-test"):
+        with tempfile.NamedTemporaryFile(dir=path, prefix=f".landseg-write-test.{os.getpid()}-", suffix=".part"):
             pass
     except OSError as exc:
-        raise OutputError(f"{path}: output folder is not writable ({exc.strerror or exc})") from None
+        raise OutputError(f"{path}: output folder is not writable ({exc.strerror or exc}; {free_space(path)})") from None
     return path
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Write JSON atomically; the file is read back and parsed before it replaces ``path``."""
+    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+
+    def verify(tmp: Path) -> None:
+        if tmp.stat().st_size != len(text.encode()):
+            raise OutputError(f"{path}: written {tmp.stat().st_size} bytes, expected {len(text.encode())} "
+                              f"({free_space(Path(path).parent)}); no file was left")
+
+    with atomic_output(path, verify=verify) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _json_default(o: Any) -> Any:
@@ -64,7 +232,6 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
-
 
 
 def remove_quietly(path: str | Path) -> None:

@@ -16,8 +16,8 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from landseg.errors import InputError
-from landseg.io.files import atomic_output
+from landseg.errors import InputError, OutputError
+from landseg.io.files import atomic_output, free_space
 
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 
@@ -106,16 +106,51 @@ def tiled_profile(
     return prof
 
 
+def verify_raster(path: str | Path, *, like: dict[str, Any], name: str | Path | None = None) -> None:
+    """Reopen a just-written raster and check it before it replaces its destination.
+
+    ``like`` holds the expected ``width``, ``height``, ``count`` and ``dtype``. The last row of blocks
+    (written last, so lost first on a full disk) and the smallest overview are read in full, which
+    decodes every byte range a truncated file would lack there. Raises :class:`OutputError`.
+    """
+    name = name or path
+    try:
+        with rasterio.open(path) as ds:
+            got = {"width": ds.width, "height": ds.height, "count": ds.count, "dtype": ds.dtypes[0]}
+            want = {k: like[k] for k in got if k in like}
+            if {k: got[k] for k in want} != want:
+                raise OutputError(f"{name}: the written raster is {got}, expected {want}; "
+                                  f"the write was incomplete ({free_space(Path(path).parent)})")
+            bh = ds.block_shapes[0][0]
+            row = ((ds.height - 1) // bh) * bh
+            ds.read(window=Window(0, row, ds.width, ds.height - row))
+            ovr = ds.overviews(1)
+            if ovr:
+                f = ovr[-1]
+                ds.read(out_shape=(ds.count, max(1, ds.height // f), max(1, ds.width // f)))
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        raise OutputError(f"{name}: the written raster cannot be read back ({exc}; "
+                          f"{free_space(Path(path).parent)}); it was not kept. Free space or choose "
+                          "another output folder, then run again.") from None
+
+
 def finalize_cog(src_tmp: Path, dst: str | Path, *, overview_resampling: str = "nearest") -> None:
-    """Turn a tiled GeoTIFF into a Cloud-Optimized GeoTIFF at ``dst`` (atomically).
+    """Turn a tiled GeoTIFF into a Cloud-Optimized GeoTIFF at ``dst`` (atomically, verified).
 
     GDAL's COG driver copies block by block and builds the overviews itself, so memory stays bounded.
-    Tags, colour table and nodata of the source are kept.
+    Tags, colour table and nodata of the source are kept. GDAL does not always raise when a write
+    fails (full disk), so the copy is reopened and checked against the source before the rename.
     """
     from rasterio.shutil import copy as rio_copy
 
-    with atomic_output(dst) as tmp:
-        rio_copy(
-            src_tmp, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512,
-            OVERVIEW_RESAMPLING=overview_resampling.upper(), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
-        )
+    with rasterio.open(src_tmp) as src:
+        like = {"width": src.width, "height": src.height, "count": src.count, "dtype": src.dtypes[0]}
+    with atomic_output(dst, verify=lambda p: verify_raster(p, like=like, name=dst)) as tmp:
+        try:
+            rio_copy(
+                src_tmp, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512,
+                OVERVIEW_RESAMPLING=overview_resampling.upper(), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+            )
+        except (RasterioIOError, CPLE_BaseError, SystemError) as exc:  # SystemError: GDAL failed, no message set
+            raise OutputError(f"{dst}: writing the GeoTIFF failed ({exc}; {free_space(Path(dst).parent)}); "
+                              "no file was left. Free space or choose another output folder.") from None

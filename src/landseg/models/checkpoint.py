@@ -10,6 +10,7 @@ execute code when loaded: anything that is not a valid safetensors file is refus
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from safetensors.torch import load_file, save_file
 
 from landseg import __version__
 from landseg.classes import ClassTable
-from landseg.errors import CheckpointError
-from landseg.io.files import atomic_output
+from landseg.errors import CheckpointError, ConfigError, LandsegError, OutputError
+from landseg.io.files import atomic_output, free_space
 
 FORMAT = "landseg-checkpoint-1"
 
@@ -97,8 +98,24 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         rng = dict(ckpt.rng_state)
         tensors["rng.torch"] = rng.pop("torch")
         meta["rng"] = rng
-    with atomic_output(path, suffix=".part") as tmp:
-        save_file(tensors, str(tmp), metadata={"landseg": json.dumps(meta)})
+    def verify(tmp: Path) -> None:  # the header parses, the data is all there, every tensor is listed
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(tmp), framework="pt") as f:
+                keys = set(f.keys())
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise OutputError(f"{path}: the written checkpoint cannot be read back ({exc}; "
+                              f"{free_space(Path(path).parent)}); it was not kept") from None
+        if keys != set(tensors):
+            raise OutputError(f"{path}: the written checkpoint lacks {len(set(tensors) - keys)} tensors; it was not kept")
+
+    with atomic_output(path, verify=verify) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata={"landseg": json.dumps(meta)})
+        except SafetensorError as exc:  # safetensors reports write errors (full disk) as its own error
+            raise OutputError(f"{path}: writing the checkpoint failed ({exc}; {free_space(Path(path).parent)}); "
+                              "no file was left. Free space or choose another output folder.") from None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -113,10 +130,74 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(_not_ckpt(path, exc)) from None
     if raw is None:
         raise CheckpointError(f"{path}: a safetensors file, but not a landseg checkpoint (no landseg metadata)")
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: the landseg metadata is not valid JSON ({exc}); the file is damaged") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: the landseg metadata must be a JSON object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+    check_metadata(meta, path)
     return meta
+
+
+def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
+    """Everything a model needs is present and sane, before any memory is allocated for it.
+
+    The architecture is bounded (:func:`~landseg.models.unet.check_arch`: at most 2e9 parameters),
+    its band and class counts agree with the bands, normalisation and class table, and the pixel
+    size is positive and finite (or absent).
+    """
+    from landseg.models.unet import check_arch
+
+    missing = [k for k in ("arch", "class_table", "bands", "mean", "std") if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: the checkpoint metadata lacks {', '.join(missing)}; it was not written by landseg")
+    try:
+        arch = check_arch(meta["arch"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: refused: {exc}") from None
+    try:
+        table = ClassTable.from_dict(meta["class_table"])
+    except (LandsegError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: invalid class table in the checkpoint ({exc})") from None
+    nb = arch["in_channels"]
+    for key in ("bands", "mean", "std"):
+        v = meta[key]
+        if not isinstance(v, list) or len(v) != nb:
+            raise CheckpointError(f"{path}: {key} must list {nb} values (the model's input bands), got {v!r}")
+    if not all(isinstance(b, str) for b in meta["bands"]):
+        raise CheckpointError(f"{path}: bands must be names, got {meta['bands']!r}")
+    for key in ("mean", "std"):
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in meta[key]):
+            raise CheckpointError(f"{path}: {key} must be finite numbers, got {meta[key]!r}")
+    if not all(x > 0 for x in meta["std"]):
+        raise CheckpointError(f"{path}: std must be positive, got {meta['std']!r}")
+    if table.num_classes != arch["num_classes"]:
+        raise CheckpointError(f"{path}: the model predicts {arch['num_classes']} classes but its class table "
+                              f"has {table.num_classes}")
+    ps = meta.get("pixel_size")
+    if ps is not None and (not isinstance(ps, (int, float)) or isinstance(ps, bool) or not math.isfinite(ps) or ps <= 0):
+        raise CheckpointError(f"{path}: the model's pixel size must be a positive number of metres or null, got {ps!r}")
+
+
+def _check_tensors(arch: dict[str, Any], state: dict[str, torch.Tensor], path: Path) -> None:
+    """The stored weights must be exactly those of the described architecture (names and shapes)."""
+    from landseg.models.unet import build_model
+
+    with torch.device("meta"):  # shapes only, no memory
+        expected = {k: tuple(v.shape) for k, v in build_model(arch).state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
+        detail = "; ".join(x for x in (
+            f"missing {len(missing)} tensors, e.g. {missing[0]}" if missing else "",
+            f"{len(extra)} unexpected tensors, e.g. {extra[0]}" if extra else "",
+            f"{wrong[0]} is {got[wrong[0]]}, expected {expected[wrong[0]]}" if wrong else "") if x)
+        raise CheckpointError(f"{path}: the stored weights do not match the described architecture {arch}: {detail}")
 
 
 def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> Checkpoint:
@@ -128,6 +209,7 @@ def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> C
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(_not_ckpt(path, exc)) from None
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    _check_tensors(meta["arch"], model_sd, path)
     ckpt = Checkpoint(
         arch=meta["arch"], class_table=ClassTable.from_dict(meta["class_table"]), bands=meta["bands"],
         mean=meta["mean"], std=meta["std"], pixel_size=meta.get("pixel_size"), state_dict=model_sd,

@@ -87,15 +87,67 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-def build_model(arch: dict[str, Any]) -> nn.Module:
-    """Build a model from its description, e.g. ``{'name': 'unet', 'width': 32, ...}``."""
+MAX_PARAMETERS = 2_000_000_000  # ~8 GB of fp32 weights: far above any useful model, far below an absurd one
+MAX_CHANNELS = 1024  # input bands and classes alike
+
+
+def unet_parameter_count(cfg: UNetConfig) -> int:
+    """The parameters :class:`UNet` would have, computed without building it (no memory is allocated)."""
+
+    def block(cin: int, cout: int) -> int:  # two 3x3 convs without bias, two batch norms (weight + bias)
+        return 9 * cin * cout + 9 * cout * cout + 4 * cout
+
+    widths = [cfg.width * 2**i for i in range(cfg.depth + 1)]
+    n, cin = 0, cfg.in_channels
+    for w in widths[:-1]:
+        n += block(cin, w)
+        cin = w
+    n += block(widths[-2], widths[-1])
+    for w_hi, w_lo in zip(widths[:0:-1], widths[-2::-1]):
+        n += 4 * w_hi * w_lo + w_lo + block(2 * w_lo, w_lo)
+    return n + widths[0] * cfg.num_classes + cfg.num_classes
+
+
+def check_arch(arch: Any) -> dict[str, Any]:
+    """Validate a model description before anything is allocated; raises :class:`ConfigError`.
+
+    Every key must be present with an integer in range, and the model may not exceed
+    :data:`MAX_PARAMETERS` parameters (so a crafted description cannot ask for hundreds of GB).
+    """
+    if not isinstance(arch, dict):
+        raise ConfigError(f"the architecture must be a mapping, got {type(arch).__name__}")
     arch = dict(arch)
     name = arch.pop("name", "unet")
+    if not isinstance(name, str):
+        raise ConfigError(f"architecture name must be a string, got {name!r}")
+    if name != "unet" and not name.startswith("smp-"):
+        raise ConfigError(f"unknown architecture {name!r}; available: unet, smp-<encoder>")
+    need = ("in_channels", "num_classes", "width", "depth") if name == "unet" else ("in_channels", "num_classes")
+    missing = [k for k in need if k not in arch]
+    if missing:
+        raise ConfigError(f"architecture {name!r} lacks {', '.join(missing)} (has {', '.join(sorted(arch)) or 'nothing'})")
+    limits = {"in_channels": (1, MAX_CHANNELS), "num_classes": (2, MAX_CHANNELS), "width": (1, 4096), "depth": (1, 12)}
+    for k in need:
+        v, (lo, hi) = arch[k], limits[k]
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ConfigError(f"architecture {k} must be an integer in [{lo}, {hi}], got {v!r}")
     if name == "unet":
-        try:
-            return UNet(UNetConfig(**arch))
-        except TypeError as exc:
-            raise ConfigError(f"invalid U-Net parameters {arch}: {exc}") from None
+        extra = sorted(set(arch) - set(need))
+        if extra:
+            raise ConfigError(f"unknown U-Net parameters {', '.join(extra)}")
+        n = unet_parameter_count(UNetConfig(**arch))
+        if n > MAX_PARAMETERS:
+            raise ConfigError(f"a U-Net of width {arch['width']} and depth {arch['depth']} has {n:,} parameters, "
+                              f"more than the {MAX_PARAMETERS:,} landseg builds; use a smaller width or depth")
+    return {"name": name, **arch}
+
+
+def build_model(arch: dict[str, Any]) -> nn.Module:
+    """Build a model from its description, e.g. ``{'name': 'unet', 'width': 32, ...}`` (checked first)."""
+    arch = check_arch(arch)
+    name = arch.pop("name")
+    if name == "unet":
+        return UNet(UNetConfig(**arch))
     if name.startswith("smp-"):
         try:
             import segmentation_models_pytorch as smp  # optional extra

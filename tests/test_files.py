@@ -1,0 +1,142 @@
+"""io/files.py: atomic, verified outputs and the clean-up of temp files left by killed runs."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import rasterio
+
+from landseg.errors import OutputError
+from landseg.io import files
+from landseg.io.files import TEMP_PATTERN, atomic_output, clean_stale, write_json_atomic
+from landseg.io.raster import finalize_cog, tiled_profile
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _dead_pid():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_atomic_output_disk_full_is_output_error(tmp_path):
+    dst = tmp_path / "out.csv"
+    with pytest.raises(OutputError, match=r"out\.csv: cannot write the file \(No space left on device; .* free of"):
+        with atomic_output(dst) as tmp:
+            tmp.write_text("a,b\n")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert _leftovers(tmp_path) == []
+
+
+def test_fsync_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    dst = tmp_path / "metrics.json"
+    write_json_atomic(dst, {"old": 1})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(OutputError, match="metrics.json"):
+        write_json_atomic(dst, {"new": 2})
+    assert json.loads(dst.read_text()) == {"old": 1}
+    assert _leftovers(tmp_path) == ["metrics.json"]
+
+
+def test_verify_failure_leaves_no_file(tmp_path):
+    def verify(p):
+        raise OutputError(f"{p}: truncated")
+
+    with pytest.raises(OutputError, match="truncated"):
+        with atomic_output(tmp_path / "x.bin", verify=verify) as tmp:
+            tmp.write_bytes(b"123")
+    assert _leftovers(tmp_path) == []
+
+
+def _source(tmp_path, n):
+    src = tmp_path / "src.tif"
+    a = np.random.default_rng(0).integers(0, 256, (1, n, n), dtype=np.uint8)
+    with rasterio.open(src, "w", **tiled_profile(n, n, 1, "uint8")) as ds:
+        ds.write(a)
+    return src
+
+
+def test_finalize_cog_truncated_copy_is_refused(tmp_path, monkeypatch):
+    """A copy that GDAL reports as done but left truncated (full disk) is never renamed into place."""
+    import rasterio.shutil
+
+    src = _source(tmp_path, 300)
+    out = tmp_path / "out"
+    out.mkdir()
+    real = rasterio.shutil.copy
+
+    def truncating(s, d, **kw):
+        real(s, d, **kw)
+        os.truncate(d, os.path.getsize(d) // 2)
+
+    monkeypatch.setattr(rasterio.shutil, "copy", truncating)
+    with pytest.raises(OutputError, match=r"classes\.tif: the written raster cannot be read back"):
+        finalize_cog(src, out / "classes.tif")
+    assert _leftovers(out) == []
+
+
+def test_finalize_cog_on_a_full_disk(tmp_path, tiny_disk):
+    # 500x500 random bytes: GDAL's COG copy runs out of space and (without the check) returns as if done
+    src = _source(tmp_path, 500)
+    with pytest.raises(OutputError, match=r"classes\.tif: .*free of"):
+        finalize_cog(src, tiny_disk / "classes.tif")
+    assert _leftovers(tiny_disk) == []
+
+
+def test_json_on_a_full_disk(tiny_disk):
+    with pytest.raises(OutputError, match=r"big\.json: cannot write the file \(No space left on device"):
+        write_json_atomic(tiny_disk / "big.json", {"x": "y" * 400_000})
+    assert _leftovers(tiny_disk) == []
+
+
+def test_temp_names_carry_the_pid(tmp_path):
+    with atomic_output(tmp_path / "a.tif") as tmp:
+        m = TEMP_PATTERN.match(tmp.name)
+        assert m and int(m.group("pid")) == os.getpid() and tmp.name.endswith(".part.tif")
+        tmp.write_bytes(b"x")
+
+
+def test_clean_stale_removes_only_dead_processes_temp_files(tmp_path):
+    dead = _dead_pid()
+    sub = tmp_path / "tiles" / "t1"
+    sub.mkdir(parents=True)
+    stale = [tmp_path / f".dataset.json.{dead}-abcd1234.part.json", sub / f".image.tif.{dead}-x_y1z2w3.part.tif"]
+    live = tmp_path / f".metrics.csv.{os.getpid()}-abcd1234.part.csv"
+    other = [tmp_path / ".hidden", tmp_path / "image.tif", tmp_path / f".a.{dead}-short.part"]
+    for p in [*stale, live, *other]:
+        p.write_text("x")
+    assert sorted(clean_stale(tmp_path)) == sorted(stale)
+    assert all(p.exists() for p in [live, *other]) and not any(p.exists() for p in stale)
+
+
+def test_killed_writer_leaves_a_temp_that_the_next_run_removes(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from landseg.io.files import atomic_output
+        with atomic_output({str(tmp_path / 'out.tif')!r}) as tmp:
+            tmp.write_bytes(b"half")
+            print("writing", flush=True)
+            time.sleep(60)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert p.stdout.readline().strip() == "writing"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    left = _leftovers(tmp_path)
+    assert len(left) == 1 and TEMP_PATTERN.match(left[0])
+    clean_stale(tmp_path)
+    assert _leftovers(tmp_path) == []
