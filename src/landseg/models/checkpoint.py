@@ -43,7 +43,7 @@ class Checkpoint:
     path: str | None = None
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
-        from landseg.models.unet import build_model
+        from landseg.models.build import build_model
 
         model = build_model(self.arch)
         try:
