@@ -28,6 +28,7 @@ from landseg.demo import run_demo  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.evaluate import evaluate_model, summary_lines as evaluate_summary  # noqa: E402
 from landseg.io.files import atomic_output  # noqa: E402
+from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
@@ -133,7 +134,8 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    help="start again from scratch in an OUT that already holds a run (its checkpoints and metrics go)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. --set dice_weight=1")
     for key, typ, hlp in (
-        ("model", str, "small (width 16), full (width 64, ~31M params) or tiny"),
+        ("model", str, "small (U-Net width 16), full (~31M params), tiny, or ENCODER-DECODER such as "
+                       "effnet-lite0-unet, effnet-lite0-former, resnet34-unet (list: landseg models)"),
         ("width", int, "U-Net base width (overrides the model preset)"),
         ("depth", int, "U-Net depth (number of poolings)"),
         ("epochs", int, "epochs"), ("windows-per-epoch", int, "random windows drawn per epoch"),
@@ -154,6 +156,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = run_training(args.dataset, args.out, cfg, resume=args.resume, overwrite=args.overwrite)
     if final and int(os.environ.get("RANK", "0")) == 0:
         print(f"done: checkpoints in {args.out} (best.safetensors, last.safetensors), metrics.csv, learning_curve.png")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- models
+def add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--window", type=int, default=512, help="window side for the FLOPs column (default 512)")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    if args.window < 32 or args.window % 32:
+        raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
+    print(models_table(args.window))
     return 0
 
 
@@ -427,7 +441,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "prepare": ("turn ISPRS Potsdam/Vaihingen downloads or image/mask folders into a prepared dataset",
                 add_prepare, cmd_prepare),
-    "train": ("train a U-Net on a prepared dataset", add_train, cmd_train),
+    "train": ("train a segmentation model (U-Net or an encoder-decoder, see models) on a prepared dataset",
+              add_train, cmd_train),
+    "models": ("list the model architectures: parameters, FLOPs per window, pretrained weights on this machine",
+               add_models, cmd_models),
     "predict": ("segment GeoTIFFs/images of any size into class maps, previews and areas", add_predict, cmd_predict),
     "export": ("export a checkpoint to ONNX", add_export, cmd_export),
     "area": ("class areas in m²/ha (whole raster, per zone, per object) of a class map or label raster",

@@ -33,12 +33,15 @@ from landseg.models.engine import autocast_dtype, pick_device
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
-from landseg.models.unet import PRESETS, build_model, count_parameters
+from landseg.models.build import build_model
+from landseg.models.catalog import check_model_name, model_arch, model_encoder, model_multiple
+from landseg.models.pretrained import load_pretrained, normalisation
+from landseg.models.unet import count_parameters
 
 
 @dataclass
 class TrainConfig:
-    model: str = "small"             # preset: small | full | tiny
+    model: str = "small"             # small | full | tiny (U-Net) or ENCODER-DECODER, see `landseg models`
     width: int | None = None         # overrides the preset
     depth: int | None = None
     window: int = 256
@@ -66,6 +69,9 @@ class TrainConfig:
     num_workers: int | None = None
     seed: int = 0
     time_limit: float | None = None  # minutes; the lr schedule follows elapsed time too
+    pretrained: str | None = None    # encoder weights: None = the model's default, 'none', or a file
+    encoder_lr: float | None = None  # encoder lr as a share of lr (default 0.1 with pretrained weights)
+    freeze_encoder_epochs: int = 0   # epochs with the encoder frozen (lr 0, BatchNorm statistics fixed)
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -147,8 +153,11 @@ def _validate(cfg: TrainConfig) -> None:
     def bad(msg: str) -> None:
         raise ConfigError(msg)
 
-    if cfg.model not in PRESETS:
-        bad(f"model must be one of {', '.join(PRESETS)}, got {cfg.model!r}")
+    check_model_name(cfg.model)
+    if model_encoder(cfg.model) is None and cfg.pretrained not in (None, "none"):
+        bad(f"model {cfg.model} (the plain U-Net) has no pretrained weights; leave out pretrained")
+    if cfg.encoder_lr is not None and cfg.encoder_lr < 0 or cfg.freeze_encoder_epochs < 0:
+        bad("encoder_lr and freeze_encoder_epochs must not be negative")
     if cfg.batch_size < 1:
         bad(f"batch_size must be at least 1, got {cfg.batch_size}")
     if cfg.epochs < 1 or cfg.windows_per_epoch < 1:
@@ -170,11 +179,11 @@ def _validate(cfg: TrainConfig) -> None:
             bad(f"{name} must be 0 or more, got {getattr(cfg, name)}")
     if not 0 <= cfg.warmup < 1:
         bad(f"warmup must be in [0, 1) (a share of training), got {cfg.warmup}")
-    depth = cfg.depth or PRESETS[cfg.model]["depth"]
+    multiple = model_multiple(cfg.model, cfg.depth)
     for name in ("window", "val_window"):
         v = getattr(cfg, name)
-        if v < 2**depth or v % 2**depth:
-            bad(f"{name} must be a positive multiple of {2**depth} for a depth-{depth} U-Net, got {v}")
+        if v < multiple or v % multiple:
+            bad(f"{name} must be a positive multiple of {multiple} for model {cfg.model}, got {v}")
     if not 0 <= cfg.val_overlap < cfg.val_window:
         bad("val_overlap must be in [0, val_window)")
     if cfg.optimizer not in ("adam", "adamw") or cfg.schedule not in ("cosine", "constant"):
@@ -262,17 +271,17 @@ class Trainer:
         if all(max(t["width"], t["height"]) < cfg.window for t in self.train_tiles):
             biggest = max(max(t["width"], t["height"]) for t in self.train_tiles)
             raise ConfigError(f"window {cfg.window} is larger than every training tile (largest side {biggest} px); use a smaller --window")
-        preset = dict(PRESETS[cfg.model])
-        self.arch = {"name": "unet", "in_channels": self.manifest["band_count"], "num_classes": self.table.num_classes,
-                     "width": cfg.width or preset["width"], "depth": cfg.depth or preset["depth"]}
+        self.arch = model_arch(cfg.model, self.manifest["band_count"], self.table.num_classes, cfg.width, cfg.depth)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(self.arch).to(self.device).to(memory_format=torch.channels_last)
+        self.model = build_model(self.arch)
+        self.norm_mean, self.norm_std, self.pretrained_note = self._pretrained(resume)
+        self.model = self.model.to(self.device).to(memory_format=torch.channels_last)
         self.amp = autocast_dtype(self.device, cfg.precision)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        self.opt = opt_cls(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = opt_cls(self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16 and self.device.type == "cuda")
-        self.mean = torch.tensor(self.manifest["mean"], device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(self.manifest["std"], device=self.device).view(1, -1, 1, 1)
+        self.mean = torch.tensor(self.norm_mean, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(self.norm_std, device=self.device).view(1, -1, 1, 1)
         self.class_weight = self._class_weights()
         self.epoch, self.step, self.batch_in_epoch, self.elapsed = 0, 0, 0, 0.0
         self.best = -1.0
@@ -285,6 +294,34 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     # -- setup helpers -----------------------------------------------------------------
+    def _pretrained(self, resume: bool) -> tuple[list[float], list[float], str]:
+        """Load the encoder's pretrained weights (not on resume: the checkpoint has them) and pick the
+        normalisation: the weights' own with pretrained weights, else the dataset's statistics."""
+        encoder, source = model_encoder(self.cfg.model), self.cfg.pretrained
+        uses_weights = encoder is not None and source != "none" and (source is not None or encoder.startswith("efficientnet"))
+        if not uses_weights:
+            return list(self.manifest["mean"]), list(self.manifest["std"]), "no pretrained weights"
+        note = "pretrained weights restored from the checkpoint"
+        if not resume:
+            note = load_pretrained(self.model, source).summary()
+        mean, std = normalisation(encoder, self.manifest["band_count"])
+        return mean, std, note
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """One group, or (encoder, rest) with the encoder at ``encoder_lr`` x lr for pretrained encoders."""
+        if not hasattr(self.model, "encoder"):
+            return [{"params": list(self.model.parameters())}]
+        scale = self.cfg.encoder_lr
+        if scale is None:
+            scale = 0.1 if self.pretrained_note != "no pretrained weights" else 1.0
+        enc = list(self.model.encoder.parameters())
+        ids = {id(p) for p in enc}
+        rest = [p for p in self.model.parameters() if id(p) not in ids]
+        return [{"params": enc, "lr_scale": scale, "group": "encoder"}, {"params": rest, "lr_scale": 1.0, "group": "decoder"}]
+
+    def encoder_frozen(self) -> bool:
+        return hasattr(self.model, "encoder") and self.epoch < self.cfg.freeze_encoder_epochs
+
     def _class_weights(self) -> torch.Tensor | None:
         if self.cfg.class_weights == "none":
             return None
@@ -316,8 +353,8 @@ class Trainer:
         ps = self.manifest.get("pixel_size")
         pixel = float(ps[0]) if isinstance(ps, list) and ps and not isinstance(ps[0], list) else None
         return Checkpoint(
-            arch=self.arch, class_table=self.table, bands=self.manifest["bands"], mean=self.manifest["mean"],
-            std=self.manifest["std"], pixel_size=pixel, state_dict=self.model.state_dict(),
+            arch=self.arch, class_table=self.table, bands=self.manifest["bands"], mean=self.norm_mean,
+            std=self.norm_std, pixel_size=pixel, state_dict=self.model.state_dict(),
             train={"config": dataclasses.asdict(self.cfg), "metrics": metrics, "epoch": self.epoch, "step": self.step,
                    "batch_in_epoch": self.batch_in_epoch, "elapsed": self.elapsed, "best": self.best,
                    "history": self.history, "dataset": self.manifest["dataset"], "dataset_root": str(Path(self.root).resolve()),
@@ -350,7 +387,7 @@ class Trainer:
                 tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"
                   f"{', ' + str(self.amp).replace('torch.', '') + ' autocast' if self.amp else ''}; "
-                  f"{len(self.train_tiles)} training / {len(self.val_tiles)} validation tiles")
+                  f"{len(self.train_tiles)} training / {len(self.val_tiles)} validation tiles; {self.pretrained_note}")
         ds = RandomWindows(self.root, self.train_tiles, cfg.window, math.ceil(cfg.windows_per_epoch / self.world_size),
                            label_key=cfg.label, seed=cfg.seed, augment=cfg.augment, jitter_strength=cfg.jitter,
                            scale=(cfg.scale_min, cfg.scale_max), ignore_index=self.table.ignore_index,
@@ -381,6 +418,9 @@ class Trainer:
     def _train_epoch(self, loader: DataLoader) -> bool:
         cfg = self.cfg
         self.net.train()
+        frozen = self.encoder_frozen()
+        if frozen:
+            self.model.encoder.eval()  # keep the pretrained BatchNorm statistics while frozen
         nc = self.table.num_classes
         cm = np.zeros((nc, nc), np.int64)
         loss_sum, n_batches = 0.0, 0
@@ -389,7 +429,8 @@ class Trainer:
         t_last = time.perf_counter()
         for x, y in bar:
             for g in self.opt.param_groups:
-                g["lr"] = lr_at(cfg, self.progress())
+                scale = 0.0 if frozen and g.get("group") == "encoder" else g.get("lr_scale", 1.0)
+                g["lr"] = lr_at(cfg, self.progress()) * scale
             x = x.to(self.device, non_blocking=True).float()
             y = y.to(self.device, non_blocking=True)
             x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
@@ -454,7 +495,7 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         tr = self._train_stats
-        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "lr": self.opt.param_groups[0]["lr"],
+        row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "lr": self.opt.param_groups[-1]["lr"],
                                "elapsed_s": round(self.elapsed, 1), "train_loss": tr["loss"], "train_oa": tr["oa"],
                                "train_mean_f1": tr["mean_f1"], "train_miou": tr["miou"]}
         score_src = val or tr

@@ -23,6 +23,7 @@ from landseg import __version__
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, ConfigError, LandsegError, OutputError
 from landseg.io.files import atomic_output, free_space
+from landseg.models.build import build_model, check_arch
 
 FORMAT = "landseg-checkpoint-1"
 
@@ -44,8 +45,6 @@ class Checkpoint:
     path: str | None = None
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
-        from landseg.models.unet import build_model
-
         model = build_model(self.arch)
         try:
             model.load_state_dict(self.state_dict)
@@ -145,12 +144,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
     """Everything a model needs is present and sane, before any memory is allocated for it.
 
-    The architecture is bounded (:func:`~landseg.models.unet.check_arch`: at most 2e9 parameters),
+    The architecture is bounded (:func:`~landseg.models.build.check_arch`),
     its band and class counts agree with the bands, normalisation and class table, and the pixel
     size is positive and finite (or absent).
     """
-    from landseg.models.unet import check_arch
-
     missing = [k for k in ("arch", "class_table", "bands", "mean", "std") if k not in meta]
     if missing:
         raise CheckpointError(f"{path}: the checkpoint metadata lacks {', '.join(missing)}; it was not written by landseg")
@@ -184,8 +181,6 @@ def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
 
 def _check_tensors(arch: dict[str, Any], state: dict[str, torch.Tensor], path: Path) -> None:
     """The stored weights must be exactly those of the described architecture (names and shapes)."""
-    from landseg.models.unet import build_model
-
     with torch.device("meta"):  # shapes only, no memory
         expected = {k: tuple(v.shape) for k, v in build_model(arch).state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
