@@ -16,7 +16,6 @@ from landseg.cli import main
 from landseg.errors import InputError
 from landseg.predict import PredictOptions, predict_raster
 from landseg.report import detect_kind, write_report
-from landseg.report.html import unblend
 from synthetic import potsdam_download
 
 ORIGIN = (367000.0, 5808000.0)
@@ -105,14 +104,6 @@ def test_predict_folder_without_previews_areas_or_input(tmp_path, tiny_checkpoin
     assert info["kind"] == "predict" and any("areas computed from the class map" in n for n in info["notes"])
     assert "the image is not available" in text and 'type="range"' not in text
     assert cell(text, "area-m2", "tree")[1] == f"{(lab == 3).sum() * 0.0025:,.2f}"
-
-
-def test_unblend_recovers_the_image():
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (20, 30, 3)).astype(np.uint8)
-    cls = ISPRS.index_to_rgb(rng.integers(0, 6, (20, 30)))
-    overlay = (img * 0.55 + cls * 0.45).astype(np.uint8)
-    assert np.abs(unblend(overlay, cls).astype(int) - img).max() <= 2
 
 
 @pytest.fixture(scope="module")
