@@ -17,7 +17,8 @@ variant                       reference                  classes in the means
 "Without clutter" leaves the class named ``clutter`` out of the means (mean F1, mIoU, fwIoU); the
 overall accuracy still counts every reference pixel, as the ISPRS benchmark does. The matrix itself
 is therefore shared by the two clutter variants of one reference. Metrics come from
-:func:`landseg.metrics.metrics_from_confusion`, the implementation training validation uses.
+:func:`landseg.metrics.variant_metrics` over :func:`landseg.metrics.metrics_from_confusion`, the
+implementation training validation (:func:`evaluate_tiles`) uses.
 
 Output folder::
 
@@ -34,8 +35,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import queue
-import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -47,52 +46,28 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from landseg import __version__
-from landseg.models.checkpoint import Checkpoint
+from landseg import __version__, area
 from landseg.classes import ClassTable
+from landseg.data.prepare import load_manifest
 from landseg.errors import CheckpointError, InputError
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.raster import tiled_profile
-from landseg.metrics import confusion_matrix, metrics_from_confusion
-from landseg.models.sliding import check_window, count_windows, sliding_window
+from landseg.io.raster import ClassMapWriter, class_map_profile, class_map_tags, is_georeferenced, read_resampled
+from landseg.metrics import (
+    REFERENCE_NAMES,
+    VARIANTS,
+    clutter_indices,
+    confusion_matrix,
+    row_normalised,
+    variant_metrics,
+    variant_title,
+)
+from landseg.models.checkpoint import Checkpoint, load_checkpoint
+from landseg.models.engine import TorchEngine, tta_call
+from landseg.models.sliding import Block, check_window, count_windows, predict_array, sliding_window, write_blocks
+from landseg.views import colorize, display_rgb, preview_shape, write_png, write_previews
 
 FORMAT = "landseg-evaluate-1"
-CLUTTER = "clutter"
-REFERENCES = {"full": "label", "eroded": "label_eroded"}
-REFERENCE_NAMES = {"full": "full reference", "eroded": "eroded reference (noBoundary)"}
-VARIANTS = ("full_with_clutter", "full_without_clutter", "eroded_with_clutter", "eroded_without_clutter")
-
-
-def variant_title(name: str) -> str:
-    """Short human name of a variant, e.g. 'eroded reference (noBoundary), without clutter'."""
-    ref, _, clutter = name.partition("_")
-    return f"{REFERENCE_NAMES[ref]}, {clutter.replace('_', ' ')}"
-
-
-def row_normalised(cm: np.ndarray) -> np.ndarray:
-    """Each row divided by its sum (the reference class's pixels); empty rows stay 0."""
-    cm = np.asarray(cm, np.float64)
-    s = cm.sum(axis=1, keepdims=True)
-    return np.divide(cm, s, out=np.zeros_like(cm), where=s > 0)
-
-
-def clutter_indices(table: ClassTable) -> list[int]:
-    return [i for i, n in enumerate(table.names) if n.lower() == CLUTTER]
-
-
-def variant_metrics(cms: dict[str, np.ndarray], table: ClassTable) -> dict[str, dict[str, Any]]:
-    """The protocol variants for the confusion matrices present in ``cms`` (keys 'full', 'eroded')."""
-    excl = clutter_indices(table)
-    out: dict[str, dict[str, Any]] = {}
-    for ref in REFERENCES:
-        if ref not in cms:
-            continue
-        for clutter, exclude in (("with_clutter", ()), ("without_clutter", excl)):
-            name = f"{ref}_{clutter}"
-            m = metrics_from_confusion(cms[ref], table.names, exclude=exclude)
-            out[name] = {"title": variant_title(name), "reference": ref,
-                         "clutter": "excluded from the means" if clutter == "without_clutter" else "included", **m}
-    return out
+REFERENCES = {"full": "label", "eroded": "label_eroded"}  # reference -> the tile's file key
 
 
 def check_compatible(ckpt: Checkpoint, manifest: dict[str, Any], model_name: str = "") -> list[str]:
@@ -146,8 +121,6 @@ def select_tiles(manifest: dict[str, Any], split: str, tiles: Sequence[str] | No
 
 def _pixel_area(ds: rasterio.DatasetReader) -> tuple[float | None, str]:
     """Mean ground area of one pixel (m²) of a tile, and its description; None without georeferencing."""
-    from landseg import area
-
     try:
         pa = area.pixel_area_source(ds)
     except InputError:
@@ -176,8 +149,6 @@ def evaluate_tile(
     Blocks of predictions go to a worker thread that reads the matching label windows, adds them to
     the matrices and writes the class map (``classes_path``), while the main thread runs the model.
     """
-    from landseg.predict import _class_tags
-
     table = ckpt.class_table
     nc = table.num_classes
     root = Path(root)
@@ -190,79 +161,82 @@ def evaluate_tile(
                 raise InputError(f"tile {tile['id']}: {r} reference is {ds.width}x{ds.height}, image {img.width}x{img.height}")
         out = None
         if classes_path is not None:
-            georef = img.crs is not None and not img.transform.is_identity
-            prof = tiled_profile(img.width, img.height, 1, "uint8", crs=img.crs if georef else None,
-                                 transform=img.transform if georef else None, nodata=255, compress="deflate")
+            georef = is_georeferenced(img)
+            prof = class_map_profile(img.width, img.height, crs=img.crs if georef else None,
+                                     transform=img.transform if georef else None, compress="deflate")
             tmp = stack.enter_context(atomic_output(classes_path, suffix=".part.tif"))
-            out = stack.enter_context(rasterio.open(tmp, "w", **prof))
-            out.write_colormap(1, table.colormap())
-            out.set_band_description(1, "class")
-            out.update_tags(**_class_tags(ckpt, str(ckpt.path or ""), extra_tags or {}))
+            out = stack.enter_context(ClassMapWriter(tmp, prof, table,
+                                                     class_map_tags(table, str(ckpt.path or ""), extra_tags or {})))
 
         def read(r: int, c: int, h: int, w: int) -> np.ndarray:
             return img.read(window=Window(c, r, w, h))
 
-        q: queue.Queue = queue.Queue(maxsize=4)
-        errors: list[BaseException] = []
+        def write(blk: Block) -> None:
+            h, w = blk.classes.shape
+            win = Window(blk.col, blk.row, w, h)
+            for r, ds in labels.items():
+                cms[r] += confusion_matrix(ds.read(1, window=win), blk.classes, nc, table.ignore_index)
+            if out is not None:
+                out.write(blk.classes, blk.row, blk.col)
 
-        def worker() -> None:
-            try:
-                while (blk := q.get()) is not None:
-                    h, w = blk.classes.shape
-                    win = Window(blk.col, blk.row, w, h)
-                    for r, ds in labels.items():
-                        cms[r] += confusion_matrix(ds.read(1, window=win), blk.classes, nc, table.ignore_index)
-                    if out is not None:
-                        out.write(blk.classes[None], window=win)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                errors.append(exc)
-                while q.get() is not None:
-                    pass
-
-        th = threading.Thread(target=worker, name="landseg-evaluate", daemon=True)
-        th.start()
         n = count_windows(img.height, img.width, window, overlap)
         bar = tqdm(total=n, desc=tile["id"], unit="win", disable=not progress or None, leave=False)
         try:
-            for blk in sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
-                                      batch_size=batch_size, progress=bar.update):
-                q.put(blk)
-                if errors:
-                    break
+            write_blocks(sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
+                                        batch_size=batch_size, progress=bar.update), write, name="landseg-evaluate")
         finally:
-            q.put(None)
-            th.join()
             bar.close()
-        if errors:
-            raise errors[0]
         if out is not None:
             out.close()
     return cms
 
 
+def evaluate_tiles(
+    model: Callable[[np.ndarray], np.ndarray],
+    root: str | Path,
+    tiles: Sequence[dict[str, Any]],
+    table: ClassTable,
+    *,
+    label_key: str = "label",
+    window: int = 512,
+    overlap: int = 64,
+    batch_size: int = 4,
+) -> tuple[np.ndarray, float, int]:
+    """Whole prepared tiles predicted with the sliding window (training validation); returns
+    (confusion matrix, summed NLL of the reference class, pixels counted)."""
+    nc = table.num_classes
+    cm = np.zeros((nc, nc), np.int64)
+    nll, npx = 0.0, 0
+    for t in tiles:
+        with rasterio.open(Path(root) / t["files"]["image"]) as img, rasterio.open(Path(root) / t["files"][label_key]) as lbl:
+            def read(r: int, c: int, h: int, w: int) -> np.ndarray:
+                return img.read(window=Window(c, r, w, h))
+
+            for b in sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
+                                    batch_size=batch_size, want_probs=True):
+                h, w = b.classes.shape
+                ref = lbl.read(1, window=Window(b.col, b.row, w, h))
+                cm += confusion_matrix(ref, b.classes, nc, table.ignore_index)
+                valid = ref < nc
+                p = np.take_along_axis(b.probs, np.minimum(ref, nc - 1)[None].astype(np.int64), 0)[0]
+                nll += float(-np.log(np.clip(p[valid], 1e-7, 1)).sum())
+                npx += int(valid.sum())
+    return cm, nll, npx
+
+
 def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out_dir: Path,
                  size: int) -> dict[str, str]:
     """Downsampled preview (class colours), overlay and truth PNGs of one tile, for reports."""
-    from PIL import Image
-
-    from landseg.predict import write_previews
-
     tid = tile["id"]
     paths = {k: out_dir / f"{tid}_{k}.png" for k in ("preview", "overlay", "truth")}
     with rasterio.open(root / tile["files"]["image"]) as img:
-        write_previews(img, list(range(1, img.count + 1)), lambda a: a, classes_path, ckpt, paths["preview"],
-                       paths["overlay"], size)
-        h, w = _shape_within(img.height, img.width, size)
-    with rasterio.open(root / tile["files"]["label"]) as lbl:
-        truth = lbl.read(1, out_shape=(h, w), resampling=Resampling.nearest)
-    with atomic_output(paths["truth"], suffix=".png") as tmp:
-        Image.fromarray(ckpt.class_table.index_to_rgb(truth)).save(tmp, format="PNG")
+        h, w = preview_shape(img.height, img.width, size)
+        image = img.read(out_shape=(img.count, h, w), resampling=Resampling.average)
+    cls = read_resampled(classes_path, (h, w))
+    write_previews(cls, image, ckpt.class_table, ckpt.bands, paths["preview"], paths["overlay"])
+    truth = read_resampled(root / tile["files"]["label"], (h, w))
+    write_png(colorize(truth, ckpt.class_table), paths["truth"])
     return {k: str(p.relative_to(out_dir.parent)) for k, p in paths.items()}
-
-
-def _shape_within(h: int, w: int, size: int) -> tuple[int, int]:
-    f = min(1.0, size / max(h, w))
-    return max(1, int(round(h * f))), max(1, int(round(w * f)))
 
 
 def evaluate_model(
@@ -299,9 +273,6 @@ def evaluate_model(
         ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
     """
     check_window(window, overlap, batch_size)
-    from landseg.models.checkpoint import load_checkpoint
-    from landseg.data.prepare import load_manifest
-
     t0 = time.perf_counter()
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
     model_name = str(model if not isinstance(model, Checkpoint) else (model.path or "model"))
@@ -317,13 +288,9 @@ def evaluate_model(
     if not clutter_indices(table):
         notes.append(f"class table {table.name!r} has no 'clutter' class: the with/without clutter variants are identical")
     if engine is None:
-        from landseg.models.engine import TorchEngine
-
         engine = TorchEngine(ckpt, device, precision)
     fn = engine
     if tta:
-        from landseg.models.engine import tta_call
-
         fn = lambda b: tta_call(engine, b)  # noqa: E731
     out_dir = check_writable_dir(out) if out is not None else None
     if out_dir is not None and write_maps:
@@ -545,5 +512,5 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["VARIANTS", "check_compatible", "evaluate_model", "evaluate_tile", "metrics_markdown", "row_normalised",
-           "select_tiles", "variant_metrics", "write_outputs"]
+__all__ = ["check_compatible", "evaluate_model", "evaluate_tile", "evaluate_tiles", "metrics_markdown",
+           "select_tiles", "write_outputs"]

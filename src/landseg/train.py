@@ -30,6 +30,7 @@ from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import load_manifest
 from landseg.models.engine import autocast_dtype, pick_device
 from landseg.errors import CheckpointError, ConfigError, InputError
+from landseg.evaluate import evaluate_tiles
 from landseg.io.files import atomic_output, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.unet import PRESETS, build_model, count_parameters
@@ -357,8 +358,6 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, Any] | None:
         """Sliding-window prediction over whole validation tiles; one global confusion matrix."""
-        from landseg.evaluate_core import evaluate_tiles
-
         if not self.val_tiles:
             return None
         self.model.eval()
