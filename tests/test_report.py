@@ -15,6 +15,7 @@ from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.errors import InputError
 from landseg.predict import PredictOptions, predict_raster
+from landseg.evaluate import sample_predictions
 from landseg.report import detect_kind, write_report
 from synthetic import potsdam_download
 
@@ -138,7 +139,8 @@ def test_report_of_a_training_run(dataset, tmp_path):
                  "--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0",
                  "--set", "val_window=64", "--set", "val_overlap=16"]) == 0
     assert detect_kind(run) == "train"
-    info = write_report(run, tmp_path / "run.html", samples=2)  # the dataset is found from the checkpoint
+    sample_predictions(run, n=2)  # the dataset is found from the checkpoint
+    info = write_report(run, tmp_path / "run.html", samples=2)
     text = (tmp_path / "run.html").read_text()
     assert_self_contained(text)
     assert info["kind"] == "train" and 'alt="learning curve"' in text
@@ -154,10 +156,14 @@ def test_report_of_a_training_run(dataset, tmp_path):
     ck.train.pop("dataset_root")
     save_checkpoint(ck, old / "best.safetensors")
     (old / "metrics.json").write_text((run / "metrics.json").read_text())
+    assert sample_predictions(old) == {"note": "sample panels need the prepared dataset: pass --dataset DIR "
+                                                   "(it is not recorded in this run)"}
     info = write_report(old, tmp_path / "old.html")
     assert any("pass --dataset DIR" in n for n in info["notes"])
     assert 'class="panels"' not in (tmp_path / "old.html").read_text()
-    assert write_report(old, tmp_path / "old2.html", dataset=dataset, samples=1)["notes"] == ["learning_curve.png not found"]
+    sample_predictions(old, dataset, n=1)
+    assert write_report(old, tmp_path / "old2.html", samples=1)["notes"] == ["learning_curve.png not found"]
+    assert 'class="panels"' in (tmp_path / "old2.html").read_text()
 
 
 def test_bad_folder_is_refused(tmp_path, capsys):
