@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
@@ -161,6 +161,19 @@ def finalize_cog(src_tmp: Path, dst: str | Path, *, overview_resampling: str = "
             src_tmp, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512,
             OVERVIEW_RESAMPLING=overview_resampling.upper(), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
         )
+
+
+def data_bands(path: str | Path, limit: int | None = None) -> list[int]:
+    """Indexes of the bands of ``path`` that are not alpha (at least band 1), the first ``limit`` of them."""
+    with rasterio.open(path) as ds:
+        bands = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or [1]
+    return bands[:limit]
+
+
+def raster_shape(path: str | Path) -> tuple[int, int]:
+    """(height, width) of the raster at ``path``."""
+    with rasterio.open(path) as ds:
+        return ds.height, ds.width
 
 
 def read_resampled(path: str | Path, shape: tuple[int, int], *, indexes: int | list[int] = 1,
