@@ -147,6 +147,11 @@ def test_report_of_a_training_run(dataset, tmp_path):
     # the one 96-pixel validation tile gives one distinct window
     assert text.count('class="panels"') == 1 and "tile 2_11, rows 0–96" in text and "only 1 distinct window:" in text
     assert 'class="history"' in text and "val_mean_f1" in text
+    # `landseg report RUN --samples 2` predicts the samples, then renders the same page
+    assert main(["report", str(run), "--samples", "2", "--out", str(tmp_path / "cli.html")]) == 0
+    cli_text = (tmp_path / "cli.html").read_text()
+    assert cli_text.count('class="panels"') == 1 and "tile 2_11, rows 0–96" in cli_text
+    assert cli_text.split('id="samples"')[1].split("<footer")[0] == text.split('id="samples"')[1].split("<footer")[0]
     # a run that does not record its dataset: the report says how to get the panels
     from landseg.models.checkpoint import save_checkpoint
 

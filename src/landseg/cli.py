@@ -23,7 +23,7 @@ from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
 from landseg.demo import run_demo  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
-from landseg.evaluate import evaluate_model, summary_lines as evaluate_summary  # noqa: E402
+from landseg.evaluate import evaluate_model, sample_predictions, summary_lines as evaluate_summary  # noqa: E402
 from landseg.io.files import atomic_output  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
