@@ -282,7 +282,6 @@ def evaluate_model(
     notes = check_compatible(ckpt, manifest, model_name)
     records = select_tiles(manifest, split, tiles)
     table = ckpt.class_table
-    nc = table.num_classes
     root = Path(manifest["root"])
     refs = ["full"] + (["eroded"] if all("label_eroded" in t["files"] for t in records) else [])
     if "eroded" not in refs:
@@ -297,57 +296,12 @@ def evaluate_model(
     out_dir = check_writable_dir(out) if out is not None else None
     if out_dir is not None and write_maps:
         (out_dir / "tiles").mkdir(exist_ok=True)
-    cms = {r: np.zeros((nc, nc), np.int64) for r in refs}
-    per_tile_cm: dict[str, dict[str, np.ndarray]] = {}
-    true_m2 = np.zeros(nc)
-    pred_m2 = np.zeros(nc)
-    have_m2 = True
-    pixel_areas: dict[str, str] = {}
-    views: dict[str, dict[str, str]] = {}
-    bar = tqdm(records, desc=f"evaluate {split}", unit="tile", disable=not progress or None)
-    for t in bar:
-        tid = t["id"]
-        classes_path = out_dir / "tiles" / f"{tid}_classes.tif" if out_dir is not None and write_maps else None
-        tile_cms = evaluate_tile(fn, ckpt, root, t, refs, classes_path=classes_path, window=window,
-                                 overlap=overlap, batch_size=batch_size, progress=progress,
-                                 extra_tags={"LANDSEG_TILE": tid, "LANDSEG_DATASET": str(root)})
-        per_tile_cm[tid] = tile_cms
-        for r in refs:
-            cms[r] += tile_cms[r]
-        with rasterio.open(root / t["files"]["image"]) as ds:
-            px_m2, desc = _pixel_area(ds)
-        pixel_areas[tid] = desc
-        full = tile_cms["full"]
-        if px_m2 is None:
-            have_m2 = False
-        else:
-            true_m2 += full.sum(axis=1) * px_m2
-            pred_m2 += full.sum(axis=0) * px_m2
-        if classes_path is not None and preview_size:
-            views[tid] = _write_views(ckpt, root, t, classes_path, out_dir / "tiles", preview_size)
+    cms, per_tile_cm, true_m2, pred_m2, pixel_areas, views = _run_tiles(
+        fn, ckpt, root, records, refs, out_dir if write_maps else None, preview_size,
+        desc=f"evaluate {split}", window=window, overlap=overlap, batch_size=batch_size, progress=progress)
     variants = variant_metrics(cms, table)
-    full = cms["full"]
-    areas = {
-        "reference": "full",
-        "note": "over the pixels with a valid full reference; predicted = column sums, true = row sums of its matrix",
-        "pixel_area": sorted(set(pixel_areas.values())),
-        "classes": [
-            {"name": n, "true_pixels": int(full[i].sum()), "predicted_pixels": int(full[:, i].sum()),
-             "true_m2": float(true_m2[i]) if have_m2 else None, "predicted_m2": float(pred_m2[i]) if have_m2 else None,
-             "error_pct": (100.0 * (full[:, i].sum() - full[i].sum()) / full[i].sum()) if full[i].sum() else None}
-            for i, n in enumerate(table.names)
-        ],
-    }
-    per_tile = []
-    for tid, tcm in per_tile_cm.items():
-        for r, cm in tcm.items():
-            v = variant_metrics({r: cm}, table)
-            w, wo = v[f"{r}_with_clutter"], v[f"{r}_without_clutter"]
-            per_tile.append({"tile": tid, "reference": r, "pixels": w["pixels"], "oa": w["oa"],
-                             "mean_f1": w["mean_f1"], "miou": w["miou"], "fwiou": w["fwiou"],
-                             "mean_f1_without_clutter": wo["mean_f1"], "miou_without_clutter": wo["miou"],
-                             **{f"f1_{n}": w["per_class"][n]["f1"] for n in table.names},
-                             **{f"iou_{n}": w["per_class"][n]["iou"] for n in table.names}})
+    areas = _area_summary(cms["full"], true_m2, pred_m2, pixel_areas, table.names)
+    per_tile = _per_tile_rows(per_tile_cm, table)
     result = {
         "format": FORMAT,
         "landseg_version": __version__,
@@ -376,6 +330,70 @@ def evaluate_model(
     if out_dir is not None:
         write_outputs(result, out_dir)
     return result
+
+
+def _run_tiles(fn, ckpt: Checkpoint, root: Path, records: list[dict[str, Any]], refs: list[str],
+               maps_dir: Path | None, preview_size: int, *, desc: str, progress: bool, **sliding: int):
+    """Each tile predicted once (:func:`evaluate_tile`), with its class map and views in ``maps_dir/tiles``;
+    returns (matrices, per-tile matrices, true m², predicted m² (None without pixel sizes), pixel areas, views)."""
+    nc = ckpt.class_table.num_classes
+    cms = {r: np.zeros((nc, nc), np.int64) for r in refs}
+    per_tile_cm: dict[str, dict[str, np.ndarray]] = {}
+    true_m2, pred_m2 = np.zeros(nc), np.zeros(nc)
+    have_m2 = True
+    pixel_areas: dict[str, str] = {}
+    views: dict[str, dict[str, str]] = {}
+    for t in tqdm(records, desc=desc, unit="tile", disable=not progress or None):
+        tid = t["id"]
+        classes_path = maps_dir / "tiles" / f"{tid}_classes.tif" if maps_dir is not None else None
+        tile_cms = evaluate_tile(fn, ckpt, root, t, refs, classes_path=classes_path, progress=progress,
+                                 extra_tags={"LANDSEG_TILE": tid, "LANDSEG_DATASET": str(root)}, **sliding)
+        per_tile_cm[tid] = tile_cms
+        for r in refs:
+            cms[r] += tile_cms[r]
+        with rasterio.open(root / t["files"]["image"]) as ds:
+            px_m2, pixel_areas[tid] = _pixel_area(ds)
+        full = tile_cms["full"]
+        if px_m2 is None:
+            have_m2 = False
+        else:
+            true_m2 += full.sum(axis=1) * px_m2
+            pred_m2 += full.sum(axis=0) * px_m2
+        if classes_path is not None and preview_size:
+            views[tid] = _write_views(ckpt, root, t, classes_path, maps_dir / "tiles", preview_size)
+    return cms, per_tile_cm, (true_m2 if have_m2 else None), (pred_m2 if have_m2 else None), pixel_areas, views
+
+
+def _area_summary(full: np.ndarray, true_m2: np.ndarray | None, pred_m2: np.ndarray | None,
+                  pixel_areas: dict[str, str], names: Sequence[str]) -> dict[str, Any]:
+    """True vs predicted area per class from the full-reference matrix (m² where every tile has a pixel size)."""
+    have_m2 = true_m2 is not None and pred_m2 is not None
+    return {
+        "reference": "full",
+        "note": "over the pixels with a valid full reference; predicted = column sums, true = row sums of its matrix",
+        "pixel_area": sorted(set(pixel_areas.values())),
+        "classes": [
+            {"name": n, "true_pixels": int(full[i].sum()), "predicted_pixels": int(full[:, i].sum()),
+             "true_m2": float(true_m2[i]) if have_m2 else None, "predicted_m2": float(pred_m2[i]) if have_m2 else None,
+             "error_pct": (100.0 * (full[:, i].sum() - full[i].sum()) / full[i].sum()) if full[i].sum() else None}
+            for i, n in enumerate(names)
+        ],
+    }
+
+
+def _per_tile_rows(per_tile_cm: dict[str, dict[str, np.ndarray]], table: ClassTable) -> list[dict[str, Any]]:
+    """One row per tile and reference: pixels, OA, means with and without clutter, per-class F1 and IoU."""
+    per_tile = []
+    for tid, tcm in per_tile_cm.items():
+        for r, cm in tcm.items():
+            v = variant_metrics({r: cm}, table)
+            w, wo = v[f"{r}_with_clutter"], v[f"{r}_without_clutter"]
+            per_tile.append({"tile": tid, "reference": r, "pixels": w["pixels"], "oa": w["oa"],
+                             "mean_f1": w["mean_f1"], "miou": w["miou"], "fwiou": w["fwiou"],
+                             "mean_f1_without_clutter": wo["mean_f1"], "miou_without_clutter": wo["miou"],
+                             **{f"f1_{n}": w["per_class"][n]["f1"] for n in table.names},
+                             **{f"iou_{n}": w["per_class"][n]["iou"] for n in table.names}})
+    return per_tile
 
 
 # ---------------------------------------------------------------------------------- training-run samples

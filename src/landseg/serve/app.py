@@ -36,7 +36,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from landseg import __version__
+from landseg.assets import DEFAULT_MODEL, samples
 from landseg.errors import ConfigError, InputError
+from landseg.models.checkpoint import read_metadata, resolve_model_path
 from landseg.serve.jobs import ARTIFACTS, EngineCache, JobRunner, JobStore
 from landseg.serve.uploads import (
     IMAGE_FORMATS,
@@ -126,9 +128,6 @@ def default_data_dir() -> Path:
 
 def model_choices(specs: list[str] | None = None) -> dict[str, str]:
     """Model name -> checkpoint path: ``default`` whenever the bundled model is there, then each spec."""
-    from landseg.assets import DEFAULT_MODEL
-    from landseg.models.checkpoint import resolve_model_path
-
     models: dict[str, str] = {}
     if DEFAULT_MODEL.exists():
         models["default"] = "default"
@@ -148,8 +147,6 @@ def model_choices(specs: list[str] | None = None) -> dict[str, str]:
 
 
 def _model_info(name: str, spec: str) -> dict[str, Any]:
-    from landseg.models.checkpoint import read_metadata, resolve_model_path
-
     meta = read_metadata(resolve_model_path(spec))
     classes = meta["class_table"]["classes"]
     return {"name": name, "bands": len(meta["mean"]), "band_names": meta.get("bands", []),
@@ -157,10 +154,6 @@ def _model_info(name: str, spec: str) -> dict[str, Any]:
 
 
 def _samples() -> dict[str, Path]:
-    try:
-        from landseg.assets import samples
-    except ImportError:
-        return {}
     return {p.name: p for p in samples()}
 
 
