@@ -20,7 +20,7 @@ from landseg.models.checkpoint import load_checkpoint
 from landseg.cli import main as cli
 from landseg.data.prepare import load_manifest
 from landseg.models.engine import TorchEngine, tta_call
-from landseg.evaluate_core import evaluate_tiles
+from landseg.evaluate import evaluate_tiles
 from landseg.metrics import metrics_from_confusion
 
 SRC = ROOT.parent / "shared" / "realdata" / "Kaarti22_satellite-imagery" / "Semantic segmentation dataset"

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from landseg.classes import ClassTable
-from landseg.evaluate import VARIANTS, row_normalised, variant_metrics
-from landseg.metrics import confusion_matrix, metrics_from_confusion
+from landseg.metrics import VARIANTS, confusion_matrix, metrics_from_confusion, row_normalised, variant_metrics
 
 ABC = ("a", "b", "c")
 

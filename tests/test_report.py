@@ -15,8 +15,8 @@ from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.errors import InputError
 from landseg.predict import PredictOptions, predict_raster
+from landseg.evaluate import sample_predictions
 from landseg.report import detect_kind, write_report
-from landseg.report.html import unblend
 from synthetic import potsdam_download
 
 ORIGIN = (367000.0, 5808000.0)
@@ -107,14 +107,6 @@ def test_predict_folder_without_previews_areas_or_input(tmp_path, tiny_checkpoin
     assert cell(text, "area-m2", "tree")[1] == f"{(lab == 3).sum() * 0.0025:,.2f}"
 
 
-def test_unblend_recovers_the_image():
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (20, 30, 3)).astype(np.uint8)
-    cls = ISPRS.index_to_rgb(rng.integers(0, 6, (20, 30)))
-    overlay = (img * 0.55 + cls * 0.45).astype(np.uint8)
-    assert np.abs(unblend(overlay, cls).astype(int) - img).max() <= 2
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep")
@@ -147,13 +139,19 @@ def test_report_of_a_training_run(dataset, tmp_path):
                  "--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0",
                  "--set", "val_window=64", "--set", "val_overlap=16"]) == 0
     assert detect_kind(run) == "train"
-    info = write_report(run, tmp_path / "run.html", samples=2)  # the dataset is found from the checkpoint
+    sample_predictions(run, n=2)  # the dataset is found from the checkpoint
+    info = write_report(run, tmp_path / "run.html", samples=2)
     text = (tmp_path / "run.html").read_text()
     assert_self_contained(text)
     assert info["kind"] == "train" and 'alt="learning curve"' in text
     # the one 96-pixel validation tile gives one distinct window
     assert text.count('class="panels"') == 1 and "tile 2_11, rows 0–96" in text and "only 1 distinct window:" in text
     assert 'class="history"' in text and "val_mean_f1" in text
+    # `landseg report RUN --samples 2` predicts the samples, then renders the same page
+    assert main(["report", str(run), "--samples", "2", "--out", str(tmp_path / "cli.html")]) == 0
+    cli_text = (tmp_path / "cli.html").read_text()
+    assert cli_text.count('class="panels"') == 1 and "tile 2_11, rows 0–96" in cli_text
+    assert cli_text.split('id="samples"')[1].split("<footer")[0] == text.split('id="samples"')[1].split("<footer")[0]
     # a run that does not record its dataset: the report says how to get the panels
     from landseg.models.checkpoint import save_checkpoint
 
@@ -163,10 +161,14 @@ def test_report_of_a_training_run(dataset, tmp_path):
     ck.train.pop("dataset_root")
     save_checkpoint(ck, old / "best.safetensors")
     (old / "metrics.json").write_text((run / "metrics.json").read_text())
+    assert sample_predictions(old) == {"note": "sample panels need the prepared dataset: pass --dataset DIR "
+                                                   "(it is not recorded in this run)"}
     info = write_report(old, tmp_path / "old.html")
     assert any("pass --dataset DIR" in n for n in info["notes"])
     assert 'class="panels"' not in (tmp_path / "old.html").read_text()
-    assert write_report(old, tmp_path / "old2.html", dataset=dataset, samples=1)["notes"] == ["learning_curve.png not found"]
+    sample_predictions(old, dataset, n=1)
+    assert write_report(old, tmp_path / "old2.html", samples=1)["notes"] == ["learning_curve.png not found"]
+    assert 'class="panels"' in (tmp_path / "old2.html").read_text()
 
 
 def test_bad_folder_is_refused(tmp_path, capsys):

@@ -369,17 +369,17 @@ def test_one_server_per_data_folder(make_app):
 
 def test_stopping_cancels_a_running_job(make_app, image, monkeypatch):
     """A job still running when the server stops ends as failed, never as done."""
-    import landseg.serve.jobs as jobs
+    import landseg.pipeline as pipeline
 
     started = threading.Event()
-    real = jobs.write_view_images
+    real = pipeline.write_view_images
 
     def slow(*a, **kw):
         started.set()
         time.sleep(0.5)
         return real(*a, **kw)
 
-    monkeypatch.setattr(jobs, "write_view_images", slow)
+    monkeypatch.setattr(pipeline, "write_view_images", slow)
     app = make_app()
     with TestClient(app) as c:
         job_id = upload(c, image).json()["id"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landseg.data.windows import axis_starts, grid_windows
-from landseg.models.sliding import blend_weights, count_windows, predict_array, sliding_window
+from landseg.models.sliding import blend_weights, count_windows, predict_array, sliding_window, write_blocks
 
 
 def colour_model(x: np.ndarray) -> np.ndarray:
@@ -55,3 +55,29 @@ def test_reader_errors_propagate():
 
     with pytest.raises(OSError, match="disk gone"):
         list(sliding_window(bad, 64, 64, colour_model, 3, window=32, overlap=0))
+
+
+def test_write_blocks_writes_every_block_in_order():
+    img = np.zeros((3, 70, 90), np.uint8)
+    blocks = sliding_window(lambda r, c, h, w: img[:, r:r + h, c:c + w], 70, 90, colour_model, 3, window=32,
+                            overlap=8, chunk_width=40)
+    seen = []
+    write_blocks(blocks, lambda b: seen.append((b.row, b.col)))
+    expected = [(b.row, b.col) for b in sliding_window(lambda r, c, h, w: img[:, r:r + h, c:c + w], 70, 90,
+                                                       colour_model, 3, window=32, overlap=8, chunk_width=40)]
+    assert seen == expected and len(seen) > 2
+
+
+def test_write_blocks_reraises_a_writer_error():
+    img = np.zeros((3, 200, 200), np.uint8)
+    blocks = sliding_window(lambda r, c, h, w: img[:, r:r + h, c:c + w], 200, 200, colour_model, 3, window=32,
+                            overlap=8)
+    calls = []
+
+    def write(b):
+        calls.append(b)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_blocks(blocks, write)
+    assert len(calls) == 1  # the writer stopped at its error; the remaining blocks were dropped

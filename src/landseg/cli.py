@@ -26,13 +26,13 @@ from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
 from landseg.demo import run_demo  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
-from landseg.evaluate import evaluate_model, summary_lines as evaluate_summary  # noqa: E402
+from landseg.evaluate import evaluate_model, sample_predictions, summary_lines as evaluate_summary  # noqa: E402
 from landseg.io.files import atomic_output  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
-from landseg.report import write_report  # noqa: E402
+from landseg.report import detect_kind, write_report  # noqa: E402
 from landseg.train import TrainConfig, make_config, train as run_training  # noqa: E402
 from landseg.vectorize import vectorize as run_vectorize  # noqa: E402
 
@@ -397,8 +397,9 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.input) / "report.html"
-    info = write_report(args.input, out, dataset=args.dataset, samples=args.samples, max_size=args.max_size,
-                        device=args.device)
+    if args.samples > 0 and detect_kind(args.input) == "train":  # the report runs no model: predict its samples first
+        sample_predictions(args.input, args.dataset, args.samples, args.device)
+    info = write_report(args.input, out, samples=args.samples, max_size=args.max_size)
     for note in info.get("notes", []):
         print(f"note: {note}")
     print(f"wrote {out} ({info['kind']} report, {info['bytes'] / 1e6:.1f} MB, self-contained)")

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import rasterio
 
 from landseg import area
@@ -19,41 +18,65 @@ from landseg.assets import SAMPLES, samples
 from landseg.io.files import check_writable_dir
 from landseg.io.labels import read_label
 from landseg.metrics import confusion_matrix, metrics_from_confusion
+from landseg.models.checkpoint import Checkpoint
+from landseg.models.engine import load_engine
+from landseg.pipeline import run_pipeline
+from landseg.predict import PredictOptions, output_paths
+from landseg.vectorize import vectorize
 
 
 def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: int = 512, echo=print) -> dict[str, Any]:
-    from landseg.models.engine import load_engine
-    from landseg.predict import PredictOptions, output_paths, predict_raster
-    from landseg.report.html import write_report
-    from landseg.vectorize import vectorize
-
     t0 = time.perf_counter()
     out = check_writable_dir(out)
     engine, ckpt = load_engine(model)
     sample = samples()[0]
-    pred_dir = out / "predict"
     echo(f"1/4 segmenting {sample.name} (Dubai Tile 7, held out from training) with the {model} model ...")
-    rec = predict_raster(engine, ckpt, sample, pred_dir, PredictOptions(window=window, overlap=128, overwrite=True),
-                         model_name=model)
-    paths = output_paths(sample, pred_dir)
-    res = area.class_areas(paths["classes"], allow_pixels_only=True)
+    found: dict[str, Any] = {}
+
+    def on_stage(stage: str) -> None:  # predict done, report next: the sample's areas and accuracy first
+        if stage == "report":
+            classes = output_paths(sample, out / "predict")["classes"]
+            found["areas"], found["scores"] = _sample_summary(classes, sample, ckpt, echo)
+            echo("2/4 writing the HTML report ...")
+
+    res = run_pipeline(engine, ckpt, sample, out / "predict", model_name=model, polygons=False,
+                       report=out / "report.html", opts=PredictOptions(window=window, overlap=128, overwrite=True),
+                       on_stage=on_stage)
+    for w in res.warnings:
+        echo(f"warning: {w}")
+    pres, gpkg, vec = _potsdam(out, echo)
+    paths = res.paths
+    echo(f"class map : {paths['classes']}")
+    echo(f"overlay   : {paths['overlay']}")
+    echo(f"areas     : {paths['areas']} / {paths['areas_json']}")
+    echo(f"polygons  : {gpkg}")
+    echo(f"report    : {res.report}")
+    echo(f"done in {time.perf_counter() - t0:.0f} s")
+    return {"predict": res.record, "areas": found["areas"], "scores": found["scores"], "polygons": gpkg,
+            "vectorize": vec, "report": res.report, "potsdam_areas": pres}
+
+
+def _sample_summary(classes: Path, sample: Path, ckpt: Checkpoint, echo) -> tuple[area.AreaResult, dict | None]:
+    """Print the class areas of the sample's class map and its accuracy against the sample's real mask."""
+    res = area.class_areas(classes, allow_pixels_only=True)
     echo("")
     echo(res.to_text())
     echo("  (this sample has no georeferencing, so the table gives pixel counts and shares; for m² give a "
          "georeferenced GeoTIFF or pass --gsd METRES to `landseg predict` / `landseg area`)")
     mask = SAMPLES / f"{sample.stem}_mask.png"
-    scores = None
-    if mask.exists():
-        with rasterio.open(paths["classes"]) as ds:
-            pred = ds.read(1)
-        truth = read_label(mask, ckpt.class_table, unknown_to_ignore=True)
-        scores = metrics_from_confusion(confusion_matrix(truth, pred, ckpt.class_table.num_classes),
-                                        ckpt.class_table.names)
-        echo(f"  accuracy against this sample's real mask: OA {scores['oa']:.3f}, mean F1 {scores['mean_f1']:.3f}, "
-             f"mIoU {scores['miou']:.3f}")
-    echo("2/4 writing the HTML report ...")
-    report = out / "report.html"
-    write_report(pred_dir, report)
+    if not mask.exists():
+        return res, None
+    with rasterio.open(classes) as ds:
+        pred = ds.read(1)
+    truth = read_label(mask, ckpt.class_table, unknown_to_ignore=True)
+    scores = metrics_from_confusion(confusion_matrix(truth, pred, ckpt.class_table.num_classes), ckpt.class_table.names)
+    echo(f"  accuracy against this sample's real mask: OA {scores['oa']:.3f}, mean F1 {scores['mean_f1']:.3f}, "
+         f"mIoU {scores['miou']:.3f}")
+    return res, scores
+
+
+def _potsdam(out: Path, echo):
+    """Areas in m² and polygons of the bundled georeferenced Potsdam label crop."""
     echo("3/4 class areas of a real georeferenced label raster (ISPRS Potsdam tile 4_13 crop, 5 cm, EPSG:32633):")
     potsdam = SAMPLES / "potsdam_4_13_label.tif"
     pres = area.class_areas(potsdam)
@@ -62,12 +85,4 @@ def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: in
     echo("")
     echo("4/4 vectorizing it: one polygon per connected area of a class, with its area in m² ...")
     gpkg = out / "potsdam_4_13_polygons.gpkg"
-    vec = vectorize(potsdam, gpkg)
-    echo(f"class map : {paths['classes']}")
-    echo(f"overlay   : {paths['overlay']}")
-    echo(f"areas     : {paths['areas']} / {paths['areas_json']}")
-    echo(f"polygons  : {gpkg}")
-    echo(f"report    : {report}")
-    echo(f"done in {time.perf_counter() - t0:.0f} s")
-    return {"predict": rec, "areas": res, "scores": scores, "polygons": gpkg, "vectorize": vec, "report": report,
-            "potsdam_areas": pres}
+    return pres, gpkg, vectorize(potsdam, gpkg)

@@ -17,7 +17,8 @@ variant                       reference                  classes in the means
 "Without clutter" leaves the class named ``clutter`` out of the means (mean F1, mIoU, fwIoU); the
 overall accuracy still counts every reference pixel, as the ISPRS benchmark does. The matrix itself
 is therefore shared by the two clutter variants of one reference. Metrics come from
-:func:`landseg.metrics.metrics_from_confusion`, the implementation training validation uses.
+:func:`landseg.metrics.variant_metrics` over :func:`landseg.metrics.metrics_from_confusion`, the
+implementation training validation (:func:`evaluate_tiles`) uses.
 
 Output folder::
 
@@ -34,8 +35,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import queue
-import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -43,56 +42,35 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import rasterio
+import yaml
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 from tqdm import tqdm
 
 from landseg import __version__, area
-from landseg.models.checkpoint import Checkpoint
 from landseg.classes import ClassTable
+from landseg.data.prepare import load_manifest
 from landseg.errors import CheckpointError, InputError
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.raster import tiled_profile
-from landseg.metrics import confusion_matrix, metrics_from_confusion
-from landseg.models.sliding import check_window, count_windows, sliding_window
+from landseg.io.labels import class_map_tags
+from landseg.io.raster import ClassMapWriter, class_map_profile, is_georeferenced, read_resampled
+from landseg.metrics import (
+    REFERENCE_NAMES,
+    VARIANTS,
+    clutter_indices,
+    confusion_matrix,
+    row_normalised,
+    variant_metrics,
+    variant_title,
+)
+from landseg.models.checkpoint import Checkpoint, load_checkpoint
+from landseg.models.engine import TorchEngine, tta_call
+from landseg.models.sliding import Block, check_window, count_windows, predict_array, sliding_window, write_blocks
+from landseg.views import colorize, display_rgb, preview_shape, write_png, write_previews
 
 FORMAT = "landseg-evaluate-1"
-CLUTTER = "clutter"
-REFERENCES = {"full": "label", "eroded": "label_eroded"}
-REFERENCE_NAMES = {"full": "full reference", "eroded": "eroded reference (noBoundary)"}
-VARIANTS = ("full_with_clutter", "full_without_clutter", "eroded_with_clutter", "eroded_without_clutter")
-
-
-def variant_title(name: str) -> str:
-    """Short human name of a variant, e.g. 'eroded reference (noBoundary), without clutter'."""
-    ref, _, clutter = name.partition("_")
-    return f"{REFERENCE_NAMES[ref]}, {clutter.replace('_', ' ')}"
-
-
-def row_normalised(cm: np.ndarray) -> np.ndarray:
-    """Each row divided by its sum (the reference class's pixels); empty rows stay 0."""
-    cm = np.asarray(cm, np.float64)
-    s = cm.sum(axis=1, keepdims=True)
-    return np.divide(cm, s, out=np.zeros_like(cm), where=s > 0)
-
-
-def clutter_indices(table: ClassTable) -> list[int]:
-    return [i for i, n in enumerate(table.names) if n.lower() == CLUTTER]
-
-
-def variant_metrics(cms: dict[str, np.ndarray], table: ClassTable) -> dict[str, dict[str, Any]]:
-    """The protocol variants for the confusion matrices present in ``cms`` (keys 'full', 'eroded')."""
-    excl = clutter_indices(table)
-    out: dict[str, dict[str, Any]] = {}
-    for ref in REFERENCES:
-        if ref not in cms:
-            continue
-        for clutter, exclude in (("with_clutter", ()), ("without_clutter", excl)):
-            name = f"{ref}_{clutter}"
-            m = metrics_from_confusion(cms[ref], table.names, exclude=exclude)
-            out[name] = {"title": variant_title(name), "reference": ref,
-                         "clutter": "excluded from the means" if clutter == "without_clutter" else "included", **m}
-    return out
+SAMPLES_FILE = "samples/samples.json"  # sample windows of a training run, for ``landseg report``
+REFERENCES = {"full": "label", "eroded": "label_eroded"}  # reference -> the tile's file key
 
 
 def check_compatible(ckpt: Checkpoint, manifest: dict[str, Any], model_name: str = "") -> list[str]:
@@ -174,8 +152,6 @@ def evaluate_tile(
     Blocks of predictions go to a worker thread that reads the matching label windows, adds them to
     the matrices and writes the class map (``classes_path``), while the main thread runs the model.
     """
-    from landseg.predict import _class_tags
-
     table = ckpt.class_table
     nc = table.num_classes
     root = Path(root)
@@ -188,79 +164,82 @@ def evaluate_tile(
                 raise InputError(f"tile {tile['id']}: {r} reference is {ds.width}x{ds.height}, image {img.width}x{img.height}")
         out = None
         if classes_path is not None:
-            georef = img.crs is not None and not img.transform.is_identity
-            prof = tiled_profile(img.width, img.height, 1, "uint8", crs=img.crs if georef else None,
-                                 transform=img.transform if georef else None, nodata=255, compress="deflate")
+            georef = is_georeferenced(img)
+            prof = class_map_profile(img.width, img.height, crs=img.crs if georef else None,
+                                     transform=img.transform if georef else None, compress="deflate")
             tmp = stack.enter_context(atomic_output(classes_path, suffix=".part.tif"))
-            out = stack.enter_context(rasterio.open(tmp, "w", **prof))
-            out.write_colormap(1, table.colormap())
-            out.set_band_description(1, "class")
-            out.update_tags(**_class_tags(ckpt, str(ckpt.path or ""), extra_tags or {}))
+            out = stack.enter_context(ClassMapWriter(tmp, prof, table,
+                                                     class_map_tags(table, str(ckpt.path or ""), extra_tags or {})))
 
         def read(r: int, c: int, h: int, w: int) -> np.ndarray:
             return img.read(window=Window(c, r, w, h))
 
-        q: queue.Queue = queue.Queue(maxsize=4)
-        errors: list[BaseException] = []
+        def write(blk: Block) -> None:
+            h, w = blk.classes.shape
+            win = Window(blk.col, blk.row, w, h)
+            for r, ds in labels.items():
+                cms[r] += confusion_matrix(ds.read(1, window=win), blk.classes, nc, table.ignore_index)
+            if out is not None:
+                out.write(blk.classes, blk.row, blk.col)
 
-        def worker() -> None:
-            try:
-                while (blk := q.get()) is not None:
-                    h, w = blk.classes.shape
-                    win = Window(blk.col, blk.row, w, h)
-                    for r, ds in labels.items():
-                        cms[r] += confusion_matrix(ds.read(1, window=win), blk.classes, nc, table.ignore_index)
-                    if out is not None:
-                        out.write(blk.classes[None], window=win)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                errors.append(exc)
-                while q.get() is not None:
-                    pass
-
-        th = threading.Thread(target=worker, name="landseg-evaluate", daemon=True)
-        th.start()
         n = count_windows(img.height, img.width, window, overlap)
         bar = tqdm(total=n, desc=tile["id"], unit="win", disable=not progress or None, leave=False)
         try:
-            for blk in sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
-                                      batch_size=batch_size, progress=bar.update):
-                q.put(blk)
-                if errors:
-                    break
+            write_blocks(sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
+                                        batch_size=batch_size, progress=bar.update), write, name="landseg-evaluate")
         finally:
-            q.put(None)
-            th.join()
             bar.close()
-        if errors:
-            raise errors[0]
         if out is not None:
             out.close()
     return cms
 
 
+def evaluate_tiles(
+    model: Callable[[np.ndarray], np.ndarray],
+    root: str | Path,
+    tiles: Sequence[dict[str, Any]],
+    table: ClassTable,
+    *,
+    label_key: str = "label",
+    window: int = 512,
+    overlap: int = 64,
+    batch_size: int = 4,
+) -> tuple[np.ndarray, float, int]:
+    """Whole prepared tiles predicted with the sliding window (training validation); returns
+    (confusion matrix, summed NLL of the reference class, pixels counted)."""
+    nc = table.num_classes
+    cm = np.zeros((nc, nc), np.int64)
+    nll, npx = 0.0, 0
+    for t in tiles:
+        with rasterio.open(Path(root) / t["files"]["image"]) as img, rasterio.open(Path(root) / t["files"][label_key]) as lbl:
+            def read(r: int, c: int, h: int, w: int) -> np.ndarray:
+                return img.read(window=Window(c, r, w, h))
+
+            for b in sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
+                                    batch_size=batch_size, want_probs=True):
+                h, w = b.classes.shape
+                ref = lbl.read(1, window=Window(b.col, b.row, w, h))
+                cm += confusion_matrix(ref, b.classes, nc, table.ignore_index)
+                valid = ref < nc
+                p = np.take_along_axis(b.probs, np.minimum(ref, nc - 1)[None].astype(np.int64), 0)[0]
+                nll += float(-np.log(np.clip(p[valid], 1e-7, 1)).sum())
+                npx += int(valid.sum())
+    return cm, nll, npx
+
+
 def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out_dir: Path,
                  size: int) -> dict[str, str]:
     """Downsampled preview (class colours), overlay and truth PNGs of one tile, for reports."""
-    from PIL import Image
-
-    from landseg.predict import write_previews
-
     tid = tile["id"]
     paths = {k: out_dir / f"{tid}_{k}.png" for k in ("preview", "overlay", "truth")}
     with rasterio.open(root / tile["files"]["image"]) as img:
-        write_previews(img, list(range(1, img.count + 1)), lambda a: a, classes_path, ckpt, paths["preview"],
-                       paths["overlay"], size)
-        h, w = _shape_within(img.height, img.width, size)
-    with rasterio.open(root / tile["files"]["label"]) as lbl:
-        truth = lbl.read(1, out_shape=(h, w), resampling=Resampling.nearest)
-    with atomic_output(paths["truth"], suffix=".png") as tmp:
-        Image.fromarray(ckpt.class_table.index_to_rgb(truth)).save(tmp, format="PNG")
+        h, w = preview_shape(img.height, img.width, size)
+        image = img.read(out_shape=(img.count, h, w), resampling=Resampling.average)
+    cls = read_resampled(classes_path, (h, w))
+    write_previews(cls, image, ckpt.class_table, ckpt.bands, paths["preview"], paths["overlay"])
+    truth = read_resampled(root / tile["files"]["label"], (h, w))
+    write_png(colorize(truth, ckpt.class_table), paths["truth"])
     return {k: str(p.relative_to(out_dir.parent)) for k, p in paths.items()}
-
-
-def _shape_within(h: int, w: int, size: int) -> tuple[int, int]:
-    f = min(1.0, size / max(h, w))
-    return max(1, int(round(h * f))), max(1, int(round(w * f)))
 
 
 def evaluate_model(
@@ -297,9 +276,6 @@ def evaluate_model(
         ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
     """
     check_window(window, overlap, batch_size)
-    from landseg.models.checkpoint import load_checkpoint
-    from landseg.data.prepare import load_manifest
-
     t0 = time.perf_counter()
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
     model_name = str(model if not isinstance(model, Checkpoint) else (model.path or "model"))
@@ -307,7 +283,6 @@ def evaluate_model(
     notes = check_compatible(ckpt, manifest, model_name)
     records = select_tiles(manifest, split, tiles)
     table = ckpt.class_table
-    nc = table.num_classes
     root = Path(manifest["root"])
     refs = ["full"] + (["eroded"] if all("label_eroded" in t["files"] for t in records) else [])
     if "eroded" not in refs:
@@ -315,68 +290,19 @@ def evaluate_model(
     if not clutter_indices(table):
         notes.append(f"class table {table.name!r} has no 'clutter' class: the with/without clutter variants are identical")
     if engine is None:
-        from landseg.models.engine import TorchEngine
-
         engine = TorchEngine(ckpt, device, precision)
     fn = engine
     if tta:
-        from landseg.models.engine import tta_call
-
         fn = lambda b: tta_call(engine, b)  # noqa: E731
     out_dir = check_writable_dir(out) if out is not None else None
     if out_dir is not None and write_maps:
         (out_dir / "tiles").mkdir(exist_ok=True)
-    cms = {r: np.zeros((nc, nc), np.int64) for r in refs}
-    per_tile_cm: dict[str, dict[str, np.ndarray]] = {}
-    true_m2 = np.zeros(nc)
-    pred_m2 = np.zeros(nc)
-    have_m2 = True
-    pixel_areas: dict[str, str] = {}
-    views: dict[str, dict[str, str]] = {}
-    bar = tqdm(records, desc=f"evaluate {split}", unit="tile", disable=not progress or None)
-    for t in bar:
-        tid = t["id"]
-        classes_path = out_dir / "tiles" / f"{tid}_classes.tif" if out_dir is not None and write_maps else None
-        tile_cms = evaluate_tile(fn, ckpt, root, t, refs, classes_path=classes_path, window=window,
-                                 overlap=overlap, batch_size=batch_size, progress=progress,
-                                 extra_tags={"LANDSEG_TILE": tid, "LANDSEG_DATASET": str(root)})
-        per_tile_cm[tid] = tile_cms
-        for r in refs:
-            cms[r] += tile_cms[r]
-        with rasterio.open(root / t["files"]["image"]) as ds:
-            px_m2, desc = _pixel_area(ds)
-        pixel_areas[tid] = desc
-        full = tile_cms["full"]
-        if px_m2 is None:
-            have_m2 = False
-        else:
-            true_m2 += full.sum(axis=1) * px_m2
-            pred_m2 += full.sum(axis=0) * px_m2
-        if classes_path is not None and preview_size:
-            views[tid] = _write_views(ckpt, root, t, classes_path, out_dir / "tiles", preview_size)
+    cms, per_tile_cm, true_m2, pred_m2, pixel_areas, views = _run_tiles(
+        fn, ckpt, root, records, refs, out_dir if write_maps else None, preview_size,
+        desc=f"evaluate {split}", window=window, overlap=overlap, batch_size=batch_size, progress=progress)
     variants = variant_metrics(cms, table)
-    full = cms["full"]
-    areas = {
-        "reference": "full",
-        "note": "over the pixels with a valid full reference; predicted = column sums, true = row sums of its matrix",
-        "pixel_area": sorted(set(pixel_areas.values())),
-        "classes": [
-            {"name": n, "true_pixels": int(full[i].sum()), "predicted_pixels": int(full[:, i].sum()),
-             "true_m2": float(true_m2[i]) if have_m2 else None, "predicted_m2": float(pred_m2[i]) if have_m2 else None,
-             "error_pct": (100.0 * (full[:, i].sum() - full[i].sum()) / full[i].sum()) if full[i].sum() else None}
-            for i, n in enumerate(table.names)
-        ],
-    }
-    per_tile = []
-    for tid, tcm in per_tile_cm.items():
-        for r, cm in tcm.items():
-            v = variant_metrics({r: cm}, table)
-            w, wo = v[f"{r}_with_clutter"], v[f"{r}_without_clutter"]
-            per_tile.append({"tile": tid, "reference": r, "pixels": w["pixels"], "oa": w["oa"],
-                             "mean_f1": w["mean_f1"], "miou": w["miou"], "fwiou": w["fwiou"],
-                             "mean_f1_without_clutter": wo["mean_f1"], "miou_without_clutter": wo["miou"],
-                             **{f"f1_{n}": w["per_class"][n]["f1"] for n in table.names},
-                             **{f"iou_{n}": w["per_class"][n]["iou"] for n in table.names}})
+    areas = _area_summary(cms["full"], true_m2, pred_m2, pixel_areas, table.names)
+    per_tile = _per_tile_rows(per_tile_cm, table)
     result = {
         "format": FORMAT,
         "landseg_version": __version__,
@@ -407,6 +333,163 @@ def evaluate_model(
     return result
 
 
+def _run_tiles(fn, ckpt: Checkpoint, root: Path, records: list[dict[str, Any]], refs: list[str],
+               maps_dir: Path | None, preview_size: int, *, desc: str, progress: bool, **sliding: int):
+    """Each tile predicted once (:func:`evaluate_tile`), with its class map and views in ``maps_dir/tiles``;
+    returns (matrices, per-tile matrices, true m², predicted m² (None without pixel sizes), pixel areas, views)."""
+    nc = ckpt.class_table.num_classes
+    cms = {r: np.zeros((nc, nc), np.int64) for r in refs}
+    per_tile_cm: dict[str, dict[str, np.ndarray]] = {}
+    true_m2, pred_m2 = np.zeros(nc), np.zeros(nc)
+    have_m2 = True
+    pixel_areas: dict[str, str] = {}
+    views: dict[str, dict[str, str]] = {}
+    for t in tqdm(records, desc=desc, unit="tile", disable=not progress or None):
+        tid = t["id"]
+        classes_path = maps_dir / "tiles" / f"{tid}_classes.tif" if maps_dir is not None else None
+        tile_cms = evaluate_tile(fn, ckpt, root, t, refs, classes_path=classes_path, progress=progress,
+                                 extra_tags={"LANDSEG_TILE": tid, "LANDSEG_DATASET": str(root)}, **sliding)
+        per_tile_cm[tid] = tile_cms
+        for r in refs:
+            cms[r] += tile_cms[r]
+        with rasterio.open(root / t["files"]["image"]) as ds:
+            px_m2, pixel_areas[tid] = _pixel_area(ds)
+        full = tile_cms["full"]
+        if px_m2 is None:
+            have_m2 = False
+        else:
+            true_m2 += full.sum(axis=1) * px_m2
+            pred_m2 += full.sum(axis=0) * px_m2
+        if classes_path is not None and preview_size:
+            views[tid] = _write_views(ckpt, root, t, classes_path, maps_dir / "tiles", preview_size)
+    return cms, per_tile_cm, (true_m2 if have_m2 else None), (pred_m2 if have_m2 else None), pixel_areas, views
+
+
+def _area_summary(full: np.ndarray, true_m2: np.ndarray | None, pred_m2: np.ndarray | None,
+                  pixel_areas: dict[str, str], names: Sequence[str]) -> dict[str, Any]:
+    """True vs predicted area per class from the full-reference matrix (m² where every tile has a pixel size)."""
+    have_m2 = true_m2 is not None and pred_m2 is not None
+    return {
+        "reference": "full",
+        "note": "over the pixels with a valid full reference; predicted = column sums, true = row sums of its matrix",
+        "pixel_area": sorted(set(pixel_areas.values())),
+        "classes": [
+            {"name": n, "true_pixels": int(full[i].sum()), "predicted_pixels": int(full[:, i].sum()),
+             "true_m2": float(true_m2[i]) if have_m2 else None, "predicted_m2": float(pred_m2[i]) if have_m2 else None,
+             "error_pct": (100.0 * (full[:, i].sum() - full[i].sum()) / full[i].sum()) if full[i].sum() else None}
+            for i, n in enumerate(names)
+        ],
+    }
+
+
+def _per_tile_rows(per_tile_cm: dict[str, dict[str, np.ndarray]], table: ClassTable) -> list[dict[str, Any]]:
+    """One row per tile and reference: pixels, OA, means with and without clutter, per-class F1 and IoU."""
+    per_tile = []
+    for tid, tcm in per_tile_cm.items():
+        for r, cm in tcm.items():
+            v = variant_metrics({r: cm}, table)
+            w, wo = v[f"{r}_with_clutter"], v[f"{r}_without_clutter"]
+            per_tile.append({"tile": tid, "reference": r, "pixels": w["pixels"], "oa": w["oa"],
+                             "mean_f1": w["mean_f1"], "miou": w["miou"], "fwiou": w["fwiou"],
+                             "mean_f1_without_clutter": wo["mean_f1"], "miou_without_clutter": wo["miou"],
+                             **{f"f1_{n}": w["per_class"][n]["f1"] for n in table.names},
+                             **{f"iou_{n}": w["per_class"][n]["iou"] for n in table.names}})
+    return per_tile
+
+
+# ---------------------------------------------------------------------------------- training-run samples
+def find_dataset(folder: Path, ckpt_train: dict[str, Any], dataset: str | Path | None) -> Path | None:
+    """The prepared dataset of a training run: ``dataset`` if given, else the one its checkpoint or config records."""
+    if dataset:
+        return Path(dataset)
+    for key in ("dataset_root", "dataset_path"):
+        if ckpt_train.get(key) and Path(ckpt_train[key]).exists():
+            return Path(ckpt_train[key])
+    cfg = folder / "config.yaml"
+    if cfg.exists():
+        try:
+            data = yaml.safe_load(cfg.read_text()) or {}
+        except yaml.YAMLError:
+            data = {}
+        if isinstance(data, dict) and data.get("dataset") and Path(str(data["dataset"])).exists():
+            return Path(str(data["dataset"]))
+    return None
+
+
+def sample_windows(manifest: dict[str, Any], tile_ids: Sequence[str], n: int, size: int,
+                   seed: int = 0) -> list[tuple[dict[str, Any], int, int, int]]:
+    """``n`` (tile, row, col, size) windows spread over ``tile_ids`` (seeded, reproducible)."""
+    by_id = {t["id"]: t for t in manifest["tiles"]}
+    tiles = [by_id[t] for t in tile_ids if t in by_id]
+    rng = np.random.default_rng(seed)
+    out: list[tuple[dict[str, Any], int, int, int]] = []
+    seen = set()
+    for i in range(4 * min(n, 64)):  # tiles no larger than the window give one window each
+        if not tiles or len(out) >= n:
+            break
+        t = tiles[i % len(tiles)]
+        s = min(size, t["height"], t["width"])
+        r = int(rng.integers(0, t["height"] - s + 1))
+        c = int(rng.integers(0, t["width"] - s + 1))
+        if (t["id"], r, c) not in seen:
+            seen.add((t["id"], r, c))
+            out.append((t, r, c, s))
+    return out
+
+
+def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: int = 3,
+                       device: str = "auto") -> dict[str, Any] | None:
+    """Predict ``n`` windows of a training run's validation (else test) tiles with its checkpoint.
+
+    Writes ``run/samples/``: ``<i>_image.png`` (display RGB), ``<i>_prediction.png`` and ``<i>_truth.png``
+    (class colours) and ``samples.json`` (what ``landseg report`` shows; a ``note`` instead when no samples
+    can be made). Returns that content; None for a run without a checkpoint.
+    """
+    folder = Path(run)
+    ckpt_path = next((folder / f for f in ("best.safetensors", "last.safetensors") if (folder / f).exists()), None)
+    if ckpt_path is None:
+        return None
+    ckpt = load_checkpoint(ckpt_path)
+    root = find_dataset(folder, ckpt.train, dataset)
+    if root is None:
+        return _write_samples(folder, {"note": "sample panels need the prepared dataset: pass --dataset DIR "
+                                               "(it is not recorded in this run)"})
+    manifest = load_manifest(root)
+    table = ckpt.class_table
+    if tuple(ClassTable.from_dict(manifest["class_table"]).names) != tuple(table.names):
+        raise InputError(f"{root}: its class table differs from the run's model ({', '.join(table.names)})")
+    ids = ckpt.train.get("val_tiles") or manifest["split"].get("val") or manifest["split"].get("test") or []
+    which = "validation" if ckpt.train.get("val_tiles") or manifest["split"].get("val") else "test"
+    if not ids:
+        return _write_samples(folder, {"note": f"{root}: no validation or test tiles to sample from"})
+    engine = TorchEngine(ckpt, device)
+    win = max(engine.multiple, (256 // engine.multiple) * engine.multiple)
+    out = (folder / SAMPLES_FILE).parent
+    out.mkdir(exist_ok=True)
+    entries = []
+    for i, (t, r, c, s) in enumerate(sample_windows(manifest, ids, n, 512)):
+        with rasterio.open(Path(manifest["root"]) / t["files"]["image"]) as ds:
+            img = ds.read(window=Window(c, r, s, s))
+        with rasterio.open(Path(manifest["root"]) / t["files"]["label"]) as ds:
+            truth = ds.read(1, window=Window(c, r, s, s))
+        pred = predict_array(img, engine, table.num_classes, window=win, overlap=win // 4)
+        valid = truth < table.num_classes
+        acc = float((pred[valid] == truth[valid]).mean()) if valid.any() else None
+        files = {k: f"{i}_{k}.png" for k in ("image", "prediction", "truth")}
+        for k, arr in (("image", display_rgb(img, ckpt.bands)), ("prediction", colorize(pred, table)),
+                       ("truth", colorize(truth, table))):
+            write_png(arr, out / files[k])
+        entries.append({"tile": t["id"], "row": r, "col": c, "size": s, "accuracy": acc, **files})
+    return _write_samples(folder, {"checkpoint": ckpt_path.name, "dataset": str(root), "which": which, "window": win,
+                                   "requested": n, "class_table": table.to_dict(), "samples": entries})
+
+
+def _write_samples(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
+    (folder / SAMPLES_FILE).parent.mkdir(exist_ok=True)
+    write_json_atomic(folder / SAMPLES_FILE, data)
+    return data
+
+
 # ---------------------------------------------------------------------------------- outputs
 def _pct(x: float | None, nd: int = 2) -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.{nd}f}"
@@ -423,7 +506,7 @@ def metrics_markdown(result: dict[str, Any]) -> str:
         f"- model: `{result['model']}`",
         f"- dataset: `{result['dataset']}`",
         f"- split: **{result['split']}**, {len(tiles)} tiles: {', '.join(tiles)}",
-        f"- pixels counted: " + ", ".join(f"{REFERENCE_NAMES[r]} {variants[f'{r}_with_clutter']['pixels']:,}"
+        "- pixels counted: " + ", ".join(f"{REFERENCE_NAMES[r]} {variants[f'{r}_with_clutter']['pixels']:,}"
                                          for r in result["references"]),
         "- window {window}, overlap {overlap}, TTA {tta}".format(**{**result["options"],
                                                                     "tta": "on" if result["options"]["tta"] else "off"}),
@@ -543,5 +626,5 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["VARIANTS", "check_compatible", "evaluate_model", "evaluate_tile", "metrics_markdown", "row_normalised",
-           "select_tiles", "variant_metrics", "write_outputs"]
+__all__ = ["check_compatible", "evaluate_model", "evaluate_tile", "evaluate_tiles", "metrics_markdown",
+           "select_tiles", "write_outputs"]

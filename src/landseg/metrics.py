@@ -1,10 +1,17 @@
-"""Segmentation metrics from one global confusion matrix (rows: reference, columns: prediction)."""
+"""Segmentation metrics from one global confusion matrix (rows: reference, columns: prediction),
+and the ISPRS protocol variants (full / eroded reference, with / without clutter in the means)."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import numpy as np
+
+from landseg.classes import ClassTable
+
+CLUTTER = "clutter"
+REFERENCE_NAMES = {"full": "full reference", "eroded": "eroded reference (noBoundary)"}
+VARIANTS = ("full_with_clutter", "full_without_clutter", "eroded_with_clutter", "eroded_without_clutter")
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:
@@ -64,3 +71,36 @@ def metrics_from_confusion(cm: np.ndarray, names: Sequence[str], exclude: Sequen
 
 def _f(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
+
+
+def variant_title(name: str) -> str:
+    """Short human name of a variant, e.g. 'eroded reference (noBoundary), without clutter'."""
+    ref, _, clutter = name.partition("_")
+    return f"{REFERENCE_NAMES[ref]}, {clutter.replace('_', ' ')}"
+
+
+def row_normalised(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (the reference class's pixels); empty rows stay 0."""
+    cm = np.asarray(cm, np.float64)
+    s = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, s, out=np.zeros_like(cm), where=s > 0)
+
+
+def clutter_indices(table: ClassTable) -> list[int]:
+    """Indices of the classes named ``clutter`` (any case)."""
+    return [i for i, n in enumerate(table.names) if n.lower() == CLUTTER]
+
+
+def variant_metrics(cms: dict[str, np.ndarray], table: ClassTable) -> dict[str, dict[str, Any]]:
+    """The protocol variants for the confusion matrices present in ``cms`` (keys 'full', 'eroded')."""
+    excl = clutter_indices(table)
+    out: dict[str, dict[str, Any]] = {}
+    for ref in REFERENCE_NAMES:
+        if ref not in cms:
+            continue
+        for clutter, exclude in (("with_clutter", ()), ("without_clutter", excl)):
+            name = f"{ref}_{clutter}"
+            m = metrics_from_confusion(cms[ref], table.names, exclude=exclude)
+            out[name] = {"title": variant_title(name), "reference": ref,
+                         "clutter": "excluded from the means" if clutter == "without_clutter" else "included", **m}
+    return out

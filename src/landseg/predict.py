@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import tempfile
-import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,14 +29,24 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from landseg import area
-from landseg.models.checkpoint import Checkpoint
+from landseg import area, views
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.labels import CLASS_NAMES_TAG, CLASS_TABLE_TAG, class_names_tag
-from landseg.io.raster import finalize_cog, open_raster, reading, tiled_profile
-from landseg.models.engine import load_engine
-from landseg.models.sliding import check_window, count_windows, sliding_window
+from landseg.io.raster import (
+    CLASS_MAP_NODATA,
+    BlockWriter,
+    ClassMapWriter,
+    class_map_profile,
+    finalize_cog,
+    is_georeferenced,
+    open_raster,
+    read_resampled,
+    reading,
+)
+from landseg.models.checkpoint import Checkpoint
+from landseg.models.engine import load_engine, tta_call
+from landseg.models.sliding import Block, check_window, count_windows, sliding_window, write_blocks
+from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
 
 RASTER_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".jp2")
 LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no georeferencing
@@ -164,14 +172,6 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
                  f"{opts.resample_tolerance:.0%}: resampled to {width}x{height} for inference and back to the input grid")
 
 
-def _class_tags(ckpt: Checkpoint, model_name: str, extra: dict[str, str]) -> dict[str, str]:
-    t = ckpt.class_table
-    tags = {CLASS_TABLE_TAG: json.dumps(t.to_dict()), "LANDSEG_MODEL": model_name,
-            CLASS_NAMES_TAG: class_names_tag(t), **extra}
-    tags.update({f"CLASS_{i}": n for i, n in enumerate(t.names)})
-    return tags
-
-
 def predict_raster(
     engine: Callable[[np.ndarray], np.ndarray],
     ckpt: Checkpoint,
@@ -189,115 +189,31 @@ def predict_raster(
     if paths["classes"].exists() and not opts.overwrite:
         return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
     t0 = time.perf_counter()
-    nc = ckpt.class_table.num_classes
-    model = engine
-    if opts.tta:
-        from landseg.models.engine import tta_call
-
-        model = lambda b: tta_call(engine, b)  # noqa: E731
     with ExitStack() as stack:
         ds = stack.enter_context(open_raster(src))
         bands = _input_bands(ds, len(ckpt.mean), src)
         scale = _scaler(ds, src, opts, ckpt.bands)
-        if ds.width == 0 or ds.height == 0:
-            raise InputError(f"{src}: empty raster")
-        with reading(str(src)):
-            small = ds.dataset_mask(out_shape=(min(ds.height, 256), min(ds.width, 256)))
-        if not small.any():
-            raise InputError(f"{src}: every pixel is nodata; nothing to predict")
+        _check_has_data(ds, src)
         vrt_args, note = prediction_grid(ds, ckpt, opts)
         grid = stack.enter_context(WarpedVRT(ds, **vrt_args)) if vrt_args else ds
-        H, W = grid.height, grid.width
-        georef = ds.crs is not None and not ds.transform.is_identity
         tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent)))
-
-        def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-            with reading(str(src)):
-                return scale(grid.read(bands, window=Window(c, r, w, h)))
-
-        prof = tiled_profile(W, H, 1, "uint8", crs=grid.crs if georef or vrt_args else None,
-                             transform=grid.transform if georef or vrt_args else None, nodata=255)
-        raw_path = tmpdir / "classes_grid.tif"
-        prob_path = tmpdir / "probs_grid.tif"
-        n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width)
-        bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
-        done = [0]
-
-        def tick(n: int) -> None:
-            bar.update(n)
-            if opts.on_progress is not None:
-                done[0] += n
-                opts.on_progress(done[0], n_windows)
-
-        if opts.on_progress is not None:
-            opts.on_progress(0, n_windows)
-        writers = [stack.enter_context(rasterio.open(raw_path, "w", **prof))]
-        if opts.probs:
-            writers.append(stack.enter_context(rasterio.open(prob_path, "w", **{**prof, "count": nc, "nodata": None})))
-        tags = _class_tags(ckpt, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
-        # Without resampling the inference grid is the input grid: the writer masks input nodata as it
-        # writes (through its own handle of the input), and no second pass is needed.
-        direct = vrt_args is None
-        mask_ds = stack.enter_context(open_raster(src)) if direct else None
-        if direct:
-            writers[0].write_colormap(1, ckpt.class_table.colormap())
-            writers[0].set_band_description(1, "class")
-            writers[0].update_tags(**tags)
-        q: queue.Queue = queue.Queue(maxsize=4)
-        werr: list[BaseException] = []
-
-        def writer() -> None:
-            try:
-                while (blk := q.get()) is not None:
-                    h, w = blk.classes.shape
-                    win = Window(blk.col, blk.row, w, h)
-                    if mask_ds is not None:
-                        with reading(str(src)):
-                            blk.classes[mask_ds.dataset_mask(window=win) == 0] = 255
-                    writers[0].write(blk.classes[None], window=win)
-                    if opts.probs:
-                        writers[1].write((blk.probs * 255 + 0.5).astype(np.uint8), window=win)
-            except BaseException as exc:  # noqa: BLE001 - re-raised below
-                werr.append(exc)
-                while q.get() is not None:
-                    pass
-
-        wt = threading.Thread(target=writer, name="landseg-writer", daemon=True)
-        wt.start()
-        try:
-            for blk in sliding_window(read, H, W, model, nc, window=opts.window, overlap=opts.overlap,
-                                      batch_size=opts.batch_size, chunk_width=opts.chunk_width,
-                                      want_probs=opts.probs, progress=tick):
-                q.put(blk)
-                if werr:
-                    break
-        finally:
-            q.put(None)
-            wt.join()
-            bar.close()
-        if werr:
-            raise werr[0]
-        for w_ in writers:
-            w_.close()
+        tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
+        n_windows = _infer(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts)
         t_model = time.perf_counter() - t0
-        final_raw, final_probs = raw_path, prob_path
-        if not direct:  # back to the input grid (nearest for classes), masking input nodata
-            final_raw, final_probs = tmpdir / "classes.tif", tmpdir / "probs.tif"
-            out_prof = tiled_profile(ds.width, ds.height, 1, "uint8", crs=ds.crs if georef else None,
-                                     transform=ds.transform if georef else None, nodata=255)
-            _finish(raw_path, final_raw, ds, out_prof, vrt_args, ckpt, tags, Resampling.nearest, mask=True)
-            if opts.probs:
-                _finish(prob_path, final_probs, ds, {**out_prof, "count": nc, "nodata": None}, vrt_args, ckpt,
-                        {}, Resampling.bilinear, mask=False)
+        final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
+        if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
+            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs)
         if opts.probs:
             with rasterio.open(final_probs, "r+") as pds:
                 pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
             finalize_cog(final_probs, paths["probs"], overview_resampling="average")
         if opts.previews:
             write_previews(ds, bands, scale, final_raw, ckpt, paths["preview"], paths["overlay"], opts.preview_size)
+        georef = is_georeferenced(ds)
         record = {"input": str(src), "model": model_name, "note": note, "size": [ds.width, ds.height],
                   "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
-                  "tta": opts.tta, "windows": n_windows, "inference_grid": [W, H], "seconds_model": round(t_model, 2)}
+                  "tta": opts.tta, "windows": n_windows, "inference_grid": [grid.width, grid.height],
+                  "seconds_model": round(t_model, 2)}
         if opts.areas:
             record["areas"] = _write_areas(final_raw, paths, opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
@@ -307,65 +223,115 @@ def predict_raster(
     return record
 
 
-def _finish(raw: Path, dst: Path, ds, prof: dict[str, Any], vrt_args, ckpt: Checkpoint, tags: dict[str, str],
-            resampling: Resampling, mask: bool) -> None:
+def _check_has_data(ds: rasterio.DatasetReader, src: Path) -> None:
+    if ds.width == 0 or ds.height == 0:
+        raise InputError(f"{src}: empty raster")
+    with reading(str(src)):
+        small = ds.dataset_mask(out_shape=(min(ds.height, 256), min(ds.width, 256)))
+    if not small.any():
+        raise InputError(f"{src}: every pixel is nodata; nothing to predict")
+
+
+def _infer(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, bands: list[int], scale,
+           vrt_args: dict[str, Any] | None, tmpdir: Path, tags: dict[str, str], opts: PredictOptions) -> int:
+    """Sliding-window inference on the inference grid into ``tmpdir`` (classes_grid.tif, probs_grid.tif);
+    returns the number of windows.
+
+    Without resampling the inference grid is the input grid: the class map gets its class table now and
+    the writer masks input nodata as it writes (through its own handle of the input); no second pass.
+    """
+    nc = ckpt.class_table.num_classes
+    model = (lambda b: tta_call(engine, b)) if opts.tta else engine  # noqa: E731
+    H, W = grid.height, grid.width
+    on_grid = is_georeferenced(ds) or vrt_args
+    prof = class_map_profile(W, H, crs=grid.crs if on_grid else None, transform=grid.transform if on_grid else None)
+    direct = vrt_args is None
+    classes = stack.enter_context(ClassMapWriter(tmpdir / "classes_grid.tif", prof, ckpt.class_table if direct else None,
+                                                 tags if direct else None))
+    probs = None
+    if opts.probs:
+        probs = stack.enter_context(BlockWriter(tmpdir / "probs_grid.tif", {**prof, "count": nc, "nodata": None}))
+    mask_ds = stack.enter_context(open_raster(src)) if direct else None
+
+    def write(blk: Block) -> None:
+        if mask_ds is not None:
+            h, w = blk.classes.shape
+            with reading(str(src)):
+                blk.classes[mask_ds.dataset_mask(window=Window(blk.col, blk.row, w, h)) == 0] = CLASS_MAP_NODATA
+        classes.write(blk.classes, blk.row, blk.col)
+        if probs is not None:
+            probs.write((blk.probs * 255 + 0.5).astype(np.uint8), blk.row, blk.col)
+
+    def read(r: int, c: int, h: int, w: int) -> np.ndarray:
+        with reading(str(src)):
+            return scale(grid.read(bands, window=Window(c, r, w, h)))
+
+    n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width)
+    bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
+    done = [0]
+
+    def tick(n: int) -> None:
+        bar.update(n)
+        if opts.on_progress is not None:
+            done[0] += n
+            opts.on_progress(done[0], n_windows)
+
+    if opts.on_progress is not None:
+        opts.on_progress(0, n_windows)
+    try:
+        write_blocks(sliding_window(read, H, W, model, nc, window=opts.window, overlap=opts.overlap,
+                                    batch_size=opts.batch_size, chunk_width=opts.chunk_width,
+                                    want_probs=opts.probs, progress=tick), write)
+    finally:
+        bar.close()
+    classes.close()
+    if probs is not None:
+        probs.close()
+    return n_windows
+
+
+def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: dict[str, str],
+            probs: bool) -> tuple[Path, Path]:
+    """The inference-grid outputs copied back onto the input grid; returns (classes, probs) paths."""
+    georef = is_georeferenced(ds)
+    crs, transform = (ds.crs, ds.transform) if georef else (None, None)
+    prof = class_map_profile(ds.width, ds.height, crs=crs, transform=transform)
+    final_raw, final_probs = tmpdir / "classes.tif", tmpdir / "probs.tif"
+    with ClassMapWriter(final_raw, prof, ckpt.class_table, tags) as out:
+        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True)
+    if probs:
+        nc = ckpt.class_table.num_classes
+        pprof = {**prof, "count": nc, "nodata": None}
+        with BlockWriter(final_probs, pprof) as out:
+            _finish(tmpdir / "probs_grid.tif", out, ds, pprof, vrt_args, Resampling.bilinear, mask=False)
+    return final_raw, final_probs
+
+
+def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dict[str, Any], resampling: Resampling,
+            mask: bool) -> None:
     """Copy ``raw`` (inference grid) onto the input grid block by block, masking input nodata."""
     with ExitStack() as stack:
         src = stack.enter_context(rasterio.open(raw))
-        if vrt_args:
-            kw = dict(crs=prof["crs"] or vrt_args["crs"], transform=ds.transform if prof["crs"] else vrt_args.get("src_transform"),
-                      width=ds.width, height=ds.height, resampling=resampling)
-            if not prof["crs"]:
-                kw.update(src_crs=vrt_args["crs"], src_transform=vrt_args["transform"])
-            src = stack.enter_context(WarpedVRT(src, **kw))
-        out = stack.enter_context(rasterio.open(dst, "w", **prof))
-        if mask:
-            out.write_colormap(1, ckpt.class_table.colormap())
-            out.set_band_description(1, "class")
-        out.update_tags(**tags)
-        for _, win in out.block_windows(1):
+        kw = dict(crs=prof["crs"] or vrt_args["crs"], transform=ds.transform if prof["crs"] else vrt_args.get("src_transform"),
+                  width=ds.width, height=ds.height, resampling=resampling)
+        if not prof["crs"]:
+            kw.update(src_crs=vrt_args["crs"], src_transform=vrt_args["transform"])
+        src = stack.enter_context(WarpedVRT(src, **kw))
+        for win in out.windows():
             data = src.read(window=win)
             if mask:
                 valid = ds.dataset_mask(window=win) > 0
-                data[:, ~valid] = 255
-            out.write(data, window=win)
-
-
-def _downsample_shape(h: int, w: int, size: int) -> tuple[int, int]:
-    f = min(1.0, size / max(h, w))
-    return max(1, int(round(h * f))), max(1, int(round(w * f)))
+                data[:, ~valid] = CLASS_MAP_NODATA
+            out.write_window(data, win)
 
 
 def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkpoint, preview: Path, overlay: Path,
-                   size: int, alpha: float = 0.45) -> None:
-    """Colour preview and overlay PNGs, read decimated (bounded memory)."""
-    from PIL import Image
-
-    h, w = _downsample_shape(ds.height, ds.width, size)
-    with rasterio.open(classes_path) as c:
-        cls = c.read(1, out_shape=(h, w), resampling=Resampling.nearest)
-    rgb_cls = ckpt.class_table.index_to_rgb(cls)
-    nodata = cls == 255
-    with atomic_output(preview, suffix=".png") as tmp:
-        Image.fromarray(rgb_cls).save(tmp, format="PNG")
+                   size: int, alpha: float = views.OVERLAY_ALPHA) -> None:
+    """Colour preview and overlay PNGs of ``ds`` and its class map, read decimated (bounded memory)."""
+    h, w = views.preview_shape(ds.height, ds.width, size)
+    cls = read_resampled(classes_path, (h, w))
     img = scale(ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average))
-    img = display_rgb(img, ckpt.bands)
-    blend = (img * (1 - alpha) + rgb_cls * alpha).astype(np.uint8)
-    blend[nodata] = img[nodata]
-    with atomic_output(overlay, suffix=".png") as tmp:
-        Image.fromarray(blend).save(tmp, format="PNG")
-
-
-def display_rgb(img: np.ndarray, bands: Sequence[str]) -> np.ndarray:
-    """(C,H,W) uint8 -> (H,W,3) for display: the red/green/blue bands if named, else the first three."""
-    names = [b.lower() for b in bands]
-    if all(b in names for b in ("red", "green", "blue")):
-        idx = [names.index("red"), names.index("green"), names.index("blue")]
-    elif img.shape[0] >= 3:
-        idx = [0, 1, 2]
-    else:
-        idx = [0, 0, 0]
-    return np.moveaxis(img[idx], 0, -1).astype(np.uint8)
+    views.write_previews(cls, img, ckpt.class_table, ckpt.bands, preview, overlay, alpha)
 
 
 def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import math
 import os
 import time
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +31,7 @@ from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.models.engine import autocast_dtype, pick_device
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
+from landseg.evaluate import evaluate_tiles
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.build import build_model
@@ -467,8 +468,6 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, Any] | None:
         """Sliding-window prediction over whole validation tiles; one global confusion matrix."""
-        from landseg.evaluate_core import evaluate_tiles
-
         if not self.val_tiles:
             return None
         self.model.eval()

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from landseg import __version__
 from landseg.classes import ClassTable
-from landseg.errors import InputError, LandsegError, OutputError
+from landseg.errors import InputError, OutputError
 from landseg.io.files import (
     atomic_output, check_writable_dir, check_zip_member, clean_stale, free_space, remove_quietly, write_json_atomic,
 )

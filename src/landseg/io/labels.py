@@ -245,3 +245,11 @@ class LabelReader:
             f"{t.ignore_index} for ignore{nodata}): {desc}; is this a class map, and is --class-table the "
             "table it was made with?"
         )
+
+
+def class_map_tags(table: ClassTable, model_name: str = "", extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The tags of a class map: class table (JSON), model, class names (one tag, and ``CLASS_<i>`` each), extras."""
+    tags = {CLASS_TABLE_TAG: json.dumps(table.to_dict()), "LANDSEG_MODEL": model_name,
+            CLASS_NAMES_TAG: class_names_tag(table), **(extra or {})}
+    tags.update({f"CLASS_{i}": n for i, n in enumerate(table.names)})
+    return tags

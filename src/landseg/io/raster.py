@@ -1,6 +1,8 @@
-"""Raster I/O on top of rasterio: opening with clear errors, windows and strips, tiled profiles, COGs.
+"""Raster I/O on top of rasterio: opening with clear errors, windows and strips, tiled profiles,
+block and class-map writers, COGs.
 
-Label rasters (class maps, colour/palette/index labels) are decoded in :mod:`landseg.io.labels`.
+Label rasters (class maps, colour/palette/index labels) are decoded in :mod:`landseg.io.labels`, which
+also owns the class-table tags.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from typing import Any, Iterator
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
+from landseg.classes import ClassTable
 from landseg.errors import InputError, OutputError
 from landseg.io.files import atomic_output, free_space
 
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+
+CLASS_MAP_NODATA = 255
 
 
 def open_raster(path: str | Path) -> rasterio.DatasetReader:
@@ -154,3 +160,88 @@ def finalize_cog(src_tmp: Path, dst: str | Path, *, overview_resampling: str = "
         except (RasterioIOError, CPLE_BaseError, SystemError) as exc:  # SystemError: GDAL failed, no message set
             raise OutputError(f"{dst}: writing the GeoTIFF failed ({exc}; {free_space(Path(dst).parent)}); "
                               "no file was left. Free space or choose another output folder.") from None
+
+
+def data_bands(path: str | Path, limit: int | None = None) -> list[int]:
+    """Indexes of the bands of ``path`` that are not alpha (at least band 1), the first ``limit`` of them."""
+    with rasterio.open(path) as ds:
+        bands = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or [1]
+    return bands[:limit]
+
+
+def raster_shape(path: str | Path) -> tuple[int, int]:
+    """(height, width) of the raster at ``path``."""
+    with rasterio.open(path) as ds:
+        return ds.height, ds.width
+
+
+def read_resampled(path: str | Path, shape: tuple[int, int], *, indexes: int | list[int] = 1,
+                   resampling: Resampling = Resampling.nearest) -> np.ndarray:
+    """Band(s) ``indexes`` of the raster at ``path`` read decimated to (height, width) ``shape``."""
+    with rasterio.open(path) as ds:
+        out_shape = shape if isinstance(indexes, int) else (len(indexes), *shape)
+        return ds.read(indexes, out_shape=out_shape, resampling=resampling)
+
+
+def class_map_profile(width: int, height: int, *, crs: Any = None, transform: Any = None,
+                      compress: str | None = None) -> dict[str, Any]:
+    """The named output profile of every class map: one tiled uint8 band, nodata :data:`CLASS_MAP_NODATA`."""
+    return tiled_profile(width, height, 1, "uint8", crs=crs, transform=transform, nodata=CLASS_MAP_NODATA,
+                         compress=compress)
+
+
+class BlockWriter:
+    """A GeoTIFF written window by window (``profile`` from :func:`tiled_profile`), then optionally made a COG."""
+
+    def __init__(self, path: str | Path, profile: dict[str, Any], tags: dict[str, str] | None = None) -> None:
+        self.path = Path(path)
+        self.ds = rasterio.open(self.path, "w", **profile)
+        if tags:
+            self.ds.update_tags(**tags)
+
+    def write(self, data: np.ndarray, row: int, col: int) -> None:
+        """Write ``data`` ((h, w) or (bands, h, w)) with its top-left pixel at (``row``, ``col``)."""
+        if data.ndim == 2:
+            data = data[None]
+        self.ds.write(data, window=Window(col, row, data.shape[2], data.shape[1]))
+
+    def write_window(self, data: np.ndarray, window: Window) -> None:
+        self.ds.write(data, window=window)
+
+    def windows(self) -> Iterator[Window]:
+        """The file's internal blocks, in order (to fill it block by block)."""
+        return (win for _, win in self.ds.block_windows(1))
+
+    def close(self) -> None:
+        self.ds.close()
+
+    def finish(self, dst: str | Path, *, overview_resampling: str = "nearest") -> None:
+        """Close the file and copy it to a Cloud-Optimized GeoTIFF at ``dst`` (:func:`finalize_cog`)."""
+        self.close()
+        finalize_cog(self.path, dst, overview_resampling=overview_resampling)
+
+    def __enter__(self) -> "BlockWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ClassMapWriter(BlockWriter):
+    """A class map (:func:`class_map_profile`) with its class table embedded: colour table, band description
+    ``class``, the class-name tags (:func:`class_map_tags`) and nodata 255; finished as a COG with mode overviews.
+
+    ``table=None`` writes a bare class grid (no colour table), e.g. one re-gridded later.
+    """
+
+    def __init__(self, path: str | Path, profile: dict[str, Any], table: ClassTable | None = None,
+                 tags: dict[str, str] | None = None) -> None:
+        super().__init__(path, profile)
+        if table is not None:
+            self.ds.write_colormap(1, table.colormap())
+            self.ds.set_band_description(1, "class")
+        if tags:
+            self.ds.update_tags(**tags)
+
+    def finish(self, dst: str | Path, *, overview_resampling: str = "mode") -> None:
+        super().finish(dst, overview_resampling=overview_resampling)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -185,6 +185,39 @@ def sliding_window(
             except queue.Empty:
                 pass
         th.join()
+
+
+def write_blocks(blocks: Iterable[Block], write: Callable[[Block], None], *, maxsize: int = 4,
+                 name: str = "landseg-writer") -> None:
+    """Hand each block to ``write`` in a writer thread (bounded queue of ``maxsize``), so writing
+    overlaps the model; an error in ``write`` stops the blocks and is raised here."""
+    q: queue.Queue = queue.Queue(maxsize=maxsize)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while (blk := q.get()) is not None:
+                write(blk)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+            while q.get() is not None:
+                pass
+
+    th = threading.Thread(target=writer, name=name, daemon=True)
+    th.start()
+    try:
+        for blk in blocks:
+            q.put(blk)
+            if errors:
+                break
+    finally:
+        q.put(None)
+        th.join()
+        close = getattr(blocks, "close", None)
+        if close is not None:  # a generator left early: let it stop its own threads now
+            close()
+    if errors:
+        raise errors[0]
 
 
 def predict_array(image: np.ndarray, model: Callable[[np.ndarray], np.ndarray], num_classes: int, **kw) -> np.ndarray:

@@ -5,7 +5,10 @@ The input folder is recognised by its files (:func:`detect_kind`):
 * ``predict``: ``NAME_classes.tif`` (+ ``NAME_preview.png``, ``NAME_overlay.png``, ``NAME_areas.json``,
   ``NAME_predict.json``, optionally ``NAME_zones.json`` and ``NAME_truth.json`` from ``landseg area``);
 * ``evaluate``: ``metrics.json`` written by ``landseg evaluate``;
-* ``train``: a training run (``metrics.json`` with a history, ``best.safetensors``/``last.safetensors``).
+* ``train``: a training run (``metrics.json`` with a history, ``best.safetensors``/``last.safetensors``,
+  and the sample windows ``samples/samples.json`` that :func:`landseg.evaluate.sample_predictions` wrote).
+
+The report only reads these files: it never runs a model.
 
 Each image is shown with its class overlay, whose opacity a slider controls (two stacked images),
 and a legend. Numbers sit in table cells with stable classes and ``data-*`` attributes, e.g.
@@ -27,15 +30,16 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from landseg import __version__
-from landseg import area
+from landseg import __version__, area
 from landseg.classes import ClassTable
 from landseg.errors import InputError, LandsegError
+from landseg.evaluate import SAMPLES_FILE
 from landseg.io.files import atomic_output
-from landseg.io.labels import CLASS_TABLE_TAG, table_from_raster
+from landseg.io.labels import CLASS_TABLE_TAG
+from landseg.metrics import REFERENCE_NAMES, VARIANTS, variant_title
+from landseg.views import class_layer, fit, load_png, preview_shape, resize, stretch_to_uint8, unblend
 
 KINDS = ("predict", "evaluate", "train")
-OVERLAY_ALPHA = 0.45  # the blend landseg.predict.write_previews uses for NAME_overlay.png
 MAX_ZONE_ROWS = 500
 
 EXPECTED = ("a predict output folder (NAME_classes.tif with NAME_preview.png / NAME_areas.json), "
@@ -112,37 +116,19 @@ def _img_uri(arr: np.ndarray, fmt: str = "PNG") -> str:
     return _uri(buf.getvalue(), "image/png")
 
 
-def _fit(arr: np.ndarray, max_size: int, nearest: bool) -> np.ndarray:
-    from PIL import Image
-
-    h, w = arr.shape[:2]
-    f = max_size / max(h, w)
-    if f >= 1:
-        return arr
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    return np.asarray(Image.fromarray(arr).resize(size, Image.NEAREST if nearest else Image.LANCZOS))
-
-
-def _load_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def _file_uri(path: Path, max_size: int) -> str:
     """A PNG file as a data URI, re-encoded smaller if it is larger than ``max_size``."""
-    arr = _load_png(path)
+    arr = load_png(path)
     if max(arr.shape[:2]) <= max_size:
         return _uri(path.read_bytes(), "image/png")
-    return _img_uri(_fit(arr, max_size, nearest=False))
+    return _img_uri(fit(arr, max_size, nearest=False))
 
 
 def _table_of_raster(path: Path) -> ClassTable | None:
     import rasterio
 
     with rasterio.open(path) as ds:
-        return table_from_raster(ds)
+        return area.table_from_raster(ds)
 
 
 def _read_classes(path: Path, max_size: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -151,8 +137,7 @@ def _read_classes(path: Path, max_size: int) -> tuple[np.ndarray, tuple[int, int
     from rasterio.enums import Resampling
 
     with rasterio.open(path) as ds:
-        f = min(1.0, max_size / max(ds.height, ds.width))
-        shape = (max(1, round(ds.height * f)), max(1, round(ds.width * f)))
+        shape = preview_shape(ds.height, ds.width, max_size)
         return ds.read(1, out_shape=shape, resampling=Resampling.nearest), (ds.height, ds.width)
 
 
@@ -170,31 +155,7 @@ def _read_image(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
             data = ds.read(bands, out_shape=(3, *shape), resampling=Resampling.average)
     except Exception:  # noqa: BLE001 - the image is optional: the report shows the classes alone
         return None
-    if data.dtype != np.uint8:
-        lo, hi = np.percentile(data, (2, 98))
-        data = np.clip((data.astype(np.float32) - lo) * (255 / max(hi - lo, 1e-6)), 0, 255)
-    return np.moveaxis(data.astype(np.uint8), 0, -1)
-
-
-def class_layer(index: np.ndarray, table: ClassTable) -> np.ndarray:
-    """RGBA colours of a class index array; nodata/ignore transparent."""
-    rgba = np.zeros(index.shape + (4,), np.uint8)
-    rgba[..., :3] = table.index_to_rgb(index)
-    rgba[..., 3] = np.where(index < table.num_classes, 255, 0)
-    return rgba
-
-
-def unblend(overlay: np.ndarray, preview: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
-    """The image under ``overlay`` = image*(1-alpha) + preview*alpha (exact up to rounding).
-
-    Pixels whose preview is black (nodata in predict's previews) are the image itself.
-    """
-    ov = overlay.astype(np.float32)
-    pv = preview.astype(np.float32)
-    img = np.clip((ov - alpha * pv) / (1 - alpha) + 0.5, 0, 255)
-    nodata = (preview == 0).all(axis=-1)
-    img[nodata] = ov[nodata]
-    return img.astype(np.uint8)
+    return stretch_to_uint8(data)
 
 
 # ============================================================================ HTML pieces
@@ -494,13 +455,11 @@ def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
         image = _read_image(src, index.shape)
     preview, overlay = folder / f"{stem}_preview.png", folder / f"{stem}_overlay.png"
     if image is None and preview.exists() and overlay.exists():
-        pv, ov = _load_png(preview), _load_png(overlay)
+        pv, ov = load_png(preview), load_png(overlay)
         if pv.shape == ov.shape:
-            image = _fit(unblend(ov, pv), max_size, nearest=False)
+            image = fit(unblend(ov, pv), max_size, nearest=False)
             if image.shape[:2] != index.shape:
-                from PIL import Image
-
-                image = np.asarray(Image.fromarray(image).resize(index.shape[::-1], Image.LANCZOS))
+                image = resize(image, index.shape)
     shown = f"shown at {index.shape[1]:,} × {index.shape[0]:,} of {W:,} × {H:,} pixels" if (H, W) != index.shape else f"{W:,} × {H:,} pixels"
     cap = f"{stem}: classes over the image ({shown})" if image is not None else f"{stem}: class map ({shown}; the image is not available)"
     page.add(viewer(page, class_layer(index, table), table, image, cap))
@@ -534,8 +493,6 @@ def predict_report(folder: Path, max_size: int) -> Page:
 
 # ============================================================================ evaluate folders
 def metric_tables(result: dict[str, Any]) -> str:
-    from landseg.evaluate import VARIANTS, variant_title
-
     variants = result["variants"]
     names = [v for v in VARIANTS if v in variants]
     head = "<tr><th>metric (%)</th>" + "".join(f'<th class="num" data-variant="{v}">{_esc(variant_title(v))}</th>' for v in names) + "</tr>"
@@ -570,8 +527,6 @@ def per_class_table(v: dict[str, Any], ref: str) -> str:
 
 
 def evaluate_report(folder: Path, max_size: int, tiles_shown: int = 4) -> Page:
-    from landseg.evaluate import REFERENCE_NAMES
-
     result = _read_json(folder / "metrics.json")
     table = ClassTable.from_dict(result["class_table"])
     tiles = result["tiles"]
@@ -620,19 +575,17 @@ def evaluate_report(folder: Path, max_size: int, tiles_shown: int = 4) -> Page:
             if not (classes_path.exists() and v["preview"].exists() and v["overlay"].exists()):
                 continue
             index, (H, W) = _read_classes(classes_path, max_size)
-            pv, ov = _load_png(v["preview"]), _load_png(v["overlay"])
-            image = _fit(unblend(ov, pv), max_size, nearest=False)
+            pv, ov = load_png(v["preview"]), load_png(v["overlay"])
+            image = fit(unblend(ov, pv), max_size, nearest=False)
             if image.shape[:2] != index.shape:
-                from PIL import Image
-
-                image = np.asarray(Image.fromarray(image).resize(index.shape[::-1], Image.LANCZOS))
+                image = resize(image, index.shape)
             page.add(f"<h3>tile {_esc(tid)}</h3>",
                      viewer(page, class_layer(index, table), table, image,
                             f"tile {tid}: predicted classes over the image ({W:,} × {H:,} pixels, shown downsampled)"))
             if v.get("truth") and v["truth"].exists():
                 small = max_size // 2
-                page.add(panels([(_fit(image, small, False), "image"), (_fit(pv, small, True), "prediction"),
-                                 (_fit(_load_png(v["truth"]), small, True), "truth (full reference)")]))
+                page.add(panels([(fit(image, small, False), "image"), (fit(pv, small, True), "prediction"),
+                                 (fit(load_png(v["truth"]), small, True), "truth (full reference)")]))
         if len(views) > tiles_shown:
             page.add(f'<p class="muted">{tiles_shown} of {len(views)} tiles shown; every class map is in tiles/.</p>')
     return page
@@ -645,92 +598,34 @@ def panels(items: Sequence[tuple[np.ndarray, str]]) -> str:
 
 
 # ============================================================================ training runs
-def _find_dataset(folder: Path, ckpt_train: dict[str, Any], dataset: str | Path | None) -> Path | None:
-    if dataset:
-        return Path(dataset)
-    for key in ("dataset_root", "dataset_path"):
-        if ckpt_train.get(key) and Path(ckpt_train[key]).exists():
-            return Path(ckpt_train[key])
-    cfg = folder / "config.yaml"
-    if cfg.exists():
-        import yaml
-
-        try:
-            data = yaml.safe_load(cfg.read_text()) or {}
-        except yaml.YAMLError:
-            data = {}
-        if isinstance(data, dict) and data.get("dataset") and Path(str(data["dataset"])).exists():
-            return Path(str(data["dataset"]))
-    return None
-
-
-def sample_windows(manifest: dict[str, Any], tile_ids: Sequence[str], n: int, size: int, seed: int = 0) -> list[tuple[dict[str, Any], int, int, int]]:
-    """``n`` (tile, row, col, size) windows spread over ``tile_ids`` (seeded, reproducible)."""
-    by_id = {t["id"]: t for t in manifest["tiles"]}
-    tiles = [by_id[t] for t in tile_ids if t in by_id]
-    rng = np.random.default_rng(seed)
-    out: list[tuple[dict[str, Any], int, int, int]] = []
-    seen = set()
-    for i in range(4 * min(n, 64)):  # tiles no larger than the window give one window each
-        if not tiles or len(out) >= n:
-            break
-        t = tiles[i % len(tiles)]
-        s = min(size, t["height"], t["width"])
-        r = int(rng.integers(0, t["height"] - s + 1))
-        c = int(rng.integers(0, t["width"] - s + 1))
-        if (t["id"], r, c) not in seen:
-            seen.add((t["id"], r, c))
-            out.append((t, r, c, s))
-    return out
-
-
-def _training_samples(page: Page, folder: Path, ckpt_path: Path, dataset: str | Path | None, samples: int,
-                      device: str) -> None:
-    import rasterio
-    from rasterio.windows import Window
-
-    from landseg.models.checkpoint import load_checkpoint
-    from landseg.data.prepare import load_manifest
-    from landseg.models.engine import TorchEngine
-    from landseg.predict import display_rgb
-    from landseg.models.sliding import predict_array
-
-    ckpt = load_checkpoint(ckpt_path)
-    root = _find_dataset(folder, ckpt.train, dataset)
-    if root is None:
-        page.note("sample panels need the prepared dataset: pass --dataset DIR (it is not recorded in this run)")
+def _sample_panels(page: Page, folder: Path, samples: int) -> None:
+    """The sample windows :func:`landseg.evaluate.sample_predictions` wrote into the run (image | prediction | truth)."""
+    path = folder / SAMPLES_FILE
+    if not path.exists():
+        page.note("no sample predictions in this run: `landseg report RUN` makes them (pass --dataset DIR if the run "
+                  "does not record its prepared dataset)")
         return
-    manifest = load_manifest(root)
-    table = ckpt.class_table
-    if tuple(ClassTable.from_dict(manifest["class_table"]).names) != tuple(table.names):
-        raise InputError(f"{root}: its class table differs from the run's model ({', '.join(table.names)})")
-    ids = ckpt.train.get("val_tiles") or manifest["split"].get("val") or manifest["split"].get("test") or []
-    which = "validation" if ckpt.train.get("val_tiles") or manifest["split"].get("val") else "test"
-    if not ids:
-        page.note(f"{root}: no validation or test tiles to sample from")
+    data = _read_json(path)
+    if data.get("note"):
+        page.note(data["note"])
         return
-    engine = TorchEngine(ckpt, device)
-    mult = engine.multiple
-    win = max(mult, (256 // mult) * mult)
-    page.add(f'<p class="muted">Windows from the {which} tiles of <code>{_esc(root)}</code>, predicted with '
-             f"<code>{_esc(ckpt_path.name)}</code> (sliding window {win} px).</p>", legend(table))
-    windows = sample_windows(manifest, ids, samples, 512)
-    if len(windows) < samples:
-        page.add(f'<p class="muted">only {len(windows)} distinct window{"s" if len(windows) != 1 else ""}: '
-                 f'the {which} tiles are small.</p>')
-    for t, r, c, s in windows:
-        with rasterio.open(Path(manifest["root"]) / t["files"]["image"]) as ds:
-            img = ds.read(window=Window(c, r, s, s))
-        with rasterio.open(Path(manifest["root"]) / t["files"]["label"]) as ds:
-            truth = ds.read(1, window=Window(c, r, s, s))
-        pred = predict_array(img, engine, table.num_classes, window=win, overlap=win // 4)
-        acc = float((pred[truth < table.num_classes] == truth[truth < table.num_classes]).mean()) if (truth < table.num_classes).any() else float("nan")
-        page.add(f"<h3>tile {_esc(t['id'])}, rows {r}–{r + s}, columns {c}–{c + s} (pixel accuracy {_pct(acc, 1)} %)</h3>",
-                 panels([(display_rgb(img, ckpt.bands), "image"), (table.index_to_rgb(pred), "prediction"),
-                         (table.index_to_rgb(truth), "truth")]))
+    table = ClassTable.from_dict(data["class_table"])
+    page.add(f'<p class="muted">Windows from the {data["which"]} tiles of <code>{_esc(data["dataset"])}</code>, '
+             f'predicted with <code>{_esc(data["checkpoint"])}</code> (sliding window {data["window"]} px).</p>',
+             legend(table))
+    entries = data["samples"][:samples]
+    if len(entries) < samples:
+        page.add(f'<p class="muted">only {len(entries)} distinct window{"s" if len(entries) != 1 else ""}: '
+                 f'the {data["which"]} tiles are small.</p>')
+    for e in entries:
+        r, c, s = e["row"], e["col"], e["size"]
+        acc = float("nan") if e["accuracy"] is None else e["accuracy"]
+        images = [load_png(path.parent / e[k]) for k in ("image", "prediction", "truth")]
+        page.add(f"<h3>tile {_esc(e['tile'])}, rows {r}–{r + s}, columns {c}–{c + s} (pixel accuracy {_pct(acc, 1)} %)</h3>",
+                 panels(list(zip(images, ("image", "prediction", "truth")))))
 
 
-def train_report(folder: Path, max_size: int, dataset: str | Path | None, samples: int, device: str) -> Page:
+def train_report(folder: Path, max_size: int, samples: int) -> Page:
     metrics = _read_json(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
     history = metrics.get("history", [])
     ckpt_path = next((folder / n for n in ("best.safetensors", "last.safetensors") if (folder / n).exists()), None)
@@ -764,7 +659,7 @@ def train_report(folder: Path, max_size: int, dataset: str | Path | None, sample
     if ckpt_path is None:
         page.note("no checkpoint in this run: no sample predictions")
     elif samples > 0:
-        _training_samples(page, folder, ckpt_path, dataset, samples, device)
+        _sample_panels(page, folder, samples)
     return page
 
 
@@ -773,19 +668,16 @@ def write_report(
     input_dir: str | Path,
     out_html: str | Path,
     *,
-    dataset: str | Path | None = None,
     samples: int = 3,
     max_size: int = 1600,
-    device: str = "auto",
 ) -> dict[str, Any]:
     """Write one self-contained HTML report of ``input_dir``; returns {'kind', 'path', 'bytes', 'notes'}.
 
     Args:
         input_dir: a predict output folder, an evaluate folder or a training run (see :func:`detect_kind`).
         out_html: the HTML file to write (atomically).
-        dataset: training runs only: the prepared dataset for the sample panels, when the run does not
-            record it.
-        samples: training runs only: how many sample windows to show.
+        samples: training runs only: how many of the sample windows in the run's ``samples/`` folder
+            (written by :func:`landseg.evaluate.sample_predictions`) to show; the report runs no model.
         max_size: longest side, in pixels, of the embedded images (large rasters are downsampled).
     """
     folder = Path(input_dir)
@@ -797,7 +689,7 @@ def write_report(
     elif kind == "evaluate":
         page = evaluate_report(folder, max_size)
     else:
-        page = train_report(folder, max_size, dataset, samples, device)
+        page = train_report(folder, max_size, samples)
     text = page.render()
     out = Path(out_html)
     with atomic_output(out, suffix=".html") as tmp:

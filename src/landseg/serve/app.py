@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -36,7 +36,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from landseg import __version__
+from landseg.assets import DEFAULT_MODEL, samples
 from landseg.errors import ConfigError, InputError
+from landseg.models.checkpoint import read_metadata, resolve_model_path
 from landseg.serve.jobs import ARTIFACTS, EngineCache, JobRunner, JobStore
 from landseg.serve.uploads import (
     IMAGE_FORMATS,
@@ -126,9 +128,6 @@ def default_data_dir() -> Path:
 
 def model_choices(specs: list[str] | None = None) -> dict[str, str]:
     """Model name -> checkpoint path: ``default`` whenever the bundled model is there, then each spec."""
-    from landseg.assets import DEFAULT_MODEL
-    from landseg.models.checkpoint import resolve_model_path
-
     models: dict[str, str] = {}
     if DEFAULT_MODEL.exists():
         models["default"] = "default"
@@ -148,8 +147,6 @@ def model_choices(specs: list[str] | None = None) -> dict[str, str]:
 
 
 def _model_info(name: str, spec: str) -> dict[str, Any]:
-    from landseg.models.checkpoint import read_metadata, resolve_model_path
-
     meta = read_metadata(resolve_model_path(spec))
     classes = meta["class_table"]["classes"]
     return {"name": name, "bands": len(meta["mean"]), "band_names": meta.get("bands", []),
@@ -157,10 +154,6 @@ def _model_info(name: str, spec: str) -> dict[str, Any]:
 
 
 def _samples() -> dict[str, Path]:
-    try:
-        from landseg.assets import samples
-    except ImportError:
-        return {}
     return {p.name: p for p in samples()}
 
 
@@ -172,216 +165,255 @@ def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None
     Jobs and results live in ``data_dir`` (default :func:`default_data_dir`); the worker threads start
     and stop with the app's lifespan (``with TestClient(app)``, or uvicorn).
     ``predict_options``: :class:`~landseg.predict.PredictOptions` fields (window, overlap, batch_size).
+    The routes (:data:`router`) find the store, runner and limits in ``app.state``.
     """
     models = dict(models) if models is not None else model_choices()
     if not models:
         raise ConfigError("create_app needs at least one model")
     infos = {name: _model_info(name, spec) for name, spec in models.items()}
     data = Path(data_dir) if data_dir is not None else default_data_dir()
-    max_bytes = int(max_upload_mb * 1024 * 1024)
     store = JobStore(data)
     runner = JobRunner(store, EngineCache(models, device), workers=workers, predict_options=predict_options)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        runner.start()
-        try:
-            yield
-        finally:
-            if await run_in_threadpool(runner.stop):
-                store.close()
-
     app = FastAPI(title="landseg serve", version=__version__, lifespan=lifespan,
                   description="Land-cover segmentation of aerial images with class areas: upload an image, "
                               "follow the job, download the class map, polygons, areas and report. "
                               "Every error answers with JSON {\"error\", \"detail\"}.")
     app.state.store, app.state.runner, app.state.data_dir = store, runner, data
-
-    # ------------------------------------------------------------------ errors: always JSON
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": ERROR_CODES.get(exc.status_code, "http_error"), "detail": exc.detail},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "invalid_request", "detail": jsonable_encoder(exc.errors())}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        path = request.url.path
-        if path == "/" or path.startswith("/static/"):
-            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-        return response
-
-    # ------------------------------------------------------------------ page
+    app.state.infos, app.state.max_bytes = infos, int(max_upload_mb * 1024 * 1024)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, internal_error)
+    app.middleware("http")(security_headers)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
-
-    # ------------------------------------------------------------------ API
-    def job_out(job: dict[str, Any]) -> dict[str, Any]:
-        files = {}
-        if job["status"] == "done" and job.get("result"):
-            files = {a: f"/api/jobs/{job['id']}/files/{a}" for a in job["result"].get("files", [])}
-        return {**{k: job.get(k) for k in ("id", "status", "stage", "name", "model", "zones_name", "zone_id", "gsd",
-                                           "created", "started", "finished", "queue_position", "error", "result")},
-                "progress": {"done": job.get("done") or 0, "total": job.get("total") or 0}, "files": files}
-
-    def get_job(job_id: str) -> dict[str, Any]:
-        job = store.get(job_id) if JOB_ID.match(job_id) else None
-        if job is None:
-            raise ApiError(404, f"no job {job_id!r}", "not_found")
-        return job
-
-    @app.get("/api/info", summary="Models, bundled samples and limits")
-    def info() -> dict[str, Any]:
-        return {"version": __version__, "models": list(infos.values()), "samples": sorted(_samples()),
-                "max_upload_bytes": max_bytes, "workers": runner.workers,
-                "image_formats": list(IMAGE_FORMATS.values()), "zone_formats": list(ZONE_FORMATS.values()),
-                "jobs": store.counts()}
-
-    @app.post("/api/jobs", status_code=202, response_model=JobOut, responses=ERRORS, openapi_extra=UPLOAD_BODY,
-              summary="Start a job from an uploaded image (or a bundled sample)")
-    async def create_job(request: Request) -> JSONResponse:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes + FORM_SLACK:
-            raise ApiError(413, f"upload of {int(length) / 2**20:.1f} MB is over the limit of {max_bytes / 2**20:g} MB")
-        job_id = uuid.uuid4().hex
-        job_dir = store.job_dir(job_id)
-        job_dir.mkdir(parents=True)
-        try:
-            job = await _receive_job(request, job_id, job_dir)
-        except BaseException:
-            shutil.rmtree(job_dir, ignore_errors=True)
-            raise
-        store.create(job)
-        runner.submit(job_id)
-        out = job_out(store.get(job_id) or job)
-        return JSONResponse(out, status_code=202, headers={"Location": f"/api/jobs/{job_id}"})
-
-    async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str, Any]:
-        try:
-            form = await read_form(request.stream(), request.headers.get("content-type", ""), job_dir,
-                                   max_bytes + FORM_SLACK, {"image", "zones"}, {"sample", "model", "zone_id", "gsd"})
-        except UploadTooLarge:
-            raise ApiError(413, f"upload is over the limit of {max_bytes / 2**20:g} MB") from None
-        except BadUpload as exc:
-            raise ApiError(exc.status, exc.detail, exc.error) from None
-        f = form.fields
-        model = f.get("model") or next(iter(infos))
-        if model not in infos:
-            raise ApiError(400, f"unknown model {model!r}; choose one of: {', '.join(infos)}")
-        gsd = None
-        if f.get("gsd", "").strip():
-            try:
-                gsd = float(f["gsd"])
-                assert gsd > 0 and gsd < 1e6
-            except (ValueError, AssertionError):
-                raise ApiError(400, f"gsd must be a pixel size in metres (a positive number), got {f['gsd']!r}") from None
-        image, sample = form.files.get("image"), f.get("sample", "").strip()
-        if image is not None and image.size == 0 and not image.filename:
-            image = None  # an empty file input sent by a browser form
-        if (image is None) == (not sample):
-            raise ApiError(400, "give either an image file (field 'image') or a bundled sample (field 'sample')")
-        if image is not None:
-            name = display_name(image.filename)
-            if image.size > max_bytes:
-                raise ApiError(413, f"{name} is over the limit of {max_bytes / 2**20:g} MB")
-            ext = sniff_image(image.head)
-            if ext is None:
-                raise ApiError(415, f"{name}: not a GeoTIFF, PNG or JPEG image (checked by content, not the name)")
-            src = image.path.rename(job_dir / f"input.{ext}")
-        else:
-            known = _samples()
-            if sample not in known:
-                raise ApiError(400, f"unknown sample {sample!r}; samples: {', '.join(known) or '(none bundled)'}")
-            name = sample
-            with open(known[sample], "rb") as fh:
-                ext = sniff_image(fh.read(16))
-            if ext is None:
-                raise ApiError(400, f"sample {sample!r} is not a GeoTIFF, PNG or JPEG image")
-            src = job_dir / f"input.{ext}"
-            await run_in_threadpool(shutil.copyfile, known[sample], src)
-        try:
-            await run_in_threadpool(check_image, src, infos[model]["bands"], name)
-        except InputError as exc:
-            raise ApiError(400, str(exc), "unreadable_image") from None
-        zones_file, zones_name, zone_id = None, None, f.get("zone_id", "").strip() or None
-        zpart = form.files.get("zones")
-        if zpart is not None and (zpart.size or zpart.filename):
-            zones_name = display_name(zpart.filename, "zones")
-            zext = await run_in_threadpool(sniff_zones, zpart.path, zpart.head)
-            if zext is None:
-                raise ApiError(415, f"{zones_name}: zones must be a GeoPackage or a GeoJSON FeatureCollection "
-                                    "(checked by content, not the name)")
-            zpath = zpart.path.rename(job_dir / f"zones.{zext}")
-            zones_file = zpath.name
-            try:
-                await run_in_threadpool(check_zones, zpath, zone_id, zones_name)
-            except InputError as exc:
-                raise ApiError(400, str(exc), "unreadable_zones") from None
-        elif zone_id:
-            raise ApiError(400, "zone_id given without a zones file")
-        for leftover in job_dir.glob("upload-*.part"):
-            leftover.unlink()
-        return {"id": job_id, "model": model, "name": name, "input": src.name, "zones": zones_file,
-                "zones_name": zones_name, "zone_id": zone_id, "gsd": gsd}
-
-    @app.get("/api/jobs", summary="Recent jobs, newest first")
-    def list_jobs(limit: int = 100) -> dict[str, Any]:
-        rows = store.list(max(1, min(limit, 1000)))
-        queued = sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["created"])
-        pos = {r["id"]: i + 1 for i, r in enumerate(queued)}
-        return {"jobs": [{**{k: r[k] for k in ("id", "status", "stage", "name", "model", "created", "finished", "error")},
-                          "progress": {"done": r["done"] or 0, "total": r["total"] or 0},
-                          "queue_position": pos.get(r["id"])} for r in rows],
-                "counts": store.counts()}
-
-    @app.get("/api/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="One job with its progress and result")
-    def read_job(job_id: str) -> dict[str, Any]:
-        return job_out(get_job(job_id))
-
-    @app.post("/api/jobs/{job_id}/retry", status_code=202, response_model=JobOut, responses=ERRORS,
-              summary="Queue a failed job again")
-    def retry_job(job_id: str) -> dict[str, Any]:
-        job = get_job(job_id)
-        if not store.requeue(job_id):
-            raise ApiError(409, f"job {job_id} is {job['status']}; only failed jobs can be retried", "not_failed")
-        runner.submit(job_id)
-        return job_out(get_job(job_id))
-
-    @app.get("/api/jobs/{job_id}/files/{artifact}", responses={**ERRORS, 200: {"description": "the file"}},
-             summary="Download a result: " + ", ".join(ARTIFACTS))
-    def download(job_id: str, artifact: str) -> FileResponse:
-        job = get_job(job_id)
-        if artifact not in ARTIFACTS:
-            raise ApiError(404, f"unknown result {artifact!r}; results are: {', '.join(ARTIFACTS)}")
-        if job["status"] != "done":
-            raise ApiError(409, f"job {job_id} is {job['status']}; results are available once it is done")
-        fname, media, suffix = ARTIFACTS[artifact]
-        path = store.job_dir(job_id) / "out" / fname
-        if not path.is_file():
-            raise ApiError(404, f"job {job_id} has no {artifact} result" + (
-                " (no zones were given)" if artifact.startswith("zones") and not job["zones"] else ""))
-        inline = media == "image/png"
-        return FileResponse(path, media_type=media, filename=safe_stem(job["name"]) + suffix,
-                            content_disposition_type="inline" if inline else "attachment")
-
+    app.include_router(router)
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """Start the job workers with the app; stop them (and close the store once they ended) after it."""
+    app.state.runner.start()
+    try:
+        yield
+    finally:
+        if await run_in_threadpool(app.state.runner.stop):
+            app.state.store.close()
+
+
+# ---------------------------------------------------------------------------------- errors: always JSON
+async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"error": ERROR_CODES.get(exc.status_code, "http_error"), "detail": exc.detail},
+                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": "invalid_request", "detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
+
+
+async def security_headers(request: Request, call_next):
+    response = await call_next(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    path = request.url.path
+    if path == "/" or path.startswith("/static/"):
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+    return response
+
+
+# ---------------------------------------------------------------------------------- routes
+router = APIRouter()
+
+
+def job_out(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API shows it (:class:`JobOut`), with the download links of a finished job."""
+    files = {}
+    if job["status"] == "done" and job.get("result"):
+        files = {a: f"/api/jobs/{job['id']}/files/{a}" for a in job["result"].get("files", [])}
+    return {**{k: job.get(k) for k in ("id", "status", "stage", "name", "model", "zones_name", "zone_id", "gsd",
+                                       "created", "started", "finished", "queue_position", "error", "result")},
+            "progress": {"done": job.get("done") or 0, "total": job.get("total") or 0}, "files": files}
+
+
+def get_job(request: Request, job_id: str) -> dict[str, Any]:
+    """The stored job ``job_id``; 404 (JSON) when there is none."""
+    job = request.app.state.store.get(job_id) if JOB_ID.match(job_id) else None
+    if job is None:
+        raise ApiError(404, f"no job {job_id!r}", "not_found")
+    return job
+
+
+@router.get("/", include_in_schema=False)
+def index() -> FileResponse:
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@router.get("/api/info", summary="Models, bundled samples and limits")
+def info(request: Request) -> dict[str, Any]:
+    st = request.app.state
+    return {"version": __version__, "models": list(st.infos.values()), "samples": sorted(_samples()),
+            "max_upload_bytes": st.max_bytes, "workers": st.runner.workers,
+            "image_formats": list(IMAGE_FORMATS.values()), "zone_formats": list(ZONE_FORMATS.values()),
+            "jobs": st.store.counts()}
+
+
+@router.post("/api/jobs", status_code=202, response_model=JobOut, responses=ERRORS, openapi_extra=UPLOAD_BODY,
+             summary="Start a job from an uploaded image (or a bundled sample)")
+async def create_job(request: Request) -> JSONResponse:
+    store, max_bytes = request.app.state.store, request.app.state.max_bytes
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > max_bytes + FORM_SLACK:
+        raise ApiError(413, f"upload of {int(length) / 2**20:.1f} MB is over the limit of {max_bytes / 2**20:g} MB")
+    job_id = uuid.uuid4().hex
+    job_dir = store.job_dir(job_id)
+    job_dir.mkdir(parents=True)
+    try:
+        job = await _receive_job(request, job_id, job_dir)
+    except BaseException:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+    store.create(job)
+    request.app.state.runner.submit(job_id)
+    out = job_out(store.get(job_id) or job)
+    return JSONResponse(out, status_code=202, headers={"Location": f"/api/jobs/{job_id}"})
+
+
+async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str, Any]:
+    """Read and check the upload into ``job_dir``; the new job's record."""
+    infos, max_bytes = request.app.state.infos, request.app.state.max_bytes
+    try:
+        form = await read_form(request.stream(), request.headers.get("content-type", ""), job_dir,
+                               max_bytes + FORM_SLACK, {"image", "zones"}, {"sample", "model", "zone_id", "gsd"})
+    except UploadTooLarge:
+        raise ApiError(413, f"upload is over the limit of {max_bytes / 2**20:g} MB") from None
+    except BadUpload as exc:
+        raise ApiError(exc.status, exc.detail, exc.error) from None
+    model, gsd = _model_and_gsd(form.fields, infos)
+    name, src = await _receive_image(form, job_dir, max_bytes)
+    try:
+        await run_in_threadpool(check_image, src, infos[model]["bands"], name)
+    except InputError as exc:
+        raise ApiError(400, str(exc), "unreadable_image") from None
+    zones_file, zones_name, zone_id = await _receive_zones(form, job_dir)
+    for leftover in job_dir.glob("upload-*.part"):
+        leftover.unlink()
+    return {"id": job_id, "model": model, "name": name, "input": src.name, "zones": zones_file,
+            "zones_name": zones_name, "zone_id": zone_id, "gsd": gsd}
+
+
+def _model_and_gsd(f: dict[str, str], infos: dict[str, Any]) -> tuple[str, float | None]:
+    model = f.get("model") or next(iter(infos))
+    if model not in infos:
+        raise ApiError(400, f"unknown model {model!r}; choose one of: {', '.join(infos)}")
+    gsd = None
+    if f.get("gsd", "").strip():
+        try:
+            gsd = float(f["gsd"])
+            assert gsd > 0 and gsd < 1e6
+        except (ValueError, AssertionError):
+            raise ApiError(400, f"gsd must be a pixel size in metres (a positive number), got {f['gsd']!r}") from None
+    return model, gsd
+
+
+async def _receive_image(form: Any, job_dir: Path, max_bytes: int) -> tuple[str, Path]:
+    """The uploaded image (or a copy of the bundled sample) as ``job_dir/input.<ext>``; (name shown, path)."""
+    image, sample = form.files.get("image"), form.fields.get("sample", "").strip()
+    if image is not None and image.size == 0 and not image.filename:
+        image = None  # an empty file input sent by a browser form
+    if (image is None) == (not sample):
+        raise ApiError(400, "give either an image file (field 'image') or a bundled sample (field 'sample')")
+    if image is not None:
+        name = display_name(image.filename)
+        if image.size > max_bytes:
+            raise ApiError(413, f"{name} is over the limit of {max_bytes / 2**20:g} MB")
+        ext = sniff_image(image.head)
+        if ext is None:
+            raise ApiError(415, f"{name}: not a GeoTIFF, PNG or JPEG image (checked by content, not the name)")
+        return name, image.path.rename(job_dir / f"input.{ext}")
+    known = _samples()
+    if sample not in known:
+        raise ApiError(400, f"unknown sample {sample!r}; samples: {', '.join(known) or '(none bundled)'}")
+    with open(known[sample], "rb") as fh:
+        ext = sniff_image(fh.read(16))
+    if ext is None:
+        raise ApiError(400, f"sample {sample!r} is not a GeoTIFF, PNG or JPEG image")
+    src = job_dir / f"input.{ext}"
+    await run_in_threadpool(shutil.copyfile, known[sample], src)
+    return sample, src
+
+
+async def _receive_zones(form: Any, job_dir: Path) -> tuple[str | None, str | None, str | None]:
+    """The uploaded zones as ``job_dir/zones.<ext>``, checked; (file name, name shown, zone id attribute)."""
+    zones_file, zones_name, zone_id = None, None, form.fields.get("zone_id", "").strip() or None
+    zpart = form.files.get("zones")
+    if zpart is not None and (zpart.size or zpart.filename):
+        zones_name = display_name(zpart.filename, "zones")
+        zext = await run_in_threadpool(sniff_zones, zpart.path, zpart.head)
+        if zext is None:
+            raise ApiError(415, f"{zones_name}: zones must be a GeoPackage or a GeoJSON FeatureCollection "
+                                "(checked by content, not the name)")
+        zpath = zpart.path.rename(job_dir / f"zones.{zext}")
+        zones_file = zpath.name
+        try:
+            await run_in_threadpool(check_zones, zpath, zone_id, zones_name)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "unreadable_zones") from None
+    elif zone_id:
+        raise ApiError(400, "zone_id given without a zones file")
+    return zones_file, zones_name, zone_id
+
+
+@router.get("/api/jobs", summary="Recent jobs, newest first")
+def list_jobs(request: Request, limit: int = 100) -> dict[str, Any]:
+    store = request.app.state.store
+    rows = store.list(max(1, min(limit, 1000)))
+    queued = sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["created"])
+    pos = {r["id"]: i + 1 for i, r in enumerate(queued)}
+    return {"jobs": [{**{k: r[k] for k in ("id", "status", "stage", "name", "model", "created", "finished", "error")},
+                      "progress": {"done": r["done"] or 0, "total": r["total"] or 0},
+                      "queue_position": pos.get(r["id"])} for r in rows],
+            "counts": store.counts()}
+
+
+@router.get("/api/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="One job with its progress and result")
+def read_job(request: Request, job_id: str) -> dict[str, Any]:
+    return job_out(get_job(request, job_id))
+
+
+@router.post("/api/jobs/{job_id}/retry", status_code=202, response_model=JobOut, responses=ERRORS,
+             summary="Queue a failed job again")
+def retry_job(request: Request, job_id: str) -> dict[str, Any]:
+    job = get_job(request, job_id)
+    if not request.app.state.store.requeue(job_id):
+        raise ApiError(409, f"job {job_id} is {job['status']}; only failed jobs can be retried", "not_failed")
+    request.app.state.runner.submit(job_id)
+    return job_out(get_job(request, job_id))
+
+
+@router.get("/api/jobs/{job_id}/files/{artifact}", responses={**ERRORS, 200: {"description": "the file"}},
+            summary="Download a result: " + ", ".join(ARTIFACTS))
+def download(request: Request, job_id: str, artifact: str) -> FileResponse:
+    job = get_job(request, job_id)
+    if artifact not in ARTIFACTS:
+        raise ApiError(404, f"unknown result {artifact!r}; results are: {', '.join(ARTIFACTS)}")
+    if job["status"] != "done":
+        raise ApiError(409, f"job {job_id} is {job['status']}; results are available once it is done")
+    fname, media, suffix = ARTIFACTS[artifact]
+    path = request.app.state.store.job_dir(job_id) / "out" / fname
+    if not path.is_file():
+        raise ApiError(404, f"job {job_id} has no {artifact} result" + (
+            " (no zones were given)" if artifact.startswith("zones") and not job["zones"] else ""))
+    inline = media == "image/png"
+    return FileResponse(path, media_type=media, filename=safe_stem(job["name"]) + suffix,
+                        content_disposition_type="inline" if inline else "attachment")
 
 
 def serve(args: argparse.Namespace) -> int:

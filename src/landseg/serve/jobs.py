@@ -31,6 +31,9 @@ from typing import Any, Callable
 import numpy as np
 
 from landseg.errors import ConfigError, LandsegError
+from landseg.models.engine import load_engine
+from landseg.pipeline import run_pipeline
+from landseg.predict import PredictOptions
 
 log = logging.getLogger("landseg.serve")
 
@@ -209,8 +212,6 @@ class EngineCache:
     def get(self, name: str) -> tuple[Any, Any]:
         with self._lock:
             if name not in self._engines:
-                from landseg.models.engine import load_engine
-
                 self._engines[name] = load_engine(self.models[name], device=self.device)
             return self._engines[name]
 
@@ -314,59 +315,24 @@ def _public(message: str, job_dir: Path, job: dict[str, Any]) -> str:
 
 def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_options: dict[str, Any], *,
             stage: Callable[[str], None], progress: Callable[[int, int], None]) -> dict[str, Any]:
-    """All outputs of one job into ``job_dir/out``; returns the summary stored with the job."""
-    from landseg import area
-    from landseg.predict import PredictOptions, output_paths, predict_raster
-
+    """All outputs of one job into ``job_dir/out`` (:func:`landseg.pipeline.run_pipeline`); returns the
+    summary stored with the job."""
     src = job_dir / job["input"]
     out = job_dir / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    warnings: list[str] = []
     stage("loading model")
     engine, ckpt = engines.get(job["model"])
-    stage("segmenting")
     opts = PredictOptions(**predict_options, progress=False, overwrite=True, gsd=job["gsd"], on_progress=progress)
-    rec = predict_raster(engine, ckpt, src, out, opts, model_name=job["model"])
-    paths = output_paths(src, out)
-    stage("preparing the view")
-    write_view_images(src, paths["classes"], out, ckpt, VIEW_SIZE)
-    zones = None
-    sized = rec["crs"] is not None or job["gsd"] is not None
-    if not sized:
-        warnings.append("this image has no georeferencing, so polygons and zone areas need the ground size of a "
-                        "pixel: start the job again with the pixel size in metres")
-    if job["zones"] and sized:
-        stage("zones")
-        try:
-            zres = area.zonal_areas(paths["classes"], job_dir / job["zones"], job["zone_id"] or None, gsd=job["gsd"])
-            for suffix in ("json", "csv", "gpkg"):
-                zres.write(out / f"input_zones.{suffix}")
-            zones = json.loads((out / "input_zones.json").read_text())
-            zones["zones_file"] = job.get("zones_name") or "zones"
-            zones.pop("raster", None)
-        except LandsegError as exc:
-            warnings.append(_public(f"zones: {exc}", job_dir, job))
-    polygons = None
-    if sized:
-        stage("polygons")
-        try:
-            from landseg.vectorize import vectorize
-
-            v = vectorize(paths["classes"], out / "polygons.gpkg", gsd=job["gsd"])
-            polygons = {"features": v.features, "counts": v.counts}
-        except LandsegError as exc:
-            warnings.append(_public(f"polygons not written: {exc}", job_dir, job))
-    stage("report")
-    try:
-        from landseg.report.html import write_report
-    except ImportError:
-        warnings.append("HTML report not available in this installation")
-    else:
-        try:
-            write_report(out, out / "report.html")
-        except LandsegError as exc:
-            warnings.append(_public(f"report not written: {exc}", job_dir, job))
+    res = run_pipeline(engine, ckpt, src, out, model_name=job["model"], gsd=job["gsd"], opts=opts,
+                       zones=job_dir / job["zones"] if job["zones"] else None, zone_id=job["zone_id"] or None,
+                       view_size=VIEW_SIZE, on_stage=stage)
+    rec = res.record
+    zones = res.zones
+    if zones is not None:
+        zones["zones_file"] = job.get("zones_name") or "zones"
+        zones.pop("raster", None)
+    polygons = {"features": res.polygons.features, "counts": res.polygons.counts} if res.polygons is not None else None
     table = ckpt.class_table
     areas = rec.get("areas") or {}
     areas.pop("raster", None)
@@ -374,30 +340,7 @@ def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_op
         "size": rec["size"], "crs": rec["crs"], "windows": rec["windows"], "note": _public(rec["note"], job_dir, job),
         "seconds": rec["seconds_total"], "model": job["model"],
         "legend": [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(zip(table.names, table.colors))],
-        "areas": areas, "zones": zones, "polygons": polygons, "warnings": warnings,
+        "areas": areas, "zones": zones, "polygons": polygons,
+        "warnings": [_public(w, job_dir, job) for w in res.warnings],
         "files": sorted(name for name, (fname, _, _) in ARTIFACTS.items() if (out / fname).exists()),
     }
-
-
-def write_view_images(src: Path, classes: Path, out: Path, ckpt: Any, size: int) -> None:
-    """``image.png`` (the input, for display) and ``layer.png`` (class colours, transparent nodata), same shape."""
-    import rasterio
-    from PIL import Image
-    from rasterio.enums import ColorInterp, Resampling
-
-    from landseg.predict import display_rgb
-
-    with rasterio.open(classes) as c:
-        f = min(1.0, size / max(c.height, c.width))
-        h, w = max(1, round(c.height * f)), max(1, round(c.width * f))
-        cls = c.read(1, out_shape=(h, w), resampling=Resampling.nearest)
-    table = ckpt.class_table
-    rgba = np.zeros((h, w, 4), np.uint8)
-    rgba[..., :3] = table.index_to_rgb(cls)
-    rgba[..., 3] = np.where(cls < table.num_classes, 255, 0)
-    Image.fromarray(rgba, "RGBA").save(out / "layer.png")
-    with rasterio.open(src) as ds:
-        bands = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or [1]
-        bands = bands[: len(ckpt.mean)]
-        img = ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average)
-    Image.fromarray(display_rgb(img, ckpt.bands)).save(out / "image.png")

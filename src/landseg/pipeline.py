@@ -1,0 +1,137 @@
+"""One image through the whole chain: predict -> areas -> zones -> polygons -> report.
+
+Shared by ``landseg demo`` and the web app's jobs (:mod:`landseg.serve.jobs`). Into ``out_dir``::
+
+    NAME_classes.tif, NAME_preview.png, NAME_overlay.png, NAME_areas.csv/json, NAME_predict.json
+                                    predict (:func:`landseg.predict.predict_raster`)
+    image.png, layer.png            with ``view_size``: the image and the class layer for display
+    NAME_zones.json/csv/gpkg        with ``zones``: class areas per zone
+    polygons.gpkg                   with ``polygons``: one polygon per connected area of a class
+    report.html                     with ``report`` (or the path it gives): the HTML report of out_dir
+
+Zones and polygons need the ground size of a pixel (georeferencing or ``gsd``); without it they are
+skipped with a warning. A failing zones, polygons or report step is a warning too: the class map and
+areas stand on their own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from rasterio.enums import Resampling
+
+from landseg import area
+from landseg.errors import LandsegError
+from landseg.io.raster import data_bands, raster_shape, read_resampled
+from landseg.models.checkpoint import Checkpoint
+from landseg.predict import PredictOptions, output_paths, predict_raster
+from landseg.report import write_report
+from landseg.vectorize import VectorizeResult, vectorize
+from landseg.views import class_layer, display_rgb, preview_shape, write_png
+
+# stages reported through ``on_stage``, in order
+STAGES = ("segmenting", "preparing the view", "zones", "polygons", "report")
+UNSIZED = ("this image has no georeferencing, so polygons and zone areas need the ground size of a pixel: "
+           "start the job again with the pixel size in metres")
+
+
+@dataclass
+class PipelineResult:
+    """What :func:`run_pipeline` made: the predict record, the output paths, and each later step's result."""
+
+    record: dict[str, Any]  # predict's run record (NAME_predict.json, with its areas)
+    paths: dict[str, Path]  # predict's outputs (:func:`landseg.predict.output_paths`)
+    gsd: float | None = None
+    zones: dict[str, Any] | None = None  # the zone areas (NAME_zones.json content)
+    polygons: VectorizeResult | None = None
+    report: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sized(self) -> bool:
+        """Whether the ground size of a pixel is known (georeferenced input, or a given gsd)."""
+        return self.record["crs"] is not None or self.gsd is not None
+
+    def class_areas(self) -> area.AreaResult:
+        """The class areas of the class map (pixel counts and shares where no pixel size is known)."""
+        return area.class_areas(self.paths["classes"], gsd=self.gsd, allow_pixels_only=True)
+
+
+def run_pipeline(
+    engine: Callable[[Any], Any],
+    ckpt: Checkpoint,
+    image: str | Path,
+    out_dir: str | Path,
+    *,
+    model_name: str = "",
+    zones: str | Path | None = None,
+    zone_id: str | None = None,
+    gsd: float | None = None,
+    polygons: bool = True,
+    report: bool | str | Path = True,
+    view_size: int | None = None,
+    opts: PredictOptions | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> PipelineResult:
+    """Predict ``image`` into ``out_dir``, then its view images, zone areas, polygons and report.
+
+    ``opts`` are the predict options (``gsd`` overrides theirs); ``on_stage`` is told each stage of
+    :data:`STAGES` as it starts (it may raise to cancel).
+    """
+    stage = on_stage or (lambda name: None)
+    out = Path(out_dir)
+    opts = opts or PredictOptions()
+    if gsd is not None:
+        opts = replace(opts, gsd=gsd)
+    stage("segmenting")
+    rec = predict_raster(engine, ckpt, image, out, opts, model_name=model_name)
+    res = PipelineResult(rec, output_paths(image, out), gsd=opts.gsd)
+    if view_size:
+        stage("preparing the view")
+        write_view_images(Path(image), res.paths["classes"], out, ckpt, view_size)
+    if (zones or polygons) and not res.sized:
+        res.warnings.append(UNSIZED)
+    if zones and res.sized:
+        stage("zones")
+        _zones(res, Path(image).stem, out, zones, zone_id)
+    if polygons and res.sized:
+        stage("polygons")
+        try:
+            res.polygons = vectorize(res.paths["classes"], out / "polygons.gpkg", gsd=res.gsd)
+        except LandsegError as exc:
+            res.warnings.append(f"polygons not written: {exc}")
+    if report:
+        stage("report")
+        path = out / "report.html" if report is True else Path(report)
+        try:
+            write_report(out, path)
+            res.report = path
+        except LandsegError as exc:
+            res.warnings.append(f"report not written: {exc}")
+    return res
+
+
+def _zones(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id: str | None) -> None:
+    try:
+        zres = area.zonal_areas(res.paths["classes"], zones, zone_id or None, gsd=res.gsd)
+        for suffix in ("json", "csv", "gpkg"):
+            zres.write(out / f"{stem}_zones.{suffix}")
+        res.zones = json.loads((out / f"{stem}_zones.json").read_text())
+    except LandsegError as exc:
+        res.warnings.append(f"zones: {exc}")
+
+
+def write_view_images(src: Path, classes: Path, out: Path, ckpt: Checkpoint, size: int) -> None:
+    """``image.png`` (the input, for display) and ``layer.png`` (class colours, transparent nodata), same shape."""
+    h, w = preview_shape(*raster_shape(classes), size)
+    cls = read_resampled(classes, (h, w))
+    write_png(class_layer(cls, ckpt.class_table), out / "layer.png", "RGBA")
+    bands = data_bands(src, len(ckpt.mean))
+    img = read_resampled(src, (h, w), indexes=bands, resampling=Resampling.average)
+    write_png(display_rgb(img, ckpt.bands), out / "image.png")
+
+
+__all__ = ["STAGES", "PipelineResult", "run_pipeline", "write_view_images"]
