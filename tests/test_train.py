@@ -135,3 +135,66 @@ def test_ctrl_c_saves_last_then_resume(dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(T.Trainer, "_train_epoch", real)
     assert main([*args, "--resume"]) == 0
     assert load_checkpoint(run / "last.safetensors").train["epoch"] == 3
+
+
+# -- issue #16: tests that fail when the mechanism is removed ---------------------------------------
+EXACT = [*FAST, "--precision", "fp32", "--device", "cpu", "--seed", "1"]
+
+
+def _weights(path):
+    return load_checkpoint(path).state_dict
+
+
+def _assert_same_weights(a, b, atol=1e-6):
+    import torch
+
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0), k
+
+
+def _strip_time(rows):
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(dataset, tmp_path_factory):
+    run = tmp_path_factory.mktemp("straight") / "run"
+    assert main(["train", str(dataset), "--out", str(run), "--epochs", "2", "--windows-per-epoch", "32", *EXACT]) == 0
+    return run
+
+
+@pytest.mark.parametrize("steps_before_stop", [2, 6])  # mid-epoch 1, mid-epoch 2 (4 batches per epoch)
+def test_interrupted_and_resumed_equals_uninterrupted(dataset, uninterrupted, tmp_path, monkeypatch, steps_before_stop):
+    """Ctrl-C after N real optimiser steps, then --resume: the same weights and metrics as one straight run."""
+    from landseg import train as T
+
+    real_lr_at = T.lr_at
+    calls = []
+
+    def lr_at(cfg, progress):  # called once per batch, before the batch's step
+        calls.append(1)
+        if len(calls) > steps_before_stop:
+            raise KeyboardInterrupt
+        return real_lr_at(cfg, progress)
+
+    run = tmp_path / "run"
+    args = ["train", str(dataset), "--out", str(run), "--epochs", "2", "--windows-per-epoch", "32", *EXACT]
+    monkeypatch.setattr(T, "lr_at", lr_at)
+    assert main(args) == 130
+    stopped = load_checkpoint(run / "last.safetensors", with_training_state=True)
+    assert stopped.train["step"] == steps_before_stop and stopped.train["batch_in_epoch"] == steps_before_stop % 4
+    monkeypatch.setattr(T, "lr_at", real_lr_at)
+    assert main([*args, "--resume"]) == 0
+    _assert_same_weights(_weights(run / "last.safetensors"), _weights(uninterrupted / "last.safetensors"))
+    _assert_same_weights(_weights(run / "best.safetensors"), _weights(uninterrupted / "best.safetensors"))
+    a = load_checkpoint(run / "last.safetensors", with_training_state=True)
+    b = load_checkpoint(uninterrupted / "last.safetensors", with_training_state=True)
+    assert a.train["step"] == b.train["step"] == 8
+    for key, value in b.optim_state["state"].items():  # Adam moments and step counts
+        for name, t in value.items():
+            import torch
+
+            assert torch.allclose(torch.as_tensor(a.optim_state["state"][key][name]).float(),
+                                  torch.as_tensor(t).float(), atol=1e-6), (key, name)
+    assert _strip_time(read_csv(run / "metrics.csv")) == _strip_time(read_csv(uninterrupted / "metrics.csv"))
