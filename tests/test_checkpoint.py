@@ -80,3 +80,30 @@ def test_missing_and_foreign_files(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(CheckpointError, match="no best.safetensors"):
         load_checkpoint(tmp_path / "run")
+
+
+# -- issue #16: corrupt metadata ---------------------------------------------------------------------
+def _with_metadata(path, text):
+    from safetensors.torch import save_file
+
+    save_file({"model.w": torch.zeros(2)}, str(path), metadata={"landseg": text})
+    return path
+
+
+@pytest.mark.parametrize("text,why", [
+    ('{"format": "landseg-checkpoint-1", "arch": {"name": "unet"', "not valid JSON"),
+    ("[1, 2, 3]", "not a JSON object"),
+    ('{"format": "landseg-checkpoint-1", "mean": [1]}', "'arch'"),
+    ('{"format": "landseg-checkpoint-1", "arch": {}, "class_table": 5, "bands": [], "mean": [], "std": []}', "class_table"),
+])
+def test_corrupt_metadata_is_a_clear_checkpoint_error(tmp_path, capsys, text, why):
+    p = _with_metadata(tmp_path / "bad.safetensors", text)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(p)
+    msg = str(info.value)
+    assert str(p) in msg and "corrupt landseg metadata" in msg and why in msg
+    from landseg.cli import main
+
+    assert main(["export", str(p), str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "corrupt landseg metadata" in err and "Traceback" not in err

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from landseg import __version__
 from landseg.classes import ClassTable
-from landseg.errors import CheckpointError
+from landseg.errors import CheckpointError, LandsegError
 from landseg.io.files import atomic_output
 
 FORMAT = "landseg-checkpoint-1"
@@ -113,7 +113,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(_not_ckpt(path, exc)) from None
     if raw is None:
         raise CheckpointError(f"{path}: a safetensors file, but not a landseg checkpoint (no landseg metadata)")
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: corrupt landseg metadata (not valid JSON: {exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: corrupt landseg metadata (not a JSON object)")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
     return meta
@@ -128,11 +133,16 @@ def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> C
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(_not_ckpt(path, exc)) from None
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    ckpt = Checkpoint(
-        arch=meta["arch"], class_table=ClassTable.from_dict(meta["class_table"]), bands=meta["bands"],
-        mean=meta["mean"], std=meta["std"], pixel_size=meta.get("pixel_size"), state_dict=model_sd,
-        train=meta.get("train", {}), path=str(path),
-    )
+    try:
+        ckpt = Checkpoint(
+            arch=meta["arch"], class_table=ClassTable.from_dict(meta["class_table"]), bands=meta["bands"],
+            mean=meta["mean"], std=meta["std"], pixel_size=meta.get("pixel_size"), state_dict=model_sd,
+            train=meta.get("train", {}), path=str(path),
+        )
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: corrupt landseg metadata (missing {exc})") from None
+    except (LandsegError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt landseg metadata (class_table or another field is invalid: {exc})") from None
     if with_training_state:
         if "optim" in meta:
             ckpt.optim_state = _unflatten_optim({k: v for k, v in tensors.items() if k.startswith("optim.")}, meta["optim"])
