@@ -2,7 +2,6 @@ import csv
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,12 @@ def read_csv(path):
 
 
 def test_small_model_learns(dataset, tmp_path):
-    t0 = time.time()
-    run = tmp_path / "run"
+    run = tmp_path / "run"  # its wall time is measured by benchmarks/bench_small_train.py, not asserted here
     assert main(["train", str(dataset), "--out", str(run), "--epochs", "4", "--windows-per-epoch", "160",
                  "--lr", "0.01", *FAST]) == 0
     rows = read_csv(run / "metrics.csv")
     assert len(rows) == 4
     assert float(rows[-1]["val_oa"]) >= 0.95, rows[-1]
-    assert time.time() - t0 < 60
     for f in ("best.safetensors", "last.safetensors", "learning_curve.png", "config.yaml", "metrics.json"):
         assert (run / f).exists()
     ck = load_checkpoint(run / "best.safetensors")
