@@ -94,7 +94,7 @@ def _must_run(item) -> bool:
 def _skip_reason(rep) -> str:
     lr = rep.longrepr
     reason = str(lr[2]) if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
-    return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+    return reason.removeprefix("Skipped: ")
 
 
 @pytest.hookimpl(hookwrapper=True)

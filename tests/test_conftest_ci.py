@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PROBE = '''
 import pytest
 
@@ -45,12 +43,12 @@ def _run(tmp_path, ci, name):
     if ci:
         env["CI"] = "true"
 
-    def pytest(*files):
+    def run_pytest(*files):
         res = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-q", *files],
                              capture_output=True, text=True, env=env, cwd=root, timeout=120)
         return res.returncode, res.stdout
 
-    return pytest
+    return run_pytest
 
 
 def test_without_ci_missing_things_skip(tmp_path):

@@ -318,14 +318,14 @@ def test_auto_precision_follows_the_cpu(monkeypatch, tiny_checkpoint):
 
     cpu = torch.device("cpu")
     for fast, want in ((True, torch.bfloat16), (False, None)):
-        monkeypatch.setattr(E, "cpu_has_fast_bf16", lambda: fast)
+        monkeypatch.setattr(E, "cpu_has_fast_bf16", lambda fast=fast: fast)
         assert E.autocast_dtype(cpu, "auto") is want
         assert E.TorchEngine(load_checkpoint(tiny_checkpoint()), "cpu", "auto").dtype is want
         assert E.autocast_dtype(cpu, "fp32") is None and E.autocast_dtype(cpu, "bf16") is torch.bfloat16
     monkeypatch.undo()
     for text, want in (("flags : fpu avx512f avx512_bf16\n", True), ("flags : fpu amx_bf16 amx_tile\n", True),
                        ("flags : fpu avx2 avx512f\n", False)):
-        monkeypatch.setattr(E, "open", lambda *a, **k: __import__("io").StringIO(text), raising=False)
+        monkeypatch.setattr(E, "open", lambda *a, text=text, **k: __import__("io").StringIO(text), raising=False)
         assert E.cpu_has_fast_bf16() is want
     with pytest.raises(Exception, match="precision must be"):
         E.autocast_dtype(cpu, "int8")

@@ -235,7 +235,6 @@ def test_ddp_replicas_agree_split_the_windows_and_equal_one_process(dataset, tmp
     import hashlib
     import json
 
-    import numpy as np
     import torch
 
     from landseg import train as T
