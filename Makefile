@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/landseg demo --out demo-out
 
+# Outside CI a missing Chromium only skips the browser tests; under CI=true (set by .ci/run) it is an error,
+# and tests/conftest.py turns those skips (and missing ../shared/realdata) into failures.
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || { if [ "$$CI" = true ]; then echo "CI: chromium is required and could not be installed (run as root, or preinstall it)" >&2; exit 1; else echo "chromium not installed: browser tests will be skipped"; fi; }; }
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -154,3 +154,31 @@ def test_missing_weight_tensor_is_refused(tmp_path, tiny_checkpoint):
     path = _craft(tmp_path, tiny_checkpoint, tensors=tensors)
     with pytest.raises(CheckpointError, match="missing 1 tensors, e.g. head.weight"):
         load_checkpoint(path)
+
+
+# -- issue #16: corrupt metadata ---------------------------------------------------------------------
+def _with_metadata(path, text):
+    from safetensors.torch import save_file
+
+    save_file({"model.w": torch.zeros(2)}, str(path), metadata={"landseg": text})
+    return path
+
+
+@pytest.mark.parametrize("text,why", [
+    ('{"format": "landseg-checkpoint-1", "arch": {"name": "unet"', "not valid JSON"),
+    ("[1, 2, 3]", "not a JSON object"),
+    ('{"format": "landseg-checkpoint-1", "mean": [1]}', "lacks arch"),
+    ('{"format": "landseg-checkpoint-1", "arch": {"name": "unet", "in_channels": 3, "num_classes": 6, "width": 8, '
+     '"depth": 3}, "class_table": 5, "bands": ["r", "g", "b"], "mean": [0, 0, 0], "std": [1, 1, 1]}', "class_table"),
+])
+def test_corrupt_metadata_is_a_clear_checkpoint_error(tmp_path, capsys, text, why):
+    p = _with_metadata(tmp_path / "bad.safetensors", text)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(p)
+    msg = str(info.value)
+    assert str(p) in msg and "corrupt landseg metadata" in msg and why in msg
+    from landseg.cli import main
+
+    assert main(["export", str(p), str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "corrupt landseg metadata" in err and "Traceback" not in err

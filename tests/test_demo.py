@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import rasterio
 
@@ -22,9 +23,18 @@ def test_default_model_is_small_and_self_describing():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--out", str(out)]) == 0
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["demo", "--out", str(out)]) == 0
+    PRINTED[out] = buf.getvalue()  # what `landseg demo` printed, for the tests that read it
     return out
+
+
+PRINTED: dict = {}
 
 
 def test_demo_outputs(demo, capsys):
@@ -67,3 +77,111 @@ def test_default_model_reaches_its_card_accuracy(demo):
     m = metrics_from_confusion(confusion_matrix(truth, pred, 5), DUBAI.names)
     assert m["oa"] >= card["oa"] - 0.01
     assert m["miou"] >= card["miou"] - 0.01
+
+
+# -- issue #16: the demo's printed numbers and outputs checked by content --------------------------------
+def _tables(text):
+    """The class tables `landseg demo` printed: [{name: (pixels, m2 or None, share %)}] in order."""
+    tables, rows = [], None
+    for line in text.splitlines():
+        if line.startswith("class ") and "pixels" in line and "share" in line:
+            rows = {}
+        elif rows is not None and line and not line.startswith("---"):
+            parts = line.split()
+            name, px, m2, ha, share = parts[0], parts[1], parts[2], parts[3], parts[4]
+            rows[name] = (int(px.replace(",", "")), None if m2 == "n/a" else float(m2.replace(",", "")),
+                          float(share))
+            if name == "total":
+                tables.append(rows)
+                rows = None
+    return tables
+
+
+def test_demo_printed_tables_equal_the_class_maps(demo):
+    from PIL import Image
+
+    from landseg.classes import DUBAI, ISPRS
+
+    printed = PRINTED[demo]
+    dubai, potsdam = _tables(printed)
+    sample = samples()[0]
+    with rasterio.open(demo / "predict" / f"{sample.stem}_classes.tif") as ds:
+        pred = ds.read(1)
+    counts = np.bincount(pred[pred != 255].ravel(), minlength=5)
+    assert {n: dubai[n][0] for n in DUBAI.names} == dict(zip(DUBAI.names, counts.tolist()))
+    assert dubai["total"][0] == int(counts.sum()) == pred.size  # the JPEG has no nodata
+    for n, c in zip(DUBAI.names, counts):
+        assert dubai[n][1] is None and dubai[n][2] == pytest.approx(100 * c / counts.sum(), abs=0.006)
+    with rasterio.open(SAMPLES / "potsdam_4_13_label.tif") as ds:
+        lab, px_area = ds.read(1), abs(ds.transform.a * ds.transform.e)
+    pc = np.bincount(lab.ravel(), minlength=6)[:6]
+    for n, c in zip(ISPRS.names, pc):
+        assert potsdam[n][0] == c and potsdam[n][1] == pytest.approx(c * px_area, abs=0.006)
+    assert potsdam["total"][1] == pytest.approx(2500.0)
+    # the printed accuracy, recomputed from the written class map and the mask's colours (no landseg code)
+    rgb = np.asarray(Image.open(SAMPLES / f"{sample.stem}_mask.png").convert("RGB")).astype(int)
+    truth = np.full(rgb.shape[:2], 255)
+    for i, col in enumerate(DUBAI.colors):
+        truth[(rgb == col).all(-1)] = i
+    ok = truth != 255
+    cm = np.zeros((5, 5), np.int64)
+    np.add.at(cm, (truth[ok], pred[ok]), 1)
+    tp, ref, prd = np.diag(cm), cm.sum(1), cm.sum(0)
+    seen = (ref + prd) > 0
+    oa = tp.sum() / cm.sum()
+    mf1 = np.mean(2 * tp[seen] / (ref + prd)[seen])
+    miou = np.mean(tp[seen] / (ref + prd - tp)[seen])
+    assert f"OA {oa:.3f}, mean F1 {mf1:.3f}, mIoU {miou:.3f}" in printed
+
+
+def test_demo_outputs_by_content(demo):
+    import pyogrio.raw
+
+    from landseg.classes import DUBAI, ISPRS
+
+    sample = samples()[0]
+    with rasterio.open(demo / "predict" / f"{sample.stem}_classes.tif") as ds:
+        table = json.loads(ds.tags()["LANDSEG_CLASS_TABLE"])
+        assert [c["name"] for c in table["classes"]] == list(DUBAI.names)
+        assert [tuple(c["color"]) for c in table["classes"]] == [tuple(c) for c in DUBAI.colors]
+        cmap = ds.colormap(1)
+        assert [cmap[i][:3] for i in range(5)] == [tuple(c) for c in DUBAI.colors]
+        pred = ds.read(1)
+    assert set(np.unique(pred)) <= set(range(5)) and len(np.unique(pred)) >= 4
+    html = (demo / "report.html").read_text()
+    for n in DUBAI.names:
+        assert n in html
+    counts = np.bincount(pred.ravel(), minlength=5)
+    assert f"{counts[0]:,}" in html  # the building pixel count is in the report's table
+    meta, _, wkb, fields = pyogrio.raw.read(demo / "potsdam_4_13_polygons.gpkg")
+    assert meta["crs"] == "EPSG:32633" and list(meta["fields"]) == ["class", "class_name", "area_m2"]
+    import shapely
+
+    geoms = shapely.from_wkb(wkb)
+    with rasterio.open(SAMPLES / "potsdam_4_13_label.tif") as ds:
+        lab = ds.read(1)
+    for i, n in enumerate(ISPRS.names):
+        mine = fields[1] == n
+        want = (lab == i).sum() * 0.0025
+        assert shapely.area(geoms[mine]).sum() == pytest.approx(want, rel=1e-9)
+        assert fields[2][mine].sum() == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_model_card_test_tile7_figures_rederived_from_the_real_data(realdata, tmp_path):
+    """The card's headline (Dubai Tile 7, held out) from its own prepare + evaluate commands on the real data."""
+    card = json.loads((ASSETS / "model_card.json").read_text())
+    src = realdata / "Kaarti22_satellite-imagery" / "Semantic segmentation dataset"
+    data = tmp_path / "dubai"
+    assert main(["prepare", "folder", str(src), str(data), "--class-table", "dubai", "--test", "Tile_7__*"]) == 0
+    out = tmp_path / "eval"
+    assert main(["evaluate", "default", str(data), "--split", "test", "--out", str(out), "--no-maps"]) == 0
+    v = json.loads((out / "metrics.json").read_text())["variants"]["full_with_clutter"]
+    want = card["test_tile7"]
+    assert v["pixels"] == want["pixels"]
+    for k in ("oa", "mean_f1", "miou"):  # bf16/fp32 differences between machines move the 4th decimal at most
+        assert v[k] == pytest.approx(want[k], abs=0.002), k
+    for n, m in want["per_class"].items():
+        assert v["per_class"][n]["iou"] == pytest.approx(m["iou"], abs=0.005), n
+    md = (ASSETS / "MODEL_CARD.md").read_text()
+    assert f"{want['oa']:.3f}" in md or f"{100 * want['oa']:.1f}" in md

@@ -381,3 +381,35 @@ def test_folder_ambiguous_masks_are_refused(tmp_path, capsys):
     src = _folder(tmp_path, masks=("a.png", "a_mask.png"))
     code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs"])
     assert code == 2 and "matches 2 masks: a.png, a_mask.png" in err, err
+
+
+# -- issue #16: prepare --test-list / --val-list --------------------------------------------------------
+def test_test_list_file_puts_those_tiles_in_test(tmp_path, capsys):
+    from PIL import Image
+
+    from synthetic import colour, synth_image
+
+    src = tmp_path / "own"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    ids = ["area_01", "area_02", "area_03", "area_04", "area_05", "north_1", "north_2"]
+    for i, tid in enumerate(ids):
+        lab = synth_scene(48, 48, 300 + i)
+        Image.fromarray(synth_image(lab, i).transpose(1, 2, 0)).save(src / "images" / f"{tid}.png")
+        Image.fromarray(colour(lab).transpose(1, 2, 0)).save(src / "masks" / f"{tid}.png")
+    lst = tmp_path / "test.txt"
+    lst.write_text("# held-out areas\narea_02\n\nnorth_*   # a glob\n")
+    vlst = tmp_path / "val.txt"
+    vlst.write_text("area_05\n")
+    dest = tmp_path / "d"
+    assert main(["prepare", "folder", str(src), str(dest), "--class-table", "isprs", "--test-list", str(lst),
+                 "--val-list", str(vlst)]) == 0
+    m = load_manifest(dest)
+    assert sorted(m["split"]["test"]) == ["area_02", "north_1", "north_2"]
+    assert m["split"]["val"] == ["area_05"]
+    assert sorted(m["split"]["train"]) == ["area_01", "area_03", "area_04"]
+    assert {t["id"]: t["split"] for t in m["tiles"]}["north_2"] == "test"
+    assert "split: train 3, val 1, test 3" in capsys.readouterr().out
+    code = main(["prepare", "folder", str(src), str(tmp_path / "d2"), "--class-table", "isprs", "--test-list",
+                 str(tmp_path / "missing.txt")])
+    assert code == 2 and "missing.txt: split list not found" in capsys.readouterr().err

@@ -81,3 +81,109 @@ def test_write_blocks_reraises_a_writer_error():
     with pytest.raises(OSError, match="disk full"):
         write_blocks(blocks, write)
     assert len(calls) == 1  # the writer stopped at its error; the remaining blocks were dropped
+
+
+# -- issue #16: blending, column chunks and TTA with a model whose answer depends on context -----------
+def context_model(num_classes=4, bands=3, seed=7):
+    """logits = 3x3 convolution (zero padding) + a ramp over the window's rows and columns: the answer of a
+    pixel depends on its neighbours and on where it sits in the window, and the model is not D4-invariant."""
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(0, 0.02, (num_classes, bands, 3, 3)).astype(np.float32)
+    ramp_r = rng.normal(0, 1.5, num_classes).astype(np.float32)
+    ramp_c = rng.normal(0, 1.5, num_classes).astype(np.float32)
+
+    def model(batch):
+        x = batch.astype(np.float32)
+        n, _, h, w = x.shape
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        logits = np.zeros((n, num_classes, h, w), np.float32)
+        for dy in range(3):
+            for dx in range(3):
+                logits += np.einsum("kc,nchw->nkhw", kernel[:, :, dy, dx], xp[:, :, dy:dy + h, dx:dx + w])
+        rr = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+        cc = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+        logits += ramp_r[None, :, None, None] * rr + ramp_c[None, :, None, None] * (cc * cc)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    return model
+
+
+def dense_reference(img, model, num_classes, window, overlap):
+    """The documented plan written out: reflect-pad by overlap//2, a window grid with stride window-overlap
+    whose last row/column ends at the padded edge, raised-cosine weights, weighted mean of the probabilities."""
+    _, h, w = img.shape
+    m, stride = overlap // 2, window - overlap
+    padded = np.pad(img, ((0, 0), (m, m), (m, m)), mode="reflect")
+    acc = np.zeros((num_classes, h + 2 * m, w + 2 * m), np.float64)
+    wsum = np.zeros((h + 2 * m, w + 2 * m), np.float64)
+    wt = np.sin(np.pi * (np.arange(window) + 0.5) / window) ** 2
+    wt = np.outer(np.maximum(wt, 1e-3), np.maximum(wt, 1e-3))
+    rows = list(range(0, h + 2 * m - window, stride)) + [h + 2 * m - window]
+    cols = list(range(0, w + 2 * m - window, stride)) + [w + 2 * m - window]
+    for r in rows:
+        for c in cols:
+            p = model(padded[None, :, r:r + window, c:c + window])[0]
+            acc[:, r:r + window, c:c + window] += p * wt
+            wsum[r:r + window, c:c + window] += wt
+    return (acc / wsum)[:, m:m + h, m:m + w]
+
+
+def _stitch(img, model, nc, **kw):
+    _, h, w = img.shape
+    probs = np.full((nc, h, w), np.nan, np.float32)
+    classes = np.full((h, w), 255, np.uint8)
+    for b in sliding_window(lambda r, c, hh, ww: img[:, r:r + hh, c:c + ww], h, w, model, nc, want_probs=True, **kw):
+        bh, bw = b.classes.shape
+        probs[:, b.row:b.row + bh, b.col:b.col + bw] = b.probs
+        classes[b.row:b.row + bh, b.col:b.col + bw] = b.classes
+    return probs, classes
+
+
+@pytest.mark.parametrize("h,w,window,overlap", [(100, 130, 32, 16), (70, 90, 64, 24), (64, 200, 32, 0)])
+def test_blending_equals_dense_weighted_mean_of_all_windows(h, w, window, overlap):
+    rng = np.random.default_rng(h + w)
+    img = rng.integers(0, 256, (3, h, w)).astype(np.uint8)
+    model = context_model()
+    ref = dense_reference(img, model, 4, window, overlap)
+    probs, classes = _stitch(img, model, 4, window=window, overlap=overlap, batch_size=3)
+    np.testing.assert_allclose(probs, ref, atol=2e-6, rtol=0)
+    top2 = np.sort(ref, 0)[-2:]
+    clear = top2[1] - top2[0] > 1e-4  # away from float ties the class is the argmax of the blend
+    assert clear.mean() > 0.99 and np.array_equal(classes[clear], ref.argmax(0)[clear])
+    assert len(np.unique(classes)) >= 3  # a non-trivial answer
+
+
+@pytest.mark.parametrize("chunk", [32, 48, 100, 130])
+def test_column_chunks_equal_one_pass(chunk):
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (3, 90, 260)).astype(np.uint8)
+    model = context_model(seed=3)
+    one_probs, one_classes = _stitch(img, model, 4, window=32, overlap=12, batch_size=5, chunk_width=8192)
+    probs, classes = _stitch(img, model, 4, window=32, overlap=12, batch_size=5, chunk_width=chunk)
+    assert np.array_equal(classes, one_classes)
+    np.testing.assert_array_equal(probs, one_probs)
+
+
+def test_tta_is_the_mean_of_the_eight_d4_transforms():
+    from landseg.models.engine import tta_call
+
+    model = context_model(seed=11)
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (2, 3, 32, 32)).astype(np.uint8)
+    T = lambda a: a.swapaxes(-1, -2)  # noqa: E731
+    pairs = [  # (forward, inverse) of the eight symmetries of the square, written out one by one
+        (lambda a: a, lambda p: p),
+        (lambda a: a[..., ::-1], lambda p: p[..., ::-1]),                        # mirror left-right
+        (lambda a: a[..., ::-1, :], lambda p: p[..., ::-1, :]),                  # mirror up-down
+        (lambda a: a[..., ::-1, ::-1], lambda p: p[..., ::-1, ::-1]),            # 180°
+        (T, T),                                                                  # transpose
+        (lambda a: a[..., ::-1, ::-1].swapaxes(-1, -2), lambda p: p[..., ::-1, ::-1].swapaxes(-1, -2)),  # anti-transpose
+        (lambda a: T(a)[..., ::-1, :], lambda p: T(p[..., ::-1, :])),            # 90° counter-clockwise
+        (lambda a: T(a)[..., :, ::-1], lambda p: T(p[..., :, ::-1])),            # 90° clockwise
+    ]
+    want = np.mean([inv(model(np.ascontiguousarray(fwd(batch)))) for fwd, inv in pairs], axis=0)
+    got = tta_call(model, batch)
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    assert np.abs(got - model(batch)).max() > 0.05  # the model is far from symmetric: TTA changes the answer
+    assert np.abs(got - want).max() < np.abs(model(batch) - want).max() / 1000

@@ -287,6 +287,7 @@ class Trainer:
         self.epoch, self.step, self.batch_in_epoch, self.elapsed = 0, 0, 0, 0.0
         self.best = -1.0
         self.history: list[dict[str, Any]] = []
+        self._partial: dict[str, Any] | None = None  # training stats of the unfinished epoch (resume mid-epoch)
         if resume:
             self._resume()
         self.net = self.model
@@ -347,6 +348,7 @@ class Trainer:
         st = ck.train
         self.epoch, self.step, self.batch_in_epoch = st["epoch"], st["step"], st.get("batch_in_epoch", 0)
         self.elapsed, self.best, self.history = st.get("elapsed", 0.0), st.get("best", -1.0), st.get("history", [])
+        self._partial = st.get("epoch_partial") if self.batch_in_epoch else None
         if ck.rng_state:
             torch.set_rng_state(ck.rng_state["torch"])
 
@@ -360,6 +362,7 @@ class Trainer:
                    "batch_in_epoch": self.batch_in_epoch, "elapsed": self.elapsed, "best": self.best,
                    "history": self.history, "dataset": self.manifest["dataset"], "dataset_root": str(Path(self.root).resolve()),
                    "world_size": self.world_size,
+                   "epoch_partial": self._partial if self.batch_in_epoch and not self.distributed else None,
                    "train_tiles": [t["id"] for t in self.train_tiles], "val_tiles": [t["id"] for t in self.val_tiles]},
             optim_state=self.opt.state_dict() if with_state else None,
             rng_state={"torch": torch.get_rng_state()} if with_state else None,
@@ -425,6 +428,9 @@ class Trainer:
         nc = self.table.num_classes
         cm = np.zeros((nc, nc), np.int64)
         loss_sum, n_batches = 0.0, 0
+        if self._partial:  # resumed mid-epoch: the stats of the batches that ran before the interruption
+            cm += np.asarray(self._partial["cm"], np.int64)
+            loss_sum, n_batches = float(self._partial["loss_sum"]), int(self._partial["n_batches"])
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", disable=not self.main or None,
                    leave=False)
         t_last = time.perf_counter()
@@ -452,11 +458,13 @@ class Trainer:
             loss_sum += loss.item()
             n_batches += 1
             cm += confusion_matrix(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), nc, self.table.ignore_index)
+            self._partial = {"cm": cm.tolist(), "loss_sum": loss_sum, "n_batches": n_batches}
             if self.main:
                 bar.set_postfix(loss=f"{loss_sum / n_batches:.3f}", win_s=f"{bar.format_dict['rate'] * cfg.batch_size if bar.format_dict.get('rate') else 0:.1f}")
             if cfg.time_limit and self.elapsed >= cfg.time_limit * 60:
                 break
         bar.close()
+        self._partial = None
         if self.distributed:
             t = torch.tensor(np.concatenate([cm.ravel(), [loss_sum, n_batches]]), dtype=torch.float64)
             dist.all_reduce(t)

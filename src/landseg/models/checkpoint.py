@@ -131,10 +131,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: a safetensors file, but not a landseg checkpoint (no landseg metadata)")
     try:
         meta = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path}: the landseg metadata is not valid JSON ({exc}); the file is damaged") from None
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: corrupt landseg metadata: the metadata is not valid JSON ({exc}); "
+                              "the file is damaged") from None
     if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: the landseg metadata must be a JSON object, got {type(meta).__name__}")
+        raise CheckpointError(f"{path}: corrupt landseg metadata (not a JSON object): the metadata must be a JSON "
+                              f"object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
     check_metadata(meta, path)
@@ -150,7 +152,8 @@ def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
     """
     missing = [k for k in ("arch", "class_table", "bands", "mean", "std") if k not in meta]
     if missing:
-        raise CheckpointError(f"{path}: the checkpoint metadata lacks {', '.join(missing)}; it was not written by landseg")
+        raise CheckpointError(f"{path}: corrupt landseg metadata: it lacks {', '.join(missing)}; "
+                              "it was not written by landseg")
     try:
         arch = check_arch(meta["arch"])
     except ConfigError as exc:
@@ -158,7 +161,7 @@ def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
     try:
         table = ClassTable.from_dict(meta["class_table"])
     except (LandsegError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: invalid class table in the checkpoint ({exc})") from None
+        raise CheckpointError(f"{path}: corrupt landseg metadata: invalid class_table ({exc})") from None
     nb = arch["in_channels"]
     for key in ("bands", "mean", "std"):
         v = meta[key]
