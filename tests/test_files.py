@@ -71,18 +71,18 @@ def _source(tmp_path, n):
 
 def test_finalize_cog_truncated_copy_is_refused(tmp_path, monkeypatch):
     """A copy that GDAL reports as done but left truncated (full disk) is never renamed into place."""
-    import rasterio.shutil
+    from landseg.io import raster
 
     src = _source(tmp_path, 300)
     out = tmp_path / "out"
     out.mkdir()
-    real = rasterio.shutil.copy
+    real = raster.rio_copy
 
     def truncating(s, d, **kw):
         real(s, d, **kw)
         os.truncate(d, os.path.getsize(d) // 2)
 
-    monkeypatch.setattr(rasterio.shutil, "copy", truncating)
+    monkeypatch.setattr(raster, "rio_copy", truncating)
     with pytest.raises(OutputError, match=r"classes\.tif: the written raster cannot be read back"):
         finalize_cog(src, out / "classes.tif")
     assert _leftovers(out) == []

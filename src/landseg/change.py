@@ -33,7 +33,14 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from landseg.area import CLASS_TABLE_TAG, LabelReader, PixelArea, pixel_area_source, read_zones, resolve_table
+from landseg.area import (
+    CLASS_TABLE_TAG,
+    LabelReader,
+    PixelArea,
+    pixel_area_source,
+    read_zones,
+    resolve_table,
+)
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
 from landseg.errors import ClassTableError, InputError
 from landseg.io.align import on_grid

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import yaml
 
 from landseg.errors import ClassTableError
 
@@ -290,7 +291,6 @@ def load_class_table(spec: str | Path | ClassTable) -> ClassTable:
     text = path.read_text()
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
 
             data = yaml.safe_load(text)
         else:

@@ -20,20 +20,28 @@ os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
 from landseg import __version__  # noqa: E402
 from landseg.accuracy import assess_accuracy, draw_sample  # noqa: E402
+from landseg.area import (  # noqa: E402
+    UNITS,
+    class_areas,
+    compare_with_truth,
+    object_stats,
+    zonal_areas,
+)
 from landseg.change import detect_change  # noqa: E402
-from landseg.area import UNITS, class_areas, compare_with_truth, object_stats, zonal_areas  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
 from landseg.demo import run_demo  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
-from landseg.evaluate import evaluate_model, sample_predictions, summary_lines as evaluate_summary  # noqa: E402
+from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
+from landseg.evaluate import summary_lines as evaluate_summary
 from landseg.io.files import atomic_output  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
 from landseg.report import detect_kind, write_report  # noqa: E402
-from landseg.train import TrainConfig, make_config, train as run_training  # noqa: E402
+from landseg.train import TrainConfig, make_config  # noqa: E402
+from landseg.train import train as run_training
 from landseg.vectorize import vectorize as run_vectorize  # noqa: E402
 
 AREA_FORMATS = ("table", "csv", "json", "markdown")
@@ -433,7 +441,7 @@ def add_serve(p: argparse.ArgumentParser) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:  # the web app is an optional extra: landseg[serve]
-        from landseg.serve.app import serve
+        from landseg.serve.app import serve  # noqa: PLC0415 - optional
     except ImportError as exc:
         raise ConfigError(f"landseg serve needs the web extra ({exc.name} is missing): pip install 'landseg[serve]'")
     return serve(args)

@@ -40,6 +40,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
 import yaml
@@ -53,7 +55,12 @@ from landseg.data.prepare import load_manifest
 from landseg.errors import CheckpointError, InputError
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
 from landseg.io.labels import class_map_tags
-from landseg.io.raster import ClassMapWriter, class_map_profile, is_georeferenced, read_resampled
+from landseg.io.raster import (
+    ClassMapWriter,
+    class_map_profile,
+    is_georeferenced,
+    read_resampled,
+)
 from landseg.metrics import (
     REFERENCE_NAMES,
     VARIANTS,
@@ -65,8 +72,21 @@ from landseg.metrics import (
 )
 from landseg.models.checkpoint import Checkpoint, load_checkpoint
 from landseg.models.engine import TorchEngine, tta_call
-from landseg.models.sliding import Block, check_window, count_windows, predict_array, sliding_window, write_blocks
-from landseg.views import colorize, display_rgb, preview_shape, write_png, write_previews
+from landseg.models.sliding import (
+    Block,
+    check_window,
+    count_windows,
+    predict_array,
+    sliding_window,
+    write_blocks,
+)
+from landseg.views import (
+    colorize,
+    display_rgb,
+    preview_shape,
+    write_png,
+    write_previews,
+)
 
 FORMAT = "landseg-evaluate-1"
 SAMPLES_FILE = "samples/samples.json"  # sample windows of a training run, for ``landseg report``
@@ -554,10 +574,8 @@ def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def plot_confusion(cm: np.ndarray, names: Sequence[str], title: str, path: Path) -> None:
     """Row-normalised confusion matrix as a PNG (matplotlib, Agg), with percentages in the cells."""
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     norm = row_normalised(cm)
     n = len(names)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from landseg import area, views
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
     BlockWriter,
@@ -45,8 +46,13 @@ from landseg.io.raster import (
 )
 from landseg.models.checkpoint import Checkpoint
 from landseg.models.engine import load_engine, tta_call
-from landseg.models.sliding import Block, check_window, count_windows, sliding_window, write_blocks
-from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
+from landseg.models.sliding import (
+    Block,
+    check_window,
+    count_windows,
+    sliding_window,
+    write_blocks,
+)
 
 RASTER_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".jp2")
 LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no georeferencing
@@ -150,12 +156,10 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
             return None, f"input CRS {ds.crs} is geographic/unknown units: pixel size not compared, native resolution used"
         ps_m = _pixel_size(ds) / upm
         crs, transform = ds.crs, ds.transform
-        target_units = model_ps * upm
     elif opts.gsd:
         ps_m = opts.gsd
         crs = rasterio.crs.CRS.from_user_input(LOCAL_CRS)
         transform = rasterio.Affine(opts.gsd, 0, 0, 0, -opts.gsd, 0)
-        target_units = model_ps
     else:
         return None, (f"input has no georeferencing and no --gsd: assumed to match the model's "
                       f"{model_ps:g} m pixels (pass --gsd METRES to resample correctly)")

@@ -17,25 +17,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import yaml
 import torch.distributed as dist
 import torch.nn.functional as F
+import yaml
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.classes import ClassTable
 from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import check_tiles, load_manifest
-from landseg.models.engine import autocast_dtype, pick_device
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.build import build_model
-from landseg.models.catalog import check_model_name, model_arch, model_encoder, model_multiple
+from landseg.models.catalog import (
+    check_model_name,
+    model_arch,
+    model_encoder,
+    model_multiple,
+)
+from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from landseg.models.engine import autocast_dtype, pick_device
 from landseg.models.pretrained import load_pretrained, normalisation
 from landseg.models.unet import count_parameters
 
@@ -540,10 +547,8 @@ def write_metrics_csv(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     ep = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -16,6 +16,9 @@ from typing import Any, Sequence
 import numpy as np
 import rasterio
 import shapely
+from rasterio.features import shapes
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from landseg.area import ClassMap, PixelArea, open_classmap
 from landseg.classes import ClassTable
@@ -83,8 +86,6 @@ def _merge_border(prev: list[Any], cur: np.ndarray) -> tuple[list[list[Any]], li
     """Group the pieces ``prev`` (ending on a strip border) with the pieces ``cur`` (starting on
     it) that share an edge with them. Returns the groups that hold at least one ``cur`` piece and
     the ``prev`` pieces that continue nowhere."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     p_arr = np.array(prev, dtype=object)
     P, C = len(p_arr), len(cur)
@@ -154,7 +155,6 @@ def vectorize(
 def _polygonize_strips(cm: ClassMap, writer: FeatureWriter, simplify: float | None, min_area: float | None,
                        strip_rows: int | None) -> tuple[dict[str, int], dict[str, float]]:
     """Polygonise the class map strip by strip into ``writer``; polygon counts and areas per class."""
-    from rasterio.features import shapes
 
     tbl, selected, pa = cm.table, cm.selected, cm.pixel_area
     H, t = cm.ds.height, cm.ds.transform

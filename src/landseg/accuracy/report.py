@@ -12,7 +12,14 @@ import numpy as np
 from landseg.accuracy.estimate import StratifiedEstimate
 from landseg.area import render_table
 from landseg.classes import ClassTable
-from landseg.results import Column, TableReport, area_columns, areas_in, finite, unit_columns
+from landseg.results import (
+    Column,
+    TableReport,
+    area_columns,
+    areas_in,
+    finite,
+    unit_columns,
+)
 
 METHOD = ("stratified estimators of Olofsson et al. (2014): error matrix in area proportions "
           "p_ij = W_i n_ij / n_i; error-adjusted area = A_tot p_.j, 95 % CI = ± 1.96 S(p_.j) A_tot")

@@ -20,13 +20,12 @@ from rasterio.windows import Window
 
 from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
 from landseg.area import class_areas
-from landseg.io.labels import LabelReader, table_from_raster
-from landseg.io.raster import DEFAULT_STRIP_PIXELS
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import write_json_atomic
+from landseg.io.labels import LabelReader, table_from_raster
 from landseg.io.points import write_points
-from landseg.io.raster import is_georeferenced, open_raster
+from landseg.io.raster import DEFAULT_STRIP_PIXELS, is_georeferenced, open_raster
 
 
 def design_path(points: str | Path) -> Path:

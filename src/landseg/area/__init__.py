@@ -23,7 +23,12 @@ from landseg.area.tables import UNITS, render_table, unit_columns
 from landseg.area.totals import AreaResult, ClassArea, class_areas
 from landseg.area.truth import ClassComparison, TruthComparison, compare_with_truth
 from landseg.area.zones import COVERAGE_RULE, ZonalResult, ZoneArea, zonal_areas
-from landseg.io.labels import CLASS_TABLE_TAG, LabelReader, resolve_table, table_from_raster
+from landseg.io.labels import (
+    CLASS_TABLE_TAG,
+    LabelReader,
+    resolve_table,
+    table_from_raster,
+)
 from landseg.io.vector import read_zones, write_features
 
 __all__ = [

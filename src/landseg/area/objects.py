@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from scipy import ndimage  # scipy loads lazily: the CLI starts faster
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from landseg.area.classmap import ClassMap, open_classmap
 from landseg.area.tables import UNITS, Col, Report, unit_info
@@ -89,7 +92,6 @@ def object_stats(
 def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None) -> dict[int, dict[str, Any]]:
     """Per selected class: the areas of the pieces labelled in each strip and the pairs of pieces
     touching across strip borders (labels numbered across the whole raster)."""
-    from scipy import ndimage  # scipy loads lazily: the CLI starts faster
 
     structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
     W = cm.ds.width
@@ -127,8 +129,6 @@ def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None) -> di
 
 def _class_stats(c: int, name: str, st: dict[str, Any], min_area: float) -> ObjectClassStats:
     """Join the pieces of one class into objects (union-find over the border pairs) and sum them up."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     n = st["offset"]
     if n == 0:

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import rasterio
 import shapely
+from pyproj import CRS, Transformer
 
 from landseg.errors import InputError
 from landseg.io.raster import strip_windows
@@ -130,7 +131,6 @@ class PixelArea:
             if kind == "geographic":
                 self._rad = float(crs.axis_info[0].unit_conversion_factor)  # radians per CRS unit
             else:
-                from pyproj import Transformer
 
                 geo = crs.geodetic_crs
                 self._rad = float(geo.axis_info[0].unit_conversion_factor)
@@ -211,7 +211,6 @@ def pixel_area_source(ds: rasterio.DatasetReader, gsd: float | None = None) -> P
     ``gsd`` (metres) is used only when the raster has no georeferencing; a georeferenced raster
     keeps its own pixel size and the gsd is noted as ignored.
     """
-    from pyproj import CRS
 
     t = ds.transform
     name = Path(ds.name).name

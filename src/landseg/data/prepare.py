@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import rasterio
 import rasterio.crs
+from PIL import Image
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
@@ -36,9 +37,16 @@ from tqdm import tqdm
 
 from landseg import __version__
 from landseg.classes import ClassTable
+from landseg.data.windows import grid_windows
 from landseg.errors import InputError, OutputError
 from landseg.io.files import (
-    atomic_output, check_writable_dir, check_zip_member, clean_stale, free_space, remove_quietly, write_json_atomic,
+    atomic_output,
+    check_writable_dir,
+    check_zip_member,
+    clean_stale,
+    free_space,
+    remove_quietly,
+    write_json_atomic,
 )
 from landseg.io.labels import label_kind, label_to_index, palette_array
 from landseg.io.raster import open_raster, read_window, tiled_profile, verify_raster
@@ -243,9 +251,7 @@ def _raster_check(path: Path, prof: dict[str, Any]):
 
 def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: PrepareOptions) -> int:
     """Write fixed-size PNG patches (image + index label) on a grid covering the tile."""
-    from PIL import Image
 
-    from landseg.data.windows import grid_windows
 
     size = int(opts.export_patches or 0)
     out_img = dest / "patches" / record["split"] / "images"

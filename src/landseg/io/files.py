@@ -18,12 +18,14 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from landseg.errors import OutputError
+from landseg.errors import InputError, OutputError
 
 # Temp names of atomic_output and check_writable_dir: ".NAME.<pid>-<8 random chars>.part[.ext]".
 TEMP_PATTERN = re.compile(r"^\..+\.(?P<pid>\d+)-[a-z0-9_]{8}\.part(\.[A-Za-z0-9]+)*$")
@@ -178,10 +180,7 @@ def check_zip_member(path: str, chunk: int = 1 << 20) -> None:
     be prepared silently. Streams in ``chunk``-byte pieces (bounded memory); other paths pass.
     Raises :class:`~landseg.errors.InputError` naming the archive and the member.
     """
-    import zipfile
-    import zlib
 
-    from landseg.errors import InputError
 
     if not path.startswith("/vsizip/"):
         return

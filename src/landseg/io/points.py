@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyogrio.raw
 import shapely
+from pyproj import CRS, Transformer
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
@@ -17,7 +19,6 @@ DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[str, np.ndarray],
                  crs_wkt: str | None, layer: str | None = None) -> Path:
     """Write points with attribute columns, atomically (GeoPackage or GeoJSON by suffix)."""
-    import pyogrio.raw
 
     path = Path(path)
     driver = DRIVERS.get(path.suffix.lower())
@@ -33,7 +34,6 @@ def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[st
 
 def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str | None]:
     """Read a point layer: (x, y, {field: values}, CRS WKT or None). Non-point features raise."""
-    import pyogrio.raw
 
     path = Path(path)
     if not path.exists():
@@ -55,7 +55,6 @@ def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.
 
 def reproject_xy(x: np.ndarray, y: np.ndarray, src: Any, dst: Any) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates from CRS ``src`` to ``dst`` (unchanged when either is None or both are equal)."""
-    from pyproj import CRS, Transformer
 
     if src is None or dst is None:
         return x, y

@@ -17,6 +17,7 @@ import rasterio
 from rasterio._err import CPLE_BaseError
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
 from landseg.classes import ClassTable
@@ -147,7 +148,6 @@ def finalize_cog(src_tmp: Path, dst: str | Path, *, overview_resampling: str = "
     Tags, colour table and nodata of the source are kept. GDAL does not always raise when a write
     fails (full disk), so the copy is reopened and checked against the source before the rename.
     """
-    from rasterio.shutil import copy as rio_copy
 
     with rasterio.open(src_tmp) as src:
         like = {"width": src.width, "height": src.height, "count": src.count, "dtype": src.dtypes[0]}

@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyogrio
+import pyogrio.raw
 import shapely
+from pyproj import CRS, Transformer
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
@@ -20,8 +23,6 @@ def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any],
 
     Without ``zone_id`` the features' FIDs are the ids (field name ``fid``).
     """
-    import pyogrio
-    import pyogrio.raw
 
     path = Path(path)
     if not path.exists():
@@ -50,7 +51,6 @@ def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any],
 
 def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
     """Geometries from CRS ``src`` to CRS ``dst`` (unchanged when both are the same)."""
-    from pyproj import CRS, Transformer
 
     s, d = CRS.from_user_input(src), CRS.from_user_input(dst)
     if s == d:
@@ -67,7 +67,6 @@ def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
 def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
                    *, layer: str | None = None, append: bool = False, tmp: Path | None = None) -> None:
     """Write polygons with attributes to GeoPackage/GeoJSON (atomically unless ``tmp`` is given)."""
-    import pyogrio.raw
 
     suffix = path.suffix.lower()
     driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(suffix)
@@ -101,7 +100,6 @@ class FeatureWriter:
             self.flush()
 
     def flush(self) -> None:
-        import pyogrio.raw
 
         if not self._buf and self.started:
             return

@@ -18,7 +18,8 @@ from landseg.errors import ConfigError
 from landseg.models.build import build_model
 from landseg.models.pretrained import available_weights
 from landseg.models.segmodel import DECODERS
-from landseg.models.unet import PRESETS as UNET_PRESETS, count_parameters
+from landseg.models.unet import PRESETS as UNET_PRESETS
+from landseg.models.unet import count_parameters
 
 ENCODER_NAMES = {
     "plain": "plain",

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from landseg import __version__
+from landseg.assets import default_model_path
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, ConfigError, LandsegError, OutputError
 from landseg.io.files import atomic_output, free_space
@@ -98,7 +99,6 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         tensors["rng.torch"] = rng.pop("torch")
         meta["rng"] = rng
     def verify(tmp: Path) -> None:  # the header parses, the data is all there, every tensor is listed
-        from safetensors import safe_open
 
         try:
             with safe_open(str(tmp), framework="pt") as f:
@@ -119,7 +119,6 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """Only the JSON metadata (cheap: reads the header)."""
-    from safetensors import safe_open
 
     path = _check_path(path)
     try:
@@ -224,7 +223,6 @@ def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> C
 def resolve_model_path(spec: str | Path) -> Path:
     """``default`` -> the bundled model; a training run folder -> its best checkpoint."""
     if str(spec) == "default":
-        from landseg.assets import default_model_path
 
         return default_model_path()
     p = Path(spec)

@@ -12,8 +12,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from landseg.models.checkpoint import Checkpoint, load_checkpoint
 from landseg.errors import CheckpointError, ConfigError
+from landseg.io.files import atomic_output
+from landseg.models.checkpoint import Checkpoint, load_checkpoint
 
 
 class Engine(Protocol):
@@ -93,7 +94,7 @@ class OnnxEngine:
 
     def __init__(self, ckpt: Checkpoint, onnx_path: str, threads: int | None = None):
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # noqa: PLC0415 - optional
         except ImportError:
             raise ConfigError("--engine onnx needs onnxruntime (pip install 'landseg[onnx]')") from None
         opts = ort.SessionOptions()
@@ -116,7 +117,6 @@ class OnnxEngine:
 
 def export_onnx(ckpt: Checkpoint, path: str, window: int = 512, opset: int = 17) -> None:
     """Export the model (logits, dynamic batch/height/width) to ONNX, atomically."""
-    from landseg.io.files import atomic_output
 
     model = ckpt.build("cpu")
     x = torch.zeros(1, len(ckpt.mean), window, window)

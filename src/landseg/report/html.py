@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import rasterio
+from PIL import Image
+from rasterio.enums import ColorInterp, Resampling
 
 from landseg import __version__, area
 from landseg.classes import ClassTable
@@ -37,7 +40,15 @@ from landseg.evaluate import SAMPLES_FILE
 from landseg.io.files import atomic_output
 from landseg.io.labels import CLASS_TABLE_TAG
 from landseg.metrics import REFERENCE_NAMES, VARIANTS, variant_title
-from landseg.views import class_layer, fit, load_png, preview_shape, resize, stretch_to_uint8, unblend
+from landseg.views import (
+    class_layer,
+    fit,
+    load_png,
+    preview_shape,
+    resize,
+    stretch_to_uint8,
+    unblend,
+)
 
 KINDS = ("predict", "evaluate", "train")
 MAX_ZONE_ROWS = 500
@@ -105,7 +116,6 @@ def _uri(data: bytes, mime: str) -> str:
 
 
 def _img_uri(arr: np.ndarray, fmt: str = "PNG") -> str:
-    from PIL import Image
 
     buf = io.BytesIO()
     im = Image.fromarray(arr)
@@ -125,7 +135,6 @@ def _file_uri(path: Path, max_size: int) -> str:
 
 
 def _table_of_raster(path: Path) -> ClassTable | None:
-    import rasterio
 
     with rasterio.open(path) as ds:
         return area.table_from_raster(ds)
@@ -133,8 +142,6 @@ def _table_of_raster(path: Path) -> ClassTable | None:
 
 def _read_classes(path: Path, max_size: int) -> tuple[np.ndarray, tuple[int, int]]:
     """A class map read decimated (nearest) to at most ``max_size``; and its full (height, width)."""
-    import rasterio
-    from rasterio.enums import Resampling
 
     with rasterio.open(path) as ds:
         shape = preview_shape(ds.height, ds.width, max_size)
@@ -143,8 +150,6 @@ def _read_classes(path: Path, max_size: int) -> tuple[np.ndarray, tuple[int, int
 
 def _read_image(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     """An image raster read decimated (average) to ``shape`` as display RGB; None if unreadable."""
-    import rasterio
-    from rasterio.enums import ColorInterp, Resampling
 
     try:
         with rasterio.open(path) as ds:
@@ -355,7 +360,6 @@ def _pixel_counts(path: Path, table: ClassTable) -> dict[str, Any]:
     try:
         return area.class_areas(path, table, allow_pixels_only=True).to_dict()
     except LandsegError:
-        import rasterio
 
         counts = np.zeros(256, np.int64)
         with rasterio.open(path) as ds:

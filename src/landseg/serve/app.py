@@ -418,7 +418,7 @@ def download(request: Request, job_id: str, artifact: str) -> FileResponse:
 
 def serve(args: argparse.Namespace) -> int:
     """``landseg serve``: build the app from the parsed options and run it with uvicorn."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - optional
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")

@@ -93,7 +93,7 @@ class JobStore:
         """Claim the data folder for this server (one running server per folder: each would take the
         other's running jobs for interrupted ones); :class:`ConfigError` if another one holds it."""
         try:
-            import fcntl
+            import fcntl  # noqa: PLC0415 - optional
         except ImportError:  # Windows: no advisory locks; one server per folder is then up to the user
             return
         fh = open(self.root / "serve.lock", "w")

@@ -13,10 +13,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterable, BinaryIO
+from urllib.parse import parse_qsl
 
+import numpy as np
 from python_multipart.multipart import MultipartParser, parse_options_header
+from rasterio.enums import ColorInterp
+from rasterio.windows import Window
 
 from landseg.errors import InputError
+from landseg.io.raster import is_georeferenced, open_raster, reading
 from landseg.io.vector import read_zones
 
 IMAGE_FORMATS = {"tif": "GeoTIFF/TIFF", "png": "PNG", "jpg": "JPEG"}
@@ -165,7 +170,6 @@ async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, m
 
 
 async def _read_urlencoded(body: AsyncIterable[bytes], max_bytes: int, text_fields: set[str]) -> Form:
-    from urllib.parse import parse_qsl
 
     data = b""
     async for chunk in body:
@@ -216,11 +220,7 @@ def check_image(path: Path, bands_needed: int, name: str) -> dict[str, Any]:
     Catches truncated or corrupt files (a full-resolution read of the first and last rows and a
     decimated read of the whole image), a band count the model cannot use and non-8-bit pixels.
     """
-    import numpy as np
-    from rasterio.enums import ColorInterp
-    from rasterio.windows import Window
 
-    from landseg.io.raster import is_georeferenced, open_raster, reading
 
     try:
         ds = open_raster(path)
