@@ -46,7 +46,13 @@ from landseg.errors import ClassTableError, InputError
 from landseg.io.align import on_grid
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
 from landseg.io.points import reproject_xy
-from landseg.io.raster import finalize_cog, is_georeferenced, open_raster, tiled_profile
+from landseg.io.raster import (
+    create_raster,
+    finalize_cog,
+    is_georeferenced,
+    open_raster,
+    tiled_profile,
+)
 from landseg.results import Column, TableReport, finite, unit_factor
 
 STRIP_PIXELS = 1 << 22
@@ -279,7 +285,7 @@ def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones |
     nz = len(zoner.ids) if zoner else 0
     px, m2 = np.zeros(kk + 1, dtype=np.int64), np.zeros(kk + 1)
     zpx, zm2 = np.zeros(nz * kk), np.zeros(nz * kk)
-    with rasterio.open(path, "w", **prof) as dst:
+    with create_raster(path, prof) as dst:
         if kk < 255:
             dst.write_colormap(1, transition_table(table).colormap())
         dst.update_tags(**_transition_tags(table, br, ar))

@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import rasterio
-
 from landseg import area
 from landseg.assets import SAMPLES, samples
 from landseg.io.files import check_writable_dir
 from landseg.io.labels import read_label
+from landseg.io.raster import open_raster
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.checkpoint import Checkpoint
 from landseg.models.engine import load_engine
@@ -66,7 +65,7 @@ def _sample_summary(classes: Path, sample: Path, ckpt: Checkpoint, echo) -> tupl
     mask = SAMPLES / f"{sample.stem}_mask.png"
     if not mask.exists():
         return res, None
-    with rasterio.open(classes) as ds:
+    with open_raster(classes) as ds:
         pred = ds.read(1)
     truth = read_label(mask, ckpt.class_table, unknown_to_ignore=True)
     scores = metrics_from_confusion(confusion_matrix(truth, pred, ckpt.class_table.num_classes), ckpt.class_table.names)

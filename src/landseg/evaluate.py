@@ -59,6 +59,7 @@ from landseg.io.raster import (
     ClassMapWriter,
     class_map_profile,
     is_georeferenced,
+    open_raster,
     read_resampled,
 )
 from landseg.metrics import (
@@ -177,8 +178,8 @@ def evaluate_tile(
     root = Path(root)
     cms = {r: np.zeros((nc, nc), np.int64) for r in references}
     with ExitStack() as stack:
-        img = stack.enter_context(rasterio.open(root / tile["files"]["image"]))
-        labels = {r: stack.enter_context(rasterio.open(root / tile["files"][REFERENCES[r]])) for r in references}
+        img = stack.enter_context(open_raster(root / tile["files"]["image"]))
+        labels = {r: stack.enter_context(open_raster(root / tile["files"][REFERENCES[r]])) for r in references}
         for r, ds in labels.items():
             if (ds.width, ds.height) != (img.width, img.height):
                 raise InputError(f"tile {tile['id']}: {r} reference is {ds.width}x{ds.height}, image {img.width}x{img.height}")
@@ -231,7 +232,7 @@ def evaluate_tiles(
     cm = np.zeros((nc, nc), np.int64)
     nll, npx = 0.0, 0
     for t in tiles:
-        with rasterio.open(Path(root) / t["files"]["image"]) as img, rasterio.open(Path(root) / t["files"][label_key]) as lbl:
+        with open_raster(Path(root) / t["files"]["image"]) as img, open_raster(Path(root) / t["files"][label_key]) as lbl:
             def read(r: int, c: int, h: int, w: int) -> np.ndarray:
                 return img.read(window=Window(c, r, w, h))
 
@@ -252,7 +253,7 @@ def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_pat
     """Downsampled preview (class colours), overlay and truth PNGs of one tile, for reports."""
     tid = tile["id"]
     paths = {k: out_dir / f"{tid}_{k}.png" for k in ("preview", "overlay", "truth")}
-    with rasterio.open(root / tile["files"]["image"]) as img:
+    with open_raster(root / tile["files"]["image"]) as img:
         h, w = preview_shape(img.height, img.width, size)
         image = img.read(out_shape=(img.count, h, w), resampling=Resampling.average)
     cls = read_resampled(classes_path, (h, w))
@@ -372,7 +373,7 @@ def _run_tiles(fn, ckpt: Checkpoint, root: Path, records: list[dict[str, Any]], 
         per_tile_cm[tid] = tile_cms
         for r in refs:
             cms[r] += tile_cms[r]
-        with rasterio.open(root / t["files"]["image"]) as ds:
+        with open_raster(root / t["files"]["image"]) as ds:
             px_m2, pixel_areas[tid] = _pixel_area(ds)
         full = tile_cms["full"]
         if px_m2 is None:
@@ -488,9 +489,9 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
     out.mkdir(exist_ok=True)
     entries = []
     for i, (t, r, c, s) in enumerate(sample_windows(manifest, ids, n, 512)):
-        with rasterio.open(Path(manifest["root"]) / t["files"]["image"]) as ds:
+        with open_raster(Path(manifest["root"]) / t["files"]["image"]) as ds:
             img = ds.read(window=Window(c, r, s, s))
-        with rasterio.open(Path(manifest["root"]) / t["files"]["label"]) as ds:
+        with open_raster(Path(manifest["root"]) / t["files"]["label"]) as ds:
             truth = ds.read(1, window=Window(c, r, s, s))
         pred = predict_array(img, engine, table.num_classes, window=win, overlap=win // 4)
         valid = truth < table.num_classes

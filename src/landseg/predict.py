@@ -25,7 +25,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from tqdm import tqdm
 
@@ -43,6 +42,8 @@ from landseg.io.raster import (
     open_raster,
     read_resampled,
     reading,
+    update_raster,
+    warped,
 )
 from landseg.models.checkpoint import Checkpoint
 from landseg.models.engine import load_engine, tta_call
@@ -199,7 +200,7 @@ def predict_raster(
         scale = _scaler(ds, src, opts, ckpt.bands)
         _check_has_data(ds, src)
         vrt_args, note = prediction_grid(ds, ckpt, opts)
-        grid = stack.enter_context(WarpedVRT(ds, **vrt_args)) if vrt_args else ds
+        grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
         tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent)))
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         n_windows = _infer(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts)
@@ -208,7 +209,7 @@ def predict_raster(
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
             final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs)
         if opts.probs:
-            with rasterio.open(final_probs, "r+") as pds:
+            with update_raster(final_probs) as pds:
                 pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
             finalize_cog(final_probs, paths["probs"], overview_resampling="average")
         if opts.previews:
@@ -315,12 +316,12 @@ def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dic
             mask: bool) -> None:
     """Copy ``raw`` (inference grid) onto the input grid block by block, masking input nodata."""
     with ExitStack() as stack:
-        src = stack.enter_context(rasterio.open(raw))
+        src = stack.enter_context(open_raster(raw))
         kw = dict(crs=prof["crs"] or vrt_args["crs"], transform=ds.transform if prof["crs"] else vrt_args.get("src_transform"),
                   width=ds.width, height=ds.height, resampling=resampling)
         if not prof["crs"]:
             kw.update(src_crs=vrt_args["crs"], src_transform=vrt_args["transform"])
-        src = stack.enter_context(WarpedVRT(src, **kw))
+        src = stack.enter_context(warped(src, **kw))
         for win in out.windows():
             data = src.read(window=win)
             if mask:

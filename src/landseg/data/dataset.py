@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.windows import Window
 from torch.utils.data import Dataset
 
 from landseg.data.windows import random_window
+from landseg.io.raster import open_raster
 
 
 class _Handles:
@@ -27,7 +27,7 @@ class _Handles:
             self.pid, self.open = os.getpid(), {}
         ds = self.open.get(path)
         if ds is None:
-            ds = self.open[path] = rasterio.open(path)
+            ds = self.open[path] = open_raster(path)
         return ds
 
 

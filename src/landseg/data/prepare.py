@@ -49,7 +49,13 @@ from landseg.io.files import (
     write_json_atomic,
 )
 from landseg.io.labels import label_kind, label_to_index, palette_array
-from landseg.io.raster import open_raster, read_window, tiled_profile, verify_raster
+from landseg.io.raster import (
+    create_raster,
+    open_raster,
+    read_window,
+    tiled_profile,
+    verify_raster,
+)
 
 MANIFEST = "dataset.json"
 STRIP = 512  # rows processed at a time: bounded memory for any tile size
@@ -173,7 +179,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
                 writers = {}
                 for k, (path, prof) in outs.items():
                     tmp = stack.enter_context(atomic_output(path, verify=_raster_check(path, prof)))
-                    writers[k] = stack.enter_context(rasterio.open(tmp, "w", **prof))
+                    writers[k] = stack.enter_context(create_raster(tmp, prof))
                 def read_strip(row: int):
                     win = Window(0, row, w, min(STRIP, h - row))
                     raws = {k: read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1])
@@ -261,7 +267,7 @@ def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: Pre
     if record["width"] < size or record["height"] < size:
         return 0
     n = 0
-    with rasterio.open(tile_dir / "image.tif") as img, rasterio.open(tile_dir / "label.tif") as lbl:
+    with open_raster(tile_dir / "image.tif") as img, open_raster(tile_dir / "label.tif") as lbl:
         for r, c in grid_windows(record["height"], record["width"], size):
             win = Window(c, r, size, size)
             a = np.moveaxis(img.read(window=win), 0, -1)

@@ -18,6 +18,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.shutil import copy as rio_copy
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from landseg.classes import ClassTable
@@ -46,6 +47,27 @@ def open_raster(path: str | Path) -> rasterio.DatasetReader:
     except RasterioIOError as exc:
         raise InputError(f"{path}: not a readable raster (GeoTIFF, PNG or JPG expected): {exc}") from None
     return ds
+
+
+def create_raster(path: str | Path, profile: dict[str, Any]) -> Any:
+    """Open a new raster for writing with ``profile`` (e.g. :func:`tiled_profile`); a context manager."""
+    try:
+        return rasterio.open(path, "w", **profile)
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        raise OutputError(f"{path}: cannot create the raster ({exc}; {free_space(Path(path).parent)})") from None
+
+
+def update_raster(path: str | Path) -> Any:
+    """Open an existing raster to update its tags or pixels in place; a context manager."""
+    try:
+        return rasterio.open(path, "r+")
+    except (RasterioIOError, CPLE_BaseError) as exc:
+        raise OutputError(f"{path}: cannot update the raster ({exc})") from None
+
+
+def warped(ds: Any, **kw: Any) -> WarpedVRT:
+    """A virtual reprojected/resampled view of ``ds`` (rasterio's WarpedVRT); read windows from it as from ``ds``."""
+    return WarpedVRT(ds, **kw)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-import rasterio
 from PIL import Image
 from rasterio.enums import ColorInterp, Resampling
 
@@ -39,6 +38,7 @@ from landseg.errors import InputError, LandsegError
 from landseg.evaluate import SAMPLES_FILE
 from landseg.io.files import atomic_output
 from landseg.io.labels import CLASS_TABLE_TAG
+from landseg.io.raster import open_raster
 from landseg.metrics import REFERENCE_NAMES, VARIANTS, variant_title
 from landseg.views import (
     class_layer,
@@ -136,14 +136,14 @@ def _file_uri(path: Path, max_size: int) -> str:
 
 def _table_of_raster(path: Path) -> ClassTable | None:
 
-    with rasterio.open(path) as ds:
+    with open_raster(path) as ds:
         return area.table_from_raster(ds)
 
 
 def _read_classes(path: Path, max_size: int) -> tuple[np.ndarray, tuple[int, int]]:
     """A class map read decimated (nearest) to at most ``max_size``; and its full (height, width)."""
 
-    with rasterio.open(path) as ds:
+    with open_raster(path) as ds:
         shape = preview_shape(ds.height, ds.width, max_size)
         return ds.read(1, out_shape=shape, resampling=Resampling.nearest), (ds.height, ds.width)
 
@@ -152,7 +152,7 @@ def _read_image(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     """An image raster read decimated (average) to ``shape`` as display RGB; None if unreadable."""
 
     try:
-        with rasterio.open(path) as ds:
+        with open_raster(path) as ds:
             ci = list(ds.colorinterp)
             bands = [ci.index(c) + 1 for c in (ColorInterp.red, ColorInterp.green, ColorInterp.blue) if c in ci]
             if len(bands) != 3:
@@ -362,7 +362,7 @@ def _pixel_counts(path: Path, table: ClassTable) -> dict[str, Any]:
     except LandsegError:
 
         counts = np.zeros(256, np.int64)
-        with rasterio.open(path) as ds:
+        with open_raster(path) as ds:
             for _, win in ds.block_windows(1):
                 counts += np.bincount(ds.read(1, window=win).ravel(), minlength=256)
         nc = table.num_classes
