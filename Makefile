@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 STAMP   = $(VENV)/.landseg-installed
 
-.PHONY: demo test test-all browser-deps bench clean
+.PHONY: demo test test-all lint browser-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,15 @@ demo: $(STAMP)
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || { if [ "$$CI" = true ]; then echo "CI: chromium is required and could not be installed (run as root, or preinstall it)" >&2; exit 1; else echo "chromium not installed: browser tests will be skipped"; fi; }; }
 
-test: $(STAMP) browser-deps
+# ruff (style, imports at the top, the layout's rules) and mypy on the pure modules, both from pyproject.toml
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/mypy
+
+test: $(STAMP) browser-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test-all: $(STAMP) browser-deps
+test-all: $(STAMP) browser-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --runslow
 
 clean:

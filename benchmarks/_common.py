@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window

@@ -80,7 +80,7 @@ def run_step(step: str, classmap: Path, parcels: Path, out: Path, trace: bool) -
     from landseg.area import class_areas, object_stats, zonal_areas
     from landseg.vectorize import vectorize
 
-    CRS.from_epsg(32633).axis_info  # one-time PROJ database start-up (~0.1 s), not per-raster work
+    _ = CRS.from_epsg(32633).axis_info  # one-time PROJ database start-up (~0.1 s), not per-raster work
     base = rss_mb()
     if trace:
         tracemalloc.start()
@@ -135,7 +135,7 @@ def main() -> None:
         results = {}
         for step in ("bincount_in_memory", "read_and_bincount", "class_areas", "zonal_areas", "object_stats",
                      "vectorize"):
-            def child(trace: bool) -> dict:
+            def child(trace: bool, step: str = step) -> dict:
                 cmd = [sys.executable, __file__, "--step", step, "--dir", tmp] + (["--trace"] if trace else [])
                 proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -43,14 +43,14 @@ def main() -> None:
     import torch
     from rasterio.windows import Window
 
-    from landseg.models.checkpoint import Checkpoint
     from landseg.classes import ISPRS
     from landseg.cli import main as cli
-    from landseg.models.engine import TorchEngine
     from landseg.evaluate import evaluate_model
+    from landseg.models.checkpoint import Checkpoint
+    from landseg.models.engine import TorchEngine
+    from landseg.models.sliding import sliding_window
     from landseg.models.unet import build_model
     from landseg.predict import PredictOptions, predict_raster
-    from landseg.models.sliding import sliding_window
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-evaluate-")
     work = Path(args.workdir or tmp.name)

@@ -12,7 +12,6 @@ Usage: python benchmarks/bench_predict.py [--work DIR] [--sizes 2000,6000,20000]
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time
@@ -21,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import torch
+from _common import machine, synth_image, synth_scene
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from _common import machine, synth_image, synth_scene
-from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.classes import ISPRS
+from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.models.engine import OnnxEngine, TorchEngine, export_onnx
+from landseg.models.sliding import count_windows
 from landseg.models.unet import PRESETS, build_model
 from landseg.predict import PredictOptions, predict_raster
-from landseg.models.sliding import count_windows
 
 WINDOW, OVERLAP, BATCH = 512, 128, 4
 
@@ -143,7 +142,6 @@ def main() -> None:
     for size in [int(s) for s in args.sizes.split(",")]:
         src = write_raster(work / f"img{size}.tif", size)
         t = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         p = subprocess.run([sys.executable, "-c", (
             "import resource,sys;from landseg.cli import main;"
             f"c=main(['predict','{work / 'small.safetensors'}','{src}','--out','{work / f'rss{size}'}','--overwrite']);"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from _common import child_peak_rss_mb, machine, write_synthetic_potsdam_tile
 from rasterio.windows import Window
 
-from _common import child_peak_rss_mb, machine, write_synthetic_potsdam_tile
 from landseg.classes import ISPRS
 from landseg.io.raster import tiled_profile
 

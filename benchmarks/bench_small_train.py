@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 from _common import machine
-from landseg.cli import main
 from synthetic import potsdam_download
+
+from landseg.cli import main
 
 FAST = ["--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0", "--set", "val_window=128",
         "--set", "val_overlap=32", "--set", "scale_min=1", "--set", "scale_max=1"]

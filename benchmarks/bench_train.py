@@ -11,9 +11,9 @@ import argparse
 import time
 
 import torch
+from _common import machine
 from torch.utils.data import DataLoader
 
-from _common import machine
 from landseg.train import Trainer, make_config
 
 

@@ -16,6 +16,7 @@ from rasterio.transform import from_origin
 sys.path.insert(0, str(Path(__file__).parent))  # tests/synthetic.py, tests/areahelpers.py
 
 from areahelpers import classmap  # noqa: E402
+
 from landseg.classes import ISPRS  # noqa: E402
 from landseg.io.labels import CLASS_TABLE_TAG  # noqa: E402
 
@@ -69,8 +70,8 @@ def tiny_checkpoint(tmp_path):
     """tiny_checkpoint(bands=3, pixel_size=None, table=ISPRS) -> path of a random tiny U-Net checkpoint."""
     import torch
 
-    from landseg.models.checkpoint import Checkpoint, save_checkpoint
     from landseg.classes import ISPRS
+    from landseg.models.checkpoint import Checkpoint, save_checkpoint
     from landseg.models.unet import build_model
 
     def factory(bands=3, pixel_size=None, table=ISPRS, name="tiny.safetensors", seed=0):

@@ -30,9 +30,11 @@ def synth_scene(h: int, w: int, seed: int) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     for _ in range(max(2, h // 60)):  # roads
         if rng.random() < 0.5:
-            r = rng.integers(0, h); lab[max(0, r - 8): r + 8, :] = IMP
+            r = rng.integers(0, h)
+            lab[max(0, r - 8): r + 8, :] = IMP
         else:
-            c = rng.integers(0, w); lab[:, max(0, c - 8): c + 8] = IMP
+            c = rng.integers(0, w)
+            lab[:, max(0, c - 8): c + 8] = IMP
     for _ in range(max(2, h * w // 1200)):  # buildings
         r, c = rng.integers(0, h), rng.integers(0, w)
         bh, bw = rng.integers(12, 40, size=2)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from areahelpers import classmap, write_zones
 from rasterio.transform import from_origin
 
-from areahelpers import classmap, write_zones
 from landseg.area import pixel_coverage, zonal_areas
 from landseg.classes import ISPRS
 

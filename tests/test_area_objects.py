@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from areahelpers import classmap
 from scipy import ndimage
 
-from areahelpers import classmap
 from landseg.area import class_areas, object_stats
 
 

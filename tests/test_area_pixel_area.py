@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from areahelpers import FT2_US, UTM_ORIGIN, classmap, densified_geod_area, pixel_area
 from pyproj import Transformer
 from rasterio.transform import Affine, from_origin
 
-from areahelpers import FT2_US, UTM_ORIGIN, classmap, densified_geod_area, pixel_area
 from landseg.area import class_areas
 from landseg.errors import InputError
 

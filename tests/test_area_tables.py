@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 import shapely
-
 from areahelpers import UTM_ORIGIN, classmap, write_zones
+
 from landseg.area import class_areas
 from landseg.errors import InputError
 

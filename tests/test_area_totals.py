@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
-
 from areahelpers import classmap
+
 from landseg.area import class_areas
 from landseg.classes import ISPRS
 from landseg.errors import ClassTableError, InputError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
-
 from areahelpers import classmap
+
 from landseg.area import compare_with_truth
 from landseg.errors import InputError
 

@@ -11,14 +11,13 @@ import pyogrio.raw
 import pytest
 import rasterio
 import shapely
+from areahelpers import UTM_ORIGIN, classmap, write_zones
 from pyproj import Transformer
 from rasterio.transform import Affine, from_origin
 
-from areahelpers import UTM_ORIGIN, classmap, write_zones
 from landseg.area import CLASS_TABLE_TAG, class_areas, zonal_areas
 from landseg.classes import ClassTable
 from landseg.errors import InputError
-
 
 # ------------------------------------------------------------------------------ zones
 

@@ -7,8 +7,8 @@ import pytest
 import rasterio
 
 from landseg.assets import ASSETS, DEFAULT_MODEL, SAMPLES, samples
-from landseg.models.checkpoint import load_checkpoint
 from landseg.cli import main
+from landseg.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="bundled default model not built")
 
@@ -88,7 +88,7 @@ def _tables(text):
             rows = {}
         elif rows is not None and line and not line.startswith("---"):
             parts = line.split()
-            name, px, m2, ha, share = parts[0], parts[1], parts[2], parts[3], parts[4]
+            name, px, m2, share = parts[0], parts[1], parts[2], parts[4]
             rows[name] = (int(px.replace(",", "")), None if m2 == "n/a" else float(m2.replace(",", "")),
                           float(share))
             if name == "total":

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+from synthetic import eroded, potsdam_download
 
-from landseg.models.checkpoint import load_checkpoint
 from landseg.classes import DUBAI, ISPRS
 from landseg.cli import main
 from landseg.data.prepare import PrepareOptions, TileSource, prepare_dataset
 from landseg.errors import CheckpointError, InputError
 from landseg.evaluate import VARIANTS, evaluate_model
 from landseg.metrics import confusion_matrix, metrics_from_confusion
-from synthetic import eroded, potsdam_download
+from landseg.models.checkpoint import load_checkpoint
 
 FAST = ["--window", "64", "--overlap", "16"]
 

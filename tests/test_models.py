@@ -17,8 +17,15 @@ from landseg.errors import CheckpointError, ConfigError
 from landseg.models.build import build_model
 from landseg.models.catalog import FAMILY_NAMES, count_flops, model_arch, model_names
 from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from landseg.models.pretrained import (PACKAGES, adapt_stem, efficientnet_key_map, load_pretrained, package_weights,
-                                       read_state_dict, resnet_key_map)
+from landseg.models.pretrained import (
+    PACKAGES,
+    adapt_stem,
+    efficientnet_key_map,
+    load_pretrained,
+    package_weights,
+    read_state_dict,
+    resnet_key_map,
+)
 from landseg.models.segmodel import DECODERS, ENCODERS
 from landseg.train import make_config
 
@@ -375,7 +382,7 @@ def test_pretrained_lite0_learns_real_dubai_crops(realdata):
         norm = lambda t: (t - 127.0) / 128.0  # noqa: E731
         rng = np.random.default_rng(0)
         model.train()
-        for step in range(60):
+        for _ in range(60):
             idx = torch.from_numpy(rng.choice(len(x), 8, replace=False))
             loss = torch.nn.functional.cross_entropy(model(norm(x[idx])), y[idx], ignore_index=DUBAI.ignore_index)
             opt.zero_grad()

@@ -6,13 +6,13 @@ import sys
 import numpy as np
 import pytest
 import rasterio
+from loopback import free_port
 from rasterio.transform import from_origin
 
-from landseg.models.checkpoint import load_checkpoint
 from landseg.classes import ISPRS
 from landseg.cli import main
+from landseg.models.checkpoint import load_checkpoint
 from landseg.predict import PredictOptions, output_paths, predict_raster
-from loopback import free_port
 
 COLORS = np.array(ISPRS.colors, np.float32)
 

@@ -5,12 +5,12 @@ import zipfile
 import numpy as np
 import pytest
 import rasterio
+from synthetic import eroded, potsdam_download, synth_scene, vaihingen_download
 
 from landseg.cli import main
 from landseg.data import isprs
 from landseg.data.prepare import load_manifest
 from landseg.errors import InputError
-from synthetic import eroded, potsdam_download, synth_scene, vaihingen_download
 
 TILES = ["2_10", "2_11", "3_10", "6_7", "2_13", "4_13"]
 
@@ -386,7 +386,6 @@ def test_folder_ambiguous_masks_are_refused(tmp_path, capsys):
 # -- issue #16: prepare --test-list / --val-list --------------------------------------------------------
 def test_test_list_file_puts_those_tiles_in_test(tmp_path, capsys):
     from PIL import Image
-
     from synthetic import colour, synth_image
 
     src = tmp_path / "own"

@@ -9,15 +9,15 @@ import pytest
 import rasterio
 import shapely
 from rasterio.transform import from_origin
+from synthetic import potsdam_download
 
-from landseg.models.checkpoint import load_checkpoint
 from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.errors import InputError
-from landseg.predict import PredictOptions, predict_raster
 from landseg.evaluate import sample_predictions
+from landseg.models.checkpoint import load_checkpoint
+from landseg.predict import PredictOptions, predict_raster
 from landseg.report import detect_kind, write_report
-from synthetic import potsdam_download
 
 ORIGIN = (367000.0, 5808000.0)
 

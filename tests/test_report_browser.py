@@ -27,8 +27,9 @@ def _variance(png: bytes) -> float:
 
 
 def test_report_renders_in_chromium(tmp_path, tiny_checkpoint):
-    from landseg.report import write_report
     from test_report import make_predict_folder
+
+    from landseg.report import write_report
 
     folder, lab = make_predict_folder(tmp_path, tiny_checkpoint())
     html = tmp_path / "report.html"

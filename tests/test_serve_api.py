@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from loopback import running_server
 import rasterio
+from loopback import running_server
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")

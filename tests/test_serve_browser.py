@@ -34,8 +34,8 @@ def varied_checkpoint(path: Path, image: np.ndarray) -> Path:
     """A random tiny U-Net whose batch-norm statistics are fitted to ``image`` (so its output varies)."""
     import torch
 
-    from landseg.models.checkpoint import Checkpoint, save_checkpoint
     from landseg.classes import ISPRS
+    from landseg.models.checkpoint import Checkpoint, save_checkpoint
     from landseg.models.unet import build_model
 
     torch.manual_seed(0)

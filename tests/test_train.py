@@ -2,17 +2,15 @@ import csv
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-
-from landseg.models.checkpoint import load_checkpoint
-from landseg.cli import main
-from landseg.errors import ConfigError
-from landseg.train import make_config
 from loopback import free_port
 from synthetic import potsdam_download
+
+from landseg.cli import main
+from landseg.errors import ConfigError
+from landseg.models.checkpoint import load_checkpoint
+from landseg.train import make_config
 
 FAST = ["--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0", "--set", "val_window=128",
         "--set", "val_overlap=32", "--set", "scale_min=1", "--set", "scale_max=1"]

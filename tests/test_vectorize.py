@@ -13,9 +13,9 @@ from rasterio.transform import from_origin
 from scipy import ndimage
 
 from landseg.area import class_areas
-from landseg.io.labels import CLASS_TABLE_TAG
 from landseg.classes import ISPRS
 from landseg.errors import InputError
+from landseg.io.labels import CLASS_TABLE_TAG
 from landseg.vectorize import vectorize
 
 

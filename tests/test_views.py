@@ -17,7 +17,6 @@ from landseg.views import (
 )
 
 
-
 def test_preview_shape_fits_and_never_grows():
     assert preview_shape(1000, 500, 100) == (100, 50)
     assert preview_shape(30, 40, 2048) == (30, 40)

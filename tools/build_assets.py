@@ -14,13 +14,11 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import rasterio
-from rasterio.transform import from_origin
 
-from landseg.models.checkpoint import load_checkpoint, save_checkpoint
 from landseg.classes import ISPRS
 from landseg.io.labels import class_table_tags, read_label
+from landseg.models.checkpoint import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "realdata"
@@ -55,8 +53,8 @@ def build_model(run: Path) -> None:
 
 def sample_metrics() -> dict:
     """The default model's scores on the bundled held-out sample (what tests/test_demo.py checks)."""
-    from landseg.models.engine import load_engine
     from landseg.metrics import confusion_matrix, metrics_from_confusion
+    from landseg.models.engine import load_engine
     from landseg.models.sliding import predict_array
 
     engine, ck = load_engine("default")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
@@ -219,7 +220,7 @@ class ClassTable:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, source: str = "class table") -> "ClassTable":
+    def from_dict(cls, d: dict[str, Any], *, source: str = "class table") -> ClassTable:
         try:
             classes = d["classes"]
             names = tuple(str(c["name"]) for c in classes)

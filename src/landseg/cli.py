@@ -11,8 +11,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 # GDAL's block cache defaults to 5% of RAM and fills up on large rasters; a fixed cap keeps the
 # memory of every command flat in the raster size. A GDAL_CACHEMAX set by the user wins.
@@ -106,7 +107,8 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
                    help="tile ids or globs for the validation split (repeatable); default: random")
     p.add_argument("--test-list", help="file of test tile ids/globs, one per line")
     p.add_argument("--val-list", help="file of validation tile ids/globs, one per line")
-    p.add_argument("--val-fraction", type=_number(float, 0, 1, hi_open=True), default=0.15, help="share of training tiles held out (default 0.15)")
+    p.add_argument("--val-fraction", type=_number(float, 0, 1, hi_open=True), default=0.15,
+                   help="share of training tiles held out (default 0.15)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation draw (default 0)")
     p.add_argument("--export-patches", type=positive_int, metavar="SIZE", help="also write SIZExSIZE PNG patches")
     p.add_argument("--unknown-to-ignore", action="store_true", help="map label colours outside the table to ignore")
@@ -136,7 +138,8 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, learning_curve.png")
     p.add_argument("--config", help="YAML/JSON file of training options (saved into the run as config.yaml)")
-    p.add_argument("--preset", default="default", help="default, or 'original' (the original project: Adam 5e-4, batch 5, 5 epochs)")
+    p.add_argument("--preset", default="default",
+                   help="default, or 'original' (the original project: Adam 5e-4, batch 5, 5 epochs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.add_argument("--overwrite", action="store_true",
                    help="start again from scratch in an OUT that already holds a run (its checkpoints and metrics go)")
@@ -373,7 +376,8 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default'")
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--split", default="test", help="train, val or test (default test)")
-    p.add_argument("--out", required=True, help="output folder: metrics.json/.md, confusion matrices, per-tile metrics, class maps")
+    p.add_argument("--out", required=True,
+                   help="output folder: metrics.json/.md, confusion matrices, per-tile metrics, class maps")
     p.add_argument("--window", type=positive_int, default=512, help="window size in pixels (default 512)")
     p.add_argument("--overlap", type=nonneg_int, default=128, help="overlap between windows in pixels (default 128)")
     p.add_argument("--batch-size", type=positive_int, default=4, help="windows per model call (default 4)")
@@ -399,7 +403,8 @@ def add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
     p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
     p.add_argument("--samples", type=nonneg_int, default=3, help="training run: sample windows shown (default 3)")
-    p.add_argument("--max-size", type=_number(int, 16), default=1600, help="longest side of embedded images in pixels (default 1600)")
+    p.add_argument("--max-size", type=_number(int, 16), default=1600,
+                   help="longest side of embedded images in pixels (default 1600)")
     p.add_argument("--device", default="auto", help="training run samples: auto, cpu, cuda, mps")
 
 
@@ -443,7 +448,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:  # the web app is an optional extra: landseg[serve]
         from landseg.serve.app import serve  # noqa: PLC0415 - optional
     except ImportError as exc:
-        raise ConfigError(f"landseg serve needs the web extra ({exc.name} is missing): pip install 'landseg[serve]'")
+        raise ConfigError(f"landseg serve needs the web extra ({exc.name} is missing): pip install 'landseg[serve]'") from None
     return serve(args)
 
 

@@ -36,9 +36,10 @@ import csv
 import datetime as _dt
 import io
 import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt

@@ -3,7 +3,8 @@ and the ISPRS protocol variants (full / eroded reference, with / without clutter
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

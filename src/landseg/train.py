@@ -13,9 +13,10 @@ import math
 import os
 import time
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -113,7 +114,8 @@ def make_config(overrides: dict[str, Any], preset: str = "default", file: str | 
     for k in values:
         if k not in keys:
             near = difflib.get_close_matches(k, keys, n=1)
-            raise ConfigError(f"unknown config key {k!r}" + (f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(keys)}"))
+            hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(keys)}"
+            raise ConfigError(f"unknown config key {k!r}" + hint)
     cfg = TrainConfig(**{k: _typed(k, v) for k, v in values.items()})
     _validate(cfg)
     return cfg
@@ -275,10 +277,12 @@ class Trainer:
         if not self.train_tiles:
             raise InputError(f"{self.root}: the dataset has no training tiles")
         if cfg.label not in self.train_tiles[0]["files"]:
-            raise ConfigError(f"label {cfg.label!r} is not in this dataset (it has {', '.join(k for k in self.train_tiles[0]['files'] if k != 'image')})")
+            have = ", ".join(k for k in self.train_tiles[0]["files"] if k != "image")
+            raise ConfigError(f"label {cfg.label!r} is not in this dataset (it has {have})")
         if all(max(t["width"], t["height"]) < cfg.window for t in self.train_tiles):
             biggest = max(max(t["width"], t["height"]) for t in self.train_tiles)
-            raise ConfigError(f"window {cfg.window} is larger than every training tile (largest side {biggest} px); use a smaller --window")
+            raise ConfigError(f"window {cfg.window} is larger than every training tile (largest side {biggest} px); "
+                              "use a smaller --window")
         self.arch = model_arch(cfg.model, self.manifest["band_count"], self.table.num_classes, cfg.width, cfg.depth)
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.arch)
@@ -467,7 +471,8 @@ class Trainer:
             cm += confusion_matrix(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), nc, self.table.ignore_index)
             self._partial = {"cm": cm.tolist(), "loss_sum": loss_sum, "n_batches": n_batches}
             if self.main:
-                bar.set_postfix(loss=f"{loss_sum / n_batches:.3f}", win_s=f"{bar.format_dict['rate'] * cfg.batch_size if bar.format_dict.get('rate') else 0:.1f}")
+                rate = bar.format_dict.get("rate") or 0
+                bar.set_postfix(loss=f"{loss_sum / n_batches:.3f}", win_s=f"{rate * cfg.batch_size:.1f}")
             if cfg.time_limit and self.elapsed >= cfg.time_limit * 60:
                 break
         bar.close()

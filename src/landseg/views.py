@@ -13,8 +13,8 @@ save atomically, so a preview that exists is complete.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image

@@ -10,9 +10,10 @@ open the attribute table), and ``row``/``col``. A JSON sidecar records the desig
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import rasterio

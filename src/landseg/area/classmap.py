@@ -4,9 +4,9 @@ and build the strip reader (:func:`open_classmap`)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import rasterio
 

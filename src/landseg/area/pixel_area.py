@@ -17,8 +17,9 @@ Areas are asked for strip by strip (:meth:`PixelArea.block`), so memory stays bo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -77,8 +78,8 @@ def _cell_areas(lam: np.ndarray, phi: np.ndarray, a: float, e2: float) -> np.nda
     """
     l0 = lam[:-1, :-1]
 
-    def rel(l: np.ndarray) -> np.ndarray:  # longitude relative to the cell's first corner, unwrapped
-        return (l - l0 + np.pi) % (2 * np.pi) - np.pi
+    def rel(lon: np.ndarray) -> np.ndarray:  # longitude relative to the cell's first corner, unwrapped
+        return (lon - l0 + np.pi) % (2 * np.pi) - np.pi
 
     x = [np.zeros_like(l0), rel(lam[:-1, 1:]), rel(lam[1:, 1:]), rel(lam[1:, :-1])]
     y = [phi[:-1, :-1], phi[:-1, 1:], phi[1:, 1:], phi[1:, :-1]]
@@ -303,7 +304,7 @@ def weighted_count(codes: np.ndarray, nbins: int, areas: float | np.ndarray) -> 
         counts = np.zeros(nbins, dtype=np.int64)
         for r in range(0, codes.shape[0], step):
             counts += np.bincount(codes[r:r + step].ravel(), minlength=nbins)
-        return counts, counts * float(areas)  # type: ignore[arg-type]
+        return counts, counts * float(areas)
     flat = codes.ravel()
     areas = np.asarray(areas)
     if areas.shape[1] == 1:  # per-row areas: count (row, code) pairs, then weight rows

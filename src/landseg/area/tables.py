@@ -6,9 +6,10 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output

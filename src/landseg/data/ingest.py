@@ -6,8 +6,9 @@ it is the library call behind ``landseg prepare``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from landseg.classes import load_class_table
 from landseg.data import folder, isprs

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -242,7 +243,7 @@ class BlockWriter:
         self.close()
         finalize_cog(self.path, dst, overview_resampling=overview_resampling)
 
-    def __enter__(self) -> "BlockWriter":
+    def __enter__(self) -> BlockWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -247,5 +247,6 @@ def _not_ckpt(path: Path, exc: Exception) -> str:
         head = path.read_bytes()[:2]
     except OSError:
         pass
-    kind = " (it looks like a pickle/torch.save file, which landseg never loads because it can run code)" if head[:1] == b"\x80" or head == b"PK" else ""
+    pickled = head[:1] == b"\x80" or head == b"PK"
+    kind = " (it looks like a pickle/torch.save file, which landseg never loads because it can run code)" if pickled else ""
     return f"{path}: not a landseg checkpoint{kind}: {exc}"

@@ -8,8 +8,9 @@ network anywhere; checkpoints store it, so a saved model never needs the pretrai
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,7 +59,7 @@ class SegModelConfig:
             raise ConfigError(f"decoder_width must be 0 (default) or at least 4, got {self.decoder_width}")
 
     @classmethod
-    def from_dict(cls, arch: dict[str, Any]) -> "SegModelConfig":
+    def from_dict(cls, arch: dict[str, Any]) -> SegModelConfig:
         arch = {k: v for k, v in arch.items() if k != "name"}
         valid = [f.name for f in fields(cls)]
         for k in arch:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -164,7 +164,7 @@ def sliding_window(
                     if rr1 > rr0:
                         sl = acc[:, rr0 - r : rr1 - r, x0 + m - bx0 : x1 + m - bx0]
                         block_probs = None
-                        if want_probs:
+                        if wsum is not None:
                             ws = wsum[rr0 - r : rr1 - r, x0 + m - bx0 : x1 + m - bx0]
                             block_probs = sl / ws
                         yield Block(rr0 - m, x0, sl.argmax(axis=0).astype(np.uint8), block_probs)

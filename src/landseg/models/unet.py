@@ -152,7 +152,8 @@ def build_model(arch: dict[str, Any]) -> nn.Module:
         try:
             import segmentation_models_pytorch as smp  # noqa: PLC0415 - optional extra
         except ImportError:
-            raise ConfigError(f"architecture {name!r} needs segmentation-models-pytorch (pip install segmentation-models-pytorch)") from None
+            raise ConfigError(f"architecture {name!r} needs segmentation-models-pytorch "
+                              "(pip install segmentation-models-pytorch)") from None
         return smp.Unet(encoder_name=name[4:], encoder_weights=None, in_channels=arch["in_channels"],
                         classes=arch["num_classes"])
     raise ConfigError(f"unknown architecture {name!r}; available: unet, smp-<encoder>")

@@ -25,8 +25,9 @@ import io
 import json
 import math
 import numbers
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image

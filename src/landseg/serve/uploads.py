@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterable, BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl
 
 import numpy as np
