@@ -33,23 +33,22 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from landseg.area import (
-    CLASS_TABLE_TAG,
-    LabelReader,
-    PixelArea,
-    pixel_area_source,
-    read_zones,
-    resolve_table,
-)
+from landseg.area.classmap import measured_pixel_area
+from landseg.area.pixel_area import PixelArea
+from landseg.area.tables import UNITS, Col, Report, finite, unit_key
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
-from landseg.errors import ClassTableError, InputError
+from landseg.errors import ClassTableError
 from landseg.io.align import on_grid
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.points import reproject_xy
-from landseg.io.raster import finalize_cog, is_georeferenced, open_raster, tiled_profile
-from landseg.results import Column, TableReport, finite, unit_factor
-
-STRIP_PIXELS = 1 << 22
+from landseg.io.labels import CLASS_TABLE_TAG, LabelReader, resolve_table
+from landseg.io.raster import (
+    finalize_cog,
+    is_georeferenced,
+    open_raster,
+    strip_windows,
+    tiled_profile,
+)
+from landseg.io.vector import read_zones, reproject_geometries
 
 
 def transition_name(table: ClassTable, code: int) -> str:
@@ -86,7 +85,7 @@ class ZoneChange:
 
 
 @dataclass
-class ChangeResult(TableReport):
+class ChangeResult(Report):
     """Transition matrices (rows: before class, columns: after class) and role figures."""
 
     before: str
@@ -109,11 +108,12 @@ class ChangeResult(TableReport):
     def headline(self) -> dict[str, dict[str, float | None]]:
         return role_figures(self.table, self.m2)
 
-    def _table(self, units: str) -> tuple[str, list[Column], list[list[Any]], list[str]]:
-        key, factor, label = unit_factor(units)
+    def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
+        key = unit_key(units)
+        factor, label, _ = UNITS[key]
         names = self.table.names
-        cols = [Column(f"before \\ after ({label})", "str"), *[Column(n, f"area:{key}") for n in names],
-                Column("total before", f"area:{key}")]
+        cols = [Col(f"before \\ after ({label})", "str"), *[Col(n, f"area:{key}") for n in names],
+                Col("total before", f"area:{key}")]
         rows = [[names[i], *self.m2[i], self.m2[i].sum()] for i in range(len(names))]
         rows.append(["total after", *self.m2.sum(axis=0), self.m2.sum()])
         footer = [f"changed: {_fmt(self.changed_m2, factor, label)} of {_fmt(float(self.m2.sum()), factor, label)}"]
@@ -181,25 +181,13 @@ def _check_tables(before: ClassTable, after: ClassTable, bname: str, aname: str)
         raise ClassTableError(f"{before.num_classes} classes give too many transitions for a uint16 map")
 
 
-def _pixel_areas(ds: rasterio.DatasetReader, gsd: float | None) -> tuple[PixelArea, bool]:
-    try:
-        return pixel_area_source(ds, gsd), True
-    except InputError:
-        if is_georeferenced(ds):
-            raise
-        return PixelArea("pixels", "no georeferencing and no --gsd: pixel counts only, areas unknown",
-                         ds.transform, ds.width, ds.height, constant=1.0, planar_factor=1.0), False
-
-
 class _Zones:
     """Zone ids (1-based, 0 = none) of the pixels of a strip, by rasterising the zones that touch it."""
 
     def __init__(self, path: str | Path, zone_id: str | None, ds: rasterio.DatasetReader) -> None:
         ids, geoms, zcrs, self.field = read_zones(path, zone_id)
-        if is_georeferenced(ds):
-            def fn(c: np.ndarray) -> np.ndarray:
-                return np.column_stack(reproject_xy(c[:, 0], c[:, 1], zcrs, ds.crs))
-            geoms = shapely.transform(geoms, fn)
+        if is_georeferenced(ds) and zcrs is not None:
+            geoms = reproject_geometries(geoms, zcrs, ds.crs)
         self.ids = ids
         self.geoms = geoms
         self.bounds = shapely.bounds(geoms)
@@ -209,7 +197,7 @@ class _Zones:
     def strip(self, row_off: int, height: int) -> np.ndarray:
         win = Window(0, row_off, self.width, height)
         t = window_transform(win, self.transform)
-        (x0, y0), (x1, y1) = t * (0, 0), t * (self.width, height)
+        (x0, y0), (x1, y1) = t @ (0, 0), t @ (self.width, height)
         lo_x, hi_x, lo_y, hi_y = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
         b = self.bounds
         hit = np.nonzero((b[:, 0] <= hi_x) & (b[:, 2] >= lo_x) & (b[:, 1] <= hi_y) & (b[:, 3] >= lo_y))[0]
@@ -217,12 +205,6 @@ class _Zones:
         if not shapes:
             return np.zeros((height, self.width), dtype=np.int32)
         return rasterize(shapes, out_shape=(height, self.width), transform=t, fill=0, dtype="int32")
-
-
-def _strips(height: int, width: int, block: int = 256) -> Iterator[tuple[int, int]]:
-    rows = max(block, (STRIP_PIXELS // max(width, 1)) // block * block)
-    for r in range(0, height, rows):
-        yield r, min(rows, height - r)
 
 
 def detect_change(
@@ -237,7 +219,7 @@ def detect_change(
         btable, atable = resolve_table(bds, table), resolve_table(ads, table)
         _check_tables(btable, atable, bpath.name, apath.name)
         grid, note = stack.enter_context(on_grid(ads, bds))
-        pa, known = _pixel_areas(bds, gsd)
+        pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
         zoner = _Zones(zones, zone_id, bds) if zones else None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=out)))
         sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
@@ -284,8 +266,8 @@ def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones |
             dst.write_colormap(1, transition_table(table).colormap())
         dst.update_tags(**_transition_tags(table, br, ar))
         dst.set_band_description(1, "transition (from * K + to)")
-        for r, h in _strips(ds.height, ds.width):
-            win = Window(0, r, ds.width, h)
+        for win in strip_windows(ds.height, ds.width, None, prof["blockysize"]):
+            r, h = win.row_off, win.height
             b, a = br.index(win), ar.index(win)
             valid = (b != IGNORE_INDEX) & (a != IGNORE_INDEX)
             code = np.where(valid, b.astype(np.int32) * k + a, kk).ravel()

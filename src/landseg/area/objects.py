@@ -12,7 +12,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from landseg.area.classmap import ClassMap, open_classmap
-from landseg.area.tables import UNITS, Col, Report, unit_info
+from landseg.area.tables import UNITS, Col, Report, unit_key
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.raster import strips
@@ -47,8 +47,7 @@ class ObjectStats(Report):
         raise KeyError(name)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
-        u = (units or "m2").lower()
-        unit_info(u)
+        u = unit_key(units)
         lab = UNITS[u][1]
         cols = [Col("class", "str"), Col("objects", "int"), *[Col(f"{h} ({lab})", f"area:{u}")
                                                                  for h in ("total", "mean", "median", "max")]]

@@ -13,7 +13,7 @@ from rasterio.windows import Window
 
 from landseg.area.classmap import ClassMap, open_classmap
 from landseg.area.coverage import pixel_coverage, polygonal_part, to_pixel_coords
-from landseg.area.tables import UNITS, Col, Report, areas_in, unit_info
+from landseg.area.tables import UNITS, Col, Report, areas_in, unit_info, unit_key
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import InputError
 from landseg.io.raster import strip_windows
@@ -66,8 +66,7 @@ class ZonalResult(Report):
         raise KeyError(zone_id)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
-        u = (units or "m2").lower()
-        unit_info(u)
+        u = unit_key(units)
         lab = UNITS[u][1]
         cols = [Col(self.id_field, "str"), Col(f"zone ({lab})", f"area:{u}"), Col("inside", "pct"),
                 *[Col(f"{self.table.names[i]} ({lab})", f"area:{u}") for i in self.selected],

@@ -49,19 +49,20 @@ def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any],
     return ids, geoms, meta.get("crs"), zone_id or "fid"
 
 
-def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
-    """Geometries from CRS ``src`` to CRS ``dst`` (unchanged when both are the same)."""
-
+def reproject_xy(x: np.ndarray, y: np.ndarray, src: Any, dst: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates from CRS ``src`` to ``dst`` (unchanged when either is None or both are equal)."""
+    if src is None or dst is None:
+        return x, y
     s, d = CRS.from_user_input(src), CRS.from_user_input(dst)
     if s == d:
-        return geoms
-    tr = Transformer.from_crs(s, d, always_xy=True)
+        return x, y
+    tx, ty = Transformer.from_crs(s, d, always_xy=True).transform(x, y)
+    return np.asarray(tx), np.asarray(ty)
 
-    def fn(c: np.ndarray) -> np.ndarray:
-        x, y = tr.transform(c[:, 0], c[:, 1])
-        return np.column_stack([x, y])
 
-    return shapely.transform(geoms, fn)
+def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
+    """Geometries from CRS ``src`` to CRS ``dst`` (unchanged when both are the same)."""
+    return shapely.transform(geoms, lambda c: np.column_stack(reproject_xy(c[:, 0], c[:, 1], src, dst)))
 
 
 def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
