@@ -104,19 +104,24 @@ class ZonalResult(Report):
             return path
         return super().write(path, fmt, units)
 
-    def write_vector(self, path: str | Path, units: str = "m2") -> Path:
-        path = Path(path)
-        names = self.table.names
+    def zone_fields(self) -> dict[str, np.ndarray]:
+        """The attributes every zone output starts with: the id (``zone_fid`` for FIDs), the zone's
+        area, covered share, valid and nodata area."""
         ids = [z.zone_id for z in self.zones]
         id_arr = (np.array(ids, dtype=np.int64) if all(isinstance(v, (int, np.integer)) for v in ids)
                   else np.array([str(v) for v in ids], dtype=object))
-        fields: dict[str, np.ndarray] = {
+        return {
             self.id_field if self.id_field.lower() != "fid" else "zone_fid": id_arr,
             "zone_area_m2": np.array([z.zone_area_m2 for z in self.zones]),
             "covered_share": np.array([z.covered_share for z in self.zones]),
             "valid_m2": np.array([z.valid_m2 for z in self.zones]),
             "nodata_m2": np.array([z.nodata_m2 for z in self.zones]),
         }
+
+    def write_vector(self, path: str | Path, units: str = "m2") -> Path:
+        path = Path(path)
+        names = self.table.names
+        fields = self.zone_fields()
         u = (units or "m2").lower()
         for i in self.selected:
             fields[f"{names[i]}_m2"] = np.array([float(z.class_m2[i]) for z in self.zones])
