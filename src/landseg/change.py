@@ -40,9 +40,11 @@ from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
 from landseg.errors import ClassTableError
 from landseg.io.align import on_grid
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.labels import CLASS_TABLE_TAG, LabelReader, resolve_table
+from landseg.io.labels import LabelReader, class_map_tags, resolve_table
 from landseg.io.raster import (
-    finalize_cog,
+    CLASS_MAP_NODATA,
+    ClassMapWriter,
+    class_map_profile,
     is_georeferenced,
     open_raster,
     strip_windows,
@@ -222,10 +224,9 @@ def detect_change(
         pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
         zoner = _Zones(zones, zone_id, bds) if zones else None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=out)))
-        sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
-                           zoner, tmp / "transitions.tif", btable)
         tif = out / "transitions.tif"
-        finalize_cog(tmp / "transitions.tif", tif, overview_resampling="mode")
+        sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
+                           zoner, tmp / "transitions.tif", tif, btable)
     k = btable.num_classes
     m2 = sums["m2"] if known else np.full((k, k), math.nan)
     zone_list = None
@@ -240,32 +241,34 @@ def detect_change(
 
 def _transition_tags(table: ClassTable, br: LabelReader, ar: LabelReader) -> dict[str, str]:
     k = table.num_classes
-    names = [transition_name(table, c) for c in range(k * k)]
-    tags = {"LANDSEG_CHANGE": json.dumps({"before": str(br.source), "after": str(ar.source), "classes": list(table.names),
-                                          "code": "from_index * K + to_index", "K": k}),
-            "CLASS_NAMES": ",".join(names), **{f"CLASS_{c}": n for c, n in enumerate(names)}}
+    change = {"LANDSEG_CHANGE": json.dumps({"before": str(br.source), "after": str(ar.source),
+                                            "classes": list(table.names), "code": "from_index * K + to_index", "K": k})}
     if k * k <= 250:
-        tags[CLASS_TABLE_TAG] = json.dumps(transition_table(table).to_dict())
-    return tags
+        return class_map_tags(transition_table(table), "landseg change", change)
+    names = [transition_name(table, c) for c in range(k * k)]  # too many for a class table: the names only
+    return {**change, "CLASS_NAMES": ",".join(names), **{f"CLASS_{c}": n for c, n in enumerate(names)}}
 
 
-def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones | None, path: Path,
-                table: ClassTable) -> dict[str, Any]:
-    """One pass over both maps: write the transition codes, sum the matrices (whole map, per zone)."""
+def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones | None, scratch: Path,
+                path: Path, table: ClassTable) -> dict[str, Any]:
+    """One pass over both maps: write the transition codes (``scratch``, then the COG ``path``), sum
+    the matrices (whole map, per zone)."""
     k, ds = table.num_classes, br.ds
     kk = k * k
-    dtype, nodata = ("uint8", 255) if kk < 255 else ("uint16", 65535)
     georef = is_georeferenced(ds)
-    prof = tiled_profile(ds.width, ds.height, 1, dtype, crs=ds.crs if georef else None,
-                         transform=ds.transform if georef else None, nodata=nodata, compress="deflate")
+    grid = dict(crs=ds.crs if georef else None, transform=ds.transform if georef else None, compress="deflate")
+    if kk <= 250:  # a class map of the transitions, with their class table
+        dtype, nodata = "uint8", CLASS_MAP_NODATA
+        prof = class_map_profile(ds.width, ds.height, **grid)
+    else:
+        dtype, nodata = "uint16", 65535
+        prof = tiled_profile(ds.width, ds.height, 1, dtype, nodata=nodata, **grid)
     nz = len(zoner.ids) if zoner else 0
     px, m2 = np.zeros(kk + 1, dtype=np.int64), np.zeros(kk + 1)
     zpx, zm2 = np.zeros(nz * kk), np.zeros(nz * kk)
-    with rasterio.open(path, "w", **prof) as dst:
-        if kk < 255:
-            dst.write_colormap(1, transition_table(table).colormap())
-        dst.update_tags(**_transition_tags(table, br, ar))
-        dst.set_band_description(1, "transition (from * K + to)")
+    with ClassMapWriter(scratch, prof, transition_table(table) if kk <= 250 else None,
+                        _transition_tags(table, br, ar)) as dst:
+        dst.ds.set_band_description(1, "transition (from * K + to)")
         for win in strip_windows(ds.height, ds.width, None, prof["blockysize"]):
             r, h = win.row_off, win.height
             b, a = br.index(win), ar.index(win)
@@ -283,7 +286,8 @@ def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones |
                 zpx += np.bincount(key, minlength=nz * kk)
                 zw = np.full(key.size, float(pix)) if weights is None else weights[sel]
                 zm2 += np.bincount(key, weights=zw, minlength=nz * kk)
-            dst.write(np.where(valid, code.reshape(b.shape), nodata).astype(dtype), 1, window=win)
+            dst.write_window(np.where(valid, code.reshape(b.shape), nodata).astype(dtype)[None], win)
+        dst.finish(path)
     return {"px": px[:kk].reshape(k, k), "m2": m2[:kk].reshape(k, k), "nodata": px[kk],
             "zone_px": zpx.reshape(nz, k, k).astype(np.int64), "zone_m2": zm2.reshape(nz, k, k)}
 
