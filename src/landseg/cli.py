@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
 from landseg import __version__  # noqa: E402
-from landseg.accuracy import assess_accuracy, draw_sample  # noqa: E402
+from landseg.accuracy import accuracy_path, assess_accuracy, draw_sample  # noqa: E402
 from landseg.area import (  # noqa: E402
     UNITS,
     class_areas,
@@ -264,7 +264,8 @@ def add_area(p: argparse.ArgumentParser) -> None:
                    help="reference label on the same grid: true vs predicted area and error per class")
     p.add_argument("--reference", default=None, metavar="POINTS",
                    help="a filled reference sample (from landseg sample): accuracy with standard errors and "
-                        "error-adjusted areas with 95%% intervals (Olofsson et al. 2014)")
+                        "error-adjusted areas with 95%% intervals (Olofsson et al. 2014); also kept beside "
+                        "the class map as NAME_accuracy.json for landseg report")
 
 
 def cmd_area(args: argparse.Namespace) -> int:
@@ -286,7 +287,9 @@ def cmd_area(args: argparse.Namespace) -> int:
         reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
                                              classes=classes)))
     elif args.reference:
-        reports.append(("accuracy", assess_accuracy(args.classmap, args.reference, table, gsd=gsd)))
+        acc = assess_accuracy(args.classmap, args.reference, table, gsd=gsd)
+        reports.append(("accuracy", acc))
+        _err(f"wrote {acc.write(accuracy_path(args.classmap), 'json', units)} (shown by landseg report)")
     elif args.truth:
         reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
     else:
