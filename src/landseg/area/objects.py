@@ -106,11 +106,6 @@ def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None,
         pix = cm.pixel_area.block(win.row_off, win.height)
         scale = float(pix) if np.ndim(pix) == 0 else 1.0  # a constant pixel area multiplies the counts
         full = None if np.ndim(pix) == 0 else np.broadcast_to(pix, cls.shape).ravel()
-        if centroids:
-            rr, cc = np.indices(cls.shape, dtype=np.float64)
-            wr, wc = rr.ravel() + win.row_off + 0.5, cc.ravel() + 0.5
-            if full is not None:
-                wr, wc = wr * full, wc * full
         for g, members in groups.items():
             st = state[g]
             mask = cls == members[0] if len(members) == 1 else np.isin(cls, members)
@@ -120,9 +115,13 @@ def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None,
                 continue
             flat = lab.ravel()
             st["areas"].append(np.bincount(flat, weights=full, minlength=n + 1)[1:] * scale)
-            if centroids:
-                st["rows"].append(np.bincount(flat, weights=wr, minlength=n + 1)[1:] * scale)
-                st["cols"].append(np.bincount(flat, weights=wc, minlength=n + 1)[1:] * scale)
+            if centroids:  # moments of the object pixels only: memory in the objects, not the strip
+                on = np.flatnonzero(flat)
+                wr, wc = on // W + (win.row_off + 0.5), on % W + 0.5
+                if full is not None:
+                    wr, wc = wr * full[on], wc * full[on]
+                st["rows"].append(np.bincount(flat[on], weights=wr, minlength=n + 1)[1:] * scale)
+                st["cols"].append(np.bincount(flat[on], weights=wc, minlength=n + 1)[1:] * scale)
             off = st["offset"]
             first = np.where(lab[0] > 0, lab[0].astype(np.int64) + off, 0)
             prev = st["last"]

@@ -24,7 +24,7 @@ import sys
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -358,41 +358,37 @@ async def _receive_image(form: Any, job_dir: Path, max_bytes: int) -> tuple[str,
     return sample, src
 
 
-async def _receive_reference(form: Any, job_dir: Path) -> tuple[str | None, str | None]:
-    """The uploaded reference sample as ``job_dir/reference.<ext>``, checked; (file name, name shown)."""
-    part = form.files.get("reference")
+async def _receive_vector(form: Any, field: str, job_dir: Path, what: str,
+                          check: Callable[[Path, str], Any]) -> tuple[str | None, str | None]:
+    """The uploaded vector file of form ``field`` as ``job_dir/<field>.<ext>``, sniffed by content and
+    read once by ``check(path, name shown)``; (file name, name shown), or (None, None) without one."""
+    part = form.files.get(field)
     if part is None or not (part.size or part.filename):
         return None, None
-    name = display_name(part.filename, "reference")
+    name = display_name(part.filename, field)
     ext = await run_in_threadpool(sniff_zones, part.path, part.head)
     if ext is None:
-        raise ApiError(415, f"{name}: reference points must be a GeoPackage or a GeoJSON FeatureCollection "
+        raise ApiError(415, f"{name}: {what} must be a GeoPackage or a GeoJSON FeatureCollection "
                             "(checked by content, not the name)")
-    path = part.path.rename(job_dir / f"reference.{ext}")
+    path = part.path.rename(job_dir / f"{field}.{ext}")
     try:
-        await run_in_threadpool(check_reference, path, name)
+        await run_in_threadpool(check, path, name)
     except InputError as exc:
-        raise ApiError(400, str(exc), "unreadable_reference") from None
+        raise ApiError(400, str(exc), f"unreadable_{field}") from None
     return path.name, name
+
+
+async def _receive_reference(form: Any, job_dir: Path) -> tuple[str | None, str | None]:
+    """The uploaded reference sample (labelled points) as ``job_dir/reference.<ext>``; (file name, name shown)."""
+    return await _receive_vector(form, "reference", job_dir, "reference points", check_reference)
 
 
 async def _receive_zones(form: Any, job_dir: Path) -> tuple[str | None, str | None, str | None]:
     """The uploaded zones as ``job_dir/zones.<ext>``, checked; (file name, name shown, zone id attribute)."""
-    zones_file, zones_name, zone_id = None, None, form.fields.get("zone_id", "").strip() or None
-    zpart = form.files.get("zones")
-    if zpart is not None and (zpart.size or zpart.filename):
-        zones_name = display_name(zpart.filename, "zones")
-        zext = await run_in_threadpool(sniff_zones, zpart.path, zpart.head)
-        if zext is None:
-            raise ApiError(415, f"{zones_name}: zones must be a GeoPackage or a GeoJSON FeatureCollection "
-                                "(checked by content, not the name)")
-        zpath = zpart.path.rename(job_dir / f"zones.{zext}")
-        zones_file = zpath.name
-        try:
-            await run_in_threadpool(check_zones, zpath, zone_id, zones_name)
-        except InputError as exc:
-            raise ApiError(400, str(exc), "unreadable_zones") from None
-    elif zone_id:
+    zone_id = form.fields.get("zone_id", "").strip() or None
+    zones_file, zones_name = await _receive_vector(form, "zones", job_dir, "zones",
+                                                   lambda path, name: check_zones(path, zone_id, name))
+    if zones_file is None and zone_id:
         raise ApiError(400, "zone_id given without a zones file")
     return zones_file, zones_name, zone_id
 
