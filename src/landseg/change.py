@@ -256,7 +256,8 @@ def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones |
     k, ds = table.num_classes, br.ds
     kk = k * k
     georef = is_georeferenced(ds)
-    grid = dict(crs=ds.crs if georef else None, transform=ds.transform if georef else None, compress="deflate")
+    grid: dict[str, Any] = {"crs": ds.crs if georef else None, "transform": ds.transform if georef else None,
+                            "compress": "deflate"}
     if kk <= 250:  # a class map of the transitions, with their class table
         dtype, nodata = "uint8", CLASS_MAP_NODATA
         prof = class_map_profile(ds.width, ds.height, **grid)

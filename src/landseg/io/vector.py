@@ -99,7 +99,7 @@ def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray],
     if driver is None:
         raise InputError(f"{path}: unsupported vector format {suffix!r}; use .gpkg or .geojson")
     wkb = np.array([None if g is None or g.is_empty else shapely.to_wkb(g) for g in geoms], dtype=object)
-    kw = dict(driver=driver, geometry_type="MultiPolygon", crs=crs_wkt, promote_to_multi=True)
+    kw: dict[str, Any] = dict(driver=driver, geometry_type="MultiPolygon", crs=crs_wkt, promote_to_multi=True)
     kw["layer"] = layer or path.stem
     if masks is not None and any(m is not None for m in masks):
         kw["field_mask"] = masks
