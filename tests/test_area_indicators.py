@@ -67,9 +67,11 @@ def test_indicators_on_known_zones(parcels):
     # zone 2: 50 m²: building 8, tree 10, low vegetation 10, impervious 22
     # zone 3: 4 m²: building 1.5 x 2 = 3, impervious 1
     expect = {
-        1: dict(building_coverage=8 / 49, sealed_share=45 / 49, green_share=4 / 49, tree_share=0.0, buildings=2),
-        2: dict(building_coverage=8 / 50, sealed_share=30 / 50, green_share=20 / 50, tree_share=10 / 50, buildings=1),
-        3: dict(building_coverage=0.75, sealed_share=1.0, green_share=0.0, tree_share=0.0, buildings=1),
+        1: {"building_coverage": 8 / 49, "sealed_share": 45 / 49, "green_share": 4 / 49, "tree_share": 0.0,
+            "buildings": 2},
+        2: {"building_coverage": 8 / 50, "sealed_share": 30 / 50, "green_share": 20 / 50, "tree_share": 10 / 50,
+            "buildings": 1},
+        3: {"building_coverage": 0.75, "sealed_share": 1.0, "green_share": 0.0, "tree_share": 0.0, "buildings": 1},
     }
     for zid, vals in expect.items():
         for name, v in vals.items():
@@ -144,7 +146,7 @@ def test_geopackage_opens_styled(parcels, tmp_path):
     assert root.tag == "qgis" and renderer.get("type") == "graduatedSymbol"
     assert renderer.get("attr") == "building_coverage"
     ranges = renderer.findall("ranges/range")
-    assert [(float(x.get("lower")), float(x.get("upper"))) for x in ranges][0] == (0.0, 0.2) and len(ranges) == 5
+    assert (float(ranges[0].get("lower")), float(ranges[0].get("upper"))) == (0.0, 0.2) and len(ranges) == 5
     assert len(renderer.findall("symbols/symbol")) == 5
     ET.fromstring(default[0][4])  # the SLD parses too
     names = {row[2] for row in rows}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from landseg.accuracy import draw_sample
 from landseg.models.engine import load_engine
 from landseg.pipeline import STAGES, UNSIZED, run_pipeline
 from landseg.predict import PredictOptions
@@ -52,8 +53,6 @@ def test_pipeline_writes_every_output(engine, make_geotiff, tmp_path):
 
 
 def test_pipeline_with_a_reference_sample(engine, make_geotiff, tmp_path):
-    from landseg.accuracy import draw_sample
-
     eng, ckpt = engine
     image = make_geotiff(np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8), name="scene.tif")
     first = run_pipeline(eng, ckpt, image, tmp_path / "a", polygons=False, report=False, opts=OPTS)

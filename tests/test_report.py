@@ -10,6 +10,7 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
+from landseg.accuracy import draw_sample
 from landseg.models.checkpoint import load_checkpoint
 from landseg.classes import ISPRS
 from landseg.cli import main
@@ -96,8 +97,6 @@ def test_report_of_a_predict_folder(tmp_path, tiny_checkpoint):
 
 
 def test_report_shows_the_accuracy_of_a_reference_sample(tmp_path, tiny_checkpoint, capsys):
-    from landseg.accuracy import draw_sample
-
     folder, _ = make_predict_folder(tmp_path, tiny_checkpoint())
     classes, pts = folder / "scene_classes.tif", tmp_path / "points.gpkg"
     draw_sample(classes, pts, 120, min_per_class=10, seed=3, truth=tmp_path / "truth.tif")

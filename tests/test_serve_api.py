@@ -19,7 +19,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from landseg.accuracy import draw_sample  # noqa: E402
+from landseg.io.points import read_points, write_points  # noqa: E402
 from landseg.serve.app import create_app  # noqa: E402
+from landseg.serve.jobs import JobStore  # noqa: E402
 
 PREDICT = dict(window=64, overlap=16, batch_size=4)
 WINDOWS = 9  # count_windows(128, 128, 64, 16)
@@ -159,9 +162,6 @@ def test_upload_progress_result_downloads(client, image, tmp_path):
 
 
 def test_reference_points_give_adjusted_areas(client, image, tmp_path):
-    from landseg.accuracy import draw_sample
-    from landseg.io.points import read_points, write_points
-
     first = wait(client, upload(client, image).json()["id"])
     classes = tmp_path / "scene_classes.tif"
     classes.write_bytes(client.get(first["files"]["classes"]).content)
@@ -186,10 +186,6 @@ def test_reference_points_give_adjusted_areas(client, image, tmp_path):
 
 
 def test_a_data_folder_of_schema_1_gains_the_reference_columns(tmp_path):
-    import sqlite3
-
-    from landseg.serve.jobs import JobStore
-
     (tmp_path / "serve").mkdir()
     db = sqlite3.connect(tmp_path / "serve" / "jobs.db")
     db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, created REAL NOT NULL, started REAL, finished REAL, "

@@ -7,6 +7,16 @@ from landseg.accuracy.report import AccuracyResult, accuracy_path
 from landseg.accuracy.sample import SampleDesign, design_path, draw_sample
 
 __all__ = [
-    "AccuracyResult", "SampleDesign", "accuracy_path", "StratifiedEstimate", "allocate", "assess_accuracy", "design_path",
-    "draw_ranks", "draw_sample", "locate_ranks", "parse_reference", "stratified_estimate",
+    "AccuracyResult",
+    "SampleDesign",
+    "StratifiedEstimate",
+    "accuracy_path",
+    "allocate",
+    "assess_accuracy",
+    "design_path",
+    "draw_ranks",
+    "draw_sample",
+    "locate_ranks",
+    "parse_reference",
+    "stratified_estimate",
 ]

@@ -21,11 +21,12 @@ from landseg.area.tables import (
 )
 from landseg.classes import ClassTable
 
+
 def accuracy_path(classmap: str | Path) -> Path:
     """Where the accuracy of a class map is kept beside it, for the HTML report:
     ``NAME_classes.tif`` (a predict output) -> ``NAME_accuracy.json``, else ``STEM_accuracy.json``."""
     p = Path(classmap)
-    stem = p.stem[: -len("_classes")] if p.stem.endswith("_classes") else p.stem
+    stem = p.stem.removesuffix("_classes")
     return p.with_name(f"{stem}_accuracy.json")
 
 

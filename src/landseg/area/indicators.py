@@ -22,6 +22,7 @@ Definitions (also stated in every output):
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +220,7 @@ class IndicatorResult(Report):
         first = self.limits[0].limit.indicator if self.limits else "building_coverage"
         default = first if first in available else (available[0] if available else None)
         ranges = graduated_breaks(SHARE_BREAKS, [f"{lo * 100:.0f}-{hi * 100:.0f} %"
-                                                 for lo, hi in zip(SHARE_BREAKS, SHARE_BREAKS[1:])])
+                                                 for lo, hi in pairwise(SHARE_BREAKS)])
         out = [LayerStyle(n, graduated_qml(n, ranges), graduated_sld(layer, n, ranges), n == default,
                           f"{SHARES[n][1]} share of the zone area (landseg area --indicators)") for n in available]
         for c in self.limits:
@@ -309,5 +310,13 @@ def _building_counts(raster: str | Path, zr: ZonalResult, gsd: float | None, min
     return counts
 
 
-__all__ = ["BUILDING_RULE", "INDICATORS", "IndicatorResult", "Limit", "LimitCheck", "SHARES", "ZONE_AREA_RULE",
-           "zone_indicators"]
+__all__ = [
+    "BUILDING_RULE",
+    "INDICATORS",
+    "SHARES",
+    "ZONE_AREA_RULE",
+    "IndicatorResult",
+    "Limit",
+    "LimitCheck",
+    "zone_indicators",
+]

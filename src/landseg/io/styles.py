@@ -93,8 +93,8 @@ def categorized_qml(field: str, categories: Sequence[tuple[str, Sequence[int]]])
 
 
 def categorized_sld(layer: str, field: str, categories: Sequence[tuple[str, Sequence[int]]]) -> str:
-    rules = [(str(v), f"<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
-                      f"<ogc:Literal>{escape(str(v))}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>", rgb)
+    rules = [(str(v), (f"<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
+                       f"<ogc:Literal>{escape(str(v))}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>"), rgb)
              for v, rgb in categories]
     return _sld(layer, rules)
 
@@ -129,10 +129,10 @@ def graduated_qml(field: str, ranges: Sequence[tuple[float, float, str, Sequence
 
 def graduated_sld(layer: str, field: str, ranges: Sequence[tuple[float, float, str, Sequence[int]]]) -> str:
     f = escape(field)
-    rules = [(label, f"<ogc:Filter><ogc:And><ogc:PropertyIsGreaterThanOrEqualTo><ogc:PropertyName>{f}"
-                     f"</ogc:PropertyName><ogc:Literal>{lo}</ogc:Literal></ogc:PropertyIsGreaterThanOrEqualTo>"
-                     f"<ogc:PropertyIsLessThanOrEqualTo><ogc:PropertyName>{f}</ogc:PropertyName><ogc:Literal>{hi}"
-                     "</ogc:Literal></ogc:PropertyIsLessThanOrEqualTo></ogc:And></ogc:Filter>", rgb)
+    rules = [(label, (f"<ogc:Filter><ogc:And><ogc:PropertyIsGreaterThanOrEqualTo><ogc:PropertyName>{f}"
+                      f"</ogc:PropertyName><ogc:Literal>{lo}</ogc:Literal></ogc:PropertyIsGreaterThanOrEqualTo>"
+                      f"<ogc:PropertyIsLessThanOrEqualTo><ogc:PropertyName>{f}</ogc:PropertyName><ogc:Literal>{hi}"
+                      "</ogc:Literal></ogc:PropertyIsLessThanOrEqualTo></ogc:And></ogc:Filter>"), rgb)
              for lo, hi, label, rgb in ranges]
     return _sld(layer, rules)
 
@@ -164,5 +164,13 @@ def write_gpkg_styles(path: str | Path, layer: str, styles: Sequence[LayerStyle]
         con.close()
 
 
-__all__ = ["LayerStyle", "RAMP", "categorized_qml", "categorized_sld", "graduated_breaks", "graduated_qml",
-           "graduated_sld", "write_gpkg_styles"]
+__all__ = [
+    "RAMP",
+    "LayerStyle",
+    "categorized_qml",
+    "categorized_sld",
+    "graduated_breaks",
+    "graduated_qml",
+    "graduated_sld",
+    "write_gpkg_styles",
+]
