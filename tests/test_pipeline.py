@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from landseg.accuracy import draw_sample
 from landseg.models.engine import load_engine
 from landseg.pipeline import STAGES, UNSIZED, run_pipeline
 from landseg.predict import PredictOptions
@@ -39,7 +40,7 @@ def test_pipeline_writes_every_output(engine, make_geotiff, tmp_path):
     out = tmp_path / "out"
     res = run_pipeline(eng, ckpt, image, out, zones=zones, zone_id="parcel", view_size=32, opts=OPTS,
                        on_stage=stages.append)
-    assert stages == list(STAGES) and res.warnings == []
+    assert stages == [s for s in STAGES if s != "accuracy"] and res.warnings == []  # accuracy: with a reference
     names = {p.name for p in out.iterdir()}
     assert {"scene_classes.tif", "scene_preview.png", "scene_overlay.png", "scene_areas.csv", "scene_areas.json",
             "scene_predict.json", "image.png", "layer.png", "scene_zones.json", "scene_zones.csv", "scene_zones.gpkg",
@@ -49,6 +50,21 @@ def test_pipeline_writes_every_output(engine, make_geotiff, tmp_path):
     with rasterio.open(out / "scene_classes.tif") as ds:
         assert ds.shape == (64, 64) and ds.crs.to_epsg() == 32633
     assert res.class_areas().to_dict()["classes"] == json.loads((out / "scene_areas.json").read_text())["classes"]
+
+
+def test_pipeline_with_a_reference_sample(engine, make_geotiff, tmp_path):
+    eng, ckpt = engine
+    image = make_geotiff(np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8), name="scene.tif")
+    first = run_pipeline(eng, ckpt, image, tmp_path / "a", polygons=False, report=False, opts=OPTS)
+    pts = tmp_path / "points.gpkg"
+    draw_sample(first.paths["classes"], pts, 40, min_per_class=3, truth=first.paths["classes"])
+    stages = []
+    res = run_pipeline(eng, ckpt, image, tmp_path / "b", reference=pts, polygons=False, opts=OPTS,
+                       on_stage=stages.append)
+    assert "accuracy" in stages and res.warnings == []
+    assert res.accuracy["overall_accuracy"]["value"] == pytest.approx(1.0)
+    assert (tmp_path / "b" / "scene_accuracy.json").exists() and (tmp_path / "b" / "scene_accuracy.csv").exists()
+    assert "Accuracy and error-adjusted areas (points.gpkg)" in res.report.read_text()
 
 
 def test_pipeline_without_pixel_size_skips_zones_and_polygons(engine, make_geotiff, tmp_path):

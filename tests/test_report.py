@@ -11,6 +11,7 @@ import shapely
 from rasterio.transform import from_origin
 from synthetic import potsdam_download
 
+from landseg.accuracy import draw_sample
 from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.errors import InputError
@@ -93,6 +94,25 @@ def test_report_of_a_predict_folder(tmp_path, tiny_checkpoint):
     b = next(c for c in truth["classes"] if c["name"] == "building")
     assert cell(text, "true-area", "building")[1] == f"{b['true_m2']:,.2f}"
     assert cell(text, "predicted-area", "building")[1] == f"{b['predicted_m2']:,.2f}"
+
+
+def test_report_shows_the_accuracy_of_a_reference_sample(tmp_path, tiny_checkpoint, capsys):
+    folder, _ = make_predict_folder(tmp_path, tiny_checkpoint())
+    classes, pts = folder / "scene_classes.tif", tmp_path / "points.gpkg"
+    draw_sample(classes, pts, 120, min_per_class=10, seed=3, truth=tmp_path / "truth.tif")
+    assert main(["area", str(classes), "--reference", str(pts), "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((folder / "scene_accuracy.json").read_text())  # kept beside the class map
+    assert saved == printed
+    out = tmp_path / "r.html"
+    assert main(["report", str(folder), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Accuracy and error-adjusted areas (points.gpkg)" in text and 'class="error-matrix"' in text
+    b = next(c for c in saved["classes"] if c["name"] == "building")
+    assert cell(text, "adjusted-m2", "building")[1] == f"{b['adjusted_m2']:,.2f}"
+    assert cell(text, "ci95-m2", "building")[1] == f"{b['ci95_m2']:,.2f}"
+    assert cell(text, "users", "building")[1] == f"{100 * b['users_accuracy']:.2f}"
+    assert f"overall accuracy: {100 * saved['overall_accuracy']['value']:.2f} %" in text
 
 
 def test_predict_folder_without_previews_areas_or_input(tmp_path, tiny_checkpoint):

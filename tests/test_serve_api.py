@@ -19,7 +19,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from landseg.accuracy import draw_sample  # noqa: E402
+from landseg.io.points import read_points, write_points  # noqa: E402
 from landseg.serve.app import create_app  # noqa: E402
+from landseg.serve.jobs import JobStore  # noqa: E402
 
 PREDICT = dict(window=64, overlap=16, batch_size=4)
 WINDOWS = 9  # count_windows(128, 128, 64, 16)
@@ -66,9 +69,10 @@ def client(make_app):
 def upload(client, path, name=None, **data):
     with open(path, "rb") as f:
         files = {"image": (name or Path(path).name, f, "application/octet-stream")}
-        if "zones" in data:
-            zpath = data.pop("zones")
-            files["zones"] = (Path(zpath).name, open(zpath, "rb"), "application/octet-stream")
+        for field in ("zones", "reference"):
+            if field in data:
+                fpath = data.pop(field)
+                files[field] = (Path(fpath).name, open(fpath, "rb"), "application/octet-stream")
         return client.post("/api/jobs", files=files, data=data)
 
 
@@ -155,6 +159,47 @@ def test_upload_progress_result_downloads(client, image, tmp_path):
         r = client.get(done["files"][name])
         assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
         assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_reference_points_give_adjusted_areas(client, image, tmp_path):
+    first = wait(client, upload(client, image).json()["id"])
+    classes = tmp_path / "scene_classes.tif"
+    classes.write_bytes(client.get(first["files"]["classes"]).content)
+    pts = tmp_path / "points.gpkg"
+    draw_sample(classes, pts, 80, min_per_class=5, seed=1, truth=classes)  # the same model and image: same map
+    done = wait(client, upload(client, image, reference=pts).json()["id"])
+    assert done["status"] == "done" and done["reference_name"] == "points.gpkg"
+    acc = done["result"]["accuracy"]
+    assert acc["reference"] == "points.gpkg" and acc["overall_accuracy"]["value"] == pytest.approx(1.0)
+    mapped = {c["name"]: c for c in acc["classes"]}
+    for c in mapped.values():  # a perfect sample: adjusted = mapped, zero width intervals
+        assert c["adjusted_m2"] == pytest.approx(c["mapped_m2"]) and c["ci95_m2"] == pytest.approx(0, abs=1e-9)
+    assert client.get(done["files"]["accuracy_json"]).json()["points"]["labelled"] == 80
+    assert client.get(done["files"]["accuracy_csv"]).text.startswith("class,")
+    assert "Accuracy and error-adjusted areas" in client.get(done["files"]["report"]).text
+    # points without a reference field are refused at the upload
+    x, y, fields, crs = read_points(pts)
+    bare = tmp_path / "bare.gpkg"
+    write_points(bare, x, y, {"map_class": fields["map_class"]}, crs)
+    body = assert_error(upload(client, image, reference=bare), 400, "unreadable_reference")
+    assert "bare.gpkg: no 'reference' field" in body["detail"]
+
+
+def test_a_data_folder_of_schema_1_gains_the_reference_columns(tmp_path):
+    (tmp_path / "serve").mkdir()
+    db = sqlite3.connect(tmp_path / "serve" / "jobs.db")
+    db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, created REAL NOT NULL, started REAL, finished REAL, "
+               "status TEXT NOT NULL, stage TEXT, model TEXT NOT NULL, name TEXT NOT NULL, input TEXT NOT NULL, "
+               "zones TEXT, zones_name TEXT, zone_id TEXT, gsd REAL, done INTEGER DEFAULT 0, total INTEGER DEFAULT 0, "
+               "error TEXT, result TEXT)")
+    db.execute("INSERT INTO jobs (id, created, status, model, name, input) VALUES ('a', 1, 'done', 'm', 'n', 'i')")
+    db.commit()
+    db.close()
+    store = JobStore(tmp_path / "serve")
+    store.create({"id": "b", "model": "m", "name": "n", "input": "i", "reference": "reference.gpkg",
+                  "reference_name": "pts.gpkg"})
+    assert store.get("a")["reference"] is None and store.get("b")["reference_name"] == "pts.gpkg"
+    store.close()
 
 
 def test_jobs_queue_and_report_their_position(make_app, image):

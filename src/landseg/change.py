@@ -34,29 +34,24 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from landseg.area import (
-    CLASS_TABLE_TAG,
-    LabelReader,
-    PixelArea,
-    pixel_area_source,
-    read_zones,
-    resolve_table,
-)
+from landseg.area.classmap import measured_pixel_area
+from landseg.area.pixel_area import PixelArea
+from landseg.area.tables import UNITS, Col, Report, finite, unit_key
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
-from landseg.errors import ClassTableError, InputError
+from landseg.errors import ClassTableError
 from landseg.io.align import on_grid
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
-from landseg.io.points import reproject_xy
+from landseg.io.labels import LabelReader, class_map_tags, resolve_table
 from landseg.io.raster import (
-    create_raster,
-    finalize_cog,
+    CLASS_MAP_NODATA,
+    ClassMapWriter,
+    class_map_profile,
     is_georeferenced,
     open_raster,
+    strip_windows,
     tiled_profile,
 )
-from landseg.results import Column, TableReport, finite, unit_factor
-
-STRIP_PIXELS = 1 << 22
+from landseg.io.vector import read_zones, reproject_geometries
 
 
 def transition_name(table: ClassTable, code: int) -> str:
@@ -93,7 +88,7 @@ class ZoneChange:
 
 
 @dataclass
-class ChangeResult(TableReport):
+class ChangeResult(Report):
     """Transition matrices (rows: before class, columns: after class) and role figures."""
 
     before: str
@@ -116,11 +111,12 @@ class ChangeResult(TableReport):
     def headline(self) -> dict[str, dict[str, float | None]]:
         return role_figures(self.table, self.m2)
 
-    def _table(self, units: str) -> tuple[str, list[Column], list[list[Any]], list[str]]:
-        key, factor, label = unit_factor(units)
+    def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
+        key = unit_key(units)
+        factor, label, _ = UNITS[key]
         names = self.table.names
-        cols = [Column(f"before \\ after ({label})", "str"), *[Column(n, f"area:{key}") for n in names],
-                Column("total before", f"area:{key}")]
+        cols = [Col(f"before \\ after ({label})", "str"), *[Col(n, f"area:{key}") for n in names],
+                Col("total before", f"area:{key}")]
         rows = [[names[i], *self.m2[i], self.m2[i].sum()] for i in range(len(names))]
         rows.append(["total after", *self.m2.sum(axis=0), self.m2.sum()])
         footer = [f"changed: {_fmt(self.changed_m2, factor, label)} of {_fmt(float(self.m2.sum()), factor, label)}"]
@@ -188,25 +184,13 @@ def _check_tables(before: ClassTable, after: ClassTable, bname: str, aname: str)
         raise ClassTableError(f"{before.num_classes} classes give too many transitions for a uint16 map")
 
 
-def _pixel_areas(ds: rasterio.DatasetReader, gsd: float | None) -> tuple[PixelArea, bool]:
-    try:
-        return pixel_area_source(ds, gsd), True
-    except InputError:
-        if is_georeferenced(ds):
-            raise
-        return PixelArea("pixels", "no georeferencing and no --gsd: pixel counts only, areas unknown",
-                         ds.transform, ds.width, ds.height, constant=1.0, planar_factor=1.0), False
-
-
 class _Zones:
     """Zone ids (1-based, 0 = none) of the pixels of a strip, by rasterising the zones that touch it."""
 
     def __init__(self, path: str | Path, zone_id: str | None, ds: rasterio.DatasetReader) -> None:
         ids, geoms, zcrs, self.field = read_zones(path, zone_id)
-        if is_georeferenced(ds):
-            def fn(c: np.ndarray) -> np.ndarray:
-                return np.column_stack(reproject_xy(c[:, 0], c[:, 1], zcrs, ds.crs))
-            geoms = shapely.transform(geoms, fn)
+        if is_georeferenced(ds) and zcrs is not None:
+            geoms = reproject_geometries(geoms, zcrs, ds.crs)
         self.ids = ids
         self.geoms = geoms
         self.bounds = shapely.bounds(geoms)
@@ -216,7 +200,7 @@ class _Zones:
     def strip(self, row_off: int, height: int) -> np.ndarray:
         win = Window(0, row_off, self.width, height)
         t = window_transform(win, self.transform)
-        (x0, y0), (x1, y1) = t * (0, 0), t * (self.width, height)
+        (x0, y0), (x1, y1) = t @ (0, 0), t @ (self.width, height)
         lo_x, hi_x, lo_y, hi_y = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
         b = self.bounds
         hit = np.nonzero((b[:, 0] <= hi_x) & (b[:, 2] >= lo_x) & (b[:, 1] <= hi_y) & (b[:, 3] >= lo_y))[0]
@@ -224,12 +208,6 @@ class _Zones:
         if not shapes:
             return np.zeros((height, self.width), dtype=np.int32)
         return rasterize(shapes, out_shape=(height, self.width), transform=t, fill=0, dtype="int32")
-
-
-def _strips(height: int, width: int, block: int = 256) -> Iterator[tuple[int, int]]:
-    rows = max(block, (STRIP_PIXELS // max(width, 1)) // block * block)
-    for r in range(0, height, rows):
-        yield r, min(rows, height - r)
 
 
 def detect_change(
@@ -244,13 +222,12 @@ def detect_change(
         btable, atable = resolve_table(bds, table), resolve_table(ads, table)
         _check_tables(btable, atable, bpath.name, apath.name)
         grid, note = stack.enter_context(on_grid(ads, bds))
-        pa, known = _pixel_areas(bds, gsd)
+        pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
         zoner = _Zones(zones, zone_id, bds) if zones else None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=out)))
-        sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
-                           zoner, tmp / "transitions.tif", btable)
         tif = out / "transitions.tif"
-        finalize_cog(tmp / "transitions.tif", tif, overview_resampling="mode")
+        sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
+                           zoner, tmp / "transitions.tif", tif, btable)
     k = btable.num_classes
     m2 = sums["m2"] if known else np.full((k, k), math.nan)
     zone_list = None
@@ -265,34 +242,37 @@ def detect_change(
 
 def _transition_tags(table: ClassTable, br: LabelReader, ar: LabelReader) -> dict[str, str]:
     k = table.num_classes
-    names = [transition_name(table, c) for c in range(k * k)]
-    tags = {"LANDSEG_CHANGE": json.dumps({"before": str(br.source), "after": str(ar.source), "classes": list(table.names),
-                                          "code": "from_index * K + to_index", "K": k}),
-            "CLASS_NAMES": ",".join(names), **{f"CLASS_{c}": n for c, n in enumerate(names)}}
+    change = {"LANDSEG_CHANGE": json.dumps({"before": str(br.source), "after": str(ar.source),
+                                            "classes": list(table.names), "code": "from_index * K + to_index", "K": k})}
     if k * k <= 250:
-        tags[CLASS_TABLE_TAG] = json.dumps(transition_table(table).to_dict())
-    return tags
+        return class_map_tags(transition_table(table), "landseg change", change)
+    names = [transition_name(table, c) for c in range(k * k)]  # too many for a class table: the names only
+    return {**change, "CLASS_NAMES": ",".join(names), **{f"CLASS_{c}": n for c, n in enumerate(names)}}
 
 
-def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones | None, path: Path,
-                table: ClassTable) -> dict[str, Any]:
-    """One pass over both maps: write the transition codes, sum the matrices (whole map, per zone)."""
+def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones | None, scratch: Path,
+                path: Path, table: ClassTable) -> dict[str, Any]:
+    """One pass over both maps: write the transition codes (``scratch``, then the COG ``path``), sum
+    the matrices (whole map, per zone)."""
     k, ds = table.num_classes, br.ds
     kk = k * k
-    dtype, nodata = ("uint8", 255) if kk < 255 else ("uint16", 65535)
     georef = is_georeferenced(ds)
-    prof = tiled_profile(ds.width, ds.height, 1, dtype, crs=ds.crs if georef else None,
-                         transform=ds.transform if georef else None, nodata=nodata, compress="deflate")
+    grid: dict[str, Any] = {"crs": ds.crs if georef else None, "transform": ds.transform if georef else None,
+                            "compress": "deflate"}
+    if kk <= 250:  # a class map of the transitions, with their class table
+        dtype, nodata = "uint8", CLASS_MAP_NODATA
+        prof = class_map_profile(ds.width, ds.height, **grid)
+    else:
+        dtype, nodata = "uint16", 65535
+        prof = tiled_profile(ds.width, ds.height, 1, dtype, nodata=nodata, **grid)
     nz = len(zoner.ids) if zoner else 0
     px, m2 = np.zeros(kk + 1, dtype=np.int64), np.zeros(kk + 1)
     zpx, zm2 = np.zeros(nz * kk), np.zeros(nz * kk)
-    with create_raster(path, prof) as dst:
-        if kk < 255:
-            dst.write_colormap(1, transition_table(table).colormap())
-        dst.update_tags(**_transition_tags(table, br, ar))
-        dst.set_band_description(1, "transition (from * K + to)")
-        for r, h in _strips(ds.height, ds.width):
-            win = Window(0, r, ds.width, h)
+    with ClassMapWriter(scratch, prof, transition_table(table) if kk <= 250 else None,
+                        _transition_tags(table, br, ar)) as dst:
+        dst.ds.set_band_description(1, "transition (from * K + to)")
+        for win in strip_windows(ds.height, ds.width, None, prof["blockysize"]):
+            r, h = win.row_off, win.height
             b, a = br.index(win), ar.index(win)
             valid = (b != IGNORE_INDEX) & (a != IGNORE_INDEX)
             code = np.where(valid, b.astype(np.int32) * k + a, kk).ravel()
@@ -308,7 +288,8 @@ def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones |
                 zpx += np.bincount(key, minlength=nz * kk)
                 zw = np.full(key.size, float(pix)) if weights is None else weights[sel]
                 zm2 += np.bincount(key, weights=zw, minlength=nz * kk)
-            dst.write(np.where(valid, code.reshape(b.shape), nodata).astype(dtype), 1, window=win)
+            dst.write_window(np.where(valid, code.reshape(b.shape), nodata).astype(dtype)[None], win)
+        dst.finish(path)
     return {"px": px[:kk].reshape(k, k), "m2": m2[:kk].reshape(k, k), "nodata": px[kk],
             "zone_px": zpx.reshape(nz, k, k).astype(np.int64), "zone_m2": zm2.reshape(nz, k, k)}
 

@@ -20,13 +20,14 @@ from typing import Any
 os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
 from landseg import __version__  # noqa: E402
-from landseg.accuracy import assess_accuracy, draw_sample  # noqa: E402
+from landseg.accuracy import accuracy_path, assess_accuracy, draw_sample  # noqa: E402
 from landseg.area import (  # noqa: E402
     UNITS,
     class_areas,
     compare_with_truth,
     object_stats,
     zonal_areas,
+    zone_indicators,
 )
 from landseg.change import detect_change  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
@@ -252,15 +253,22 @@ def add_area(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zones", default=None, metavar="FILE",
                    help="zones (GeoPackage, GeoJSON, Shapefile; any CRS): the class areas per zone")
     p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
+    p.add_argument("--indicators", action="store_true",
+                   help="with --zones: planning indicators per zone (building coverage, sealed, green and "
+                        "tree-canopy shares, number of buildings) from the class table's roles")
+    p.add_argument("--limit", action="append", default=[], metavar="COLUMN:INDICATOR",
+                   help="with --indicators: flag zones whose INDICATOR exceeds the zones file's COLUMN, "
+                        "e.g. max_coverage:building_coverage (repeatable)")
     p.add_argument("--objects", default=None, metavar="CLASSES",
                    help="connected objects (8-connectivity) of these classes: count, total/mean/median/max area")
     p.add_argument("--min-area", type=nonneg_float, default=0.0, metavar="M2",
-                   help="with --objects: leave out objects smaller than this (m²)")
+                   help="with --objects or --indicators: leave out objects (buildings) smaller than this (m²)")
     p.add_argument("--truth", default=None, metavar="LABELMAP",
                    help="reference label on the same grid: true vs predicted area and error per class")
     p.add_argument("--reference", default=None, metavar="POINTS",
                    help="a filled reference sample (from landseg sample): accuracy with standard errors and "
-                        "error-adjusted areas with 95%% intervals (Olofsson et al. 2014)")
+                        "error-adjusted areas with 95%% intervals (Olofsson et al. 2014); also kept beside "
+                        "the class map as NAME_accuracy.json for landseg report")
 
 
 def cmd_area(args: argparse.Namespace) -> int:
@@ -273,11 +281,18 @@ def cmd_area(args: argparse.Namespace) -> int:
     units = args.units or "m2"
     table, gsd, classes = args.class_table, args.gsd, args.classes
     reports: list[tuple[str, Any]] = []
-    if args.zones:
+    if (args.indicators or args.limit) and not args.zones:
+        raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
+    if args.indicators or args.limit:
+        reports.append(("indicators", zone_indicators(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
+                                                      limits=args.limit, min_building_area=args.min_area or 0.0)))
+    elif args.zones:
         reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
                                              classes=classes)))
     elif args.reference:
-        reports.append(("accuracy", assess_accuracy(args.classmap, args.reference, table, gsd=gsd)))
+        acc = assess_accuracy(args.classmap, args.reference, table, gsd=gsd)
+        reports.append(("accuracy", acc))
+        _err(f"wrote {acc.write(accuracy_path(args.classmap), 'json', units)} (shown by landseg report)")
     elif args.truth:
         reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
     else:
@@ -287,7 +302,7 @@ def cmd_area(args: argparse.Namespace) -> int:
                                                 min_area=args.min_area or 0.0)))
 
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
-        if reports[0][0] != "zones":
+        if reports[0][0] not in ("zones", "indicators"):
             raise InputError(f"{out}: a GeoPackage/GeoJSON output needs --zones; use .csv, .json or .md")
         reports[0][1].write_vector(out, units)
         print(reports[0][1].to_text(units), end="")

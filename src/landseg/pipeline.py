@@ -6,12 +6,14 @@ Shared by ``landseg demo`` and the web app's jobs (:mod:`landseg.serve.jobs`). I
                                     predict (:func:`landseg.predict.predict_raster`)
     image.png, layer.png            with ``view_size``: the image and the class layer for display
     NAME_zones.json/csv/gpkg        with ``zones``: class areas per zone
+    NAME_accuracy.json/csv          with ``reference`` (a filled sample from ``landseg sample``): accuracy
+                                    and error-adjusted areas (:func:`landseg.accuracy.assess_accuracy`)
     polygons.gpkg                   with ``polygons``: one polygon per connected area of a class
     report.html                     with ``report`` (or the path it gives): the HTML report of out_dir
 
 Zones and polygons need the ground size of a pixel (georeferencing or ``gsd``); without it they are
-skipped with a warning. A failing zones, polygons or report step is a warning too: the class map and
-areas stand on their own.
+skipped with a warning. A failing zones, accuracy, polygons or report step is a warning too: the class
+map and areas stand on their own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from rasterio.enums import Resampling
 
 from landseg import area
+from landseg.accuracy import accuracy_path, assess_accuracy
 from landseg.errors import LandsegError
 from landseg.io.raster import data_bands, raster_shape, read_resampled
 from landseg.models.checkpoint import Checkpoint
@@ -34,7 +37,7 @@ from landseg.vectorize import VectorizeResult, vectorize
 from landseg.views import class_layer, display_rgb, preview_shape, write_png
 
 # stages reported through ``on_stage``, in order
-STAGES = ("segmenting", "preparing the view", "zones", "polygons", "report")
+STAGES = ("segmenting", "preparing the view", "zones", "accuracy", "polygons", "report")
 UNSIZED = ("this image has no georeferencing, so polygons and zone areas need the ground size of a pixel: "
            "start the job again with the pixel size in metres")
 
@@ -47,6 +50,7 @@ class PipelineResult:
     paths: dict[str, Path]  # predict's outputs (:func:`landseg.predict.output_paths`)
     gsd: float | None = None
     zones: dict[str, Any] | None = None  # the zone areas (NAME_zones.json content)
+    accuracy: dict[str, Any] | None = None  # accuracy and adjusted areas (NAME_accuracy.json content)
     polygons: VectorizeResult | None = None
     report: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -70,6 +74,7 @@ def run_pipeline(
     model_name: str = "",
     zones: str | Path | None = None,
     zone_id: str | None = None,
+    reference: str | Path | None = None,
     gsd: float | None = None,
     polygons: bool = True,
     report: bool | str | Path = True,
@@ -77,7 +82,8 @@ def run_pipeline(
     opts: PredictOptions | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> PipelineResult:
-    """Predict ``image`` into ``out_dir``, then its view images, zone areas, polygons and report.
+    """Predict ``image`` into ``out_dir``, then its view images, zone areas, accuracy (with a
+    ``reference`` sample), polygons and report.
 
     ``opts`` are the predict options (``gsd`` overrides theirs); ``on_stage`` is told each stage of
     :data:`STAGES` as it starts (it may raise to cancel).
@@ -98,6 +104,9 @@ def run_pipeline(
     if zones and res.sized:
         stage("zones")
         _zones(res, Path(image).stem, out, zones, zone_id)
+    if reference:
+        stage("accuracy")
+        _accuracy(res, reference)
     if polygons and res.sized:
         stage("polygons")
         try:
@@ -123,6 +132,17 @@ def _zones(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id
         res.zones = json.loads((out / f"{stem}_zones.json").read_text())
     except LandsegError as exc:
         res.warnings.append(f"zones: {exc}")
+
+
+def _accuracy(res: PipelineResult, reference: str | Path) -> None:
+    try:
+        acc = assess_accuracy(res.paths["classes"], reference, gsd=res.gsd)
+        path = accuracy_path(res.paths["classes"])
+        acc.write(path, "json")
+        acc.write(path.with_suffix(".csv"), "csv")
+        res.accuracy = acc.to_dict()
+    except LandsegError as exc:
+        res.warnings.append(f"accuracy: {exc}")
 
 
 def write_view_images(src: Path, classes: Path, out: Path, ckpt: Checkpoint, size: int) -> None:

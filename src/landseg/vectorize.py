@@ -26,6 +26,12 @@ from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
 from landseg.io.raster import strips
+from landseg.io.styles import (
+    LayerStyle,
+    categorized_qml,
+    categorized_sld,
+    write_gpkg_styles,
+)
 from landseg.io.vector import VECTOR_FORMATS, FeatureWriter
 
 
@@ -112,6 +118,13 @@ def _merge_border(prev: list[Any], cur: np.ndarray) -> tuple[list[list[Any]], li
     return list(groups.values()), ended
 
 
+def class_style(table: ClassTable, selected: Sequence[int], layer: str) -> LayerStyle:
+    """The QGIS style of a vectorised class map: ``class_name`` categorized in the class colours."""
+    cats = [(table.names[i], table.colors[i]) for i in selected]
+    return LayerStyle("classes", categorized_qml("class_name", cats), categorized_sld(layer, "class_name", cats),
+                      True, f"class colours of the {table.name!r} class table (landseg vectorize)")
+
+
 def vectorize(
     classmap: str | Path, out_path: str | Path, table: str | Path | ClassTable | None = None, *,
     classes: str | Sequence[str] | None = None, simplify: float | None = None, min_area: float | None = None,
@@ -146,6 +159,8 @@ def vectorize(
         writer = FeatureWriter(tmp, driver, crs_wkt, out.stem)
         counts, areas = _polygonize_strips(cm, writer, simplify, min_area, strip_rows)
         writer.flush()
+        if driver == "GPKG":
+            write_gpkg_styles(tmp, out.stem, [class_style(cm.table, cm.selected, out.stem)])
     pa = cm.pixel_area
     notes = list(pa.notes)
     if min_area:

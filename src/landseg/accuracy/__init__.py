@@ -3,10 +3,20 @@
 from landseg.accuracy.assess import assess_accuracy, parse_reference
 from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
 from landseg.accuracy.estimate import StratifiedEstimate, stratified_estimate
-from landseg.accuracy.report import AccuracyResult
+from landseg.accuracy.report import AccuracyResult, accuracy_path
 from landseg.accuracy.sample import SampleDesign, design_path, draw_sample
 
 __all__ = [
-    "AccuracyResult", "SampleDesign", "StratifiedEstimate", "allocate", "assess_accuracy", "design_path",
-    "draw_ranks", "draw_sample", "locate_ranks", "parse_reference", "stratified_estimate",
+    "AccuracyResult",
+    "SampleDesign",
+    "StratifiedEstimate",
+    "accuracy_path",
+    "allocate",
+    "assess_accuracy",
+    "design_path",
+    "draw_ranks",
+    "draw_sample",
+    "locate_ranks",
+    "parse_reference",
+    "stratified_estimate",
 ]

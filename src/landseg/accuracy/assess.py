@@ -8,20 +8,19 @@ unlabelled and skipped (and counted).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from rasterio.windows import Window
 
 from landseg.accuracy.estimate import stratified_estimate
 from landseg.accuracy.report import AccuracyResult
-from landseg.accuracy.sample import design_path, pixel_of
-from landseg.area import LabelReader, class_areas
+from landseg.accuracy.sample import classes_at, design_path, pixel_of
+from landseg.area.totals import class_areas
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import InputError
+from landseg.io.files import read_json
+from landseg.io.labels import LabelReader
 from landseg.io.points import read_points, reproject_xy
 from landseg.io.raster import is_georeferenced, open_raster
 
@@ -51,11 +50,6 @@ def parse_reference(values: np.ndarray, table: ClassTable, source: str) -> np.nd
     return out
 
 
-def _map_classes(reader: LabelReader, row: np.ndarray, col: np.ndarray) -> np.ndarray:
-    return np.array([int(reader.index(Window(c, r, 1, 1))[0, 0]) for r, c in zip(row.tolist(), col.tolist())],
-                    dtype=np.int64)
-
-
 def _points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.ndarray, np.ndarray, int]:
     """(map stratum per point, reference index per point (-1 unlabelled), points whose map_index differs)."""
     x, y, fields, pcrs = read_points(points)
@@ -70,7 +64,7 @@ def _points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.
         if outside.any():
             raise InputError(f"{points}: {int(outside.sum())} of {len(x)} points lie outside {classmap.name} "
                              f"(bounds {tuple(round(v, 3) for v in ds.bounds)}); is this the map they were drawn from?")
-        stratum = _map_classes(LabelReader(ds, table, str(classmap)), row, col)
+        stratum = classes_at(LabelReader(ds, table, str(classmap)), row, col)
     on_nodata = stratum == IGNORE_INDEX
     if on_nodata.any():
         raise InputError(f"{points}: {int(on_nodata.sum())} points lie on nodata/ignore pixels of {classmap.name}; "
@@ -129,9 +123,8 @@ def _design_notes(points: Path, pixels: np.ndarray) -> list[str]:
     if not design.exists():
         return []
     try:
-        data: dict[str, Any] = json.loads(design.read_text())
-        drawn = np.array([s["pixels"] for s in data["strata"]], dtype=np.float64)
-    except (ValueError, KeyError, TypeError):
+        drawn = np.array([s["pixels"] for s in read_json(design)["strata"]], dtype=np.float64)
+    except (InputError, KeyError, TypeError):
         return [f"{design.name} is not a readable sample design; ignored"]
     if drawn.shape != pixels.shape or not np.array_equal(drawn, pixels):
         return [f"the strata in {design.name} differ from the map's: the sample was drawn from another map or the "

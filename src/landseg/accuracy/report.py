@@ -10,23 +10,32 @@ from typing import Any
 import numpy as np
 
 from landseg.accuracy.estimate import StratifiedEstimate
-from landseg.area import render_table
-from landseg.classes import ClassTable
-from landseg.results import (
-    Column,
-    TableReport,
-    area_columns,
+from landseg.area.tables import (
+    Col,
+    Report,
+    area_cols,
     areas_in,
     finite,
+    render_table,
     unit_columns,
 )
+from landseg.classes import ClassTable
+
+
+def accuracy_path(classmap: str | Path) -> Path:
+    """Where the accuracy of a class map is kept beside it, for the HTML report:
+    ``NAME_classes.tif`` (a predict output) -> ``NAME_accuracy.json``, else ``STEM_accuracy.json``."""
+    p = Path(classmap)
+    stem = p.stem.removesuffix("_classes")
+    return p.with_name(f"{stem}_accuracy.json")
+
 
 METHOD = ("stratified estimators of Olofsson et al. (2014): error matrix in area proportions "
           "p_ij = W_i n_ij / n_i; error-adjusted area = A_tot p_.j, 95 % CI = ± 1.96 S(p_.j) A_tot")
 
 
 @dataclass
-class AccuracyResult(TableReport):
+class AccuracyResult(Report):
     """Accuracy with standard errors and error-adjusted class areas from a labelled reference sample.
 
     Areas are m² (NaN when the map has no georeferencing; the ``*_pixels`` figures are then the
@@ -49,14 +58,14 @@ class AccuracyResult(TableReport):
         return np.asarray(values) / (self.estimate.total_area or 1.0) * self.total_pixels if self.area_known \
             else np.asarray(values)
 
-    def _table(self, units: str) -> tuple[str, list[Column], list[list[Any]], list[str]]:
+    def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
         e = self.estimate
         shown = unit_columns(units) if self.area_known else []
-        cols = [Column("class", "str"), Column("sample", "int"), Column("mapped pixels", "int")]
+        cols = [Col("class", "str"), Col("sample", "int"), Col("mapped pixels", "int")]
         for header in ("mapped", "adjusted", "± 95 %"):
-            cols += area_columns(units, header) if self.area_known else [Column(f"{header} (px)", "px")]
-        cols += [Column("user's", "pct"), Column("user's ± 95 %", "pct"), Column("producer's", "pct"),
-                 Column("producer's ± 95 %", "pct")]
+            cols += area_cols(units, header) if self.area_known else [Col(f"{header} (px)", "px")]
+        cols += [Col("user's", "pct"), Col("user's ± 95 %", "pct"), Col("producer's", "pct"),
+                 Col("producer's ± 95 %", "pct")]
         rows = []
         for i, name in enumerate(self.table.names):
             vals = [e.mapped_area[i], e.adjusted_area[i], e.ci_area[i]]
@@ -74,17 +83,17 @@ class AccuracyResult(TableReport):
     def error_matrix_text(self, fmt: str) -> str:
         """The error matrix in estimated area proportions (rows: map, columns: reference)."""
         names = self.table.names
-        cols = [Column("map \\ reference", "str"), *[Column(n, "pct") for n in names], Column("total", "pct")]
+        cols = [Col("map \\ reference", "str"), *[Col(n, "pct") for n in names], Col("total", "pct")]
         p = self.estimate.proportions
         rows = [[names[i], *p[i], p[i].sum()] for i in range(len(names))]
         rows.append(["total", *p.sum(axis=0), p.sum()])
         return render_table(fmt, cols, rows, title="Error matrix in estimated area proportions")  # type: ignore[arg-type]
 
-    def format(self, fmt: str = "table", units: str = "m2") -> str:
-        text = super().format(fmt, units)
-        if fmt in ("table", "markdown"):
-            text += "\n" + self.error_matrix_text(fmt)
-        return text
+    def to_text(self, units: str = "m2") -> str:
+        return super().to_text(units) + "\n" + self.error_matrix_text("table")
+
+    def to_markdown(self, units: str = "m2") -> str:
+        return super().to_markdown(units) + "\n" + self.error_matrix_text("markdown")
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
         e = self.estimate

@@ -20,13 +20,13 @@ import rasterio
 from rasterio.windows import Window
 
 from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
-from landseg.area import class_areas
+from landseg.area.totals import class_areas
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import write_json_atomic
 from landseg.io.labels import LabelReader, table_from_raster
 from landseg.io.points import write_points
-from landseg.io.raster import DEFAULT_STRIP_PIXELS, is_georeferenced, open_raster
+from landseg.io.raster import is_georeferenced, open_raster, strips
 
 
 def design_path(points: str | Path) -> Path:
@@ -37,10 +37,14 @@ def design_path(points: str | Path) -> Path:
 
 def class_strips(reader: LabelReader, strip_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """``(row_offset, class indices)`` of full-width strips in raster order (255 = nodata/ignore)."""
-    ds = reader.ds
-    rows = strip_rows or max(1, DEFAULT_STRIP_PIXELS // max(ds.width, 1))
-    for r in range(0, ds.height, rows):
-        yield r, reader.index(Window(0, r, ds.width, min(rows, ds.height - r)))
+    for win in strips(reader.ds, strip_rows):
+        yield win.row_off, reader.index(win)
+
+
+def classes_at(reader: LabelReader, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """Class indices (255 = nodata/ignore) of the pixels ``(row, col)``, one small read each."""
+    return np.array([int(reader.index(Window(c, r, 1, 1))[0, 0]) for r, c in zip(row.tolist(), col.tolist())],
+                    dtype=np.int64)
 
 
 @dataclass
@@ -143,12 +147,8 @@ def _truth_at(truth: str | Path, table: ClassTable, row: np.ndarray, col: np.nda
         ttable = table_from_raster(tds) or table
         if ttable.names != table.names:
             raise InputError(f"{tpath.name}: its class table ({', '.join(ttable.names)}) differs from the map's")
-        reader = LabelReader(tds, table, str(tpath))
-        out = np.empty(len(row), dtype=object)
-        for k, (r, c) in enumerate(zip(row.tolist(), col.tolist())):
-            v = int(reader.index(Window(c, r, 1, 1))[0, 0])
-            out[k] = table.names[v] if v < table.num_classes else ""
-    return out
+        found = classes_at(LabelReader(tds, table, str(tpath)), row, col)
+    return np.array([table.names[v] if v < table.num_classes else "" for v in found.tolist()], dtype=object)
 
 
 def pixel_of(transform: rasterio.Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,4 +159,4 @@ def pixel_of(transform: rasterio.Affine, x: np.ndarray, y: np.ndarray) -> tuple[
     return np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
 
 
-__all__ = ["SampleDesign", "class_strips", "design_path", "draw_sample", "pixel_of"]
+__all__ = ["SampleDesign", "class_strips", "classes_at", "design_path", "draw_sample", "pixel_of"]

@@ -7,7 +7,8 @@ The public face of the package; the parts, from the bottom up:
 * :mod:`landseg.area.tables`: units, table rendering (text, CSV, Markdown, JSON);
 * :mod:`landseg.area.classmap`: :func:`open_classmap`, the preamble shared by every measure;
 * :mod:`landseg.area.totals`, :mod:`~landseg.area.zones`, :mod:`~landseg.area.objects`,
-  :mod:`~landseg.area.truth`: the measures.
+  :mod:`~landseg.area.truth`: the measures; :mod:`~landseg.area.indicators`: planning indicators per
+  zone built on the zone areas and the objects.
 
 Rasters are decoded by :mod:`landseg.io.labels` and zones read by :mod:`landseg.io.vector`.
 Everything is read in strips of rows, so memory stays bounded on rasters far larger than memory.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from landseg.area.classmap import ClassMap, open_classmap
 from landseg.area.coverage import pixel_coverage
+from landseg.area.indicators import INDICATORS, IndicatorResult, Limit, zone_indicators
 from landseg.area.objects import ObjectClassStats, ObjectStats, object_stats
 from landseg.area.pixel_area import PixelArea, pixel_area_source
 from landseg.area.tables import UNITS, render_table, unit_columns
@@ -32,9 +34,10 @@ from landseg.io.labels import (
 from landseg.io.vector import read_zones, write_features
 
 __all__ = [
-    "AreaResult", "COVERAGE_RULE", "CLASS_TABLE_TAG", "ClassArea", "ClassComparison", "ClassMap", "LabelReader",
+    "AreaResult", "COVERAGE_RULE", "INDICATORS", "IndicatorResult", "Limit", "CLASS_TABLE_TAG", "ClassArea",
+    "ClassComparison", "ClassMap", "LabelReader",
     "ObjectClassStats", "ObjectStats", "PixelArea", "TruthComparison", "UNITS", "ZonalResult", "ZoneArea",
     "class_areas", "compare_with_truth", "object_stats", "open_classmap", "pixel_area_source", "pixel_coverage",
     "read_zones", "render_table", "resolve_table", "table_from_raster", "unit_columns", "write_features",
-    "zonal_areas",
+    "zonal_areas", "zone_indicators",
 ]

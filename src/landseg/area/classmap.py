@@ -32,6 +32,19 @@ class ClassMap:
     areas_known: bool = True  # False: no pixel size known, pixel_area counts pixels (1 each)
 
 
+def measured_pixel_area(ds: rasterio.DatasetReader, gsd: float | None = None, *,
+                        allow_pixels_only: bool = False) -> tuple[PixelArea, bool]:
+    """(pixel areas of ``ds``, whether they are known). With ``allow_pixels_only`` a raster without
+    georeferencing and without ``gsd`` counts pixels (1 each, known False) instead of raising."""
+    try:
+        return pixel_area_source(ds, gsd), True
+    except InputError:
+        if not allow_pixels_only or not (ds.crs is None or ds.transform.is_identity):
+            raise
+        return PixelArea("pixels", PIXELS_ONLY, ds.transform, ds.width, ds.height, constant=1.0,
+                         planar_factor=1.0), False
+
+
 @contextlib.contextmanager
 def open_classmap(
     raster: str | Path, table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
@@ -48,12 +61,5 @@ def open_classmap(
     with open_raster(path) as ds:
         tbl = resolve_table(ds, table)
         selected = tbl.indices_of(classes)
-        try:
-            pa = pixel_area_source(ds, gsd)
-            known = True
-        except InputError:
-            if not allow_pixels_only or not (ds.crs is None or ds.transform.is_identity):
-                raise
-            pa = PixelArea("pixels", PIXELS_ONLY, ds.transform, ds.width, ds.height, constant=1.0, planar_factor=1.0)
-            known = False
+        pa, known = measured_pixel_area(ds, gsd, allow_pixels_only=allow_pixels_only)
         yield ClassMap(path, ds, tbl, selected, pa, LabelReader(ds, tbl, str(path)), known)

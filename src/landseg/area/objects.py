@@ -13,7 +13,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from landseg.area.classmap import ClassMap, open_classmap
-from landseg.area.tables import UNITS, Col, Report, unit_info
+from landseg.area.tables import UNITS, Col, Report, unit_key
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.raster import strips
@@ -48,8 +48,7 @@ class ObjectStats(Report):
         raise KeyError(name)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
-        u = (units or "m2").lower()
-        unit_info(u)
+        u = unit_key(units)
         lab = UNITS[u][1]
         cols = [Col("class", "str"), Col("objects", "int"), *[Col(f"{h} ({lab})", f"area:{u}")
                                                                  for h in ("total", "mean", "median", "max")]]
@@ -90,29 +89,40 @@ def object_stats(
     return ObjectStats(str(cm.path), pa.description, connectivity, float(min_area), out, notes=list(pa.notes))
 
 
-def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None) -> dict[int, dict[str, Any]]:
-    """Per selected class: the areas of the pieces labelled in each strip and the pairs of pieces
-    touching across strip borders (labels numbered across the whole raster)."""
+def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None,
+                  groups: dict[Any, list[int]] | None = None, centroids: bool = False) -> dict[Any, dict[str, Any]]:
+    """Per group of classes (default: each selected class on its own): the areas of the pieces
+    labelled in each strip and the pairs of pieces touching across strip borders (labels numbered
+    across the whole raster); with ``centroids`` also each piece's area-weighted sums of the pixel
+    centres' row and column."""
 
     structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
     W = cm.ds.width
-    state: dict[int, dict[str, Any]] = {c: {"areas": [], "edges": [], "offset": 0, "last": np.zeros(W, np.int64)}
-                                        for c in cm.selected}
+    groups = groups if groups is not None else {c: [c] for c in cm.selected}
+    state: dict[Any, dict[str, Any]] = {
+        g: {"areas": [], "rows": [], "cols": [], "edges": [], "offset": 0, "last": np.zeros(W, np.int64)}
+        for g in groups}
     for win in strips(cm.ds, strip_rows):
         cls = cm.reader.index(win)
         pix = cm.pixel_area.block(win.row_off, win.height)
+        scale = float(pix) if np.ndim(pix) == 0 else 1.0  # a constant pixel area multiplies the counts
         full = None if np.ndim(pix) == 0 else np.broadcast_to(pix, cls.shape).ravel()
-        for c in cm.selected:
-            st = state[c]
-            lab, n = ndimage.label(cls == c, structure=structure)
+        for g, members in groups.items():
+            st = state[g]
+            mask = cls == members[0] if len(members) == 1 else np.isin(cls, members)
+            lab, n = ndimage.label(mask, structure=structure)
             if n == 0:
                 st["last"] = np.zeros(W, np.int64)
                 continue
-            if full is None:
-                obj = np.bincount(lab.ravel(), minlength=n + 1)[1:] * float(pix)  # type: ignore[arg-type]
-            else:
-                obj = np.bincount(lab.ravel(), weights=full, minlength=n + 1)[1:]
-            st["areas"].append(obj)
+            flat = lab.ravel()
+            st["areas"].append(np.bincount(flat, weights=full, minlength=n + 1)[1:] * scale)
+            if centroids:  # moments of the object pixels only: memory in the objects, not the strip
+                on = np.flatnonzero(flat)
+                wr, wc = on // W + (win.row_off + 0.5), on % W + 0.5
+                if full is not None:
+                    wr, wc = wr * full[on], wc * full[on]
+                st["rows"].append(np.bincount(flat[on], weights=wr, minlength=n + 1)[1:] * scale)
+                st["cols"].append(np.bincount(flat[on], weights=wc, minlength=n + 1)[1:] * scale)
             off = st["offset"]
             first = np.where(lab[0] > 0, lab[0].astype(np.int64) + off, 0)
             prev = st["last"]
@@ -128,20 +138,41 @@ def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None) -> di
     return state
 
 
-def _class_stats(c: int, name: str, st: dict[str, Any], min_area: float) -> ObjectClassStats:
-    """Join the pieces of one class into objects (union-find over the border pairs) and sum them up."""
+def _join(st: dict[str, Any], key: str = "areas") -> np.ndarray:
+    """Per object (pieces joined by a union-find over the border pairs): the sum of ``key`` over its pieces."""
 
     n = st["offset"]
     if n == 0:
-        return ObjectClassStats(c, name, 0, 0.0, 0.0, 0.0, 0.0)
-    areas = np.concatenate(st["areas"])
-    if st["edges"]:
-        e = np.concatenate(st["edges"]) - 1
-        graph = coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
-        ncomp, comp = connected_components(graph, directed=False)
-        areas = np.bincount(comp, weights=areas, minlength=ncomp)
+        return np.zeros(0)
+    values = np.concatenate(st[key])
+    if not st["edges"]:
+        return values
+    e = np.concatenate(st["edges"]) - 1
+    graph = coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+    ncomp, comp = connected_components(graph, directed=False)
+    return np.bincount(comp, weights=values, minlength=ncomp)
+
+
+def _class_stats(c: int, name: str, st: dict[str, Any], min_area: float) -> ObjectClassStats:
+    """Join the pieces of one class into objects and sum them up."""
+    areas = _join(st)
     areas = areas[areas >= min_area] if min_area > 0 else areas
     if areas.size == 0:
         return ObjectClassStats(c, name, 0, 0.0, 0.0, 0.0, 0.0)
     return ObjectClassStats(c, name, int(areas.size), float(areas.sum()), float(areas.mean()),
                             float(np.median(areas)), float(areas.max()))
+
+
+def object_centroids(cm: ClassMap, classes: list[int], *, connectivity: int = 8,
+                     strip_rows: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The connected objects of ``classes`` taken together (a pixel of any of them joins its
+    neighbours of any of them): (area in m², centroid x, centroid y) per object, the centroid being
+    the area-weighted mean of its pixel centres, in the raster's CRS. Strip by strip, as
+    :func:`object_stats`."""
+    st = _label_strips(cm, connectivity, strip_rows, {"objects": list(classes)}, centroids=True)["objects"]
+    areas = _join(st)
+    if areas.size == 0:
+        return areas, areas, areas
+    row, col = _join(st, "rows") / areas, _join(st, "cols") / areas
+    t = cm.ds.transform
+    return areas, t.a * col + t.b * row + t.c, t.d * col + t.e * row + t.f

@@ -1,4 +1,10 @@
-"""Area tables: units, columns, and rendering as text, CSV, Markdown and JSON (the shared report base)."""
+"""Tables of results: units, columns, and rendering as text, CSV, Markdown and JSON.
+
+The one column/report base of landseg's table-shaped results: the area measures, the accuracy
+assessment (:mod:`landseg.accuracy`), the change matrices (:mod:`landseg.change`) and the planning
+indicators (:mod:`landseg.area.indicators`) all derive from :class:`Report` and render through
+:func:`render_table`.
+"""
 
 from __future__ import annotations
 
@@ -24,19 +30,29 @@ UNITS: dict[str, tuple[float, str, int]] = {
 }
 
 
-def unit_info(units: str) -> tuple[float, str, int]:
-    """(m² per unit, label, decimals shown) of a unit name (m2, ha, km2, ft2, acre)."""
+def unit_key(units: str) -> str:
+    """The key of a unit name (``m²`` -> ``m2``); unknown names raise :class:`InputError`."""
     key = (units or "m2").lower().replace("²", "2")
     if key not in UNITS:
         raise InputError(f"unknown unit {units!r}; use one of {', '.join(UNITS)}")
-    return UNITS[key]
+    return key
+
+
+def unit_info(units: str) -> tuple[float, str, int]:
+    """(m² per unit, label, decimals shown) of a unit name (m2, ha, km2, ft2, acre)."""
+    return UNITS[unit_key(units)]
 
 
 def unit_columns(units: str) -> list[str]:
     """Area units shown in tables: m² and ha by default, else the one requested."""
-    key = (units or "m2").lower().replace("²", "2")
-    unit_info(key)
+    key = unit_key(units)
     return ["m2", "ha"] if key == "m2" else [key]
+
+
+def finite(x: float) -> float | None:
+    """A float for JSON: None for NaN/inf."""
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 @dataclass
@@ -44,14 +60,14 @@ class Col:
     """A table column: its header, how its cells are formatted, its CSV key."""
 
     header: str
-    kind: str  # str | int | px | area:<unit> | pct
+    kind: str  # str | int | px | num | bool | area:<unit> | pct (a 0-1 share)
     key: str = ""  # CSV header (machine-friendly); defaults to a slug of the header
 
     def csv_key(self) -> str:
         if self.key:
             return self.key
         h = self.header.replace("m²", "m2").replace("km²", "km2").replace("ft²", "ft2")
-        h = h.replace(" (", "_").replace(")", "").replace(" ", "_")
+        h = h.replace(" (", "_").replace(")", "").replace(" ", "_").replace("±", "pm")
         return h + ("_pct" if self.kind == "pct" else "")
 
 
@@ -62,6 +78,10 @@ def _cell(value: Any, kind: str, for_csv: bool) -> str:
         return str(value)
     if kind == "int":
         return str(int(value)) if for_csv else f"{int(value):,}"
+    if kind == "bool":
+        return ("true" if value else "false") if for_csv else ("yes" if value else "no")
+    if kind == "num":
+        return repr(float(f"{float(value):.12g}")) if for_csv else f"{float(value):,.4g}"
     if kind == "px":
         return f"{value:.4f}".rstrip("0").rstrip(".") if for_csv else f"{value:,.2f}"
     if kind == "pct":
@@ -112,15 +132,14 @@ def area_cols(units: str, prefix: str = "area") -> list[Col]:
     return [Col(f"{prefix} ({UNITS[u][1]})", f"area:{u}") for u in unit_columns(units)]
 
 
-def areas_in(value_m2: float, units: str) -> dict[str, float | None]:
-    """Areas for JSON: m², ha and the requested unit; None where the area is unknown (NaN)."""
+def areas_in(value_m2: float, units: str, prefix: str = "area") -> dict[str, float | None]:
+    """Areas for JSON: ``{prefix}_m2``, ``{prefix}_ha`` and ``{prefix}_<units>``; None where unknown (NaN)."""
+    key = unit_key(units)
     v = float(value_m2)
-    if not math.isfinite(v):
-        return {"area_m2": None, "area_ha": None, **({f"area_{units}": None} if units not in ("m2", "ha") else {})}
-    out: dict[str, float | None] = {"area_m2": v, "area_ha": v / 1e4}
-    key = (units or "m2").lower()
+    ok = math.isfinite(v)
+    out: dict[str, float | None] = {f"{prefix}_m2": v if ok else None, f"{prefix}_ha": v / 1e4 if ok else None}
     if key not in ("m2", "ha"):
-        out[f"area_{key}"] = v / unit_info(key)[0]
+        out[f"{prefix}_{key}"] = v / UNITS[key][0] if ok else None
     return out
 
 

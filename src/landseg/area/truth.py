@@ -11,7 +11,7 @@ import numpy as np
 import rasterio
 
 from landseg.area.pixel_area import pixel_area_source, weighted_count
-from landseg.area.tables import UNITS, Col, Report, unit_info
+from landseg.area.tables import UNITS, Col, Report, unit_key
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import ClassTableError, InputError
 from landseg.io.labels import LabelReader, resolve_table, table_from_raster
@@ -52,8 +52,7 @@ class TruthComparison(Report):
         raise KeyError(name)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
-        u = (units or "m2").lower()
-        unit_info(u)
+        u = unit_key(units)
         lab = UNITS[u][1]
         cols = [Col("class", "str"), Col(f"true ({lab})", f"area:{u}"), Col(f"predicted ({lab})", f"area:{u}"),
                 Col(f"error ({lab})", f"area:{u}"), Col("error", "pct")]

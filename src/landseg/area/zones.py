@@ -14,7 +14,7 @@ from rasterio.windows import Window
 
 from landseg.area.classmap import ClassMap, open_classmap
 from landseg.area.coverage import pixel_coverage, polygonal_part, to_pixel_coords
-from landseg.area.tables import UNITS, Col, Report, areas_in, unit_info
+from landseg.area.tables import UNITS, Col, Report, areas_in, unit_info, unit_key
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import InputError
 from landseg.io.raster import strip_windows
@@ -67,8 +67,7 @@ class ZonalResult(Report):
         raise KeyError(zone_id)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
-        u = (units or "m2").lower()
-        unit_info(u)
+        u = unit_key(units)
         lab = UNITS[u][1]
         cols = [Col(self.id_field, "str"), Col(f"zone ({lab})", f"area:{u}"), Col("inside", "pct"),
                 *[Col(f"{self.table.names[i]} ({lab})", f"area:{u}") for i in self.selected],
@@ -106,19 +105,24 @@ class ZonalResult(Report):
             return path
         return super().write(path, fmt, units)
 
-    def write_vector(self, path: str | Path, units: str = "m2") -> Path:
-        path = Path(path)
-        names = self.table.names
+    def zone_fields(self) -> dict[str, np.ndarray]:
+        """The attributes every zone output starts with: the id (``zone_fid`` for FIDs), the zone's
+        area, covered share, valid and nodata area."""
         ids = [z.zone_id for z in self.zones]
         id_arr = (np.array(ids, dtype=np.int64) if all(isinstance(v, (int, np.integer)) for v in ids)
                   else np.array([str(v) for v in ids], dtype=object))
-        fields: dict[str, np.ndarray] = {
+        return {
             self.id_field if self.id_field.lower() != "fid" else "zone_fid": id_arr,
             "zone_area_m2": np.array([z.zone_area_m2 for z in self.zones]),
             "covered_share": np.array([z.covered_share for z in self.zones]),
             "valid_m2": np.array([z.valid_m2 for z in self.zones]),
             "nodata_m2": np.array([z.nodata_m2 for z in self.zones]),
         }
+
+    def write_vector(self, path: str | Path, units: str = "m2") -> Path:
+        path = Path(path)
+        names = self.table.names
+        fields = self.zone_fields()
         u = (units or "m2").lower()
         for i in self.selected:
             fields[f"{names[i]}_m2"] = np.array([float(z.class_m2[i]) for z in self.zones])

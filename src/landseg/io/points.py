@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyogrio.raw
 import shapely
-from pyproj import CRS, Transformer
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
+from landseg.io.vector import reproject_xy
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 
@@ -53,13 +52,4 @@ def read_points(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.
     return shapely.get_x(geoms), shapely.get_y(geoms), fields, meta.get("crs")
 
 
-def reproject_xy(x: np.ndarray, y: np.ndarray, src: Any, dst: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates from CRS ``src`` to ``dst`` (unchanged when either is None or both are equal)."""
-
-    if src is None or dst is None:
-        return x, y
-    s, d = CRS.from_user_input(src), CRS.from_user_input(dst)
-    if s == d:
-        return x, y
-    tx, ty = Transformer.from_crs(s, d, always_xy=True).transform(x, y)
-    return np.asarray(tx), np.asarray(ty)
+__all__ = ["read_points", "reproject_xy", "write_points"]

@@ -49,32 +49,60 @@ def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any],
     return ids, geoms, meta.get("crs"), zone_id or "fid"
 
 
-def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
-    """Geometries from CRS ``src`` to CRS ``dst`` (unchanged when both are the same)."""
+def read_attributes(path: str | Path, columns: list[str], purpose: str = "") -> dict[str, np.ndarray]:
+    """Attribute columns of a vector file, in feature order (the order :func:`read_zones` returns).
 
+    A missing column raises :class:`InputError` naming the file, the column and the columns that exist.
+    """
+
+    path = Path(path)
+    try:
+        fields = [str(f) for f in pyogrio.read_info(path)["fields"]]
+    except Exception as exc:  # noqa: BLE001 - GDAL/OGR errors: the file is not a readable vector file
+        raise InputError(f"{path}: not a readable vector file: {exc}") from None
+    missing = [c for c in columns if c not in fields]
+    if missing:
+        raise InputError(f"{path}: no column {', '.join(map(repr, missing))}{f' for {purpose}' if purpose else ''}; "
+                         f"the columns are: {', '.join(fields) or '(none)'}")
+    if not columns:
+        return {}
+    meta, _, _, data = pyogrio.raw.read(path, columns=columns, read_geometry=False)
+    got = {str(f): np.asarray(v) for f, v in zip(meta["fields"], data)}
+    return {c: got[c] for c in columns}
+
+
+def reproject_xy(x: np.ndarray, y: np.ndarray, src: Any, dst: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates from CRS ``src`` to ``dst`` (unchanged when either is None or both are equal)."""
+    if src is None or dst is None:
+        return x, y
     s, d = CRS.from_user_input(src), CRS.from_user_input(dst)
     if s == d:
-        return geoms
-    tr = Transformer.from_crs(s, d, always_xy=True)
+        return x, y
+    tx, ty = Transformer.from_crs(s, d, always_xy=True).transform(x, y)
+    return np.asarray(tx), np.asarray(ty)
 
-    def fn(c: np.ndarray) -> np.ndarray:
-        x, y = tr.transform(c[:, 0], c[:, 1])
-        return np.column_stack([x, y])
 
-    return shapely.transform(geoms, fn)
+def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
+    """Geometries from CRS ``src`` to CRS ``dst`` (unchanged when both are the same)."""
+    return shapely.transform(geoms, lambda c: np.column_stack(reproject_xy(c[:, 0], c[:, 1], src, dst)))
 
 
 def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
-                   *, layer: str | None = None, append: bool = False, tmp: Path | None = None) -> None:
-    """Write polygons with attributes to GeoPackage/GeoJSON (atomically unless ``tmp`` is given)."""
+                   *, layer: str | None = None, append: bool = False, tmp: Path | None = None,
+                   masks: list[np.ndarray | None] | None = None) -> None:
+    """Write polygons with attributes to GeoPackage/GeoJSON (atomically unless ``tmp`` is given).
+
+    ``masks`` (one per field, or None) mark the values written as NULL."""
 
     suffix = path.suffix.lower()
     driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(suffix)
     if driver is None:
         raise InputError(f"{path}: unsupported vector format {suffix!r}; use .gpkg or .geojson")
     wkb = np.array([None if g is None or g.is_empty else shapely.to_wkb(g) for g in geoms], dtype=object)
-    kw = dict(driver=driver, geometry_type="MultiPolygon", crs=crs_wkt, promote_to_multi=True)
+    kw: dict[str, Any] = dict(driver=driver, geometry_type="MultiPolygon", crs=crs_wkt, promote_to_multi=True)
     kw["layer"] = layer or path.stem
+    if masks is not None and any(m is not None for m in masks):
+        kw["field_mask"] = masks
     if tmp is not None:
         pyogrio.raw.write(str(tmp), wkb, list(fields.values()), list(fields.keys()), append=append, **kw)
         return

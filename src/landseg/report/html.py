@@ -3,7 +3,8 @@
 The input folder is recognised by its files (:func:`detect_kind`):
 
 * ``predict``: ``NAME_classes.tif`` (+ ``NAME_preview.png``, ``NAME_overlay.png``, ``NAME_areas.json``,
-  ``NAME_predict.json``, optionally ``NAME_zones.json`` and ``NAME_truth.json`` from ``landseg area``);
+  ``NAME_predict.json``, optionally ``NAME_zones.json``, ``NAME_truth.json`` and ``NAME_accuracy.json``
+  (a reference sample's accuracy and error-adjusted areas) from ``landseg area``);
 * ``evaluate``: ``metrics.json`` written by ``landseg evaluate``;
 * ``train``: a training run (``metrics.json`` with a history, ``best.safetensors``/``last.safetensors``,
   and the sample windows ``samples/samples.json`` that :func:`landseg.evaluate.sample_predictions` wrote).
@@ -396,6 +397,57 @@ def zones_table(data: dict[str, Any]) -> str:
     return f'<div class="scroll"><table class="zones">{head}{"".join(rows)}</table></div>{more}{rule}'
 
 
+def accuracy_table(data: dict[str, Any]) -> str:
+    """Accuracy from a reference sample (``landseg area --reference``): per class the mapped and
+    error-adjusted areas with their 95 % intervals, user's and producer's accuracy with theirs, the
+    overall accuracy, and the error matrix in estimated area proportions."""
+    classes = data.get("classes", [])
+    known = bool(classes) and all(_finite(c.get("mapped_m2")) for c in classes)
+    unit, key = ("m²", "m2") if known else ("px", "pixels")
+    head = (f'<tr><th>class</th><th class="num">sample</th><th class="num">mapped ({unit})</th>'
+            f'<th class="num">adjusted ({unit})</th><th class="num">± 95 % ({unit})</th>'
+            '<th class="num">user\'s (%)</th><th class="num">± 95 %</th>'
+            '<th class="num">producer\'s (%)</th><th class="num">± 95 %</th></tr>')
+    rows = []
+    for c in classes:
+        n = c["name"]
+        mapped = c.get("mapped_m2") if known else c.get("mapped_pixels")
+        rows.append(f'<tr data-class="{_esc(n)}"><td>{_esc(n)}</td>'
+                    + _td(c.get("sample_size"), "sample", _fmt(c.get("sample_size"), 0), class_=n)
+                    + _td(mapped, f"mapped-{key}", None, class_=n)
+                    + _td(c.get(f"adjusted_{key}"), f"adjusted-{key}", None, class_=n)
+                    + _td(c.get(f"ci95_{key}"), f"ci95-{key}", None, class_=n)
+                    + _td(c.get("users_accuracy"), "users", _pct(c.get("users_accuracy")), class_=n)
+                    + _td(c.get("users_ci95"), "users-ci95", _pct(c.get("users_ci95")), class_=n)
+                    + _td(c.get("producers_accuracy"), "producers", _pct(c.get("producers_accuracy")), class_=n)
+                    + _td(c.get("producers_ci95"), "producers-ci95", _pct(c.get("producers_ci95")), class_=n)
+                    + "</tr>")
+    oa = data.get("overall_accuracy", {})
+    pts = data.get("points", {})
+    foot = (f'<p class="overall" data-value="{_esc(oa.get("value"))}">overall accuracy: {_pct(oa.get("value"))} % '
+            f'± {_pct(oa.get("ci95"))} % (95 %); {_fmt(pts.get("labelled"), 0)} labelled reference points'
+            + (f', {_fmt(pts.get("unlabelled"), 0)} unlabelled skipped' if pts.get("unlabelled") else "") + "</p>")
+    foot += f'<p class="muted">method: {_esc(data.get("method", ""))}</p>'
+    foot += "".join(f'<p class="muted">note: {_esc(n)}</p>' for n in data.get("notes", []))
+    em = data.get("error_matrix", {})
+    names, prop = em.get("classes", []), em.get("proportions", [])
+    matrix = ""
+    if names and prop:
+        mhead = ("<tr><th>map \\ reference</th>" + "".join(f'<th class="num">{_esc(n)}</th>' for n in names)
+                 + '<th class="num">total</th></tr>')
+        mrows = [f'<tr data-class="{_esc(a)}"><td>{_esc(a)}</td>'
+                 + "".join(_td(v, "proportion", _pct(v), map=a, reference=b) for b, v in zip(names, prop[i]))
+                 + _td(sum(prop[i]), "proportion", _pct(sum(prop[i])), map=a, reference="total") + "</tr>"
+                 for i, a in enumerate(names)]
+        cols = [sum(r[j] for r in prop) for j in range(len(names))]
+        mrows.append('<tr class="total"><td>total</td>'
+                     + "".join(_td(v, "proportion", _pct(v), map="total", reference=b) for b, v in zip(names, cols))
+                     + _td(sum(cols), "proportion", _pct(sum(cols)), map="total", reference="total") + "</tr>")
+        matrix = ("<h4>Error matrix in estimated area proportions (%)</h4>"
+                  f'<div class="scroll"><table class="error-matrix">{mhead}{"".join(mrows)}</table></div>')
+    return f'<div class="scroll"><table class="accuracy">{head}{"".join(rows)}</table></div>{foot}{matrix}'
+
+
 def truth_table(rows: list[dict[str, Any]], table: ClassTable) -> tuple[str, str]:
     """Predicted vs true area per class (m² where known, else pixels)."""
     m2 = all(_finite(r.get("true_m2")) for r in rows)
@@ -476,6 +528,11 @@ def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
     page.add("<h3>Class areas</h3>", f'<div class="grid2"><div>{html_table}</div><div>{chart}</div></div>')
     for zpath in sorted(folder.glob(f"{stem}_zones*.json")):
         page.add(f"<h3>Class areas per zone ({_esc(zpath.name)})</h3>", zones_table(_read_json(zpath)))
+    for apath in sorted(folder.glob(f"{stem}_accuracy*.json")):
+        d = _read_json(apath)
+        if "error_matrix" in d:
+            page.add(f"<h3>Accuracy and error-adjusted areas ({_esc(Path(d.get('reference', '')).name)})</h3>",
+                     accuracy_table(d))
     for tpath in sorted(folder.glob(f"{stem}_truth*.json")):
         d = _read_json(tpath)
         if "classes" in d and d["classes"] and "true_m2" in d["classes"][0]:

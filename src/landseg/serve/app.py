@@ -5,7 +5,7 @@ Routes (documented at ``/docs`` and ``/openapi.json``)::
     GET  /                                  the page (static/index.html)
     GET  /static/...                        its CSS and JS, only from the package's static folder
     GET  /api/info                          models, bundled samples, upload limit
-    POST /api/jobs                          multipart upload: image or sample, model, zones, zone_id, gsd
+    POST /api/jobs                          multipart upload: image or sample, model, zones, zone_id, reference, gsd
     GET  /api/jobs                          recent jobs with their progress
     GET  /api/jobs/{id}                     one job: status, stage, windows done/total, result summary
     POST /api/jobs/{id}/retry               queue a failed job again
@@ -22,6 +22,7 @@ import re
 import shutil
 import sys
 import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from landseg.serve.uploads import (
     BadUpload,
     UploadTooLarge,
     check_image,
+    check_reference,
     check_zones,
     display_name,
     read_form,
@@ -87,6 +89,7 @@ class JobOut(BaseModel):
     model: str
     zones_name: str | None = None
     zone_id: str | None = None
+    reference_name: str | None = None
     gsd: float | None = None
     created: float
     started: float | None = None
@@ -109,6 +112,9 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
         "zones": {"type": "string", "format": "binary",
                   "description": "optional zones: GeoPackage or GeoJSON FeatureCollection"},
         "zone_id": {"type": "string", "description": "zone attribute naming each zone (default: feature id)"},
+        "reference": {"type": "string", "format": "binary",
+                      "description": "optional reference sample (GeoPackage/GeoJSON points from `landseg sample`, "
+                                     "`reference` filled): accuracy and error-adjusted areas"},
         "gsd": {"type": "number", "description": "pixel size in metres, for images without georeferencing"},
     },
 }}}}}
@@ -238,7 +244,7 @@ def job_out(job: dict[str, Any]) -> dict[str, Any]:
     files = {}
     if job["status"] == "done" and job.get("result"):
         files = {a: f"/api/jobs/{job['id']}/files/{a}" for a in job["result"].get("files", [])}
-    return {**{k: job.get(k) for k in ("id", "status", "stage", "name", "model", "zones_name", "zone_id", "gsd",
+    return {**{k: job.get(k) for k in ("id", "status", "stage", "name", "model", "zones_name", "zone_id", "reference_name", "gsd",
                                        "created", "started", "finished", "queue_position", "error", "result")},
             "progress": {"done": job.get("done") or 0, "total": job.get("total") or 0}, "files": files}
 
@@ -291,7 +297,8 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
     infos, max_bytes = request.app.state.infos, request.app.state.max_bytes
     try:
         form = await read_form(request.stream(), request.headers.get("content-type", ""), job_dir,
-                               max_bytes + FORM_SLACK, {"image", "zones"}, {"sample", "model", "zone_id", "gsd"})
+                               max_bytes + FORM_SLACK, {"image", "zones", "reference"},
+                               {"sample", "model", "zone_id", "gsd"})
     except UploadTooLarge:
         raise ApiError(413, f"upload is over the limit of {max_bytes / 2**20:g} MB") from None
     except BadUpload as exc:
@@ -303,10 +310,12 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
     except InputError as exc:
         raise ApiError(400, str(exc), "unreadable_image") from None
     zones_file, zones_name, zone_id = await _receive_zones(form, job_dir)
+    reference, reference_name = await _receive_reference(form, job_dir)
     for leftover in job_dir.glob("upload-*.part"):
         leftover.unlink()
     return {"id": job_id, "model": model, "name": name, "input": src.name, "zones": zones_file,
-            "zones_name": zones_name, "zone_id": zone_id, "gsd": gsd}
+            "zones_name": zones_name, "zone_id": zone_id, "reference": reference, "reference_name": reference_name,
+            "gsd": gsd}
 
 
 def _model_and_gsd(f: dict[str, str], infos: dict[str, Any]) -> tuple[str, float | None]:
@@ -350,23 +359,37 @@ async def _receive_image(form: Any, job_dir: Path, max_bytes: int) -> tuple[str,
     return sample, src
 
 
+async def _receive_vector(form: Any, field: str, job_dir: Path, what: str,
+                          check: Callable[[Path, str], Any]) -> tuple[str | None, str | None]:
+    """The uploaded vector file of form ``field`` as ``job_dir/<field>.<ext>``, sniffed by content and
+    read once by ``check(path, name shown)``; (file name, name shown), or (None, None) without one."""
+    part = form.files.get(field)
+    if part is None or not (part.size or part.filename):
+        return None, None
+    name = display_name(part.filename, field)
+    ext = await run_in_threadpool(sniff_zones, part.path, part.head)
+    if ext is None:
+        raise ApiError(415, f"{name}: {what} must be a GeoPackage or a GeoJSON FeatureCollection "
+                            "(checked by content, not the name)")
+    path = part.path.rename(job_dir / f"{field}.{ext}")
+    try:
+        await run_in_threadpool(check, path, name)
+    except InputError as exc:
+        raise ApiError(400, str(exc), f"unreadable_{field}") from None
+    return path.name, name
+
+
+async def _receive_reference(form: Any, job_dir: Path) -> tuple[str | None, str | None]:
+    """The uploaded reference sample (labelled points) as ``job_dir/reference.<ext>``; (file name, name shown)."""
+    return await _receive_vector(form, "reference", job_dir, "reference points", check_reference)
+
+
 async def _receive_zones(form: Any, job_dir: Path) -> tuple[str | None, str | None, str | None]:
     """The uploaded zones as ``job_dir/zones.<ext>``, checked; (file name, name shown, zone id attribute)."""
-    zones_file, zones_name, zone_id = None, None, form.fields.get("zone_id", "").strip() or None
-    zpart = form.files.get("zones")
-    if zpart is not None and (zpart.size or zpart.filename):
-        zones_name = display_name(zpart.filename, "zones")
-        zext = await run_in_threadpool(sniff_zones, zpart.path, zpart.head)
-        if zext is None:
-            raise ApiError(415, f"{zones_name}: zones must be a GeoPackage or a GeoJSON FeatureCollection "
-                                "(checked by content, not the name)")
-        zpath = zpart.path.rename(job_dir / f"zones.{zext}")
-        zones_file = zpath.name
-        try:
-            await run_in_threadpool(check_zones, zpath, zone_id, zones_name)
-        except InputError as exc:
-            raise ApiError(400, str(exc), "unreadable_zones") from None
-    elif zone_id:
+    zone_id = form.fields.get("zone_id", "").strip() or None
+    zones_file, zones_name = await _receive_vector(form, "zones", job_dir, "zones",
+                                                   lambda path, name: check_zones(path, zone_id, name))
+    if zones_file is None and zone_id:
         raise ApiError(400, "zone_id given without a zones file")
     return zones_file, zones_name, zone_id
 

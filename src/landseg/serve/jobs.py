@@ -5,6 +5,7 @@ Layout of the data folder::
     jobs.db                     one row per job (status, stage, progress, result summary as JSON)
     jobs/<id>/input.<ext>       the uploaded image (or a copy of a bundled sample)
     jobs/<id>/zones.<ext>       the uploaded zones, if any
+    jobs/<id>/reference.<ext>   the uploaded reference sample (labelled points), if any
     jobs/<id>/out/              predict outputs (input_classes.tif, ...), polygons.gpkg, zones, report.html
 
 Statuses: ``queued`` -> ``running`` -> ``done`` | ``failed``. A job is ``done`` only after every
@@ -40,9 +41,10 @@ log = logging.getLogger("landseg.serve")
 
 STATUSES = ("queued", "running", "done", "failed")
 INTERRUPTED = "interrupted: the server stopped while this job ran; start it again"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: reference, reference_name
 _COLUMNS = ("id", "created", "started", "finished", "status", "stage", "model", "name", "input", "zones",
-            "zones_name", "zone_id", "gsd", "done", "total", "error", "result")
+            "zones_name", "zone_id", "reference", "reference_name", "gsd", "done", "total", "error", "result")
+_ADDED = {"reference": "TEXT", "reference_name": "TEXT"}  # columns added after version 1
 # Results a client may download: artifact name -> (file in the job's out/ folder, media type, download suffix).
 ARTIFACTS: dict[str, tuple[str, str, str]] = {
     "classes": ("input_classes.tif", "image/tiff", "_classes.tif"),
@@ -52,6 +54,8 @@ ARTIFACTS: dict[str, tuple[str, str, str]] = {
     "zones_csv": ("input_zones.csv", "text/csv", "_zones.csv"),
     "zones_json": ("input_zones.json", "application/json", "_zones.json"),
     "zones_gpkg": ("input_zones.gpkg", "application/geopackage+sqlite3", "_zones.gpkg"),
+    "accuracy_csv": ("input_accuracy.csv", "text/csv", "_accuracy.csv"),
+    "accuracy_json": ("input_accuracy.json", "application/json", "_accuracy.json"),
     "report": ("report.html", "text/html", "_report.html"),
     "image": ("image.png", "image/png", "_image.png"),
     "layer": ("layer.png", "image/png", "_classes.png"),
@@ -82,6 +86,10 @@ class JobStore:
                 "finished REAL, status TEXT NOT NULL, stage TEXT, model TEXT NOT NULL, name TEXT NOT NULL, "
                 "input TEXT NOT NULL, zones TEXT, zones_name TEXT, zone_id TEXT, gsd REAL, done INTEGER DEFAULT 0, "
                 "total INTEGER DEFAULT 0, error TEXT, result TEXT)")
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            for col, kind in _ADDED.items():
+                if col not in have:  # a data folder of an earlier version
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {kind}")
             self._db.execute("CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created)")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -309,6 +317,7 @@ def _public(message: str, job_dir: Path, job: dict[str, Any]) -> str:
     """An error message with server paths replaced by the names the user knows."""
     for path, name in ((job_dir / "out" / "input_classes.tif", "the class map"), (job_dir / job["input"], job["name"]),
                        (job_dir / (job["zones"] or "-"), job.get("zones_name") or "zones"),
+                       (job_dir / (job.get("reference") or "-"), job.get("reference_name") or "reference points"),
                        (job_dir / "out", "results"), (job_dir, "job")):
         message = message.replace(str(path), name)
     return message
@@ -327,12 +336,17 @@ def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_op
     opts = PredictOptions(**predict_options, progress=False, overwrite=True, gsd=job["gsd"], on_progress=progress)
     res = run_pipeline(engine, ckpt, src, out, model_name=job["model"], gsd=job["gsd"], opts=opts,
                        zones=job_dir / job["zones"] if job["zones"] else None, zone_id=job["zone_id"] or None,
+                       reference=job_dir / job["reference"] if job.get("reference") else None,
                        view_size=VIEW_SIZE, on_stage=stage)
     rec = res.record
     zones = res.zones
     if zones is not None:
         zones["zones_file"] = job.get("zones_name") or "zones"
         zones.pop("raster", None)
+    accuracy = res.accuracy
+    if accuracy is not None:
+        accuracy["reference"] = job.get("reference_name") or "reference points"
+        accuracy.pop("raster", None)
     polygons = {"features": res.polygons.features, "counts": res.polygons.counts} if res.polygons is not None else None
     table = ckpt.class_table
     areas = rec.get("areas") or {}
@@ -341,7 +355,7 @@ def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_op
         "size": rec["size"], "crs": rec["crs"], "windows": rec["windows"], "note": _public(rec["note"], job_dir, job),
         "seconds": rec["seconds_total"], "model": job["model"],
         "legend": [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(zip(table.names, table.colors))],
-        "areas": areas, "zones": zones, "polygons": polygons,
+        "areas": areas, "zones": zones, "accuracy": accuracy, "polygons": polygons,
         "warnings": [_public(w, job_dir, job) for w in res.warnings],
         "files": sorted(name for name, (fname, _, _) in ARTIFACTS.items() if (out / fname).exists()),
     }

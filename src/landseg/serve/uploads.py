@@ -22,6 +22,7 @@ from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from landseg.errors import InputError
+from landseg.io.points import read_points
 from landseg.io.raster import is_georeferenced, open_raster, reading
 from landseg.io.vector import read_zones
 
@@ -259,3 +260,18 @@ def check_zones(path: Path, zone_id: str | None, name: str) -> dict[str, Any]:
     if not ids:
         raise InputError(f"{name}: holds no zones")
     return {"count": len(ids), "id_field": id_field, "crs": str(crs) if crs else None}
+
+
+def check_reference(path: Path, name: str) -> dict[str, Any]:
+    """Read an uploaded reference sample (points with a ``reference`` field, from ``landseg sample``);
+    :class:`InputError` with the client's file name."""
+    try:
+        x, _, fields, crs = read_points(path)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(path), name)) from None
+    except Exception as exc:  # noqa: BLE001 - GDAL/pyogrio errors on damaged files
+        raise InputError(f"{name}: cannot read the reference points ({exc})".replace(str(path), name)) from None
+    if "reference" not in fields:
+        raise InputError(f"{name}: no 'reference' field (the class an interpreter gave each point); the fields are "
+                         f"{', '.join(fields) or '(none)'}; draw the sample with `landseg sample`")
+    return {"count": len(x), "crs": str(crs) if crs else None}

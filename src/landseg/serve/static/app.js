@@ -11,6 +11,8 @@ const DOWNLOADS = [
   ["zones_csv", "Areas per zone (CSV)"],
   ["zones_json", "Areas per zone (JSON)"],
   ["zones_gpkg", "Zones with areas (GeoPackage)"],
+  ["accuracy_csv", "Accuracy and adjusted areas (CSV)"],
+  ["accuracy_json", "Accuracy and adjusted areas (JSON)"],
   ["report", "HTML report"],
 ];
 
@@ -71,11 +73,11 @@ function submitJob(ev) {
   ev.preventDefault();
   showFormError("");
   const image = $("image").files[0], sample = $("sample").value;
-  const zones = $("zones").files[0];
+  const zones = $("zones").files[0], reference = $("reference").files[0];
   if (!image && !sample) return showFormError("Choose an image file or a bundled sample.");
   if (image && sample) return showFormError("Choose either an image file or a sample, not both.");
   const limit = state.info ? state.info.max_upload_bytes : Infinity;
-  const size = (image ? image.size : 0) + (zones ? zones.size : 0);
+  const size = (image ? image.size : 0) + (zones ? zones.size : 0) + (reference ? reference.size : 0);
   if (size > limit) return showFormError(`The upload (${fmt(size / 1048576, 1)} MB) is over the limit of ${fmt(limit / 1048576, 0)} MB.`);
   const fd = new FormData();
   if (image) fd.append("image", image, image.name);
@@ -83,6 +85,7 @@ function submitJob(ev) {
   fd.append("model", $("model").value);
   if (zones) fd.append("zones", zones, zones.name);
   if ($("zone_id").value.trim()) fd.append("zone_id", $("zone_id").value.trim());
+  if (reference) fd.append("reference", reference, reference.name);
   if ($("gsd").value.trim()) fd.append("gsd", $("gsd").value.trim());
   const xhr = new XMLHttpRequest();
   const bar = $("upload-progress");
@@ -192,6 +195,7 @@ function renderJob(job) {
   $("result-title").textContent = job.name;
   const meta = [`model ${job.model}`];
   if (job.zones_name) meta.push(`zones ${job.zones_name}`);
+  if (job.reference_name) meta.push(`reference ${job.reference_name}`);
   const r = job.result;
   if (r) {
     meta.push(`${r.size[0].toLocaleString("en-US")} × ${r.size[1].toLocaleString("en-US")} pixels`);
@@ -232,6 +236,7 @@ function renderResult(job) {
     el("span", { text: c.name }))));
   renderAreas(areas, r.legend);
   renderZones(r.zones);
+  renderAccuracy(r.accuracy);
   $("downloads").replaceChildren(...DOWNLOADS.filter(([k]) => files[k]).map(([k, label]) =>
     el("li", {}, el("a", { href: files[k], text: label, download: "", "data-artifact": k }))));
   $("warnings").replaceChildren(...(r.warnings || []).map((w) => el("li", { text: w })));
@@ -293,6 +298,32 @@ function renderZones(zones) {
   $("zones-table").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
   const more = zones.zones.length > 500 ? ` First 500 of ${zones.zones.length} zones shown; all are in the downloads.` : "";
   $("zones-rule").textContent = `Coverage rule: ${zones.coverage_rule || ""}.${more}`;
+}
+
+function renderAccuracy(acc) {
+  // error-adjusted areas with their 95 % intervals, user's and producer's accuracy (Olofsson et al. 2014)
+  const sec = $("accuracy-section");
+  sec.hidden = !acc || !acc.classes || !acc.classes.length;
+  if (sec.hidden) return;
+  const known = acc.classes.every((c) => c.mapped_m2 !== null && c.mapped_m2 !== undefined);
+  const key = known ? "m2" : "pixels", unit = known ? "m²" : "px";
+  $("accuracy-file").textContent = `(${acc.reference}, ${acc.points.labelled} labelled points)`;
+  const head = el("tr", {}, el("th", { text: "Class" }), el("th", { class: "num", text: "Sample" }),
+    el("th", { class: "num", text: `Mapped (${unit})` }), el("th", { class: "num", text: `Adjusted (${unit})` }),
+    el("th", { class: "num", text: `± 95 % (${unit})` }), el("th", { class: "num", text: "User's" }),
+    el("th", { class: "num", text: "Producer's" }));
+  const pm = (v, ci) => (v === null || v === undefined ? "–" : pct(v) + (ci === null || ci === undefined ? "" : ` ± ${pct(ci)}`));
+  const rows = acc.classes.map((c) => el("tr", { "data-class": c.name }, el("td", { text: c.name }),
+    numCell(c.sample_size, "sample", c.name, fmt(c.sample_size, 0)),
+    numCell(known ? c.mapped_m2 : c.mapped_pixels, `mapped-${key}`, c.name, fmt(known ? c.mapped_m2 : c.mapped_pixels)),
+    numCell(c[`adjusted_${key}`], `adjusted-${key}`, c.name, fmt(c[`adjusted_${key}`])),
+    numCell(c[`ci95_${key}`], `ci95-${key}`, c.name, fmt(c[`ci95_${key}`])),
+    numCell(c.users_accuracy, "users", c.name, pm(c.users_accuracy, c.users_ci95)),
+    numCell(c.producers_accuracy, "producers", c.name, pm(c.producers_accuracy, c.producers_ci95))));
+  $("accuracy-table").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+  const oa = acc.overall_accuracy || {};
+  $("accuracy-overall").textContent = `Overall accuracy: ${pm(oa.value, oa.ci95)} (95 % confidence).`;
+  $("accuracy-method").textContent = `Method: ${acc.method || ""}.` + (acc.notes || []).map((n) => ` Note: ${n}.`).join("");
 }
 
 function fitImage() {

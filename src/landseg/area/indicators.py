@@ -1,0 +1,322 @@
+"""Planning indicators per zone (:func:`zone_indicators`): building coverage, sealed, green and
+tree-canopy shares, the number of buildings, and per-zone limits from the zones file.
+
+Which classes count comes from the class table's roles (:data:`landseg.classes.ROLES`): building
+coverage uses the ``building`` role, the sealed share ``sealed``, the green share ``green``, the
+tree-canopy share ``tree``. A table that does not declare a role gives n/a for its indicators (with
+a note), never a wrong number.
+
+Definitions (also stated in every output):
+
+* zone area: the zone polygon's area on the map's valid (non-nodata, non-ignore) pixels, measured
+  with the exact fractional coverage of :func:`landseg.area.zonal_areas`; a share is the area of
+  the role's classes in the zone divided by it. Parts of a zone outside the map or on nodata are
+  thus left out of both sides of the ratio (the covered share is reported beside it).
+* number of buildings: 8-connected objects of building-role pixels over the whole map (strip by
+  strip, joined across strips, as :func:`landseg.area.object_stats`), each counted in every zone
+  that contains or touches its centroid (the area-weighted mean of its pixel centres). An object
+  whose centroid lies in no zone counts nowhere; one centroid, so each building counts once
+  unless zones overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from landseg.area.classmap import open_classmap
+from landseg.area.objects import object_centroids
+from landseg.area.tables import UNITS, Col, Report, areas_in, finite, unit_key
+from landseg.area.zones import ZonalResult, zonal_areas
+from landseg.classes import ClassTable
+from landseg.errors import InputError
+from landseg.io.files import atomic_output
+from landseg.io.styles import (
+    LayerStyle,
+    categorized_qml,
+    categorized_sld,
+    graduated_breaks,
+    graduated_qml,
+    graduated_sld,
+    write_gpkg_styles,
+)
+from landseg.io.vector import read_attributes, write_features
+
+SHARES: dict[str, tuple[str, str]] = {
+    # indicator: (role, header)
+    "building_coverage": ("building", "building coverage"),
+    "sealed_share": ("sealed", "sealed"),
+    "green_share": ("green", "green"),
+    "tree_share": ("tree", "tree canopy"),
+}
+INDICATORS: tuple[str, ...] = (*SHARES, "buildings")
+ZONE_AREA_RULE = ("the zone's area on valid (non-nodata) pixels of the map, exact fractional coverage; "
+                  "every share is a role's area in the zone / that zone area")
+BUILDING_RULE = ("buildings = 8-connected objects of building-role pixels, each counted in every zone that "
+                 "contains or touches its centroid (area-weighted mean of its pixel centres)")
+SHARE_BREAKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+EXCEEDS_COLOURS = (("1", (215, 48, 39)), ("0", (230, 230, 230)))
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``--limit COLUMN:INDICATOR``: the zones file's ``column`` holds each zone's maximum of ``indicator``."""
+
+    column: str
+    indicator: str
+
+    @classmethod
+    def parse(cls, spec: str | tuple[str, str] | Limit) -> Limit:
+        if isinstance(spec, Limit):
+            return spec
+        column, indicator = spec if isinstance(spec, tuple) else (spec.rpartition(":")[0], spec.rpartition(":")[2])
+        if not column or indicator not in INDICATORS:
+            raise InputError(f"--limit {spec!r}: use COLUMN:INDICATOR, e.g. max_coverage:building_coverage; "
+                             f"the indicators are {', '.join(INDICATORS)}")
+        return cls(column, indicator)
+
+    @property
+    def flag(self) -> str:
+        return f"exceeds_{self.column}"
+
+
+@dataclass
+class LimitCheck:
+    limit: Limit
+    values: np.ndarray  # per zone, NaN where the zones file has no value
+    exceeds: list[bool | None]  # per zone: indicator > limit; None where either is unknown
+
+    @property
+    def count(self) -> int:
+        return sum(1 for e in self.exceeds if e)
+
+
+@dataclass
+class IndicatorResult(Report):
+    """Planning indicators per zone; ``values[indicator]`` per zone (NaN: n/a), in the zones' order."""
+
+    zonal: ZonalResult
+    values: dict[str, np.ndarray]
+    limits: list[LimitCheck] = field(default_factory=list)
+    min_building_m2: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def table(self) -> ClassTable:
+        return self.zonal.table
+
+    @property
+    def pixel_area(self) -> str:
+        return self.zonal.pixel_area
+
+    def zone_index(self, zone_id: Any) -> int:
+        for k, z in enumerate(self.zonal.zones):
+            if z.zone_id == zone_id:
+                return k
+        raise KeyError(zone_id)
+
+    def value(self, zone_id: Any, indicator: str) -> float:
+        return float(self.values[indicator][self.zone_index(zone_id)])
+
+    def _limit_kind(self, check: LimitCheck) -> str:
+        return "pct" if check.limit.indicator in SHARES else "num"
+
+    def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
+        u = unit_key(units)
+        z = self.zonal
+        cols = [Col(z.id_field, "str"), Col(f"valid area ({UNITS[u][1]})", f"area:{u}")]
+        cols += [Col(head, "pct", key=f"{name}_pct") for name, (_, head) in SHARES.items()]
+        cols += [Col("buildings", "int")]
+        for c in self.limits:
+            cols += [Col(c.limit.column, self._limit_kind(c)),
+                     Col(f"exceeds {c.limit.column}", "bool", key=c.limit.flag)]
+        rows = []
+        for k, zone in enumerate(z.zones):
+            row: list[Any] = [zone.zone_id, zone.valid_m2, *[self.values[n][k] for n in SHARES]]
+            b = self.values["buildings"][k]
+            row.append(None if math.isnan(b) else int(b))
+            for c in self.limits:
+                row += [c.values[k], c.exceeds[k]]
+            rows.append(row)
+        footer = [f"limit {c.limit.column} on {c.limit.indicator}: {c.count} of {len(z.zones)} zones exceed it"
+                  for c in self.limits]
+        footer += [f"zone area: {ZONE_AREA_RULE}", f"{BUILDING_RULE}"
+                   + (f", at least {self.min_building_m2:g} m²" if self.min_building_m2 > 0 else ""),
+                   f"roles: {self._roles_text()}", f"pixel area: {z.pixel_area}"]
+        footer += [f"note: {n}" for n in self.notes + z.notes]
+        title = f"Planning indicators per zone of {Path(z.zones_path).name} in {Path(z.raster).name}"
+        return title, cols, rows, footer
+
+    def _roles_text(self) -> str:
+        roles = self.table.role_map()
+        return "; ".join(f"{r}: {', '.join(roles[r]) if r in roles else 'not declared'}"
+                         for r in ("building", "sealed", "green", "tree"))
+
+    def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        z = self.zonal
+        zones = []
+        for k, zone in enumerate(z.zones):
+            b = self.values["buildings"][k]
+            zones.append({
+                "id": zone.zone_id, "zone_area_m2": zone.zone_area_m2, "covered_share": zone.covered_share,
+                **areas_in(zone.valid_m2, units, "valid"), "nodata_m2": zone.nodata_m2,
+                **{n: finite(self.values[n][k]) for n in SHARES},
+                "buildings": None if math.isnan(b) else int(b),
+                "limits": {c.limit.column: {"indicator": c.limit.indicator, "limit": finite(c.values[k]),
+                                            "exceeds": c.exceeds[k]} for c in self.limits},
+                "notes": list(zone.notes),
+            })
+        return {"raster": str(z.raster), "zones_file": str(z.zones_path), "zone_id": z.id_field,
+                "class_table": self.table.name, "roles": self.table.role_map(), "pixel_area": z.pixel_area,
+                "zone_area_rule": ZONE_AREA_RULE, "coverage_rule": z.coverage_rule, "building_rule": BUILDING_RULE,
+                "min_building_m2": self.min_building_m2, "units": units,
+                "limits": [{"column": c.limit.column, "indicator": c.limit.indicator, "exceedances": c.count}
+                           for c in self.limits],
+                "zones": zones, "notes": self.notes + z.notes}
+
+    def write(self, path: str | Path, fmt: str | None = None, units: str = "m2") -> Path:
+        """CSV/JSON/Markdown/text, or with .gpkg/.geojson the zones with every indicator column
+        (a GeoPackage also carries QGIS styles: graduated per share, the exceedances categorized)."""
+        path = Path(path)
+        if path.suffix.lower() in (".gpkg", ".geojson"):
+            return self.write_vector(path, units)
+        return super().write(path, fmt, units)
+
+    def write_vector(self, path: str | Path, units: str = "m2", layer: str = "indicators") -> Path:
+        path = Path(path)
+        z = self.zonal
+        fields: dict[str, np.ndarray] = {
+            **z.zone_fields(),
+            **{n: self.values[n].astype(np.float64) for n in SHARES},
+            "buildings": np.nan_to_num(self.values["buildings"], nan=-1).astype(np.int64),
+        }
+        masks: dict[str, np.ndarray] = {n: np.isnan(self.values[n]) for n in (*SHARES, "buildings")}
+        for c in self.limits:
+            fields[c.limit.column] = c.values.astype(np.float64)
+            masks[c.limit.column] = np.isnan(c.values)
+            fields[c.limit.flag] = np.array([1 if e else 0 for e in c.exceeds], dtype=np.int32)
+            masks[c.limit.flag] = np.array([e is None for e in c.exceeds])
+        fields["notes"] = np.array(["; ".join(zone.notes) for zone in z.zones], dtype=object)
+        geoms = np.array([zone.geometry for zone in z.zones], dtype=object)
+        mask_list = [masks.get(name) for name in fields]
+        with atomic_output(path) as tmp:
+            tmp.unlink()
+            write_features(path, geoms, fields, z.crs_wkt, layer=layer, tmp=tmp, masks=mask_list)
+            if path.suffix.lower() == ".gpkg":
+                write_gpkg_styles(tmp, layer, self.styles(layer))
+        return path
+
+    def styles(self, layer: str) -> list[LayerStyle]:
+        """QGIS styles of the indicator layer: one graduated style per available share (the first
+        limit's indicator, else building coverage, is the default) and one per limit's exceedances."""
+        available = [n for n in SHARES if not np.isnan(self.values[n]).all()]
+        first = self.limits[0].limit.indicator if self.limits else "building_coverage"
+        default = first if first in available else (available[0] if available else None)
+        ranges = graduated_breaks(SHARE_BREAKS, [f"{lo * 100:.0f}-{hi * 100:.0f} %"
+                                                 for lo, hi in pairwise(SHARE_BREAKS)])
+        out = [LayerStyle(n, graduated_qml(n, ranges), graduated_sld(layer, n, ranges), n == default,
+                          f"{SHARES[n][1]} share of the zone area (landseg area --indicators)") for n in available]
+        for c in self.limits:
+            out.append(LayerStyle(c.limit.flag, categorized_qml(c.limit.flag, EXCEEDS_COLOURS),
+                                  categorized_sld(layer, c.limit.flag, EXCEEDS_COLOURS), False,
+                                  f"zones where {c.limit.indicator} exceeds {c.limit.column} (1) or not (0)"))
+        return out
+
+
+def zone_indicators(
+    raster: str | Path, zones: str | Path, zone_id: str | None = None,
+    table: str | Path | ClassTable | None = None, *, limits: Sequence[str | tuple[str, str] | Limit] = (),
+    gsd: float | None = None, min_building_area: float = 0.0, strip_rows: int | None = None,
+) -> IndicatorResult:
+    """Planning indicators per zone (see the module docstring for the exact definitions).
+
+    ``limits`` are ``COLUMN:INDICATOR`` specs: the zones file's numeric ``COLUMN`` holds each zone's
+    limit, and a zone whose indicator is greater flags ``exceeds_COLUMN``. A zones file without the
+    column raises :class:`InputError` naming it and the columns it has.
+    """
+    checks = [Limit.parse(s) for s in limits]
+    limit_values = _limit_values(zones, checks)
+    zr = zonal_areas(raster, zones, zone_id, table, gsd=gsd, strip_rows=strip_rows)
+    tbl, notes = zr.table, []
+    valid = np.array([z.valid_m2 for z in zr.zones])
+    values: dict[str, np.ndarray] = {}
+    for name, (role, head) in SHARES.items():
+        members = tbl.role(role)
+        if not members:
+            values[name] = np.full(len(zr.zones), np.nan)
+            notes.append(f"the class table {tbl.name!r} declares no {role!r} role: {head} share is n/a "
+                         "(declare roles in the table's 'roles' mapping)")
+            continue
+        role_m2 = np.array([float(z.class_m2[members].sum()) for z in zr.zones])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[name] = np.where(valid > 0, role_m2 / np.where(valid > 0, valid, 1), np.nan)
+    values["buildings"] = _building_counts(raster, zr, gsd, min_building_area, strip_rows, notes)
+    result = IndicatorResult(zr, values, [], float(min_building_area), notes)
+    for lim, vals in zip(checks, limit_values):
+        ind = values[lim.indicator]
+        exceeds = [None if math.isnan(v) or math.isnan(i) else bool(i > v) for v, i in zip(vals, ind)]
+        result.limits.append(LimitCheck(lim, vals, exceeds))
+        if np.isnan(ind).all():
+            notes.append(f"--limit {lim.column}:{lim.indicator}: the indicator is n/a, so nothing is compared")
+    return result
+
+
+def _limit_values(zones: str | Path, checks: list[Limit]) -> list[np.ndarray]:
+    columns = list(dict.fromkeys(c.column for c in checks))
+    data = read_attributes(zones, columns, "--limit")
+    out = []
+    for c in checks:
+        raw = data[c.column]
+        try:
+            out.append(np.array([np.nan if v is None or v == "" else float(v) for v in raw.tolist()], dtype=np.float64))
+        except (TypeError, ValueError):
+            bad = next(v for v in raw.tolist() if not _is_number(v))
+            raise InputError(f"{zones}: column {c.column!r} for --limit holds {bad!r}, not a number") from None
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return v is None or v == ""
+
+
+def _building_counts(raster: str | Path, zr: ZonalResult, gsd: float | None, min_area: float,
+                     strip_rows: int | None, notes: list[str]) -> np.ndarray:
+    n = len(zr.zones)
+    members = zr.table.role("building")
+    if not members:
+        notes.append(f"the class table {zr.table.name!r} declares no 'building' role: building coverage and the "
+                     "number of buildings are n/a")
+        return np.full(n, np.nan)
+    with open_classmap(raster, zr.table, gsd=gsd) as cm:
+        areas, x, y = object_centroids(cm, members, strip_rows=strip_rows)
+    keep = areas >= min_area if min_area > 0 else np.ones(areas.size, dtype=bool)
+    counts = np.zeros(n)
+    placed = [k for k, z in enumerate(zr.zones) if z.geometry is not None]
+    if placed and keep.any():
+        tree = shapely.STRtree([zr.zones[k].geometry for k in placed])
+        _, hit = tree.query(shapely.points(x[keep], y[keep]), predicate="intersects")
+        counts[placed] = np.bincount(hit, minlength=len(placed))
+    return counts
+
+
+__all__ = [
+    "BUILDING_RULE",
+    "INDICATORS",
+    "SHARES",
+    "ZONE_AREA_RULE",
+    "IndicatorResult",
+    "Limit",
+    "LimitCheck",
+    "zone_indicators",
+]

@@ -1,0 +1,176 @@
+"""QGIS styles embedded in GeoPackages, so a layer opens styled (class colours, graduated indicators).
+
+QGIS keeps the styles of a GeoPackage's layers in a ``layer_styles`` table (the QGIS GeoPackage
+styling convention: ``f_table_name``/``f_geometry_column`` name the layer, ``styleQML`` holds the
+QGIS style XML, ``styleSLD`` an OGC SLD of the same symbology, ``useAsDefault`` marks the style
+QGIS applies on loading). The table is registered in ``gpkg_contents`` as an attributes table, as
+QGIS does when it saves a style itself. :func:`categorized_qml` and :func:`graduated_qml` build the
+two renderers landseg needs; :func:`write_gpkg_styles` adds them to a GeoPackage written by pyogrio.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from landseg.errors import InputError
+
+QGIS_VERSION = "3.28.0-Firenze"
+OUTLINE = (35, 35, 35)
+RAMP = ((255, 255, 204), (161, 218, 180), (65, 182, 196), (44, 127, 184), (37, 52, 148))
+"""A sequential ramp (ColorBrewer YlGnBu, 5 classes), low to high; RGB."""
+
+CREATE_LAYER_STYLES = """CREATE TABLE IF NOT EXISTS layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256), f_geometry_column TEXT(256),
+  styleName TEXT(30), styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30),
+  ui TEXT(30), update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"""
+
+
+@dataclass(frozen=True)
+class LayerStyle:
+    """One style of a layer: its name, the QGIS QML, the SLD and whether QGIS loads it by default."""
+
+    name: str
+    qml: str
+    sld: str
+    default: bool = False
+    description: str = ""
+
+
+def _rgba(rgb: Sequence[int], alpha: int = 255) -> str:
+    return f"{int(rgb[0])},{int(rgb[1])},{int(rgb[2])},{alpha}"
+
+
+def _hex(rgb: Sequence[int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(v) for v in rgb[:3]))
+
+
+def _fill_symbol(name: str, rgb: Sequence[int]) -> str:
+    """A QGIS simple fill symbol (QGIS 3 ``Option`` map and the older ``prop`` pairs, for every 3.x)."""
+    props = {"color": _rgba(rgb), "outline_color": _rgba(OUTLINE), "outline_style": "solid",
+             "outline_width": "0.26", "outline_width_unit": "MM", "style": "solid", "joinstyle": "bevel"}
+    options = "".join(f'<Option name="{k}" type="QString" value="{v}"/>' for k, v in props.items())
+    old = "".join(f'<prop k="{k}" v="{v}"/>' for k, v in props.items())
+    return (f'<symbol type="fill" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="SimpleFill" enabled="1" locked="0" pass="0"><Option type="Map">{options}</Option>'
+            f"{old}</layer></symbol>")
+
+
+def _qml(renderer: str) -> str:
+    return (f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+            f'<qgis version="{QGIS_VERSION}" styleCategories="Symbology">{renderer}'
+            "<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode><layerOpacity>1</layerOpacity></qgis>\n")
+
+
+def _sld(layer: str, rules: Sequence[tuple[str, str, Sequence[int]]]) -> str:
+    """An SLD 1.1 of polygons: one rule per (title, ogc:Filter XML, RGB)."""
+    body = "".join(
+        f"<se:Rule><se:Name>{escape(title)}</se:Name><se:Description><se:Title>{escape(title)}</se:Title>"
+        f"</se:Description>{flt}<se:PolygonSymbolizer><se:Fill><se:SvgParameter name=\"fill\">{_hex(rgb)}"
+        f"</se:SvgParameter></se:Fill><se:Stroke><se:SvgParameter name=\"stroke\">{_hex(OUTLINE)}</se:SvgParameter>"
+        "<se:SvgParameter name=\"stroke-width\">1</se:SvgParameter></se:Stroke></se:PolygonSymbolizer></se:Rule>"
+        for title, flt, rgb in rules)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<StyledLayerDescriptor version="1.1.0" '
+            'xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc" '
+            'xmlns:se="http://www.opengis.net/se" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            f"<NamedLayer><se:Name>{escape(layer)}</se:Name><UserStyle><se:Name>{escape(layer)}</se:Name>"
+            f"<se:FeatureTypeStyle>{body}</se:FeatureTypeStyle></UserStyle></NamedLayer></StyledLayerDescriptor>\n")
+
+
+def categorized_qml(field: str, categories: Sequence[tuple[str, Sequence[int]]]) -> str:
+    """A QGIS categorized renderer on ``field``: one fill colour per value (value, RGB)."""
+    cats = "".join(f'<category value={quoteattr(str(v))} symbol="{k}" label={quoteattr(str(v))} render="true"/>'
+                   for k, (v, _) in enumerate(categories))
+    symbols = "".join(_fill_symbol(str(k), rgb) for k, (_, rgb) in enumerate(categories))
+    return _qml(f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(field)} symbollevels="0" '
+                f'enableorderby="0" forceraster="0"><categories>{cats}</categories><symbols>{symbols}</symbols>'
+                f"<source-symbol>{_fill_symbol('0', (200, 200, 200))}</source-symbol></renderer-v2>")
+
+
+def categorized_sld(layer: str, field: str, categories: Sequence[tuple[str, Sequence[int]]]) -> str:
+    rules = [(str(v), (f"<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
+                       f"<ogc:Literal>{escape(str(v))}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>"), rgb)
+             for v, rgb in categories]
+    return _sld(layer, rules)
+
+
+def graduated_breaks(breaks: Sequence[float], labels: Sequence[str] | None = None,
+                     ramp: Sequence[Sequence[int]] = RAMP) -> list[tuple[float, float, str, Sequence[int]]]:
+    """(lower, upper, label, RGB) of the ranges between consecutive ``breaks``, coloured along ``ramp``."""
+    n = len(breaks) - 1
+    if n < 1:
+        raise ValueError("a graduated style needs at least two breaks")
+    out: list[tuple[float, float, str, Sequence[int]]] = []
+    for k in range(n):
+        pos = k / max(n - 1, 1) * (len(ramp) - 1)
+        lo, t = int(pos), pos - int(pos)
+        hi = min(lo + 1, len(ramp) - 1)
+        rgb = tuple(round(ramp[lo][c] * (1 - t) + ramp[hi][c] * t) for c in range(3))
+        label = labels[k] if labels else f"{breaks[k]:g} - {breaks[k + 1]:g}"
+        out.append((float(breaks[k]), float(breaks[k + 1]), label, rgb))
+    return out
+
+
+def graduated_qml(field: str, ranges: Sequence[tuple[float, float, str, Sequence[int]]]) -> str:
+    """A QGIS graduated renderer on ``field``: ranges (lower, upper, label, RGB), fixed intervals."""
+    rng = "".join(f'<range lower="{lo:.6f}" upper="{hi:.6f}" symbol="{k}" label={quoteattr(label)} render="true"/>'
+                  for k, (lo, hi, label, _) in enumerate(ranges))
+    symbols = "".join(_fill_symbol(str(k), rgb) for k, (*_, rgb) in enumerate(ranges))
+    return _qml(f'<renderer-v2 type="graduatedSymbol" attr={quoteattr(field)} graduatedMethod="GraduatedColor" '
+                f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{rng}</ranges><symbols>{symbols}</symbols>'
+                f"<source-symbol>{_fill_symbol('0', (200, 200, 200))}</source-symbol>"
+                '<classificationMethod id="Fixed"/></renderer-v2>')
+
+
+def graduated_sld(layer: str, field: str, ranges: Sequence[tuple[float, float, str, Sequence[int]]]) -> str:
+    f = escape(field)
+    rules = [(label, (f"<ogc:Filter><ogc:And><ogc:PropertyIsGreaterThanOrEqualTo><ogc:PropertyName>{f}"
+                      f"</ogc:PropertyName><ogc:Literal>{lo}</ogc:Literal></ogc:PropertyIsGreaterThanOrEqualTo>"
+                      f"<ogc:PropertyIsLessThanOrEqualTo><ogc:PropertyName>{f}</ogc:PropertyName><ogc:Literal>{hi}"
+                      "</ogc:Literal></ogc:PropertyIsLessThanOrEqualTo></ogc:And></ogc:Filter>"), rgb)
+             for lo, hi, label, rgb in ranges]
+    return _sld(layer, rules)
+
+
+def write_gpkg_styles(path: str | Path, layer: str, styles: Sequence[LayerStyle]) -> None:
+    """Add ``styles`` of ``layer`` to the GeoPackage ``path`` (its ``layer_styles`` table, created if
+    needed); earlier styles of the layer with the same names are replaced. At most one should be
+    the default; QGIS applies it when the layer is opened."""
+    path = Path(path)
+    con = sqlite3.connect(path)
+    try:
+        row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)).fetchone()
+        if row is None:
+            raise InputError(f"{path}: no layer {layer!r} with geometries to style")
+        with con:
+            con.execute(CREATE_LAYER_STYLES)
+            con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
+                        "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', 'QGIS layer styles', "
+                        "strftime('%Y-%m-%dT%H:%M:%fZ','now'))")
+            if any(s.default for s in styles):
+                con.execute("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (layer,))
+            for s in styles:
+                con.execute("DELETE FROM layer_styles WHERE f_table_name = ? AND styleName = ?", (layer, s.name))
+                con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
+                            "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, owner, ui) "
+                            "VALUES ('', '', ?, ?, ?, ?, ?, ?, ?, 'landseg', NULL)",
+                            (layer, row[0], s.name, s.qml, s.sld, int(s.default), s.description))
+    finally:
+        con.close()
+
+
+__all__ = [
+    "RAMP",
+    "LayerStyle",
+    "categorized_qml",
+    "categorized_sld",
+    "graduated_breaks",
+    "graduated_qml",
+    "graduated_sld",
+    "write_gpkg_styles",
+]
