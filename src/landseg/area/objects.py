@@ -13,7 +13,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from landseg.area.classmap import ClassMap, open_classmap
-from landseg.area.tables import UNITS, Col, Report, unit_key
+from landseg.area.tables import UNITS, Col, Report, find_by, unit_key
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.raster import strips
@@ -42,10 +42,7 @@ class ObjectStats(Report):
     notes: list[str] = field(default_factory=list)
 
     def stats(self, name: str) -> ObjectClassStats:
-        for c in self.classes:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+        return find_by(self.classes, "name", name)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
         u = unit_key(units)

@@ -43,6 +43,20 @@ def unit_info(units: str) -> tuple[float, str, int]:
     return UNITS[unit_key(units)]
 
 
+def unit_label(units: str) -> tuple[str, str]:
+    """(unit key, label shown in column headers) of a unit name; unknown names raise :class:`InputError`."""
+    key = unit_key(units)
+    return key, unit_info(key)[1]
+
+
+def find_by(items: Sequence[Any], attr: str, value: Any) -> Any:
+    """The first of ``items`` whose ``attr`` equals ``value``; :class:`KeyError` if none does."""
+    for item in items:
+        if getattr(item, attr) == value:
+            return item
+    raise KeyError(value)
+
+
 def unit_columns(units: str) -> list[str]:
     """Area units shown in tables: m² and ha by default, else the one requested."""
     key = unit_key(units)

@@ -11,7 +11,7 @@ import numpy as np
 import rasterio
 
 from landseg.area.pixel_area import pixel_area_source, weighted_count
-from landseg.area.tables import UNITS, Col, Report, unit_key
+from landseg.area.tables import UNITS, Col, Report, find_by, unit_key
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import ClassTableError, InputError
 from landseg.io.labels import LabelReader, resolve_table, table_from_raster
@@ -46,10 +46,7 @@ class TruthComparison(Report):
     notes: list[str] = field(default_factory=list)
 
     def row(self, name: str) -> ClassComparison:
-        for c in self.classes:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+        return find_by(self.classes, "name", name)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
         u = unit_key(units)

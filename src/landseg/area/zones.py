@@ -14,7 +14,7 @@ from rasterio.windows import Window
 
 from landseg.area.classmap import ClassMap, open_classmap
 from landseg.area.coverage import pixel_coverage, polygonal_part, to_pixel_coords
-from landseg.area.tables import UNITS, Col, Report, areas_in, unit_info, unit_key
+from landseg.area.tables import UNITS, Col, Report, areas_in, find_by, unit_info, unit_key
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import InputError
 from landseg.io.raster import strip_windows
@@ -61,10 +61,7 @@ class ZonalResult(Report):
     notes: list[str] = field(default_factory=list)
 
     def zone(self, zone_id: Any) -> ZoneArea:
-        for z in self.zones:
-            if z.zone_id == zone_id:
-                return z
-        raise KeyError(zone_id)
+        return find_by(self.zones, "zone_id", zone_id)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
         u = unit_key(units)
