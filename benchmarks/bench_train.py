@@ -14,7 +14,8 @@ import torch
 from _common import machine
 from torch.utils.data import DataLoader
 
-from landseg.train import Trainer, make_config
+from landseg.train import Trainer
+from landseg.train_config import make_config
 
 
 def loader_rate(tr: Trainer, batches: int, workers: int) -> float:

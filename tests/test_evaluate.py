@@ -13,8 +13,8 @@ from landseg.classes import DUBAI, ISPRS
 from landseg.cli import main
 from landseg.data.prepare import PrepareOptions, TileSource, prepare_dataset
 from landseg.errors import CheckpointError, InputError
-from landseg.evaluate import VARIANTS, evaluate_model
-from landseg.metrics import confusion_matrix, metrics_from_confusion
+from landseg.evaluate import evaluate_model
+from landseg.metrics import VARIANTS, confusion_matrix, metrics_from_confusion
 from landseg.models.checkpoint import load_checkpoint
 
 FAST = ["--window", "64", "--overlap", "16"]

@@ -27,7 +27,7 @@ from landseg.models.pretrained import (
     resnet_key_map,
 )
 from landseg.models.segmodel import DECODERS, ENCODERS
-from landseg.train import make_config
+from landseg.train_config import make_config
 
 ARCHS = [(e, d) for e in ENCODERS for d in DECODERS]
 # ONNX export takes 5-15 s per model on a shared CPU: the bigger variants of each family run with --runslow.

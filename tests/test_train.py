@@ -10,7 +10,7 @@ from synthetic import potsdam_download
 from landseg.cli import main
 from landseg.errors import ConfigError
 from landseg.models.checkpoint import load_checkpoint
-from landseg.train import make_config
+from landseg.train_config import make_config
 
 FAST = ["--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0", "--set", "val_window=128",
         "--set", "val_overlap=32", "--set", "scale_min=1", "--set", "scale_max=1"]

@@ -35,15 +35,15 @@ from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
 from landseg.demo import run_demo  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
-from landseg.evaluate import summary_lines as evaluate_summary
+from landseg.evaluate_outputs import summary_lines as evaluate_summary
 from landseg.io.files import atomic_output  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
 from landseg.report import detect_kind, write_report  # noqa: E402
-from landseg.train import TrainConfig, make_config  # noqa: E402
 from landseg.train import train as run_training
+from landseg.train_config import TrainConfig, make_config  # noqa: E402
 from landseg.vectorize import vectorize as run_vectorize  # noqa: E402
 
 AREA_FORMATS = ("table", "csv", "json", "markdown")

@@ -32,17 +32,13 @@ Output folder::
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
 import yaml
@@ -54,6 +50,7 @@ from landseg import __version__, area
 from landseg.classes import ClassTable
 from landseg.data.prepare import load_manifest
 from landseg.errors import CheckpointError, InputError
+from landseg.evaluate_outputs import write_outputs
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
 from landseg.io.labels import class_map_tags
 from landseg.io.raster import (
@@ -64,13 +61,9 @@ from landseg.io.raster import (
     read_resampled,
 )
 from landseg.metrics import (
-    REFERENCE_NAMES,
-    VARIANTS,
     clutter_indices,
     confusion_matrix,
-    row_normalised,
     variant_metrics,
-    variant_title,
 )
 from landseg.models.checkpoint import Checkpoint, load_checkpoint
 from landseg.models.engine import TorchEngine, tta_call
@@ -513,138 +506,7 @@ def _write_samples(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- outputs
-def _pct(x: float | None, nd: int = 2) -> str:
-    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.{nd}f}"
 
 
-def metrics_markdown(result: dict[str, Any]) -> str:
-    """The four variants side by side (values in %), then per-class tables per reference."""
-    table = ClassTable.from_dict(result["class_table"])
-    variants = result["variants"]
-    names = [v for v in VARIANTS if v in variants]
-    lines = [f"# Evaluation of `{Path(result['model']).name}` on `{result['dataset_name']}`", ""]
-    tiles = result["tiles"]
-    lines += [
-        f"- model: `{result['model']}`",
-        f"- dataset: `{result['dataset']}`",
-        f"- split: **{result['split']}**, {len(tiles)} tiles: {', '.join(tiles)}",
-        "- pixels counted: " + ", ".join(f"{REFERENCE_NAMES[r]} {variants[f'{r}_with_clutter']['pixels']:,}"
-                                         for r in result["references"]),
-        "- window {window}, overlap {overlap}, TTA {tta}".format(**{**result["options"],
-                                                                    "tta": "on" if result["options"]["tta"] else "off"}),
-        "",
-        "All values in %. " + result["protocol"][:1].upper() + result["protocol"][1:] + ".",
-        "",
-    ]
-    header = ["metric", *[variant_title(v) for v in names]]
-    rows: list[list[str]] = []
-    for key, label in (("oa", "OA"), ("mean_f1", "mean F1"), ("miou", "mIoU"), ("fwiou", "fwIoU")):
-        rows.append([label, *[_pct(variants[v][key]) for v in names]])
-    for metric in ("f1", "iou"):
-        for n in table.names:
-            cells = []
-            for v in names:
-                val = variants[v]["per_class"][n][metric]
-                excluded = n in variants[v]["excluded"]
-                cells.append(_pct(val) + (" (not in means)" if excluded else ""))
-            rows.append([f"{'F1' if metric == 'f1' else 'IoU'} {n}", *cells])
-    lines += _md_table(header, rows)
-    for r in result["references"]:
-        v = variants[f"{r}_with_clutter"]
-        lines += ["", f"## Per class, {REFERENCE_NAMES[r]}", ""]
-        lines += _md_table(["class", "precision", "recall", "F1", "IoU", "reference pixels"],
-                           [[n, _pct(c["precision"]), _pct(c["recall"]), _pct(c["f1"]), _pct(c["iou"]),
-                             f"{c['support']:,}"] for n, c in v["per_class"].items()])
-    if result["notes"]:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
-    return "\n".join(lines) + "\n"
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out
-
-
-def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def plot_confusion(cm: np.ndarray, names: Sequence[str], title: str, path: Path) -> None:
-    """Row-normalised confusion matrix as a PNG (matplotlib, Agg), with percentages in the cells."""
-
-    matplotlib.use("Agg")
-
-    norm = row_normalised(cm)
-    n = len(names)
-    fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 1.0 * n + 2))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), names, rotation=40, ha="right")
-    ax.set_yticks(range(n), names)
-    ax.set_xlabel("prediction")
-    ax.set_ylabel("reference")
-    ax.set_title(title, fontsize=10)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, f"{100 * norm[i, j]:.1f}", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    with atomic_output(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-
-
-def write_outputs(result: dict[str, Any], out_dir: str | Path) -> None:
-    """metrics.json, metrics.md, confusion CSV/PNG per reference, per_tile.csv."""
-    out_dir = Path(out_dir)
-    names = [c["name"] for c in result["class_table"]["classes"]]
-    for r, cm in result["confusion"].items():
-        cm = np.asarray(cm, np.int64)
-        with atomic_output(out_dir / f"confusion_{r}.csv") as tmp:
-            tmp.write_text(_csv_text(["reference \\ prediction", *names], [[n, *row] for n, row in zip(names, cm.tolist())]))
-        with atomic_output(out_dir / f"confusion_{r}_normalized.csv") as tmp:
-            tmp.write_text(_csv_text(["reference \\ prediction", *names],
-                                     [[n, *[f"{v:.6f}" for v in row]] for n, row in zip(names, row_normalised(cm))]))
-        plot_confusion(cm, names, f"{REFERENCE_NAMES[r]}, split {result['split']} "
-                       f"({len(result['tiles'])} tiles), row-normalised %", out_dir / f"confusion_{r}.png")
-    if result["per_tile"]:
-        keys = list(result["per_tile"][0])
-        rows = [["" if row[k] is None else (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k]) for k in keys]
-                for row in result["per_tile"]]
-        with atomic_output(out_dir / "per_tile.csv") as tmp:
-            tmp.write_text(_csv_text(keys, rows))
-    with atomic_output(out_dir / "metrics.md") as tmp:
-        tmp.write_text(metrics_markdown(result))
-    write_json_atomic(out_dir / "metrics.json", _nan_to_none(result))
-
-
-def _nan_to_none(o: Any) -> Any:
-    if isinstance(o, float) and np.isnan(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _nan_to_none(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_nan_to_none(v) for v in o]
-    return o
-
-
-def summary_lines(result: dict[str, Any]) -> list[str]:
-    """A few lines for the terminal: the headline metrics of each variant."""
-    lines = [f"split {result['split']}: {len(result['tiles'])} tiles ({', '.join(result['tiles'][:8])}"
-             f"{', ...' if len(result['tiles']) > 8 else ''})"]
-    for name in VARIANTS:
-        v = result["variants"].get(name)
-        if v:
-            lines.append(f"  {variant_title(name):<52} OA {_pct(v['oa'])}  mean F1 {_pct(v['mean_f1'])}  "
-                         f"mIoU {_pct(v['miou'])}  fwIoU {_pct(v['fwiou'])}")
-    lines += [f"note: {n}" for n in result["notes"]]
-    return lines
-
-
-__all__ = ["check_compatible", "evaluate_model", "evaluate_tile", "evaluate_tiles", "metrics_markdown",
-           "select_tiles", "write_outputs"]
+__all__ = ["check_compatible", "evaluate_model", "evaluate_tile", "evaluate_tiles", "select_tiles",
+           "sample_predictions"]
