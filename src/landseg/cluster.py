@@ -140,10 +140,8 @@ def _ray_map(ray: Any, make_worker: Callable[[], Callable[[Any], Any]], items: S
         return
     actor_cls = ray.remote(num_cpus=opts.cpus_per_worker, num_gpus=opts.gpus_per_worker, max_restarts=RETRIES,
                            max_task_retries=RETRIES)(_Worker)
-    factory = ray.put(make_worker)
-
-    def start() -> Any:
-        return actor_cls.remote(factory)
+    def start() -> Any:  # the recipe is small: passed by value, so a restarted actor always finds it
+        return actor_cls.remote(make_worker)
 
     actors = [start() for _ in range(worker_count(ray, opts, len(items)))]
     pending: dict[Any, tuple[int, int]] = {}  # future -> (item index, actor slot)
