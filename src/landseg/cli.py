@@ -29,7 +29,9 @@ from landseg.area import (  # noqa: E402
     zonal_areas,
     zone_indicators,
 )
+from landseg.area.partial import zonal_areas_by_region  # noqa: E402
 from landseg.change import detect_change  # noqa: E402
+from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
 from landseg.demo import run_demo  # noqa: E402
@@ -40,6 +42,7 @@ from landseg.io.files import atomic_output  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
+from landseg.mosaic import predict_mosaic  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
 from landseg.report import detect_kind, write_report  # noqa: E402
 from landseg.train import train as run_training
@@ -200,6 +203,24 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
     p.add_argument("--engine", choices=["torch", "onnx"], default="torch", help="inference engine (default torch)")
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
+    p.add_argument("--mosaic", action="store_true",
+                   help="the inputs (folders, globs, .txt lists, a VRT) are tiles of one seamless mosaic: windows "
+                        "cross tile borders; one class map per tile, plus classes.vrt, areas.csv, catalog.json")
+    add_cluster_options(p)
+
+
+def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the tiles on Ray workers: a cluster's HOST:PORT (or 'auto'), or no address for a "
+                        "local Ray instance; needs landseg[cluster] and, across machines, a shared file system")
+    p.add_argument("--workers", type=positive_int, default=None, help="Ray workers (default: one per CPU/GPU)")
+    p.add_argument("--gpus-per-worker", type=nonneg_float, default=0.0, help="GPUs per Ray worker (default 0)")
+
+
+def cluster_options(args: argparse.Namespace) -> ClusterOptions | None:
+    if args.ray is None:
+        return None
+    return ClusterOptions(address=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
 
 
 def parse_range(text: str | None) -> tuple[float, float] | None:
@@ -219,6 +240,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite)
+    if args.ray is not None and not args.mosaic:
+        raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
+    if args.mosaic:
+        errors = predict_mosaic(args.model, args.inputs, args.out, opts, cluster=cluster_options(args),
+                                engine=args.engine, device=args.device, precision=args.precision, echo=print,
+                                warn=_err)
+        return 2 if errors else 0
     errors = predict_files(args.model, args.inputs, args.out, opts, engine=args.engine, device=args.device,
                            precision=args.precision, echo=print, warn=_err)
     return 2 if errors else 0
@@ -259,6 +287,7 @@ def add_area(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", action="append", default=[], metavar="COLUMN:INDICATOR",
                    help="with --indicators: flag zones whose INDICATOR exceeds the zones file's COLUMN, "
                         "e.g. max_coverage:building_coverage (repeatable)")
+    add_cluster_options(p)
     p.add_argument("--objects", default=None, metavar="CLASSES",
                    help="connected objects (8-connectivity) of these classes: count, total/mean/median/max area")
     p.add_argument("--min-area", type=nonneg_float, default=0.0, metavar="M2",
@@ -283,9 +312,14 @@ def cmd_area(args: argparse.Namespace) -> int:
     reports: list[tuple[str, Any]] = []
     if (args.indicators or args.limit) and not args.zones:
         raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
+    if args.ray is not None and not args.zones:
+        raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
     if args.indicators or args.limit:
         reports.append(("indicators", zone_indicators(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
                                                       limits=args.limit, min_building_area=args.min_area or 0.0)))
+    elif args.zones and args.ray is not None:
+        reports.append(("zones", zonal_areas_by_region(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
+                                                       classes=classes, cluster=cluster_options(args))))
     elif args.zones:
         reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
                                              classes=classes)))

@@ -50,6 +50,7 @@ from landseg.models.checkpoint import Checkpoint
 from landseg.models.engine import load_engine, tta_call
 from landseg.models.sliding import (
     Block,
+    Region,
     check_window,
     count_windows,
     sliding_window,
@@ -186,8 +187,14 @@ def predict_raster(
     opts: PredictOptions | None = None,
     *,
     model_name: str = "",
+    mosaic: tuple[Path, Region] | None = None,
 ) -> dict[str, Any]:
-    """Predict one raster into ``out_dir``; returns the run record. Skips complete outputs."""
+    """Predict one raster into ``out_dir``; returns the run record. Skips complete outputs.
+
+    ``mosaic`` = (VRT, region): ``src`` is the tile of the VRT at ``region``, predicted with the windows of
+    the whole VRT (no seams at tile borders; see :mod:`landseg.mosaic`); the tile must be at the model's
+    pixel size.
+    """
     opts = opts or PredictOptions()
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -202,9 +209,15 @@ def predict_raster(
         _check_has_data(ds, src)
         vrt_args, note = prediction_grid(ds, ckpt, opts)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
+        if mosaic is not None:
+            if vrt_args is not None:
+                raise InputError(f"{src}: {note}; a mosaic is predicted on its tiles' grid, so resample the "
+                                 "tiles to the model's pixel size first (or predict them one by one without --mosaic)")
+            grid = stack.enter_context(open_raster(mosaic[0]))
         tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent)))
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
-        n_windows = _infer(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts)
+        n_windows = infer_grid(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts,
+                               mosaic[1] if mosaic else None)
         t_model = time.perf_counter() - t0
         final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
@@ -238,19 +251,26 @@ def _check_has_data(ds: rasterio.DatasetReader, src: Path) -> None:
         raise InputError(f"{src}: every pixel is nodata; nothing to predict")
 
 
-def _infer(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, bands: list[int], scale,
-           vrt_args: dict[str, Any] | None, tmpdir: Path, tags: dict[str, str], opts: PredictOptions) -> int:
+def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, bands: list[int], scale,
+               vrt_args: dict[str, Any] | None, tmpdir: Path, tags: dict[str, str], opts: PredictOptions,
+               region: Region | None = None) -> int:
     """Sliding-window inference on the inference grid into ``tmpdir`` (classes_grid.tif, probs_grid.tif);
     returns the number of windows.
 
     Without resampling the inference grid is the input grid: the class map gets its class table now and
     the writer masks input nodata as it writes (through its own handle of the input); no second pass.
+
+    With ``region`` (row0, col0, row1, col1 of ``grid``, e.g. a mosaic VRT) only that part is predicted,
+    with the windows of the whole grid (see :func:`sliding_window`), onto ``ds``'s grid: ``ds`` is the
+    tile that covers exactly the region (its mask and georeferencing are the output's).
     """
     nc = ckpt.class_table.num_classes
     model = (lambda b: tta_call(engine, b)) if opts.tta else engine  # noqa: E731
     H, W = grid.height, grid.width
+    r0, c0, r1, c1 = region or (0, 0, H, W)
     on_grid = is_georeferenced(ds) or vrt_args
-    prof = class_map_profile(W, H, crs=grid.crs if on_grid else None, transform=grid.transform if on_grid else None)
+    out_tr = (ds.transform if region else grid.transform) if on_grid else None
+    prof = class_map_profile(c1 - c0, r1 - r0, crs=grid.crs if on_grid else None, transform=out_tr)
     direct = vrt_args is None
     classes = stack.enter_context(ClassMapWriter(tmpdir / "classes_grid.tif", prof, ckpt.class_table if direct else None,
                                                  tags if direct else None))
@@ -260,19 +280,20 @@ def _infer(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, band
     mask_ds = stack.enter_context(open_raster(src)) if direct else None
 
     def write(blk: Block) -> None:
+        row, col = blk.row - r0, blk.col - c0
         if mask_ds is not None:
             h, w = blk.classes.shape
             with reading(str(src)):
-                blk.classes[mask_ds.dataset_mask(window=Window(blk.col, blk.row, w, h)) == 0] = CLASS_MAP_NODATA
-        classes.write(blk.classes, blk.row, blk.col)
+                blk.classes[mask_ds.dataset_mask(window=Window(col, row, w, h)) == 0] = CLASS_MAP_NODATA
+        classes.write(blk.classes, row, col)
         if probs is not None:
-            probs.write((blk.probs * 255 + 0.5).astype(np.uint8), blk.row, blk.col)
+            probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
 
     def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-        with reading(str(src)):
+        with reading(str(src) if region is None else grid.name):
             return scale(grid.read(bands, window=Window(c, r, w, h)))
 
-    n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width)
+    n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width, region)
     bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
     done = [0]
 
@@ -287,7 +308,7 @@ def _infer(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, band
     try:
         write_blocks(sliding_window(read, H, W, model, nc, window=opts.window, overlap=opts.overlap,
                                     batch_size=opts.batch_size, chunk_width=opts.chunk_width,
-                                    want_probs=opts.probs, progress=tick), write)
+                                    want_probs=opts.probs, progress=tick, region=region), write)
     finally:
         bar.close()
     classes.close()

@@ -131,6 +131,23 @@ class ZonalResult(Report):
         return path
 
 
+@dataclass
+class ZonePlan:
+    """Zones read, repaired and placed on a class map, ready to be measured region by region."""
+
+    raster: Path
+    zones_path: str
+    id_field: str
+    table: ClassTable
+    pixel_area: str
+    selected: list[int]
+    shape: tuple[int, int]  # (height, width) of the class map
+    results: list[ZoneArea]
+    jobs: list[Any]  # (r0, c0, r1, c1, zone number, polygon in pixel coordinates), in raster order
+    crs_wkt: str | None
+    notes: list[str]
+
+
 def zonal_areas(
     raster: str | Path, zones: str | Path, zone_id: str | None = None,
     table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
@@ -145,7 +162,22 @@ def zonal_areas(
     area inside the raster / its area; nodata pixels inside a zone are reported as nodata area.
     Invalid geometries are repaired with ``make_valid`` and reported by id; zones outside the raster
     are noted, and if none overlaps it an :class:`InputError` is raised.
+
+    The work splits into :func:`plan_zones`, :func:`measure_zones` (any region of the raster: partial
+    tables that add up, see :mod:`landseg.area.partial`) and :func:`finish_zones`.
     """
+    plan = plan_zones(raster, zones, zone_id, table, gsd=gsd, classes=classes)
+    with open_classmap(raster, table, gsd=gsd, classes=classes) as cm:
+        pixels, m2 = measure_zones(cm, plan.jobs, len(plan.results), None, strip_rows)
+    return finish_zones(plan, pixels, m2)
+
+
+def plan_zones(
+    raster: str | Path, zones: str | Path, zone_id: str | None = None,
+    table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
+    classes: str | Sequence[str] | None = None,
+) -> ZonePlan:
+    """Read the zones, reproject and repair them, measure their areas and cut them to the raster."""
     ids, geoms, zcrs, id_field = read_zones(zones, zone_id)
     notes: list[str] = []
     with open_classmap(raster, table, gsd=gsd, classes=classes) as cm:
@@ -166,16 +198,37 @@ def zonal_areas(
                 f"{tuple(round(float(v), 3) for v in shapely.total_bounds(geoms))}); check the CRS of both files"
             )
         jobs.sort(key=lambda j: (j[0], j[1]))  # read in raster order
-        for r0, c0, r1, c1, k, inside in jobs:
-            _measure_zone(cm, results[k], inside, r0, c0, r1, c1, strip_rows)
-        for z in results:
-            z.nodata_m2 = float(z.class_m2[IGNORE_INDEX])
-            z.covered_m2 = float(z.class_m2.sum())
-            z.class_m2 = z.class_m2[: tbl.num_classes].copy()
-            z.class_pixels = z.class_pixels[: tbl.num_classes].copy()
-    notes += _zone_notes(kinds, id_field)
-    return ZonalResult(str(path), str(zones), id_field, tbl, cm.pixel_area.description, cm.selected,
-                       results, crs_wkt=crs_wkt, notes=notes)
+        notes += _zone_notes(kinds, id_field)
+        return ZonePlan(path, str(zones), id_field, tbl, cm.pixel_area.description, cm.selected,
+                        (ds.height, ds.width), results, jobs, crs_wkt, notes)
+
+
+def measure_zones(cm: ClassMap, jobs: list[Any], n_zones: int, region: tuple[int, int, int, int] | None = None,
+                  strip_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fractional pixels, m²) per zone and raw class bin, (n_zones, bins), of the pixels of ``region``
+    (row0, col0, row1, col1; the whole raster without one). The tables of regions that partition the
+    raster add up to the whole raster's."""
+    nb = 256  # raw class bins, as the zones' arrays
+    pixels, m2 = np.zeros((n_zones, nb)), np.zeros((n_zones, nb))
+    y0, x0, y1, x1 = region or (0, 0, cm.ds.height, cm.ds.width)
+    for r0, c0, r1, c1, k, inside in jobs:
+        r0, c0, r1, c1 = max(r0, y0), max(c0, x0), min(r1, y1), min(c1, x1)
+        if r1 > r0 and c1 > c0:
+            _measure_zone(cm, pixels[k], m2[k], inside, r0, c0, r1, c1, strip_rows)
+    return pixels, m2
+
+
+def finish_zones(plan: ZonePlan, pixels: np.ndarray, m2: np.ndarray) -> ZonalResult:
+    """The result from the summed tables of :func:`measure_zones`."""
+    nc = plan.table.num_classes
+    for k, z in enumerate(plan.results):
+        z.class_pixels, z.class_m2 = pixels[k].copy(), m2[k].copy()
+        z.nodata_m2 = float(z.class_m2[IGNORE_INDEX])
+        z.covered_m2 = float(z.class_m2.sum())
+        z.class_m2 = z.class_m2[:nc].copy()
+        z.class_pixels = z.class_pixels[:nc].copy()
+    return ZonalResult(str(plan.raster), plan.zones_path, plan.id_field, plan.table, plan.pixel_area, plan.selected,
+                       plan.results, crs_wkt=plan.crs_wkt, notes=list(plan.notes))
 
 
 def _prepare_zones(cm: ClassMap, ids: list[Any], geoms: np.ndarray) -> tuple[list[ZoneArea], list[Any], dict[str, list[Any]]]:
@@ -219,18 +272,18 @@ def _prepare_zones(cm: ClassMap, ids: list[Any], geoms: np.ndarray) -> tuple[lis
     return results, jobs, kinds
 
 
-def _measure_zone(cm: ClassMap, z: ZoneArea, inside: Any, r0: int, c0: int, r1: int, c1: int,
-                  strip_rows: int | None) -> None:
+def _measure_zone(cm: ClassMap, pixels: np.ndarray, m2: np.ndarray, inside: Any, r0: int, c0: int, r1: int,
+                  c1: int, strip_rows: int | None) -> None:
     """Add the covered pixels and areas per class of one zone's window, strip by strip."""
-    nb = len(z.class_m2)
+    nb = len(m2)
     w = c1 - c0
     for win in strip_windows(r1 - r0, w, strip_rows):
         sr0, h = r0 + win.row_off, win.height
         frac = pixel_coverage(inside, sr0, c0, h, w)
         cls = cm.reader.index(Window(c0, sr0, w, h))
         weights = frac * cm.pixel_area.block(sr0, h, c0, w)
-        z.class_pixels += np.bincount(cls.ravel(), weights=frac.ravel(), minlength=nb)
-        z.class_m2 += np.bincount(cls.ravel(), weights=weights.ravel(), minlength=nb)
+        pixels += np.bincount(cls.ravel(), weights=frac.ravel(), minlength=nb)
+        m2 += np.bincount(cls.ravel(), weights=weights.ravel(), minlength=nb)
 
 
 def _zone_notes(kinds: dict[str, list[Any]], id_field: str) -> list[str]:

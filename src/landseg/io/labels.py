@@ -253,3 +253,9 @@ def class_map_tags(table: ClassTable, model_name: str = "", extra: dict[str, str
             CLASS_NAMES_TAG: class_names_tag(table), **(extra or {})}
     tags.update({f"CLASS_{i}": n for i, n in enumerate(table.names)})
     return tags
+
+
+def read_class_table(path: str | Path) -> ClassTable | None:
+    """The class table embedded in the class GeoTIFF at ``path``, if any."""
+    with open_raster(path) as ds:
+        return table_from_raster(ds)

@@ -8,8 +8,11 @@ also owns the class-table tags.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +271,105 @@ class ClassMapWriter(BlockWriter):
 
     def finish(self, dst: str | Path, *, overview_resampling: str = "mode") -> None:
         super().finish(dst, overview_resampling=overview_resampling)
+
+
+# ---------------------------------------------------------------------------------------------- mosaics (VRT)
+@dataclass
+class RasterInfo:
+    """What a mosaic needs to know of one tile: its grid, bands and nodata (read without pixels)."""
+
+    path: Path
+    width: int
+    height: int
+    crs: Any
+    transform: Any
+    count: int
+    dtype: str
+    colorinterp: list[str]
+    nodata: float | None
+    block: tuple[int, int]  # (rows, cols) of the first band's blocks
+
+
+def raster_info(path: str | Path) -> RasterInfo:
+    """The grid and band layout of the raster at ``path`` (:class:`InputError` if it cannot be opened)."""
+    with open_raster(path) as ds:
+        return RasterInfo(Path(path), ds.width, ds.height, ds.crs, ds.transform, ds.count, ds.dtypes[0],
+                          [c.name for c in ds.colorinterp], ds.nodata, tuple(ds.block_shapes[0]))
+
+
+_VRT_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
+              "float32": "Float32", "float64": "Float64", "int8": "Int8"}
+
+
+def write_vrt(dst: str | Path, tiles: list[tuple[RasterInfo, int, int]], width: int, height: int, crs: Any,
+              transform: Any, *, nodata: float | None = None, colormap: dict[int, tuple] | None = None,
+              tags: dict[str, str] | None = None, description: str | None = None) -> Path:
+    """Write a GDAL VRT mosaic of ``tiles`` ((info, column offset, row offset) on a ``width`` x ``height``
+    grid with ``crs`` and ``transform``), the equivalent of ``gdalbuildvrt`` for tiles of one CRS and pixel
+    size. Paths are stored relative to the VRT; areas no tile covers read as ``nodata`` (0 without one)."""
+    dst = Path(dst)
+    first = tiles[0][0]
+    root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
+    if crs is not None:
+        ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = crs.to_wkt()
+    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(float(v)) for v in transform.to_gdal())
+    if tags:
+        md = ET.SubElement(root, "Metadata")
+        for k, v in tags.items():
+            ET.SubElement(md, "MDI", key=k).text = str(v)
+    vtype = _VRT_TYPES[first.dtype]
+    for b in range(1, first.count + 1):
+        band = ET.SubElement(root, "VRTRasterBand", dataType=vtype, band=str(b))
+        if nodata is not None:
+            ET.SubElement(band, "NoDataValue").text = repr(float(nodata))
+        if description:
+            ET.SubElement(band, "Description").text = description
+        ET.SubElement(band, "ColorInterp").text = "Palette" if colormap else first.colorinterp[b - 1].capitalize()
+        if colormap:
+            table = ET.SubElement(band, "ColorTable")
+            for i in range(max(colormap) + 1):
+                c = tuple(colormap.get(i, (0, 0, 0, 0))) + (255,)
+                ET.SubElement(table, "Entry", c1=str(c[0]), c2=str(c[1]), c3=str(c[2]), c4=str(c[3]))
+        for info, col, row in tiles:
+            src = ET.SubElement(band, "SimpleSource")
+            rel = os.path.relpath(Path(info.path).resolve(), dst.resolve().parent)
+            ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = rel
+            ET.SubElement(src, "SourceBand").text = str(b)
+            ET.SubElement(src, "SourceProperties", RasterXSize=str(info.width), RasterYSize=str(info.height),
+                          DataType=vtype, BlockXSize=str(info.block[1]), BlockYSize=str(info.block[0]))
+            ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=str(info.width), ySize=str(info.height))
+            ET.SubElement(src, "DstRect", xOff=str(col), yOff=str(row), xSize=str(info.width), ySize=str(info.height))
+    ET.indent(root)
+    with atomic_output(dst, suffix=".vrt") as tmp:
+        tmp.write_bytes(ET.tostring(root, encoding="utf-8"))
+    return dst
+
+
+def vrt_source_files(path: str | Path) -> list[Path]:
+    """The distinct source files of a VRT's first band, in order (paths resolved against the VRT)."""
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise InputError(f"{path}: not a readable VRT ({exc})") from None
+    band = root.find("VRTRasterBand")
+    files: list[Path] = []
+    for el in band.iter("SourceFilename") if band is not None else []:
+        p = Path(el.text or "")
+        if el.get("relativeToVRT") == "1" or not p.is_absolute():
+            p = path.parent / p
+        if p not in files:
+            files.append(p)
+    if not files:
+        raise InputError(f"{path}: the VRT lists no source files")
+    return files
+
+
+def colormap_and_tags(path: str | Path) -> tuple[dict[int, tuple] | None, dict[str, str]]:
+    """The first band's colour table (None without one) and the dataset tags of the raster at ``path``."""
+    with open_raster(path) as ds:
+        try:
+            cmap = ds.colormap(1)
+        except ValueError:
+            cmap = None
+        return cmap, dict(ds.tags())

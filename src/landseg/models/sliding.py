@@ -68,8 +68,15 @@ def check_window(window: int, overlap: int, batch_size: int = 1) -> None:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
 
 
-def plan(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192):
-    """Window rows/columns (virtual, padded coordinates), the margin and the column chunks."""
+Region = tuple[int, int, int, int]  # (row0, col0, row1, col1) of the raster, end exclusive
+
+
+def plan(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192, region: Region | None = None):
+    """Window rows/columns (virtual, padded coordinates), the margin and the column chunks.
+
+    With ``region`` the chunks cover only its columns (each with the windows of the full raster's grid
+    that touch it); :func:`region_rows` gives the window rows that touch its rows.
+    """
     if not 0 <= overlap < window:
         raise ValueError(f"overlap must be in [0, window), got {overlap} for window {window}")
     m = overlap // 2
@@ -77,17 +84,32 @@ def plan(height: int, width: int, window: int, overlap: int, chunk_width: int = 
     rows = axis_starts(height + 2 * m, window, stride)
     cols = axis_starts(width + 2 * m, window, stride)
     chunk_width = max(chunk_width, window)
+    _, rx0, _, rx1 = region or (0, 0, height, width)
     chunks = []
-    for x0 in range(0, width, chunk_width):
-        x1 = min(x0 + chunk_width, width)
+    for x0 in range(rx0, rx1, chunk_width):
+        x1 = min(x0 + chunk_width, rx1)
         cc = [c for c in cols if c < x1 + m and c + window > x0 + m]
         chunks.append((x0, x1, cc))
     return m, rows, chunks
 
 
-def count_windows(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192) -> int:
-    m, rows, chunks = plan(height, width, window, overlap, chunk_width)
-    return len(rows) * sum(len(cc) for _, _, cc in chunks)
+def region_rows(rows: list[int], m: int, window: int, height: int, region: Region | None) -> list[int]:
+    """Indexes of the window rows (starts ``rows``, margin ``m``) that touch the region's rows (all without one)."""
+    y0, _, y1, _ = region or (0, 0, height, 0)
+    return [i for i, r in enumerate(rows) if r < y1 + m and r + window > y0 + m]
+
+
+def check_region(height: int, width: int, region: Region | None) -> None:
+    if region is not None:
+        y0, x0, y1, x1 = region
+        if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
+            raise ValueError(f"region {region} is not inside the {height}x{width} raster")
+
+
+def count_windows(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192,
+                  region: Region | None = None) -> int:
+    m, rows, chunks = plan(height, width, window, overlap, chunk_width, region)
+    return len(region_rows(rows, m, window, height, region)) * sum(len(cc) for _, _, cc in chunks)
 
 
 _END = object()
@@ -107,11 +129,21 @@ def sliding_window(
     want_probs: bool = False,
     progress: Callable[[int], None] | None = None,
     prefetch: int = 2,
+    region: Region | None = None,
 ) -> Iterator[Block]:
-    """Yield :class:`Block` s of final predictions covering the raster exactly once."""
-    m, rows, chunks = plan(height, width, window, overlap, chunk_width)
+    """Yield :class:`Block` s of final predictions covering the raster exactly once.
+
+    With ``region`` (row0, col0, row1, col1) only the windows of the whole raster's grid that touch the
+    region are computed and only its pixels are yielded (raster coordinates): each pixel sums the same
+    windows, in the same order, as in the whole-raster run, so a raster cut into regions (tiles of a
+    mosaic, one per worker) is predicted exactly as in one piece.
+    """
+    check_region(height, width, region)
+    m, rows, chunks = plan(height, width, window, overlap, chunk_width, region)
     weights = blend_weights(window)
-    tasks = [(ci, ri, r, c) for ci, (_, _, cc) in enumerate(chunks) for ri, r in enumerate(rows) for c in cc]
+    y0, _, y1, _ = region or (0, 0, height, width)
+    row_ids = region_rows(rows, m, window, height, region)
+    tasks = [(ci, ri, rows[ri], c) for ci, (_, _, cc) in enumerate(chunks) for ri in row_ids for c in cc]
     q_in: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -160,7 +192,7 @@ def sliding_window(
                 if remaining == 0:  # window row done: rows [r, next_r) are final
                     next_r = rows[ri + 1] if ri + 1 < len(rows) else height + 2 * m
                     n = next_r - r
-                    rr0, rr1 = max(r, m), min(next_r, height + m)  # raster rows + m
+                    rr0, rr1 = max(r, m, y0 + m), min(next_r, height + m, y1 + m)  # raster rows + m
                     if rr1 > rr0:
                         sl = acc[:, rr0 - r : rr1 - r, x0 + m - bx0 : x1 + m - bx0]
                         block_probs = None
