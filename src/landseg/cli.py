@@ -35,7 +35,7 @@ from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
 from landseg.demo import run_demo  # noqa: E402
-from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
+from landseg.errors import ConfigError, InputError, LandsegError, OutputError  # noqa: E402
 from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
 from landseg.evaluate_outputs import summary_lines as evaluate_summary
 from landseg.io.files import atomic_output  # noqa: E402
@@ -326,7 +326,10 @@ def cmd_area(args: argparse.Namespace) -> int:
     elif args.reference:
         acc = assess_accuracy(args.classmap, args.reference, table, gsd=gsd)
         reports.append(("accuracy", acc))
-        _err(f"wrote {acc.write(accuracy_path(args.classmap), 'json', units)} (shown by landseg report)")
+        try:  # kept beside the class map for `landseg report`; a read-only map folder is no reason to fail
+            _err(f"wrote {acc.write(accuracy_path(args.classmap), 'json', units)} (shown by landseg report)")
+        except OutputError as exc:
+            _err(f"note: accuracy not kept beside the class map for `landseg report` ({exc})")
     elif args.truth:
         reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
     else:
