@@ -389,3 +389,24 @@ def test_input_range_parsing(capsys, make_geotiff, tiny_checkpoint, tmp_path):
     src = make_geotiff(img)
     assert main(["predict", str(tiny_checkpoint()), str(src), "--out", str(tmp_path / "o"), "--input-range", "9,2"]) == 2
     assert "--input-range expects MIN,MAX with MIN < MAX, got '9,2'" in capsys.readouterr().err
+
+
+# -- reliability (#14, second half) ------------------------------------------------------------
+def test_same_file_name_in_two_folders_gets_two_outputs(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    model = tiny_checkpoint()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, img1 = scene(64, 64, seed=1)
+    _, img2 = scene(64, 64, seed=2)
+    a = make_geotiff(img1, name="a/x.tif")
+    b = make_geotiff(img2, name="b/x.tif")
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(a), str(b), "--out", str(out), "--window", "64", "--overlap", "0"]) == 0
+    with rasterio.open(out / "a_x_classes.tif") as da, rasterio.open(out / "b_x_classes.tif") as db:
+        assert not np.array_equal(da.read(1), db.read(1))
+    assert "already done" not in capsys.readouterr().out
+    png = tmp_path / "a" / "x.png"
+    png.write_bytes(b"")
+    assert main(["predict", str(model), str(a), str(png), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "x.tif and" in err and "x.png would write the same outputs" in err

@@ -80,8 +80,9 @@ class PredictOptions:
     on_progress: Callable[[int, int], None] | None = None  # (windows done, windows total), e.g. for a web UI
 
 
-def output_paths(src: str | Path, out_dir: str | Path) -> dict[str, Path]:
-    stem = Path(src).stem
+def output_paths(src: str | Path, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
+    """The output files of input ``src`` in ``out_dir``, named after ``stem`` (default: the input's stem)."""
+    stem = stem or Path(src).stem
     out = Path(out_dir)
     return {k: out / f"{stem}_{k}{ext}" for k, ext in (
         ("classes", ".tif"), ("probs", ".tif"), ("preview", ".png"), ("overlay", ".png"),
@@ -100,7 +101,40 @@ def list_inputs(inputs: Sequence[str | Path]) -> list[Path]:
             files += found
         else:
             files.append(p)
-    return files
+    unique: dict[Path, Path] = {}
+    for f in files:  # the same file named twice (or via a folder and by name) is predicted once
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
+
+
+def output_stems(files: Sequence[Path]) -> list[str]:
+    """The output stem of each input: its file stem, or, where several inputs share a stem (``a/x.tif`` and
+    ``b/x.tif``), the stem prefixed by the shortest parent path that tells them apart (``a_x``, ``b_x``).
+
+    Inputs that cannot be told apart that way (``x.tif`` and ``x.png`` in one folder; a name that equals another
+    input's disambiguated name) are refused up front with :class:`InputError` naming them.
+    """
+    stems = [f.stem for f in files]
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(files):
+        groups.setdefault(f.stem.lower(), []).append(i)
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        parents = [files[i].resolve().parent.parts[1:] for i in idx]
+        for k in range(1, max(len(p) for p in parents) + 1):
+            cand = ["_".join((*p[-k:], files[i].stem)) for p, i in zip(parents, idx)]
+            if len({c.lower() for c in cand}) == len(cand):
+                for i, c in zip(idx, cand):
+                    stems[i] = c
+                break
+    seen: dict[str, Path] = {}
+    for f, s in zip(files, stems):
+        other = seen.setdefault(s.lower(), f)
+        if other is not f:
+            raise InputError(f"{other} and {f} would write the same outputs ({s}_classes.tif); rename one of them "
+                             "or predict them into different --out folders")
+    return stems
 
 
 def _input_bands(ds: rasterio.DatasetReader, need: int, path: Path) -> list[int]:
@@ -186,12 +220,14 @@ def predict_raster(
     opts: PredictOptions | None = None,
     *,
     model_name: str = "",
+    stem: str | None = None,
 ) -> dict[str, Any]:
-    """Predict one raster into ``out_dir``; returns the run record. Skips complete outputs."""
+    """Predict one raster into ``out_dir`` (outputs named after ``stem``, see :func:`output_stems`); returns
+    the run record. Skips complete outputs."""
     opts = opts or PredictOptions()
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    paths = output_paths(src, out_dir)
+    paths = output_paths(src, out_dir, stem)
     if paths["classes"].exists() and not opts.overwrite:
         return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
     t0 = time.perf_counter()
@@ -370,10 +406,11 @@ def predict_files(
     out = check_writable_dir(out)
     files = list_inputs(inputs)
     eng, ckpt = load_engine(model, engine, device, precision, cache_dir=out)
+    stems = output_stems(files)
     errors: list[str] = []
-    for f in shard(files):
+    for f, stem in shard(list(zip(files, stems))):
         try:
-            rec = predict_raster(eng, ckpt, f, out, opts, model_name=str(model))
+            rec = predict_raster(eng, ckpt, f, out, opts, model_name=str(model), stem=stem)
         except LandsegError as exc:
             errors.append(str(exc))
             warn(f"landseg predict: error: {exc}")
