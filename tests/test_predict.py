@@ -410,3 +410,46 @@ def test_same_file_name_in_two_folders_gets_two_outputs(make_geotiff, tiny_check
     assert main(["predict", str(model), str(a), str(png), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "x.tif and" in err and "x.png would write the same outputs" in err
+
+
+def test_nan_and_inf_in_float_inputs_are_nodata(make_geotiff, ckpt, tmp_path):
+    lab, img = scene(96, 96, seed=3)
+    f = img.astype(np.float32)
+    f[:, :10, :] = np.nan  # no nodata declared: GDAL's mask does not see these
+    f[0, 50, 50] = np.inf
+    f[1, 60, 60] = -np.inf
+    src = make_geotiff(f, name="float.tif")
+    rec = predict_raster(colour_engine, ckpt, src, tmp_path / "o",
+                         PredictOptions(window=64, overlap=16, progress=False, input_range=(0, 255)))
+    with rasterio.open(rec["classes"]) as ds:
+        cls = ds.read(1)
+    assert (cls[:10] == 255).all() and cls[50, 50] == 255 and cls[60, 60] == 255
+    keep = np.ones_like(cls, bool)
+    keep[:10] = False
+    keep[50, 50] = keep[60, 60] = False
+    assert np.array_equal(cls[keep], lab[keep])
+    f[:] = np.nan
+    allnan = make_geotiff(f, name="allnan.tif")
+    with pytest.raises(Exception, match="every pixel is nodata"):
+        predict_raster(colour_engine, ckpt, allnan, tmp_path / "o", PredictOptions(progress=False, input_range=(0, 255)))
+
+
+def test_nan_in_a_float_class_raster_is_nodata_for_area_and_vectorize(make_geotiff, tmp_path, capsys):
+    a = np.zeros((40, 40), np.float32)
+    a[:20] = 1
+    a[:5] = np.nan
+    a[39, 39] = np.inf
+    path = make_geotiff(a, name="fcls.tif")
+    assert main(["area", str(path), "--class-table", "isprs", "--format", "json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    text = json.dumps(res)
+    px = 0.05 * 0.05
+    counted = {c["name"]: c for c in res["classes"]}
+    assert abs(counted["building"]["area_m2"] - 15 * 40 * px) < 1e-6, text
+    assert abs(counted["impervious_surface"]["area_m2"] - (20 * 40 - 1) * px) < 1e-6, text
+    a[10, 10] = 2.5
+    bad = make_geotiff(a, name="frac.tif")
+    assert main(["area", str(bad), "--class-table", "isprs"]) == 2
+    assert "fractional values" in capsys.readouterr().err
+    out = tmp_path / "v.gpkg"
+    assert main(["vectorize", str(path), "--class-table", "isprs", "--out", str(out)]) == 0

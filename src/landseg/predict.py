@@ -44,6 +44,7 @@ from landseg.io.raster import (
     read_resampled,
     reading,
     update_raster,
+    valid_mask,
     warped,
 )
 from landseg.models.checkpoint import Checkpoint
@@ -244,7 +245,7 @@ def predict_raster(
         t_model = time.perf_counter() - t0
         final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
-            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs)
+            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands)
         if opts.probs:
             with update_raster(final_probs) as pds:
                 pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
@@ -268,8 +269,7 @@ def predict_raster(
 def _check_has_data(ds: rasterio.DatasetReader, src: Path) -> None:
     if ds.width == 0 or ds.height == 0:
         raise InputError(f"{src}: empty raster")
-    with reading(str(src)):
-        small = ds.dataset_mask(out_shape=(min(ds.height, 256), min(ds.width, 256)))
+    small = valid_mask(ds, out_shape=(min(ds.height, 256), min(ds.width, 256)))
     if not small.any():
         raise InputError(f"{src}: every pixel is nodata; nothing to predict")
 
@@ -298,15 +298,17 @@ def _infer(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, band
     def write(blk: Block) -> None:
         if mask_ds is not None:
             h, w = blk.classes.shape
-            with reading(str(src)):
-                blk.classes[mask_ds.dataset_mask(window=Window(blk.col, blk.row, w, h)) == 0] = CLASS_MAP_NODATA
+            blk.classes[~valid_mask(mask_ds, Window(blk.col, blk.row, w, h), indexes=bands)] = CLASS_MAP_NODATA
         classes.write(blk.classes, blk.row, blk.col)
         if probs is not None:
             probs.write((blk.probs * 255 + 0.5).astype(np.uint8), blk.row, blk.col)
 
     def read(r: int, c: int, h: int, w: int) -> np.ndarray:
         with reading(str(src)):
-            return scale(grid.read(bands, window=Window(c, r, w, h)))
+            a = grid.read(bands, window=Window(c, r, w, h))
+        if a.dtype.kind == "f":  # NaN/inf pixels are nodata (masked on writing); feed the model zeros there
+            a = np.where(np.isfinite(a), a, 0)
+        return scale(a)
 
     n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width)
     bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
@@ -333,14 +335,14 @@ def _infer(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, band
 
 
 def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: dict[str, str],
-            probs: bool) -> tuple[Path, Path]:
+            probs: bool, bands: list[int] | None = None) -> tuple[Path, Path]:
     """The inference-grid outputs copied back onto the input grid; returns (classes, probs) paths."""
     georef = is_georeferenced(ds)
     crs, transform = (ds.crs, ds.transform) if georef else (None, None)
     prof = class_map_profile(ds.width, ds.height, crs=crs, transform=transform)
     final_raw, final_probs = tmpdir / "classes.tif", tmpdir / "probs.tif"
     with ClassMapWriter(final_raw, prof, ckpt.class_table, tags) as out:
-        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True)
+        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True, bands=bands)
     if probs:
         nc = ckpt.class_table.num_classes
         pprof = {**prof, "count": nc, "nodata": None}
@@ -350,7 +352,7 @@ def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: 
 
 
 def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dict[str, Any], resampling: Resampling,
-            mask: bool) -> None:
+            mask: bool, bands: list[int] | None = None) -> None:
     """Copy ``raw`` (inference grid) onto the input grid block by block, masking input nodata."""
     with ExitStack() as stack:
         src = stack.enter_context(open_raster(raw))
@@ -362,8 +364,7 @@ def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dic
         for win in out.windows():
             data = src.read(window=win)
             if mask:
-                valid = ds.dataset_mask(window=win) > 0
-                data[:, ~valid] = CLASS_MAP_NODATA
+                data[:, ~valid_mask(ds, win, indexes=bands)] = CLASS_MAP_NODATA
             out.write_window(data, win)
 
 
@@ -372,7 +373,10 @@ def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkp
     """Colour preview and overlay PNGs of ``ds`` and its class map, read decimated (bounded memory)."""
     h, w = views.preview_shape(ds.height, ds.width, size)
     cls = read_resampled(classes_path, (h, w))
-    img = scale(ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average))
+    img = ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average)
+    if img.dtype.kind == "f":
+        img = np.where(np.isfinite(img), img, 0)
+    img = scale(img)
     views.write_previews(cls, img, ckpt.class_table, ckpt.bands, preview, overlay, alpha)
 
 

@@ -138,7 +138,7 @@ class LabelReader:
         self.table = table
         self.source = source or ds.name
         dtype = np.dtype(ds.dtypes[0])
-        if dtype.kind not in "ui":
+        if dtype.kind not in "uif" or (dtype.kind == "f" and ds.count >= 3):
             raise ClassTableError(
                 f"{self.source}: {dtype} data is not a class map; expected integer class indices (a landseg "
                 "class GeoTIFF or an index label) or an 8-bit colour label"
@@ -195,6 +195,18 @@ class LabelReader:
             return index
         data = read_window(ds, window, indexes=1)
         off = self._mask(window)
+        if data.dtype.kind == "f":  # float class indices: NaN/inf are nodata, fractions are not classes
+            bad = ~np.isfinite(data)
+            if bad.any():
+                off = bad if off is None else off | bad
+                data = np.where(bad, 0, data)
+            frac = data != np.round(data)
+            if frac.any():
+                vals, counts = np.unique(data[frac], return_counts=True)
+                raise ClassTableError(
+                    f"{self.source}: {int(counts.sum())} {self.dtype} pixels hold fractional values (e.g. "
+                    f"{', '.join(f'{v:g}' for v in vals[:4])}), which are not class indices; is this a class map?")
+            data = data.astype(np.int64)
         if data.dtype != np.uint8:
             out_of_range = (data < 0) | (data > 255)
             if self.nodata is not None:

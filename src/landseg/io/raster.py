@@ -86,6 +86,25 @@ def read_window(ds: rasterio.DatasetReader, window: Window | None = None, **kw: 
         return ds.read(window=window, **kw)
 
 
+def valid_mask(ds: rasterio.DatasetReader, window: Window | None = None,
+               out_shape: tuple[int, int] | None = None, indexes: list[int] | None = None) -> np.ndarray:
+    """Boolean mask of the pixels that hold data: GDAL's dataset mask (nodata value, alpha, mask band) and, for
+    float rasters, finite values in every band (``indexes``, default all).
+
+    GDAL ignores NaN unless the raster declares ``nodata=nan``, and never masks ±inf, so float inputs are
+    checked here explicitly: a NaN/inf pixel is nodata however the file was written.
+    """
+    with reading(ds.name):
+        mask = ds.dataset_mask(window=window, out_shape=out_shape) > 0
+        if np.dtype(ds.dtypes[0]).kind == "f":
+            kw: dict[str, Any] = {"window": window}
+            if out_shape is not None:
+                kw.update(out_shape=(len(indexes or ds.indexes), *out_shape), resampling=Resampling.nearest)
+            data = ds.read(indexes or list(ds.indexes), **kw)
+            mask &= np.isfinite(data).all(axis=0)
+    return mask
+
+
 def is_georeferenced(ds: rasterio.DatasetReader) -> bool:
     return ds.crs is not None and not ds.transform.is_identity
 
