@@ -453,3 +453,31 @@ def test_nan_in_a_float_class_raster_is_nodata_for_area_and_vectorize(make_geoti
     assert "fractional values" in capsys.readouterr().err
     out = tmp_path / "v.gpkg"
     assert main(["vectorize", str(path), "--class-table", "isprs", "--out", str(out)]) == 0
+
+
+def test_resampling_and_pixel_budgets_are_checked_before_any_work(realdata, make_geotiff, tiny_checkpoint, tmp_path,
+                                                                  capsys):
+    model = tiny_checkpoint(pixel_size=0.05)
+    landsat = realdata / "rasterio_rasterio/tests/data/RGB.byte.tif"  # 300 m pixels
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(landsat), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "RGB.byte.tif: pixel size 300 m (from its georeferencing) against the model's 0.05 m" in err
+    assert "upsampled 6e+03x" in err and "--max-scale 8" in err and "--gsd" in err
+    _, img = scene(512, 512)
+    png = tmp_path / "tile.png"
+    with rasterio.open(png, "w", driver="PNG", width=512, height=512, count=3, dtype="uint8") as ds:
+        ds.write(img)
+    assert main(["predict", str(model), str(png), "--out", str(out), "--gsd", "10"]) == 2
+    assert "pixel size 10 m (from --gsd)" in capsys.readouterr().err
+    assert main(["predict", str(model), str(png), "--out", str(out), "--gsd", "0.3", "--max-scale", "4"]) == 2
+    assert "be upsampled 6x (to 3072x3072 pixels), beyond --max-scale 4" in capsys.readouterr().err
+    sparse = tmp_path / "sparse.tif"  # a few KB on disk, declares 100000 x 100000 pixels
+    with rasterio.open(sparse, "w", driver="GTiff", width=100_000, height=100_000, count=3, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(0, 0, 0.05, 0.05), tiled=True, blockxsize=1024, blockysize=1024, SPARSE_OK=True):
+        pass
+    assert sparse.stat().st_size < 1_000_000
+    assert main(["predict", str(tiny_checkpoint(name="nops.safetensors")), str(sparse), "--out", str(out)]) == 2
+    assert "100000x100000 = 10,000,000,000 pixels to predict, more than the limit of 2,000,000,000 (--max-pixels)" \
+        in capsys.readouterr().err
+    assert not [p for p in out.iterdir() if not p.name.startswith(".")]

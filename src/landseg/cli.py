@@ -200,6 +200,11 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
     p.add_argument("--engine", choices=["torch", "onnx"], default="torch", help="inference engine (default torch)")
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
+    p.add_argument("--max-scale", type=_number(float, 1), default=8.0,
+                   help="refuse inputs whose pixel size differs from the model's by more than this factor, "
+                        "either way (default 8)")
+    p.add_argument("--max-pixels", type=positive_float, default=2e9,
+                   help="refuse inputs whose inference grid would exceed this many pixels (default 2e9)")
 
 
 def parse_range(text: str | None) -> tuple[float, float] | None:
@@ -218,7 +223,8 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
 def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
-                          input_range=parse_range(args.input_range), overwrite=args.overwrite)
+                          input_range=parse_range(args.input_range), overwrite=args.overwrite,
+                          max_scale=args.max_scale, max_pixels=args.max_pixels)
     errors = predict_files(args.model, args.inputs, args.out, opts, engine=args.engine, device=args.device,
                            precision=args.precision, echo=print, warn=_err)
     return 2 if errors else 0

@@ -74,6 +74,8 @@ class PredictOptions:
     gsd: float | None = None
     input_range: tuple[float, float] | None = None
     resample_tolerance: float = 0.10
+    max_scale: float = 8.0  # refuse inputs whose pixel size differs from the model's by more (either way)
+    max_pixels: float | None = 2e9  # refuse inputs whose inference grid would hold more pixels (None: no limit)
     chunk_width: int = 8192
     overwrite: bool = False
     progress: bool = True
@@ -182,7 +184,21 @@ def _units_per_metre(crs: Any) -> float | None:
 
 
 def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions) -> tuple[dict[str, Any] | None, str]:
-    """WarpedVRT arguments when the input must be resampled to the model's pixel size, and a note."""
+    """WarpedVRT arguments when the input must be resampled to the model's pixel size, and a note.
+
+    The budget is checked here, before any work: a scale factor beyond ``opts.max_scale`` (either way) or an
+    inference grid of more than ``opts.max_pixels`` pixels raises :class:`InputError`.
+    """
+    vrt, note = _grid(ds, ckpt, opts)
+    width, height = (vrt["width"], vrt["height"]) if vrt else (ds.width, ds.height)
+    if opts.max_pixels is not None and width * height > opts.max_pixels:
+        what = f"resampled to {width}x{height}" if vrt else f"{width}x{height}"
+        raise InputError(f"{ds.name}: {what} = {width * height:,} pixels to predict, more than the limit of "
+                         f"{opts.max_pixels:,.0f} (--max-pixels); {note}. Predict a smaller area, or raise --max-pixels")
+    return vrt, note
+
+
+def _grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions) -> tuple[dict[str, Any] | None, str]:
     model_ps = ckpt.pixel_size
     if model_ps is None:
         return None, "model has no training pixel size: input used at its native resolution"
@@ -193,10 +209,12 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
             return None, f"input CRS {ds.crs} is geographic/unknown units: pixel size not compared, native resolution used"
         ps_m = _pixel_size(ds) / upm
         crs, transform = ds.crs, ds.transform
+        origin = "its georeferencing"
     elif opts.gsd:
         ps_m = opts.gsd
         crs = rasterio.crs.CRS.from_user_input(LOCAL_CRS)
         transform = rasterio.Affine(opts.gsd, 0, 0, 0, -opts.gsd, 0)
+        origin = "--gsd"
     else:
         return None, (f"input has no georeferencing and no --gsd: assumed to match the model's "
                       f"{model_ps:g} m pixels (pass --gsd METRES to resample correctly)")
@@ -205,6 +223,13 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
         return None, f"input pixel size {ps_m:.4g} m matches the model's {model_ps:g} m"
     width = max(1, int(round(ds.width * ratio)))
     height = max(1, int(round(ds.height * ratio)))
+    factor = max(ratio, 1 / ratio)
+    if factor > opts.max_scale:
+        way = "upsampled" if ratio > 1 else "downsampled"
+        raise InputError(
+            f"{ds.name}: pixel size {ps_m:.4g} m (from {origin}) against the model's {model_ps:g} m: the input would "
+            f"be {way} {factor:.3g}x (to {width}x{height} pixels), beyond --max-scale {opts.max_scale:g}. Give the "
+            f"right pixel size with --gsd, use a model trained at about {ps_m:.3g} m, or raise --max-scale")
     dst_transform = transform * rasterio.Affine.scale(ds.width / width, ds.height / height)
     vrt = dict(crs=crs, transform=dst_transform, width=width, height=height, resampling=Resampling.bilinear)
     if not georef:
@@ -234,10 +259,10 @@ def predict_raster(
     t0 = time.perf_counter()
     with ExitStack() as stack:
         ds = stack.enter_context(open_raster(src))
+        vrt_args, note = prediction_grid(ds, ckpt, opts)
         bands = _input_bands(ds, len(ckpt.mean), src)
         scale = _scaler(ds, src, opts, ckpt.bands)
         _check_has_data(ds, src)
-        vrt_args, note = prediction_grid(ds, ckpt, opts)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
         tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent)))
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
