@@ -481,3 +481,35 @@ def test_resampling_and_pixel_budgets_are_checked_before_any_work(realdata, make
     assert "100000x100000 = 10,000,000,000 pixels to predict, more than the limit of 2,000,000,000 (--max-pixels)" \
         in capsys.readouterr().err
     assert not [p for p in out.iterdir() if not p.name.startswith(".")]
+
+
+def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff, tiny_checkpoint, tmp_path, capsys,
+                                                                   monkeypatch):
+    import landseg.predict as pr
+    from rasterio.errors import RasterioIOError
+
+    model = tiny_checkpoint()
+    _, img = scene(64, 64)
+    files = [make_geotiff(img, name=f"{n}.tif") for n in ("a", "boom", "c", "gdal")]
+    real = pr._check_has_data
+
+    def flaky(ds, src):
+        if src.stem == "boom":
+            raise ValueError("unexpected")
+        if src.stem == "gdal":
+            raise RasterioIOError("Read failed")
+        return real(ds, src)
+
+    monkeypatch.setattr(pr, "_check_has_data", flaky)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), *map(str, files), "--out", str(out), "--window", "64", "--overlap", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "boom.tif: failed with ValueError: unexpected" in err and "gdal.tif: failed with RasterioIOError" in err
+    assert err.strip().endswith(f"2 of 4 inputs failed: {files[1]}, {files[3]}")
+    assert (out / "a_classes.tif").exists() and (out / "c_classes.tif").exists()
+
+    def interrupt(ds, src):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pr, "_check_has_data", interrupt)
+    assert main(["predict", str(model), *map(str, files), "--out", str(out), "--overwrite"]) == 130

@@ -429,7 +429,8 @@ def predict_files(
 ) -> list[str]:
     """Predict every input (this rank's share of them) into ``out``; returns the error messages.
 
-    Every input is tried: a failing one is reported through ``warn`` and the next one goes on.
+    Every input is tried: a failing one (a landseg error, a GDAL error, any exception but KeyboardInterrupt)
+    is reported through ``warn`` with its name and the next one goes on; the failed inputs are listed at the end.
     """
     check_window(opts.window, opts.overlap, opts.batch_size)
     out = check_writable_dir(out)
@@ -437,19 +438,27 @@ def predict_files(
     eng, ckpt = load_engine(model, engine, device, precision, cache_dir=out)
     stems = output_stems(files)
     errors: list[str] = []
+    failed: list[str] = []
     for f, stem in shard(list(zip(files, stems))):
         try:
             rec = predict_raster(eng, ckpt, f, out, opts, model_name=str(model), stem=stem)
         except LandsegError as exc:
             errors.append(str(exc))
+            failed.append(str(f))
             warn(f"landseg predict: error: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one input's GDAL/unexpected failure must not stop the others
+            msg = f"{f}: failed with {type(exc).__name__}: {exc}"
+            errors.append(msg)
+            failed.append(str(f))
+            warn(f"landseg predict: error: {msg}")
             continue
         if rec.get("skipped"):
             echo(f"{f}: already done ({rec['classes']})")
         else:
             echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']})")
     if errors:
-        warn(f"landseg predict: {len(errors)} of {len(files)} inputs failed")
+        warn(f"landseg predict: {len(errors)} of {len(shard(files))} inputs failed: {', '.join(failed)}")
     return errors
 
 
