@@ -513,3 +513,42 @@ def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff,
 
     monkeypatch.setattr(pr, "_check_has_data", interrupt)
     assert main(["predict", str(model), *map(str, files), "--out", str(out), "--overwrite"]) == 130
+
+
+def test_kill_9_mid_run_leaves_nothing_that_the_rerun_keeps(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    import signal
+    import time
+
+    model = tiny_checkpoint()
+    _, img = scene(1536, 1536, block=16)
+    src = make_geotiff(img, name="big.tif")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "landseg", "predict", str(model), str(src), "--out", str(out),
+                             "--window", "64", "--overlap", "16", "--batch-size", "1"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob(".landseg-*")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    left = [p.name for p in out.iterdir()]
+    assert any(n.startswith(f".landseg-{proc.pid}-") for n in left), left
+    part = out / f".big_classes.tif.{proc.pid}-abcdefgh.part.tif"  # as atomic_output names its temp files
+    part.write_bytes(b"x")
+    (out / "big_classes.tif").write_bytes(b"stale")  # a class map without its completion marker: not done
+    assert main(["predict", str(model), str(src), "--out", str(out), "--window", "256", "--overlap", "32"]) == 0
+    assert "already done" not in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"big_{k}" for k in ("classes.tif", "preview.png", "overlay.png", "areas.csv", "areas.json", "predict.json"))
+    with rasterio.open(out / "big_classes.tif") as ds:
+        assert ds.shape == (1536, 1536)
+    assert main(["predict", str(model), str(src), "--out", str(out)]) == 0
+    assert "already done" in capsys.readouterr().out

@@ -3,12 +3,13 @@
 For each input ``NAME.ext`` the output folder receives::
 
     NAME_classes.tif    uint8 class map, Cloud-Optimized GeoTIFF, input CRS/transform, nodata 255,
-                        colour table and class names embedded (written last: its presence = done)
+                        colour table and class names embedded (written first, the side outputs after it)
     NAME_probs.tif      optional, per-class probabilities scaled to 0-255
     NAME_preview.png    class colours, downsampled to at most ``preview_size`` pixels
     NAME_overlay.png    the image with the classes blended over it
     NAME_areas.csv/json class areas (see :mod:`landseg.area`)
-    NAME_predict.json   what was done (model, windows, resampling, timings)
+    NAME_predict.json   what was done (model, windows, resampling, timings); written last: with every
+                        output the options ask for present, it marks the input done (:func:`is_complete`)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from landseg import area, views
 from landseg.errors import InputError, LandsegError
-from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.files import atomic_output, check_writable_dir, clean_stale, temp_dir_prefix, write_json_atomic
 from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
@@ -254,8 +255,9 @@ def predict_raster(
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     paths = output_paths(src, out_dir, stem)
-    if paths["classes"].exists() and not opts.overwrite:
+    if not opts.overwrite and is_complete(paths, opts):
         return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
+    paths["predict"].unlink(missing_ok=True)  # the completion marker of an earlier run no longer holds
     t0 = time.perf_counter()
     with ExitStack() as stack:
         ds = stack.enter_context(open_raster(src))
@@ -264,13 +266,14 @@ def predict_raster(
         scale = _scaler(ds, src, opts, ckpt.bands)
         _check_has_data(ds, src)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
-        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent)))
+        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(), dir=paths["classes"].parent)))
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         n_windows = _infer(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts)
         t_model = time.perf_counter() - t0
         final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
             final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands)
+        finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
         if opts.probs:
             with update_raster(final_probs) as pds:
                 pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
@@ -285,10 +288,17 @@ def predict_raster(
         if opts.areas:
             record["areas"] = _write_areas(final_raw, paths, opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
-        write_json_atomic(paths["predict"], record)
-        finalize_cog(final_raw, paths["classes"], overview_resampling="mode")
+        write_json_atomic(paths["predict"], record)  # last: the completion marker (is_complete)
     record["classes"] = str(paths["classes"])
     return record
+
+
+def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
+    """Whether an earlier run left every output ``opts`` asks for. ``predict.json`` is written last, after the class
+    map and the side outputs, so a run killed part-way is redone."""
+    want = ["classes", "predict"] + ["probs"] * opts.probs + ["preview", "overlay"] * opts.previews \
+        + ["areas", "areas_json"] * opts.areas
+    return all(paths[k].exists() for k in want)
 
 
 def _check_has_data(ds: rasterio.DatasetReader, src: Path) -> None:
@@ -434,6 +444,7 @@ def predict_files(
     """
     check_window(opts.window, opts.overlap, opts.batch_size)
     out = check_writable_dir(out)
+    clean_stale(out, recursive=False)  # temp files and folders of killed runs
     files = list_inputs(inputs)
     eng, ckpt = load_engine(model, engine, device, precision, cache_dir=out)
     stems = output_stems(files)
