@@ -552,3 +552,34 @@ def test_kill_9_mid_run_leaves_nothing_that_the_rerun_keeps(make_geotiff, tiny_c
         assert ds.shape == (1536, 1536)
     assert main(["predict", str(model), str(src), "--out", str(out)]) == 0
     assert "already done" in capsys.readouterr().out
+
+
+def test_predict_on_a_full_disk_says_which_path_and_how_much_space(make_geotiff, tiny_checkpoint, tiny_disk, capsys):
+    model = tiny_checkpoint()
+    img = np.random.default_rng(0).integers(0, 256, (3, 700, 700), dtype=np.uint8)  # incompressible
+    src = make_geotiff(img, name="big.tif")
+    code = main(["predict", str(model), str(src), "--out", str(tiny_disk / "out"), "--window", "128",
+                 "--overlap", "0", "--probs"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "landseg predict: error: " in err and "free of 200.0 KB" in err and str(tiny_disk / "out") in err
+    assert "1 of 1 inputs failed" in err
+    assert not list((tiny_disk / "out").iterdir())  # no temp folder, no partial file
+
+
+def test_corrupt_onnx_in_the_output_folder_is_exported_again(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    model = tiny_checkpoint()
+    _, img = scene(64, 64)
+    src = make_geotiff(img)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tiny.onnx").write_bytes(b"\x08\x07junk, as left by a killed copy")
+    assert main(["predict", str(model), str(src), "--out", str(out), "--engine", "onnx", "--window", "64",
+                 "--overlap", "0"]) == 0, capsys.readouterr().err
+    assert (out / "tiny.onnx").stat().st_size > 1000 and (out / "raster_classes.tif").exists()
+    five = type(ISPRS).from_dict({**ISPRS.to_dict(), "classes": ISPRS.to_dict()["classes"][:5]})
+    other = tiny_checkpoint(table=five, name="tiny5.safetensors")
+    (out / "tiny5.onnx").write_bytes((out / "tiny.onnx").read_bytes())  # an export of another model: not used
+    assert main(["predict", str(other), str(src), "--out", str(out), "--engine", "onnx", "--overwrite",
+                 "--window", "64", "--overlap", "0"]) == 0, capsys.readouterr().err

@@ -481,3 +481,34 @@ def test_load_20_concurrent_uploads(make_app, make_geotiff):
         assert statuses == ["done"] * 20, statuses
         growth = _rss_mb() - rss0
     assert growth < 300, f"RSS grew by {growth:.0f} MB over 20 jobs"
+
+
+# ============================================================================ reliability (#14, second half)
+def test_upload_onto_a_full_disk_is_a_storage_error(make_app, tiny_disk, tmp_path):
+    blob = tmp_path / "big.tif"
+    blob.write_bytes(b"II*\x00" + np.random.default_rng(0).bytes(400_000))
+    with TestClient(make_app(tiny_disk / "serve")) as c:
+        r = upload(c, blob)
+    body = assert_error(r, 507, "insufficient_storage")
+    assert "No space left on device" in body["detail"] and "free of 200.0 KB" in body["detail"]
+    assert "malformed" not in body["detail"]
+    assert not list((tiny_disk / "serve" / "jobs").iterdir())  # the half-written job folder is gone
+
+
+def test_serve_on_a_read_only_data_dir_is_a_clear_error(tmp_path, capsys, models):
+    import subprocess
+
+    from landseg.cli import main
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True).returncode:
+        blocker = tmp_path / "file"  # no mount here: a data dir under a file cannot be written either
+        blocker.write_text("")
+        ro = blocker / "serve"
+    try:
+        assert main(["serve", "--data-dir", str(ro / "data"), "--model", models["tiny"]]) == 2
+    finally:
+        subprocess.run(["umount", str(tmp_path / "ro")], capture_output=True)
+    err = capsys.readouterr().err
+    assert err.startswith("landseg serve: error: --data-dir: ") and "not writable" in err and "Traceback" not in err

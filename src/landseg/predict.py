@@ -32,7 +32,14 @@ from tqdm import tqdm
 
 from landseg import area, views
 from landseg.errors import InputError, LandsegError
-from landseg.io.files import atomic_output, check_writable_dir, clean_stale, temp_dir_prefix, write_json_atomic
+from landseg.io.files import (
+    atomic_output,
+    check_writable_dir,
+    clean_stale,
+    output_error,
+    temp_dir_prefix,
+    write_json_atomic,
+)
 from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
@@ -266,7 +273,11 @@ def predict_raster(
         scale = _scaler(ds, src, opts, ckpt.bands)
         _check_has_data(ds, src)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
-        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(), dir=paths["classes"].parent)))
+        try:
+            tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(),
+                                                                          dir=paths["classes"].parent)))
+        except OSError as exc:
+            raise output_error(paths["classes"].parent, exc) from None
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         n_windows = _infer(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts)
         t_model = time.perf_counter() - t0

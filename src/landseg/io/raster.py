@@ -237,25 +237,40 @@ class BlockWriter:
 
     def __init__(self, path: str | Path, profile: dict[str, Any], tags: dict[str, str] | None = None) -> None:
         self.path = Path(path)
-        self.ds = rasterio.open(self.path, "w", **profile)
+        with self.writing():
+            self.ds = rasterio.open(self.path, "w", **profile)
         if tags:
             self.ds.update_tags(**tags)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """GDAL/OS write failures (full disk, read-only folder) as :class:`OutputError` naming the file and the
+        free space."""
+        try:
+            yield
+        except (RasterioIOError, CPLE_BaseError, OSError) as exc:
+            raise OutputError(f"{self.path}: writing failed ({exc}; {free_space(self.path.parent)}); free some space "
+                              "or choose another output folder, then run again") from None
 
     def write(self, data: np.ndarray, row: int, col: int) -> None:
         """Write ``data`` ((h, w) or (bands, h, w)) with its top-left pixel at (``row``, ``col``)."""
         if data.ndim == 2:
             data = data[None]
-        self.ds.write(data, window=Window(col, row, data.shape[2], data.shape[1]))
+        with self.writing():
+            self.ds.write(data, window=Window(col, row, data.shape[2], data.shape[1]))
 
     def write_window(self, data: np.ndarray, window: Window) -> None:
-        self.ds.write(data, window=window)
+        with self.writing():
+            self.ds.write(data, window=window)
 
     def windows(self) -> Iterator[Window]:
         """The file's internal blocks, in order (to fill it block by block)."""
         return (win for _, win in self.ds.block_windows(1))
 
     def close(self) -> None:
-        self.ds.close()
+        if getattr(self, "ds", None) is not None and not self.ds.closed:
+            with self.writing():
+                self.ds.close()
 
     def finish(self, dst: str | Path, *, overview_resampling: str = "nearest") -> None:
         """Close the file and copy it to a Cloud-Optimized GeoTIFF at ``dst`` (:func:`finalize_cog`)."""

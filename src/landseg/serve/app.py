@@ -54,6 +54,7 @@ from landseg.serve.uploads import (
     safe_stem,
     sniff_image,
     sniff_zones,
+    storing,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -62,7 +63,8 @@ FORM_SLACK = 64 * 1024  # multipart headers and text fields on top of the file l
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 409: "not_ready",
-               413: "too_large", 415: "unsupported_format", 422: "invalid_request", 500: "internal_error"}
+               413: "too_large", 415: "unsupported_format", 422: "invalid_request", 500: "internal_error",
+               507: "insufficient_storage"}
 
 
 class ApiError(Exception):
@@ -280,7 +282,10 @@ async def create_job(request: Request) -> JSONResponse:
         raise ApiError(413, f"upload of {int(length) / 2**20:.1f} MB is over the limit of {max_bytes / 2**20:g} MB")
     job_id = uuid.uuid4().hex
     job_dir = store.job_dir(job_id)
-    job_dir.mkdir(parents=True)
+    try:
+        storing(job_dir.parent, lambda: job_dir.mkdir(parents=True))
+    except BadUpload as exc:
+        raise ApiError(exc.status, exc.detail, exc.error) from None
     try:
         job = await _receive_job(request, job_id, job_dir)
     except BaseException:

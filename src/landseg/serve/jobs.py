@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from landseg.errors import ConfigError, LandsegError
+from landseg.errors import ConfigError, LandsegError, OutputError
+from landseg.io.files import check_writable_dir, free_space
 from landseg.models.engine import load_engine
 from landseg.pipeline import run_pipeline
 from landseg.predict import PredictOptions
@@ -74,9 +75,17 @@ class JobStore:
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir)
         self.jobs_dir = self.root / "jobs"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        try:  # a read-only or full data folder: one clear message (OutputError) rather than a traceback
+            check_writable_dir(self.jobs_dir)
+        except OutputError as exc:
+            raise OutputError(f"--data-dir: {exc}; give a folder you can write to with --data-dir") from None
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.root / "jobs.db", check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            self._db = sqlite3.connect(self.root / "jobs.db", check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA user_version")
+        except sqlite3.Error as exc:
+            raise OutputError(f"--data-dir: {self.root / 'jobs.db'}: cannot open the jobs database ({exc}; "
+                              f"{free_space(self.root)})") from None
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
