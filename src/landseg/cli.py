@@ -463,6 +463,16 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-upload-mb", type=positive_float, default=500, help="largest upload in MB (default 500)")
     p.add_argument("--workers", type=_number(int, 1, 64), default=1, help="jobs run at the same time (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name the app may be reached under besides localhost and --host (repeatable)")
+    p.add_argument("--token", default=None,
+                   help="access token (default: $LANDSEG_TOKEN; generated and printed when --host is not loopback)")
+    p.add_argument("--max-job-pixels", type=positive_float, default=5e8,
+                   help="largest inference grid of one job, after resampling to the model's pixel size (default 5e8)")
+    p.add_argument("--max-job-windows", type=positive_int, default=200_000,
+                   help="most windows one job may run (default 200000)")
+    p.add_argument("--job-timeout", type=positive_float, default=3600,
+                   help="seconds a job may run before it is cancelled (default 3600)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

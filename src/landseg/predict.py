@@ -84,6 +84,7 @@ class PredictOptions:
     resample_tolerance: float = 0.10
     max_scale: float = 8.0  # refuse inputs whose pixel size differs from the model's by more (either way)
     max_pixels: float | None = 2e9  # refuse inputs whose inference grid would hold more pixels (None: no limit)
+    pixel_limit_name: str = "--max-pixels"  # the option that sets max_pixels, named in the message
     chunk_width: int = 8192
     overwrite: bool = False
     progress: bool = True
@@ -202,7 +203,8 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
     if opts.max_pixels is not None and width * height > opts.max_pixels:
         what = f"resampled to {width}x{height}" if vrt else f"{width}x{height}"
         raise InputError(f"{ds.name}: {what} = {width * height:,} pixels to predict, more than the limit of "
-                         f"{opts.max_pixels:,.0f} (--max-pixels); {note}. Predict a smaller area, or raise --max-pixels")
+                         f"{opts.max_pixels:,.0f} ({opts.pixel_limit_name}); {note}. Predict a smaller area, or raise "
+                         f"{opts.pixel_limit_name}")
     return vrt, note
 
 
