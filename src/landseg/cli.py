@@ -250,6 +250,8 @@ def add_area(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-table", default=None,
                    help="preset (isprs, dubai) or YAML/JSON file; needed unless the raster embeds its table")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--unknown-to-ignore", action="store_true",
+                   help="leave values/colours outside the class table out (like ignore pixels) instead of stopping")
     p.add_argument("--format", choices=AREA_FORMATS, default=None,
                    help="output format (default: from the --out suffix, else table)")
     p.add_argument("--out", default=None, metavar="FILE",
@@ -294,7 +296,7 @@ def cmd_area(args: argparse.Namespace) -> int:
                                                       limits=args.limit, min_building_area=args.min_area or 0.0)))
     elif args.zones:
         reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
-                                             classes=classes)))
+                                             classes=classes, unknown_to_ignore=args.unknown_to_ignore)))
     elif args.reference:
         acc = assess_accuracy(args.classmap, args.reference, table, gsd=gsd)
         reports.append(("accuracy", acc))
@@ -302,10 +304,12 @@ def cmd_area(args: argparse.Namespace) -> int:
     elif args.truth:
         reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
     else:
-        reports.append(("areas", class_areas(args.classmap, table, gsd=gsd, classes=classes)))
+        reports.append(("areas", class_areas(args.classmap, table, gsd=gsd, classes=classes,
+                                             unknown_to_ignore=args.unknown_to_ignore)))
     if args.objects:
         reports.append(("objects", object_stats(args.classmap, args.objects, table, gsd=gsd,
-                                                min_area=args.min_area or 0.0)))
+                                                min_area=args.min_area or 0.0,
+                                                unknown_to_ignore=args.unknown_to_ignore)))
 
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
         if reports[0][0] not in ("zones", "indicators"):
@@ -383,11 +387,13 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
                    help="simplification tolerance in CRS units (topology-preserving per polygon)")
     p.add_argument("--min-area", type=nonneg_float, default=None, metavar="M2", help="drop polygons smaller than this (m²)")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--unknown-to-ignore", action="store_true",
+                   help="leave values/colours outside the class table out (like ignore pixels) instead of stopping")
 
 
 def cmd_vectorize(args: argparse.Namespace) -> int:
     res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
-                        min_area=args.min_area, gsd=args.gsd)
+                        min_area=args.min_area, gsd=args.gsd, unknown_to_ignore=args.unknown_to_ignore)
     print(res.summary())
     return 0
 

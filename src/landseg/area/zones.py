@@ -134,7 +134,7 @@ class ZonalResult(Report):
 def zonal_areas(
     raster: str | Path, zones: str | Path, zone_id: str | None = None,
     table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
-    classes: str | Sequence[str] | None = None, strip_rows: int | None = None,
+    classes: str | Sequence[str] | None = None, strip_rows: int | None = None, unknown_to_ignore: bool = False,
 ) -> ZonalResult:
     """Class areas per zone (parcels, districts) with exact fractional pixel coverage.
 
@@ -148,7 +148,15 @@ def zonal_areas(
     """
     ids, geoms, zcrs, id_field = read_zones(zones, zone_id)
     notes: list[str] = []
-    with open_classmap(raster, table, gsd=gsd, classes=classes) as cm:
+    seen: dict[Any, int] = {}
+    for zid in ids:
+        seen[zid] = seen.get(zid, 0) + 1
+    dups = [f"{z} ({n}x)" for z, n in seen.items() if n > 1]
+    if dups:
+        notes.append(f"zone ids that occur more than once in {Path(zones).name} (field {id_field}): "
+                     f"{', '.join(dups[:10])}{' …' if len(dups) > 10 else ''}; each feature is measured and listed "
+                     "on its own row; give --zone-id a field that is unique per zone to tell them apart")
+    with open_classmap(raster, table, gsd=gsd, classes=classes, unknown_to_ignore=unknown_to_ignore) as cm:
         path, ds, tbl = cm.path, cm.ds, cm.table
         notes += cm.pixel_area.notes
         crs_wkt = ds.crs.to_wkt() if ds.crs else None
