@@ -485,8 +485,9 @@ def test_resampling_and_pixel_budgets_are_checked_before_any_work(realdata, make
 
 def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff, tiny_checkpoint, tmp_path, capsys,
                                                                    monkeypatch):
-    import landseg.predict as pr
     from rasterio.errors import RasterioIOError
+
+    import landseg.predict as pr
 
     model = tiny_checkpoint()
     _, img = scene(64, 64)

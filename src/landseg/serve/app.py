@@ -23,10 +23,10 @@ import secrets
 import shutil
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
@@ -67,9 +67,9 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; s
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 TOKEN_COOKIE = "landseg_token"
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "not_ready",
-               413: "too_large", 415: "unsupported_format", 422: "invalid_request", 500: "internal_error",
-               507: "insufficient_storage"}
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "not_ready", 413: "too_large", 415: "unsupported_format",
+               422: "invalid_request", 500: "internal_error", 507: "insufficient_storage"}
 
 
 class ApiError(Exception):
