@@ -135,3 +135,52 @@ def test_real_solaris_footprints(realdata, tmp_path):
     np.testing.assert_allclose([z.covered_m2 for z in zr.zones], inside, rtol=1e-6)  # exact coverage
     assert measured.sum() == pytest.approx(inside.sum(), rel=0.02)
     assert all(z.covered_share == pytest.approx(1.0) for z in zr.zones)
+
+
+# -- reliability (#14, second half) ------------------------------------------------------------
+def test_point_zones_are_refused_naming_the_geometry_types(make_geotiff, tmp_path, capsys):
+    from landseg.cli import main
+
+    path = classmap(make_geotiff, np.zeros((40, 40)))
+    x0, y0 = 367000.0, 5808000.0
+    pts = write_zones(tmp_path / "pts.geojson", [shapely.Point(x0 + 1, y0 - 1), shapely.Point(x0 + 2, y0 - 1),
+                                                 shapely.LineString([(x0, y0 - 1), (x0 + 1, y0 - 1.5)])], [1, 2, 3])
+    with pytest.raises(InputError, match=r"zones must be polygons .*holds LineString \(1\), Point \(2\)"):
+        zonal_areas(path, pts)
+    assert main(["area", str(path), "--zones", str(pts)]) == 2
+    err = capsys.readouterr().err
+    assert "zones must be polygons" in err and "none of the" not in err
+
+
+def test_duplicate_zone_ids_are_noted(make_geotiff, tmp_path):
+    path = classmap(make_geotiff, np.zeros((40, 40)))
+    x0, y0 = 367000.0, 5808000.0
+    zones = write_zones(tmp_path / "z.gpkg", [shapely.box(x0, y0 - 1, x0 + 1, y0), shapely.box(x0 + 1, y0 - 1, x0 + 2, y0),
+                                              shapely.box(x0, y0 - 2, x0 + 1, y0 - 1)], ["A", "A", "B"])
+    res = zonal_areas(path, zones, "pid")
+    assert [z.zone_id for z in res.zones] == ["A", "A", "B"]
+    assert any("zone ids that occur more than once in z.gpkg (field pid): A (2x)" in n for n in res.notes), res.notes
+
+
+def test_area_and_vectorize_accept_unknown_to_ignore(make_geotiff, tmp_path, capsys):
+    from landseg.cli import main
+
+    a = np.zeros((20, 20), np.uint8)
+    a[:5] = 9  # not a class of the ISPRS table
+    a[5:10] = 1
+    path = make_geotiff(a, name="idx.tif")
+    assert main(["area", str(path), "--class-table", "isprs"]) == 2
+    assert "--unknown-to-ignore" in capsys.readouterr().err
+    assert main(["area", str(path), "--class-table", "isprs", "--unknown-to-ignore", "--format", "json"]) == 0
+    res = {c["name"]: c["pixels"] for c in json.loads(capsys.readouterr().out)["classes"]}
+    assert res["building"] == 100 and res["impervious_surface"] == 200
+    out = tmp_path / "v.gpkg"
+    assert main(["vectorize", str(path), "--class-table", "isprs", "--out", str(out)]) == 2
+    capsys.readouterr()
+    assert main(["vectorize", str(path), "--class-table", "isprs", "--out", str(out), "--unknown-to-ignore"]) == 0
+    rgb = np.zeros((3, 10, 10), np.uint8)
+    rgb[:, :2] = 128  # a grey outside the colour table
+    colour = make_geotiff(rgb, name="rgb.tif")
+    assert main(["area", str(colour), "--class-table", "isprs"]) == 2
+    assert "pass --unknown-to-ignore" in capsys.readouterr().err
+    assert main(["area", str(colour), "--class-table", "isprs", "--unknown-to-ignore"]) == 0

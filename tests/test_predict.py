@@ -389,3 +389,198 @@ def test_input_range_parsing(capsys, make_geotiff, tiny_checkpoint, tmp_path):
     src = make_geotiff(img)
     assert main(["predict", str(tiny_checkpoint()), str(src), "--out", str(tmp_path / "o"), "--input-range", "9,2"]) == 2
     assert "--input-range expects MIN,MAX with MIN < MAX, got '9,2'" in capsys.readouterr().err
+
+
+# -- reliability (#14, second half) ------------------------------------------------------------
+def test_same_file_name_in_two_folders_gets_two_outputs(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    model = tiny_checkpoint()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, img1 = scene(64, 64, seed=1)
+    _, img2 = scene(64, 64, seed=2)
+    a = make_geotiff(img1, name="a/x.tif")
+    b = make_geotiff(img2, name="b/x.tif")
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(a), str(b), "--out", str(out), "--window", "64", "--overlap", "0"]) == 0
+    with rasterio.open(out / "a_x_classes.tif") as da, rasterio.open(out / "b_x_classes.tif") as db:
+        assert not np.array_equal(da.read(1), db.read(1))
+    assert "already done" not in capsys.readouterr().out
+    png = tmp_path / "a" / "x.png"
+    png.write_bytes(b"")
+    assert main(["predict", str(model), str(a), str(png), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "x.tif and" in err and "x.png would write the same outputs" in err
+
+
+def test_nan_and_inf_in_float_inputs_are_nodata(make_geotiff, ckpt, tmp_path):
+    lab, img = scene(96, 96, seed=3)
+    f = img.astype(np.float32)
+    f[:, :10, :] = np.nan  # no nodata declared: GDAL's mask does not see these
+    f[0, 50, 50] = np.inf
+    f[1, 60, 60] = -np.inf
+    src = make_geotiff(f, name="float.tif")
+    rec = predict_raster(colour_engine, ckpt, src, tmp_path / "o",
+                         PredictOptions(window=64, overlap=16, progress=False, input_range=(0, 255)))
+    with rasterio.open(rec["classes"]) as ds:
+        cls = ds.read(1)
+    assert (cls[:10] == 255).all() and cls[50, 50] == 255 and cls[60, 60] == 255
+    keep = np.ones_like(cls, bool)
+    keep[:10] = False
+    keep[50, 50] = keep[60, 60] = False
+    assert np.array_equal(cls[keep], lab[keep])
+    f[:] = np.nan
+    allnan = make_geotiff(f, name="allnan.tif")
+    with pytest.raises(Exception, match="every pixel is nodata"):
+        predict_raster(colour_engine, ckpt, allnan, tmp_path / "o", PredictOptions(progress=False, input_range=(0, 255)))
+
+
+def test_nan_in_a_float_class_raster_is_nodata_for_area_and_vectorize(make_geotiff, tmp_path, capsys):
+    a = np.zeros((40, 40), np.float32)
+    a[:20] = 1
+    a[:5] = np.nan
+    a[39, 39] = np.inf
+    path = make_geotiff(a, name="fcls.tif")
+    assert main(["area", str(path), "--class-table", "isprs", "--format", "json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    text = json.dumps(res)
+    px = 0.05 * 0.05
+    counted = {c["name"]: c for c in res["classes"]}
+    assert abs(counted["building"]["area_m2"] - 15 * 40 * px) < 1e-6, text
+    assert abs(counted["impervious_surface"]["area_m2"] - (20 * 40 - 1) * px) < 1e-6, text
+    a[10, 10] = 2.5
+    bad = make_geotiff(a, name="frac.tif")
+    assert main(["area", str(bad), "--class-table", "isprs"]) == 2
+    assert "fractional values" in capsys.readouterr().err
+    out = tmp_path / "v.gpkg"
+    assert main(["vectorize", str(path), "--class-table", "isprs", "--out", str(out)]) == 0
+
+
+def test_resampling_and_pixel_budgets_are_checked_before_any_work(realdata, make_geotiff, tiny_checkpoint, tmp_path,
+                                                                  capsys):
+    model = tiny_checkpoint(pixel_size=0.05)
+    landsat = realdata / "rasterio_rasterio/tests/data/RGB.byte.tif"  # 300 m pixels
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(landsat), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "RGB.byte.tif: pixel size 300 m (from its georeferencing) against the model's 0.05 m" in err
+    assert "upsampled 6e+03x" in err and "--max-scale 8" in err and "--gsd" in err
+    _, img = scene(512, 512)
+    png = tmp_path / "tile.png"
+    with rasterio.open(png, "w", driver="PNG", width=512, height=512, count=3, dtype="uint8") as ds:
+        ds.write(img)
+    assert main(["predict", str(model), str(png), "--out", str(out), "--gsd", "10"]) == 2
+    assert "pixel size 10 m (from --gsd)" in capsys.readouterr().err
+    assert main(["predict", str(model), str(png), "--out", str(out), "--gsd", "0.3", "--max-scale", "4"]) == 2
+    assert "be upsampled 6x (to 3072x3072 pixels), beyond --max-scale 4" in capsys.readouterr().err
+    sparse = tmp_path / "sparse.tif"  # a few KB on disk, declares 100000 x 100000 pixels
+    with rasterio.open(sparse, "w", driver="GTiff", width=100_000, height=100_000, count=3, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(0, 0, 0.05, 0.05), tiled=True, blockxsize=1024, blockysize=1024, SPARSE_OK=True):
+        pass
+    assert sparse.stat().st_size < 1_000_000
+    assert main(["predict", str(tiny_checkpoint(name="nops.safetensors")), str(sparse), "--out", str(out)]) == 2
+    assert "100000x100000 = 10,000,000,000 pixels to predict, more than the limit of 2,000,000,000 (--max-pixels)" \
+        in capsys.readouterr().err
+    assert not [p for p in out.iterdir() if not p.name.startswith(".")]
+
+
+def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff, tiny_checkpoint, tmp_path, capsys,
+                                                                   monkeypatch):
+    from rasterio.errors import RasterioIOError
+
+    import landseg.predict as pr
+
+    model = tiny_checkpoint()
+    _, img = scene(64, 64)
+    files = [make_geotiff(img, name=f"{n}.tif") for n in ("a", "boom", "c", "gdal")]
+    real = pr._check_has_data
+
+    def flaky(ds, src):
+        if src.stem == "boom":
+            raise ValueError("unexpected")
+        if src.stem == "gdal":
+            raise RasterioIOError("Read failed")
+        return real(ds, src)
+
+    monkeypatch.setattr(pr, "_check_has_data", flaky)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), *map(str, files), "--out", str(out), "--window", "64", "--overlap", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "boom.tif: failed with ValueError: unexpected" in err and "gdal.tif: failed with RasterioIOError" in err
+    assert err.strip().endswith(f"2 of 4 inputs failed: {files[1]}, {files[3]}")
+    assert (out / "a_classes.tif").exists() and (out / "c_classes.tif").exists()
+
+    def interrupt(ds, src):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pr, "_check_has_data", interrupt)
+    assert main(["predict", str(model), *map(str, files), "--out", str(out), "--overwrite"]) == 130
+
+
+def test_kill_9_mid_run_leaves_nothing_that_the_rerun_keeps(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    import signal
+    import time
+
+    model = tiny_checkpoint()
+    _, img = scene(1536, 1536, block=16)
+    src = make_geotiff(img, name="big.tif")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "landseg", "predict", str(model), str(src), "--out", str(out),
+                             "--window", "64", "--overlap", "16", "--batch-size", "1"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob(".landseg-*")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    left = [p.name for p in out.iterdir()]
+    assert any(n.startswith(f".landseg-{proc.pid}-") for n in left), left
+    part = out / f".big_classes.tif.{proc.pid}-abcdefgh.part.tif"  # as atomic_output names its temp files
+    part.write_bytes(b"x")
+    (out / "big_classes.tif").write_bytes(b"stale")  # a class map without its completion marker: not done
+    assert main(["predict", str(model), str(src), "--out", str(out), "--window", "256", "--overlap", "32"]) == 0
+    assert "already done" not in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"big_{k}" for k in ("classes.tif", "preview.png", "overlay.png", "areas.csv", "areas.json", "predict.json"))
+    with rasterio.open(out / "big_classes.tif") as ds:
+        assert ds.shape == (1536, 1536)
+    assert main(["predict", str(model), str(src), "--out", str(out)]) == 0
+    assert "already done" in capsys.readouterr().out
+
+
+def test_predict_on_a_full_disk_says_which_path_and_how_much_space(make_geotiff, tiny_checkpoint, tiny_disk, capsys):
+    model = tiny_checkpoint()
+    img = np.random.default_rng(0).integers(0, 256, (3, 700, 700), dtype=np.uint8)  # incompressible
+    src = make_geotiff(img, name="big.tif")
+    code = main(["predict", str(model), str(src), "--out", str(tiny_disk / "out"), "--window", "128",
+                 "--overlap", "0", "--probs"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "landseg predict: error: " in err and "free of 200.0 KB" in err and str(tiny_disk / "out") in err
+    assert "1 of 1 inputs failed" in err
+    assert not list((tiny_disk / "out").iterdir())  # no temp folder, no partial file
+
+
+def test_corrupt_onnx_in_the_output_folder_is_exported_again(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    model = tiny_checkpoint()
+    _, img = scene(64, 64)
+    src = make_geotiff(img)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tiny.onnx").write_bytes(b"\x08\x07junk, as left by a killed copy")
+    assert main(["predict", str(model), str(src), "--out", str(out), "--engine", "onnx", "--window", "64",
+                 "--overlap", "0"]) == 0, capsys.readouterr().err
+    assert (out / "tiny.onnx").stat().st_size > 1000 and (out / "raster_classes.tif").exists()
+    five = type(ISPRS).from_dict({**ISPRS.to_dict(), "classes": ISPRS.to_dict()["classes"][:5]})
+    other = tiny_checkpoint(table=five, name="tiny5.safetensors")
+    (out / "tiny5.onnx").write_bytes((out / "tiny.onnx").read_bytes())  # an export of another model: not used
+    assert main(["predict", str(other), str(src), "--out", str(out), "--engine", "onnx", "--overwrite",
+                 "--window", "64", "--overlap", "0"]) == 0, capsys.readouterr().err

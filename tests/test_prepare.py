@@ -412,3 +412,26 @@ def test_test_list_file_puts_those_tiles_in_test(tmp_path, capsys):
     code = main(["prepare", "folder", str(src), str(tmp_path / "d2"), "--class-table", "isprs", "--test-list",
                  str(tmp_path / "missing.txt")])
     assert code == 2 and "missing.txt: split list not found" in capsys.readouterr().err
+
+
+def test_label_snapping_has_a_tolerance_and_is_reported(tmp_path, capsys):
+    src = potsdam_download(tmp_path / "P", ["2_10"], size=64, zipped=False)
+    label = src / "5_Labels_all" / "top_potsdam_2_10_label.tif"
+    with rasterio.open(label, "r+") as ds:
+        a = ds.read()
+        a[:, 0, :10] = np.array([252, 255, 0])[:, None]  # Potsdam 6_7's car colour: noise, snapped
+        a[:, 1, :3] = np.array([128, 128, 128])[:, None]  # grey: not a table colour, not noise
+        a[:, 2, :2] = np.array([60, 20, 30])[:, None]  # dark red: used to be snapped silently to black = ignore
+        ds.write(a)
+    dest = tmp_path / "d"
+    assert main(["prepare", "potsdam", str(src), str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert "5 pixels have colours outside the 'isprs' class table" in err and "(128, 128, 128): 3 px" in err
+    assert main(["prepare", "potsdam", str(src), str(dest), "--unknown-to-ignore"]) == 0
+    out = capsys.readouterr().out
+    rec = json.loads((dest / "tiles" / "2_10" / "tile.json").read_text())
+    assert rec["label_fixes"]["label"] == {"snapped": 10, "ignored": 5}
+    assert "tile 2_10 label: 10 pixels snapped to table colours (channels within 40 of 0/255), 5 off-table" in out
+    with rasterio.open(dest / "tiles" / "2_10" / "label.tif") as ds:
+        lab = ds.read(1)
+    assert (lab[0, :10] == 4).all() and (lab[1, :3] == 255).all() and (lab[2, :2] == 255).all()

@@ -201,3 +201,15 @@ def test_bad_folder_is_refused(tmp_path, capsys):
     assert "notes.txt" in err and "expected" in err and not (tmp_path / "r.html").exists()
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_report_over_a_truncated_class_map_names_the_file(tmp_path, tiny_checkpoint, capsys):
+    folder, _ = make_predict_folder(tmp_path, tiny_checkpoint(), h=600, w=600)
+    for f in ("scene_areas.json", "scene_areas.csv", "scene_preview.png", "scene_overlay.png"):
+        (folder / f).unlink()
+    cls = folder / "scene_classes.tif"
+    cls.write_bytes(cls.read_bytes()[: cls.stat().st_size // 2])
+    assert main(["report", str(folder), "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("landseg report: error: ") and "scene_classes.tif" in err and "Traceback" not in err
+    assert not (tmp_path / "r.html").exists()

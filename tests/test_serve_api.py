@@ -55,6 +55,7 @@ def models(tiny_checkpoint):
 def make_app(tmp_path, models):
     def factory(data_dir=None, **kw):
         kw.setdefault("predict_options", PREDICT)
+        kw.setdefault("allowed_hosts", ["testserver"])  # the Host name of FastAPI's test client
         return create_app(models, data_dir or tmp_path / "serve", **kw)
 
     return factory
@@ -481,3 +482,106 @@ def test_load_20_concurrent_uploads(make_app, make_geotiff):
         assert statuses == ["done"] * 20, statuses
         growth = _rss_mb() - rss0
     assert growth < 300, f"RSS grew by {growth:.0f} MB over 20 jobs"
+
+
+# ============================================================================ reliability (#14, second half)
+def test_upload_onto_a_full_disk_is_a_storage_error(make_app, tiny_disk, tmp_path):
+    blob = tmp_path / "big.tif"
+    blob.write_bytes(b"II*\x00" + np.random.default_rng(0).bytes(400_000))
+    with TestClient(make_app(tiny_disk / "serve")) as c:
+        r = upload(c, blob)
+    body = assert_error(r, 507, "insufficient_storage")
+    assert "No space left on device" in body["detail"] and "free of 200.0 KB" in body["detail"]
+    assert "malformed" not in body["detail"]
+    assert not list((tiny_disk / "serve" / "jobs").iterdir())  # the half-written job folder is gone
+
+
+def test_serve_on_a_read_only_data_dir_is_a_clear_error(tmp_path, capsys, models):
+    import subprocess
+
+    from landseg.cli import main
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True).returncode:
+        blocker = tmp_path / "file"  # no mount here: a data dir under a file cannot be written either
+        blocker.write_text("")
+        ro = blocker / "serve"
+    try:
+        assert main(["serve", "--data-dir", str(ro / "data"), "--model", models["tiny"]]) == 2
+    finally:
+        subprocess.run(["umount", str(tmp_path / "ro")], capture_output=True)
+    err = capsys.readouterr().err
+    assert err.startswith("landseg serve: error: --data-dir: ") and "not writable" in err and "Traceback" not in err
+
+
+def test_cross_origin_and_unknown_hosts_are_refused(make_app, image):
+    with TestClient(make_app(allowed_hosts=["testserver", "maps.example.org"])) as c:
+        assert c.get("/api/info").status_code == 200
+        # DNS rebinding: a page from evil.example resolving its name to this machine
+        assert_error(c.get("/api/jobs", headers={"host": "evil.example:8000"}), 421, "misdirected_request")
+        assert_error(c.get("/", headers={"host": "evil.example"}), 421)
+        for host in ("localhost:8000", "127.0.0.1", "[::1]:8000", "maps.example.org"):
+            assert c.get("/api/info", headers={"host": host}).status_code == 200, host
+        # cross-site request forgery: a POST from another origin
+        with open(image, "rb") as f:
+            files = {"image": ("scene.tif", f, "application/octet-stream")}
+            r = c.post("/api/jobs", files=files, headers={"origin": "http://evil.example"})
+        assert_error(r, 403, "forbidden")
+        r = c.post("/api/jobs/0123456789abcdef0123456789abcdef/retry", headers={"sec-fetch-site": "cross-site"})
+        assert_error(r, 403, "forbidden")
+        r = c.post("/api/jobs/0123456789abcdef0123456789abcdef/retry", headers={"origin": "null"})
+        assert_error(r, 403, "forbidden")
+        assert c.get("/api/jobs").json()["jobs"] == []  # nothing was created
+        with open(image, "rb") as f:  # the page itself: same origin
+            r = c.post("/api/jobs", files={"image": ("scene.tif", f, "application/octet-stream")},
+                       headers={"origin": "http://testserver", "sec-fetch-site": "same-origin"})
+        assert r.status_code == 202, r.text
+
+
+def test_token_guards_page_and_api(make_app, image):
+    with TestClient(make_app(token="s3cret-token")) as c:
+        assert_error(c.get("/api/info"), 401, "unauthorized")
+        assert_error(c.get("/"), 401)
+        assert_error(c.get("/api/info", headers={"authorization": "Bearer wrong"}), 401)
+        assert c.get("/api/info", headers={"authorization": "Bearer s3cret-token"}).status_code == 200
+        r = c.get("/?token=s3cret-token")
+        assert r.status_code == 200 and "landseg_token=s3cret-token" in r.headers["set-cookie"]
+        assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
+        assert c.get("/api/info").status_code == 200  # the cookie now
+        assert upload(c, image).status_code == 202
+
+
+def test_serve_beyond_loopback_generates_and_prints_a_token(monkeypatch, tmp_path, capsys, models):
+    import uvicorn
+
+    from landseg.cli import main
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.delenv("LANDSEG_TOKEN", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path / "d"), "--model", models["tiny"]]) == 0
+    token = seen["app"].state.token
+    assert token and len(token) >= 24 and f"open http://0.0.0.0:8000/?token={token}" in capsys.readouterr().err
+    assert main(["serve", "--data-dir", str(tmp_path / "d2"), "--model", models["tiny"]]) == 0
+    assert seen["app"].state.token is None  # loopback: no token unless one is given
+    monkeypatch.setenv("LANDSEG_TOKEN", "from-env")
+    assert main(["serve", "--data-dir", str(tmp_path / "d3"), "--model", models["tiny"]]) == 0
+    assert seen["app"].state.token == "from-env"
+    assert seen["app"].state.runner.timeout == 3600 and seen["app"].state.runner.max_windows == 200_000
+
+
+def test_job_budgets_pixels_windows_and_time(make_app, image):
+    with TestClient(make_app(max_job_pixels=10_000)) as c:
+        job = wait(c, upload(c, image).json()["id"])
+    assert job["status"] == "failed" and "16,384 pixels to predict" in job["error"]
+    assert "this server's --max-job-pixels" in job["error"] and "/" not in job["error"].split("pixels")[0]
+    with TestClient(make_app(max_job_windows=4)) as c:
+        job = wait(c, upload(c, image).json()["id"])
+    assert job["status"] == "failed" and "needs 9 windows, more than this server's --max-job-windows of 4" in job["error"]
+    app = make_app(job_timeout=0.001)
+    with TestClient(app) as c:
+        job = wait(c, upload(c, image).json()["id"])
+        assert job["status"] == "failed" and "--job-timeout" in job["error"]
+        app.state.runner.timeout = None  # the worker is free again: the next job runs
+        assert wait(c, upload(c, image).json()["id"])["status"] == "done"

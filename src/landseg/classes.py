@@ -132,8 +132,15 @@ class ClassTable:
                                    unknown_to_ignore=unknown_to_ignore, binarize=binarize)
 
     def bands_to_index(self, r: np.ndarray, g: np.ndarray, b: np.ndarray, *, source: str = "label",
-                       unknown_to_ignore: bool = False, binarize: bool = False) -> np.ndarray:
-        """:meth:`rgb_to_index` on separate (H, W) uint8 channel arrays (as rasterio reads them)."""
+                       unknown_to_ignore: bool = False, binarize: bool = False,
+                       stats: dict[str, int] | None = None) -> np.ndarray:
+        """:meth:`rgb_to_index` on separate (H, W) uint8 channel arrays (as rasterio reads them).
+
+        ``binarize`` snaps a channel to 0 or 255 only within :data:`SNAP_TOLERANCE` of it (compression noise,
+        Potsdam 6_7's (252, 255, 0) cars); a pixel with a channel further off is a colour outside the table.
+        ``stats`` (if given) accumulates ``snapped`` (pixels changed by snapping) and ``ignored`` (colours outside
+        the table made ignore by ``unknown_to_ignore``).
+        """
         for ch in (r, g, b):
             if ch.dtype != np.uint8:
                 raise ClassTableError(f"{source}: expected 8-bit colours, got {ch.dtype}")
@@ -145,6 +152,12 @@ class ClassTable:
             bits = np.arange(8)
             snapped = ((bits >> 2) & 1) * 0xFF0000 + ((bits >> 1) & 1) * 0x00FF00 + (bits & 1) * 0x0000FF
             out = lut[snapped][code]
+            lo, hi = SNAP_TOLERANCE, 255 - SNAP_TOLERANCE
+            far = ((r > lo) & (r < hi)) | ((g > lo) & (g < hi)) | ((b > lo) & (b < hi))
+            out[far] = _UNKNOWN
+            if stats is not None:
+                exact = ((r == 0) | (r == 255)) & ((g == 0) | (g == 255)) & ((b == 0) | (b == 255))
+                stats["snapped"] = stats.get("snapped", 0) + int((~exact & ~far).sum())
             packed = None
         else:
             packed = r.astype(np.uint32)
@@ -157,6 +170,8 @@ class ClassTable:
         if bad.any():
             if unknown_to_ignore:
                 out[bad] = self.ignore_index
+                if stats is not None:
+                    stats["ignored"] = stats.get("ignored", 0) + int(bad.sum())
             else:
                 if packed is None:
                     packed = pack_rgb(np.stack([r, g, b], -1))
@@ -253,6 +268,11 @@ def _parse_color(value: Any, source: str) -> tuple[int, int, int]:
     r, g, b = (int(v) for v in value)
     return (r, g, b)
 
+
+# Label colour snapping (``binarize``): a channel within this of 0 or 255 is taken as 0 or 255. Real ISPRS
+# tiles need it (Potsdam 4_12 re-encoded lossily, 6_7's cars are (252, 255, 0)); a channel further off (e.g.
+# grey 128) is not noise, and the pixel is a colour outside the table rather than a guess.
+SNAP_TOLERANCE = 40
 
 ISPRS = ClassTable(
     "isprs",

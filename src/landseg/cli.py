@@ -206,6 +206,11 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mosaic", action="store_true",
                    help="the inputs (folders, globs, .txt lists, a VRT) are tiles of one seamless mosaic: windows "
                         "cross tile borders; one class map per tile, plus classes.vrt, areas.csv, catalog.json")
+    p.add_argument("--max-scale", type=_number(float, 1), default=8.0,
+                   help="refuse inputs whose pixel size differs from the model's by more than this factor, "
+                        "either way (default 8)")
+    p.add_argument("--max-pixels", type=positive_float, default=2e9,
+                   help="refuse inputs whose inference grid would exceed this many pixels (default 2e9)")
     add_cluster_options(p)
 
 
@@ -239,7 +244,8 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
 def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
-                          input_range=parse_range(args.input_range), overwrite=args.overwrite)
+                          input_range=parse_range(args.input_range), overwrite=args.overwrite,
+                          max_scale=args.max_scale, max_pixels=args.max_pixels)
     if args.ray is not None and not args.mosaic:
         raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
     if args.mosaic:
@@ -272,6 +278,8 @@ def add_area(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-table", default=None,
                    help="preset (isprs, dubai) or YAML/JSON file; needed unless the raster embeds its table")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--unknown-to-ignore", action="store_true",
+                   help="leave values/colours outside the class table out (like ignore pixels) instead of stopping")
     p.add_argument("--format", choices=AREA_FORMATS, default=None,
                    help="output format (default: from the --out suffix, else table)")
     p.add_argument("--out", default=None, metavar="FILE",
@@ -322,7 +330,7 @@ def cmd_area(args: argparse.Namespace) -> int:
                                                        classes=classes, cluster=cluster_options(args))))
     elif args.zones:
         reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
-                                             classes=classes)))
+                                             classes=classes, unknown_to_ignore=args.unknown_to_ignore)))
     elif args.reference:
         acc = assess_accuracy(args.classmap, args.reference, table, gsd=gsd)
         reports.append(("accuracy", acc))
@@ -333,10 +341,12 @@ def cmd_area(args: argparse.Namespace) -> int:
     elif args.truth:
         reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
     else:
-        reports.append(("areas", class_areas(args.classmap, table, gsd=gsd, classes=classes)))
+        reports.append(("areas", class_areas(args.classmap, table, gsd=gsd, classes=classes,
+                                             unknown_to_ignore=args.unknown_to_ignore)))
     if args.objects:
         reports.append(("objects", object_stats(args.classmap, args.objects, table, gsd=gsd,
-                                                min_area=args.min_area or 0.0)))
+                                                min_area=args.min_area or 0.0,
+                                                unknown_to_ignore=args.unknown_to_ignore)))
 
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
         if reports[0][0] not in ("zones", "indicators"):
@@ -414,11 +424,13 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
                    help="simplification tolerance in CRS units (topology-preserving per polygon)")
     p.add_argument("--min-area", type=nonneg_float, default=None, metavar="M2", help="drop polygons smaller than this (m²)")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--unknown-to-ignore", action="store_true",
+                   help="leave values/colours outside the class table out (like ignore pixels) instead of stopping")
 
 
 def cmd_vectorize(args: argparse.Namespace) -> int:
     res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
-                        min_area=args.min_area, gsd=args.gsd)
+                        min_area=args.min_area, gsd=args.gsd, unknown_to_ignore=args.unknown_to_ignore)
     print(res.summary())
     return 0
 
@@ -494,6 +506,16 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-upload-mb", type=positive_float, default=500, help="largest upload in MB (default 500)")
     p.add_argument("--workers", type=_number(int, 1, 64), default=1, help="jobs run at the same time (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name the app may be reached under besides localhost and --host (repeatable)")
+    p.add_argument("--token", default=None,
+                   help="access token (default: $LANDSEG_TOKEN; generated and printed when --host is not loopback)")
+    p.add_argument("--max-job-pixels", type=positive_float, default=5e8,
+                   help="largest inference grid of one job, after resampling to the model's pixel size (default 5e8)")
+    p.add_argument("--max-job-windows", type=positive_int, default=200_000,
+                   help="most windows one job may run (default 200000)")
+    p.add_argument("--job-timeout", type=positive_float, default=3600,
+                   help="seconds a job may run before it is cancelled (default 3600)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -3,12 +3,13 @@
 For each input ``NAME.ext`` the output folder receives::
 
     NAME_classes.tif    uint8 class map, Cloud-Optimized GeoTIFF, input CRS/transform, nodata 255,
-                        colour table and class names embedded (written last: its presence = done)
+                        colour table and class names embedded (written first, the side outputs after it)
     NAME_probs.tif      optional, per-class probabilities scaled to 0-255
     NAME_preview.png    class colours, downsampled to at most ``preview_size`` pixels
     NAME_overlay.png    the image with the classes blended over it
     NAME_areas.csv/json class areas (see :mod:`landseg.area`)
-    NAME_predict.json   what was done (model, windows, resampling, timings)
+    NAME_predict.json   what was done (model, windows, resampling, timings); written last: with every
+                        output the options ask for present, it marks the input done (:func:`is_complete`)
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from tqdm import tqdm
 
 from landseg import area, views
 from landseg.errors import InputError, LandsegError
-from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.files import (
+    atomic_output,
+    check_writable_dir,
+    clean_stale,
+    output_error,
+    temp_dir_prefix,
+    write_json_atomic,
+)
 from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
@@ -44,6 +52,7 @@ from landseg.io.raster import (
     read_resampled,
     reading,
     update_raster,
+    valid_mask,
     warped,
 )
 from landseg.models.checkpoint import Checkpoint
@@ -74,6 +83,9 @@ class PredictOptions:
     gsd: float | None = None
     input_range: tuple[float, float] | None = None
     resample_tolerance: float = 0.10
+    max_scale: float = 8.0  # refuse inputs whose pixel size differs from the model's by more (either way)
+    max_pixels: float | None = 2e9  # refuse inputs whose inference grid would hold more pixels (None: no limit)
+    pixel_limit_name: str = "--max-pixels"  # the option that sets max_pixels, named in the message
     chunk_width: int = 8192
     overwrite: bool = False
     progress: bool = True
@@ -81,8 +93,9 @@ class PredictOptions:
     on_progress: Callable[[int, int], None] | None = None  # (windows done, windows total), e.g. for a web UI
 
 
-def output_paths(src: str | Path, out_dir: str | Path) -> dict[str, Path]:
-    stem = Path(src).stem
+def output_paths(src: str | Path, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
+    """The output files of input ``src`` in ``out_dir``, named after ``stem`` (default: the input's stem)."""
+    stem = stem or Path(src).stem
     out = Path(out_dir)
     return {k: out / f"{stem}_{k}{ext}" for k, ext in (
         ("classes", ".tif"), ("probs", ".tif"), ("preview", ".png"), ("overlay", ".png"),
@@ -101,7 +114,40 @@ def list_inputs(inputs: Sequence[str | Path]) -> list[Path]:
             files += found
         else:
             files.append(p)
-    return files
+    unique: dict[Path, Path] = {}
+    for f in files:  # the same file named twice (or via a folder and by name) is predicted once
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
+
+
+def output_stems(files: Sequence[Path]) -> list[str]:
+    """The output stem of each input: its file stem, or, where several inputs share a stem (``a/x.tif`` and
+    ``b/x.tif``), the stem prefixed by the shortest parent path that tells them apart (``a_x``, ``b_x``).
+
+    Inputs that cannot be told apart that way (``x.tif`` and ``x.png`` in one folder; a name that equals another
+    input's disambiguated name) are refused up front with :class:`InputError` naming them.
+    """
+    stems = [f.stem for f in files]
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(files):
+        groups.setdefault(f.stem.lower(), []).append(i)
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        parents = [files[i].resolve().parent.parts[1:] for i in idx]
+        for k in range(1, max(len(p) for p in parents) + 1):
+            cand = ["_".join((*p[-k:], files[i].stem)) for p, i in zip(parents, idx)]
+            if len({c.lower() for c in cand}) == len(cand):
+                for i, c in zip(idx, cand):
+                    stems[i] = c
+                break
+    seen: dict[str, Path] = {}
+    for f, s in zip(files, stems):
+        other = seen.setdefault(s.lower(), f)
+        if other is not f:
+            raise InputError(f"{other} and {f} would write the same outputs ({s}_classes.tif); rename one of them "
+                             "or predict them into different --out folders")
+    return stems
 
 
 def _input_bands(ds: rasterio.DatasetReader, need: int, path: Path) -> list[int]:
@@ -148,7 +194,22 @@ def _units_per_metre(crs: Any) -> float | None:
 
 
 def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions) -> tuple[dict[str, Any] | None, str]:
-    """WarpedVRT arguments when the input must be resampled to the model's pixel size, and a note."""
+    """WarpedVRT arguments when the input must be resampled to the model's pixel size, and a note.
+
+    The budget is checked here, before any work: a scale factor beyond ``opts.max_scale`` (either way) or an
+    inference grid of more than ``opts.max_pixels`` pixels raises :class:`InputError`.
+    """
+    vrt, note = _grid(ds, ckpt, opts)
+    width, height = (vrt["width"], vrt["height"]) if vrt else (ds.width, ds.height)
+    if opts.max_pixels is not None and width * height > opts.max_pixels:
+        what = f"resampled to {width}x{height}" if vrt else f"{width}x{height}"
+        raise InputError(f"{ds.name}: {what} = {width * height:,} pixels to predict, more than the limit of "
+                         f"{opts.max_pixels:,.0f} ({opts.pixel_limit_name}); {note}. Predict a smaller area, or raise "
+                         f"{opts.pixel_limit_name}")
+    return vrt, note
+
+
+def _grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions) -> tuple[dict[str, Any] | None, str]:
     model_ps = ckpt.pixel_size
     if model_ps is None:
         return None, "model has no training pixel size: input used at its native resolution"
@@ -159,10 +220,12 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
             return None, f"input CRS {ds.crs} is geographic/unknown units: pixel size not compared, native resolution used"
         ps_m = _pixel_size(ds) / upm
         crs, transform = ds.crs, ds.transform
+        origin = "its georeferencing"
     elif opts.gsd:
         ps_m = opts.gsd
         crs = rasterio.crs.CRS.from_user_input(LOCAL_CRS)
         transform = rasterio.Affine(opts.gsd, 0, 0, 0, -opts.gsd, 0)
+        origin = "--gsd"
     else:
         return None, (f"input has no georeferencing and no --gsd: assumed to match the model's "
                       f"{model_ps:g} m pixels (pass --gsd METRES to resample correctly)")
@@ -171,6 +234,13 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
         return None, f"input pixel size {ps_m:.4g} m matches the model's {model_ps:g} m"
     width = max(1, int(round(ds.width * ratio)))
     height = max(1, int(round(ds.height * ratio)))
+    factor = max(ratio, 1 / ratio)
+    if factor > opts.max_scale:
+        way = "upsampled" if ratio > 1 else "downsampled"
+        raise InputError(
+            f"{ds.name}: pixel size {ps_m:.4g} m (from {origin}) against the model's {model_ps:g} m: the input would "
+            f"be {way} {factor:.3g}x (to {width}x{height} pixels), beyond --max-scale {opts.max_scale:g}. Give the "
+            f"right pixel size with --gsd, use a model trained at about {ps_m:.3g} m, or raise --max-scale")
     dst_transform = transform * rasterio.Affine.scale(ds.width / width, ds.height / height)
     vrt = dict(crs=crs, transform=dst_transform, width=width, height=height, resampling=Resampling.bilinear)
     if not georef:
@@ -188,8 +258,10 @@ def predict_raster(
     *,
     model_name: str = "",
     mosaic: tuple[Path, Region] | None = None,
+    stem: str | None = None,
 ) -> dict[str, Any]:
-    """Predict one raster into ``out_dir``; returns the run record. Skips complete outputs.
+    """Predict one raster into ``out_dir`` (outputs named after ``stem``, see :func:`output_stems`); returns
+    the run record. Skips complete outputs.
 
     ``mosaic`` = (VRT, region): ``src`` is the tile of the VRT at ``region``, predicted with the windows of
     the whole VRT (no seams at tile borders; see :mod:`landseg.mosaic`); the tile must be at the model's
@@ -198,30 +270,36 @@ def predict_raster(
     opts = opts or PredictOptions()
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    paths = output_paths(src, out_dir)
-    if paths["classes"].exists() and not opts.overwrite:
+    paths = output_paths(src, out_dir, stem)
+    if not opts.overwrite and is_complete(paths, opts):
         return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
+    paths["predict"].unlink(missing_ok=True)  # the completion marker of an earlier run no longer holds
     t0 = time.perf_counter()
     with ExitStack() as stack:
         ds = stack.enter_context(open_raster(src))
+        vrt_args, note = prediction_grid(ds, ckpt, opts)
         bands = _input_bands(ds, len(ckpt.mean), src)
         scale = _scaler(ds, src, opts, ckpt.bands)
         _check_has_data(ds, src)
-        vrt_args, note = prediction_grid(ds, ckpt, opts)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
         if mosaic is not None:
             if vrt_args is not None:
                 raise InputError(f"{src}: {note}; a mosaic is predicted on its tiles' grid, so resample the "
                                  "tiles to the model's pixel size first (or predict them one by one without --mosaic)")
             grid = stack.enter_context(open_raster(mosaic[0]))
-        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=paths["classes"].parent)))
+        try:
+            tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(),
+                                                                          dir=paths["classes"].parent)))
+        except OSError as exc:
+            raise output_error(paths["classes"].parent, exc) from None
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         n_windows = infer_grid(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts,
                                mosaic[1] if mosaic else None)
         t_model = time.perf_counter() - t0
         final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
-            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs)
+            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands)
+        finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
         if opts.probs:
             with update_raster(final_probs) as pds:
                 pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
@@ -236,17 +314,23 @@ def predict_raster(
         if opts.areas:
             record["areas"] = _write_areas(final_raw, paths, opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
-        write_json_atomic(paths["predict"], record)
-        finalize_cog(final_raw, paths["classes"], overview_resampling="mode")
+        write_json_atomic(paths["predict"], record)  # last: the completion marker (is_complete)
     record["classes"] = str(paths["classes"])
     return record
+
+
+def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
+    """Whether an earlier run left every output ``opts`` asks for. ``predict.json`` is written last, after the class
+    map and the side outputs, so a run killed part-way is redone."""
+    want = ["classes", "predict"] + ["probs"] * opts.probs + ["preview", "overlay"] * opts.previews \
+        + ["areas", "areas_json"] * opts.areas
+    return all(paths[k].exists() for k in want)
 
 
 def _check_has_data(ds: rasterio.DatasetReader, src: Path) -> None:
     if ds.width == 0 or ds.height == 0:
         raise InputError(f"{src}: empty raster")
-    with reading(str(src)):
-        small = ds.dataset_mask(out_shape=(min(ds.height, 256), min(ds.width, 256)))
+    small = valid_mask(ds, out_shape=(min(ds.height, 256), min(ds.width, 256)))
     if not small.any():
         raise InputError(f"{src}: every pixel is nodata; nothing to predict")
 
@@ -283,15 +367,17 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
         row, col = blk.row - r0, blk.col - c0
         if mask_ds is not None:
             h, w = blk.classes.shape
-            with reading(str(src)):
-                blk.classes[mask_ds.dataset_mask(window=Window(col, row, w, h)) == 0] = CLASS_MAP_NODATA
+            blk.classes[~valid_mask(mask_ds, Window(col, row, w, h), indexes=bands)] = CLASS_MAP_NODATA
         classes.write(blk.classes, row, col)
         if probs is not None:
             probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
 
     def read(r: int, c: int, h: int, w: int) -> np.ndarray:
         with reading(str(src) if region is None else grid.name):
-            return scale(grid.read(bands, window=Window(c, r, w, h)))
+            a = grid.read(bands, window=Window(c, r, w, h))
+        if a.dtype.kind == "f":  # NaN/inf pixels are nodata (masked on writing); feed the model zeros there
+            a = np.where(np.isfinite(a), a, 0)
+        return scale(a)
 
     n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width, region)
     bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
@@ -318,14 +404,14 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
 
 
 def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: dict[str, str],
-            probs: bool) -> tuple[Path, Path]:
+            probs: bool, bands: list[int] | None = None) -> tuple[Path, Path]:
     """The inference-grid outputs copied back onto the input grid; returns (classes, probs) paths."""
     georef = is_georeferenced(ds)
     crs, transform = (ds.crs, ds.transform) if georef else (None, None)
     prof = class_map_profile(ds.width, ds.height, crs=crs, transform=transform)
     final_raw, final_probs = tmpdir / "classes.tif", tmpdir / "probs.tif"
     with ClassMapWriter(final_raw, prof, ckpt.class_table, tags) as out:
-        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True)
+        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True, bands=bands)
     if probs:
         nc = ckpt.class_table.num_classes
         pprof = {**prof, "count": nc, "nodata": None}
@@ -335,7 +421,7 @@ def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: 
 
 
 def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dict[str, Any], resampling: Resampling,
-            mask: bool) -> None:
+            mask: bool, bands: list[int] | None = None) -> None:
     """Copy ``raw`` (inference grid) onto the input grid block by block, masking input nodata."""
     with ExitStack() as stack:
         src = stack.enter_context(open_raster(raw))
@@ -347,8 +433,7 @@ def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dic
         for win in out.windows():
             data = src.read(window=win)
             if mask:
-                valid = ds.dataset_mask(window=win) > 0
-                data[:, ~valid] = CLASS_MAP_NODATA
+                data[:, ~valid_mask(ds, win, indexes=bands)] = CLASS_MAP_NODATA
             out.write_window(data, win)
 
 
@@ -357,7 +442,10 @@ def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkp
     """Colour preview and overlay PNGs of ``ds`` and its class map, read decimated (bounded memory)."""
     h, w = views.preview_shape(ds.height, ds.width, size)
     cls = read_resampled(classes_path, (h, w))
-    img = scale(ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average))
+    img = ds.read(bands, out_shape=(len(bands), h, w), resampling=Resampling.average)
+    if img.dtype.kind == "f":
+        img = np.where(np.isfinite(img), img, 0)
+    img = scale(img)
     views.write_previews(cls, img, ckpt.class_table, ckpt.bands, preview, overlay, alpha)
 
 
@@ -385,26 +473,37 @@ def predict_files(
 ) -> list[str]:
     """Predict every input (this rank's share of them) into ``out``; returns the error messages.
 
-    Every input is tried: a failing one is reported through ``warn`` and the next one goes on.
+    Every input is tried: a failing one (a landseg error, a GDAL error, any exception but KeyboardInterrupt)
+    is reported through ``warn`` with its name and the next one goes on; the failed inputs are listed at the end.
     """
     check_window(opts.window, opts.overlap, opts.batch_size)
     out = check_writable_dir(out)
+    clean_stale(out, recursive=False)  # temp files and folders of killed runs
     files = list_inputs(inputs)
     eng, ckpt = load_engine(model, engine, device, precision, cache_dir=out)
+    stems = output_stems(files)
     errors: list[str] = []
-    for f in shard(files):
+    failed: list[str] = []
+    for f, stem in shard(list(zip(files, stems))):
         try:
-            rec = predict_raster(eng, ckpt, f, out, opts, model_name=str(model))
+            rec = predict_raster(eng, ckpt, f, out, opts, model_name=str(model), stem=stem)
         except LandsegError as exc:
             errors.append(str(exc))
+            failed.append(str(f))
             warn(f"landseg predict: error: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one input's GDAL/unexpected failure must not stop the others
+            msg = f"{f}: failed with {type(exc).__name__}: {exc}"
+            errors.append(msg)
+            failed.append(str(f))
+            warn(f"landseg predict: error: {msg}")
             continue
         if rec.get("skipped"):
             echo(f"{f}: already done ({rec['classes']})")
         else:
             echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']})")
     if errors:
-        warn(f"landseg predict: {len(errors)} of {len(files)} inputs failed")
+        warn(f"landseg predict: {len(errors)} of {len(shard(files))} inputs failed: {', '.join(failed)}")
     return errors
 
 

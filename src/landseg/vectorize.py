@@ -128,7 +128,7 @@ def class_style(table: ClassTable, selected: Sequence[int], layer: str) -> Layer
 def vectorize(
     classmap: str | Path, out_path: str | Path, table: str | Path | ClassTable | None = None, *,
     classes: str | Sequence[str] | None = None, simplify: float | None = None, min_area: float | None = None,
-    gsd: float | None = None, strip_rows: int | None = None,
+    gsd: float | None = None, strip_rows: int | None = None, unknown_to_ignore: bool = False,
 ) -> VectorizeResult:
     """Write one polygon per 4-connected object of each class to a GeoPackage or GeoJSON file.
 
@@ -153,7 +153,8 @@ def vectorize(
         raise InputError(f"{out}: unsupported output format {out.suffix!r}; use .gpkg or .geojson")
     if simplify is not None and simplify < 0:
         raise InputError(f"--simplify must be zero or positive, got {simplify}")
-    with open_classmap(path, table, gsd=gsd, classes=classes) as cm, atomic_output(out) as tmp:
+    with open_classmap(path, table, gsd=gsd, classes=classes, unknown_to_ignore=unknown_to_ignore) as cm, \
+            atomic_output(out) as tmp:
         tmp.unlink()
         crs_wkt = cm.ds.crs.to_wkt() if cm.ds.crs else None
         writer = FeatureWriter(tmp, driver, crs_wkt, out.stem)

@@ -48,18 +48,19 @@ def measured_pixel_area(ds: rasterio.DatasetReader, gsd: float | None = None, *,
 @contextlib.contextmanager
 def open_classmap(
     raster: str | Path, table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
-    classes: str | Sequence[str] | None = None, allow_pixels_only: bool = False,
+    classes: str | Sequence[str] | None = None, allow_pixels_only: bool = False, unknown_to_ignore: bool = False,
 ) -> Iterator[ClassMap]:
     """Open ``raster`` and yield a :class:`ClassMap`; the raster is closed on leaving.
 
     ``table`` overrides the class table embedded in the raster; ``classes`` selects classes by name;
     ``gsd`` is the pixel size in metres of a raster without georeferencing. With
     ``allow_pixels_only`` such a raster without ``gsd`` is measured in pixels (``areas_known`` False)
-    instead of raising :class:`InputError`.
+    instead of raising :class:`InputError`. ``unknown_to_ignore``: values/colours outside the table are
+    left out like ignore pixels instead of raising.
     """
     path = Path(raster)
     with open_raster(path) as ds:
         tbl = resolve_table(ds, table)
         selected = tbl.indices_of(classes)
         pa, known = measured_pixel_area(ds, gsd, allow_pixels_only=allow_pixels_only)
-        yield ClassMap(path, ds, tbl, selected, pa, LabelReader(ds, tbl, str(path)), known)
+        yield ClassMap(path, ds, tbl, selected, pa, LabelReader(ds, tbl, str(path), unknown_to_ignore=unknown_to_ignore), known)

@@ -68,6 +68,7 @@ class ObjectStats(Report):
 def object_stats(
     raster: str | Path, classes: str | Sequence[str] | None = None, table: str | Path | ClassTable | None = None, *,
     gsd: float | None = None, min_area: float = 0.0, connectivity: int = 8, strip_rows: int | None = None,
+    unknown_to_ignore: bool = False,
 ) -> ObjectStats:
     """Connected components per class with their count and total/mean/median/max area (m²).
 
@@ -78,7 +79,7 @@ def object_stats(
     """
     if connectivity not in (4, 8):
         raise InputError(f"connectivity must be 4 or 8, got {connectivity}")
-    with open_classmap(raster, table, gsd=gsd, classes=classes) as cm:
+    with open_classmap(raster, table, gsd=gsd, classes=classes, unknown_to_ignore=unknown_to_ignore) as cm:
         state = _label_strips(cm, connectivity, strip_rows)
     names = cm.table.names
     out = [_class_stats(c, names[c], state[c], min_area) for c in cm.selected]

@@ -92,6 +92,7 @@ class AreaResult(Report):
 def class_areas(
     raster: str | Path, table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
     classes: str | Sequence[str] | None = None, strip_rows: int | None = None, allow_pixels_only: bool = False,
+    unknown_to_ignore: bool = False,
 ) -> AreaResult:
     """Area of each class of a class map or label raster, read strip by strip.
 
@@ -108,7 +109,8 @@ def class_areas(
     Nodata pixels (the raster's nodata value or mask) and the ignore index 255 are left out of the
     valid area. Float rasters and values outside the table raise :class:`ClassTableError`.
     """
-    with open_classmap(raster, table, gsd=gsd, classes=classes, allow_pixels_only=allow_pixels_only) as cm:
+    with open_classmap(raster, table, gsd=gsd, classes=classes, allow_pixels_only=allow_pixels_only,
+                       unknown_to_ignore=unknown_to_ignore) as cm:
         counts = np.zeros(NBINS, dtype=np.int64)
         areas = np.zeros(NBINS, dtype=np.float64)
         for win in strips(cm.ds, strip_rows):

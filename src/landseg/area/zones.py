@@ -151,7 +151,7 @@ class ZonePlan:
 def zonal_areas(
     raster: str | Path, zones: str | Path, zone_id: str | None = None,
     table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
-    classes: str | Sequence[str] | None = None, strip_rows: int | None = None,
+    classes: str | Sequence[str] | None = None, strip_rows: int | None = None, unknown_to_ignore: bool = False,
 ) -> ZonalResult:
     """Class areas per zone (parcels, districts) with exact fractional pixel coverage.
 
@@ -166,8 +166,8 @@ def zonal_areas(
     The work splits into :func:`plan_zones`, :func:`measure_zones` (any region of the raster: partial
     tables that add up, see :mod:`landseg.area.partial`) and :func:`finish_zones`.
     """
-    plan = plan_zones(raster, zones, zone_id, table, gsd=gsd, classes=classes)
-    with open_classmap(raster, table, gsd=gsd, classes=classes) as cm:
+    plan = plan_zones(raster, zones, zone_id, table, gsd=gsd, classes=classes, unknown_to_ignore=unknown_to_ignore)
+    with open_classmap(raster, table, gsd=gsd, classes=classes, unknown_to_ignore=unknown_to_ignore) as cm:
         pixels, m2 = measure_zones(cm, plan.jobs, len(plan.results), None, strip_rows)
     return finish_zones(plan, pixels, m2)
 
@@ -175,12 +175,20 @@ def zonal_areas(
 def plan_zones(
     raster: str | Path, zones: str | Path, zone_id: str | None = None,
     table: str | Path | ClassTable | None = None, *, gsd: float | None = None,
-    classes: str | Sequence[str] | None = None,
+    classes: str | Sequence[str] | None = None, unknown_to_ignore: bool = False,
 ) -> ZonePlan:
     """Read the zones, reproject and repair them, measure their areas and cut them to the raster."""
     ids, geoms, zcrs, id_field = read_zones(zones, zone_id)
     notes: list[str] = []
-    with open_classmap(raster, table, gsd=gsd, classes=classes) as cm:
+    seen: dict[Any, int] = {}
+    for zid in ids:
+        seen[zid] = seen.get(zid, 0) + 1
+    dups = [f"{z} ({n}x)" for z, n in seen.items() if n > 1]
+    if dups:
+        notes.append(f"zone ids that occur more than once in {Path(zones).name} (field {id_field}): "
+                     f"{', '.join(dups[:10])}{' …' if len(dups) > 10 else ''}; each feature is measured and listed "
+                     "on its own row; give --zone-id a field that is unique per zone to tell them apart")
+    with open_classmap(raster, table, gsd=gsd, classes=classes, unknown_to_ignore=unknown_to_ignore) as cm:
         path, ds, tbl = cm.path, cm.ds, cm.table
         notes += cm.pixel_area.notes
         crs_wkt = ds.crs.to_wkt() if ds.crs else None

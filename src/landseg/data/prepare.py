@@ -37,7 +37,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from landseg import __version__
-from landseg.classes import ClassTable
+from landseg.classes import SNAP_TOLERANCE, ClassTable
 from landseg.data.windows import grid_windows
 from landseg.errors import InputError, OutputError
 from landseg.io.files import (
@@ -172,6 +172,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
             palettes = {k: palette_array(ds) for k, ds in labels.items() if kinds[k] == "palette"}
             band_hist = np.zeros((nb, 256), dtype=np.int64)
             counts = {k: np.zeros(256, dtype=np.int64) for k in labels}
+            fixes: dict[str, dict[str, int]] = {}
             outs = {"image": (tile_dir / "image.tif", tiled_profile(w, h, nb, "uint8", crs=crs, transform=transform))}
             for k in labels:
                 outs[k] = (tile_dir / f"{k}.tif", tiled_profile(w, h, 1, "uint8", crs=crs, transform=transform,
@@ -210,6 +211,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
                         idx = label_to_index(
                             raw, kinds[k], opts.table, palette=palettes.get(k), source=str(labels[k].name),
                             unknown_to_ignore=opts.unknown_to_ignore, binarize=opts.binarize_labels,
+                            stats=fixes.setdefault(k, {"snapped": 0, "ignored": 0}),
                         )
                         counts[k] += np.bincount(idx.ravel(), minlength=256)
                         out[k] = idx[None]
@@ -241,6 +243,8 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         "label_kinds": kinds,
         "class_counts": {k: c[:nc].tolist() for k, c in counts.items()},
         "ignore_counts": {k: int(c[opts.table.ignore_index]) for k, c in counts.items()},
+        # pixels whose colour was snapped to 0/255 (within SNAP_TOLERANCE), and off-table colours made ignore
+        "label_fixes": {k: dict(v) for k, v in fixes.items()},
         "band_hist": band_hist.tolist(),
         "source": {"image": src.image, "label": src.label, "label_eroded": src.label_eroded},
         "made_from": {"settings": recipe(opts), "sources": source_ids(src)},
@@ -556,4 +560,9 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
     for name, n in zip(table.names, total):
         lines.append(f"  {name:<20} {int(n):>14,d}  {100 * n / tot:6.2f} %")
     lines.append(f"band mean {manifest['mean']}, std {manifest['std']} (training tiles)")
+    for t in manifest["tiles"]:
+        for k, f in (t.get("label_fixes") or {}).items():
+            if f.get("snapped") or f.get("ignored"):
+                lines.append(f"tile {t['id']} {k}: {f['snapped']:,} pixels snapped to table colours (channels within "
+                             f"{SNAP_TOLERANCE} of 0/255), {f['ignored']:,} off-table pixels made ignore")
     return lines

@@ -30,6 +30,8 @@ from landseg.errors import InputError, OutputError
 
 # Temp names of atomic_output and check_writable_dir: ".NAME.<pid>-<8 random chars>.part[.ext]".
 TEMP_PATTERN = re.compile(r"^\..+\.(?P<pid>\d+)-[a-z0-9_]{8}\.part(\.[A-Za-z0-9]+)*$")
+# Temp folders of landseg runs (predict's scratch folder): ".landseg-<pid>-<random>".
+TEMP_DIR_PATTERN = re.compile(r"^\.landseg-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 # errno values that mean "this location cannot take the file" (not a bug): reported as OutputError.
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.EIO}
 
@@ -131,10 +133,12 @@ def atomic_output(
 
 
 def clean_stale(folder: str | Path, *, recursive: bool = True) -> list[Path]:
-    """Remove temp files of landseg's naming left by processes that no longer run (e.g. after ``kill -9``).
+    """Remove temp files and temp folders of landseg's naming left by processes that no longer run (e.g. after
+    ``kill -9``).
 
-    Only names matching :data:`TEMP_PATTERN` whose pid is not a live process are removed; files of
-    running processes (another landseg writing into the same folder) are kept. Returns what was removed.
+    Only files matching :data:`TEMP_PATTERN` and folders matching :data:`TEMP_DIR_PATTERN` (removed with their
+    contents) whose pid is not a live process are removed; those of running processes (another landseg
+    writing into the same folder) are kept. Returns what was removed.
     """
     folder = Path(folder)
     removed: list[Path] = []
@@ -149,6 +153,11 @@ def clean_stale(folder: str | Path, *, recursive: bool = True) -> list[Path]:
             continue
         for e in entries:
             if e.is_dir(follow_symlinks=False):
+                m = TEMP_DIR_PATTERN.match(e.name)
+                if m and not _pid_alive(int(m.group("pid"))):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                    removed.append(Path(e.path))
+                    continue
                 if recursive:
                     stack.append(Path(e.path))
                 continue
@@ -195,6 +204,12 @@ def check_zip_member(path: str, chunk: int = 1 << 20) -> None:
     except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError) as exc:
         raise InputError(f"{archive}: member {member} is corrupt ({exc}); download the archive again "
                          "(or test it with `unzip -t`)") from None
+
+
+def temp_dir_prefix() -> str:
+    """Prefix of a landseg temp folder (``tempfile.TemporaryDirectory(prefix=...)``): holds this process's pid, so
+    :func:`clean_stale` can remove it once the process is gone."""
+    return f".landseg-{os.getpid()}-"
 
 
 def check_writable_dir(path: str | Path) -> Path:

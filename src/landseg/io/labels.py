@@ -63,11 +63,14 @@ def label_to_index(
     source: str = "label",
     unknown_to_ignore: bool = False,
     binarize: bool = False,
+    stats: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Convert label pixels read with rasterio (bands first) into class indices.
 
-    ``binarize`` snaps each channel to 0/255 before the lookup (for labels whose colours are
-    all 0/255 combinations but carry compression noise, as some ISPRS tiles do).
+    ``binarize`` snaps each channel to 0/255 before the lookup, within
+    :data:`~landseg.classes.SNAP_TOLERANCE` (for labels whose colours are all 0/255 combinations but carry
+    compression noise, as some ISPRS tiles do). ``stats`` counts snapped and ignored pixels
+    (:meth:`ClassTable.bands_to_index`).
     """
     if kind == "index":
         return table.check_indices(data[0], source=source, unknown_to_ignore=unknown_to_ignore)
@@ -79,7 +82,8 @@ def label_to_index(
         if data.dtype != np.uint8:
             raise InputError(f"{source}: a colour label must be 8-bit, got {data.dtype}")
         r, g, b = data[0], data[1], data[2]
-    return table.bands_to_index(r, g, b, source=source, unknown_to_ignore=unknown_to_ignore, binarize=binarize)
+    return table.bands_to_index(r, g, b, source=source, unknown_to_ignore=unknown_to_ignore, binarize=binarize,
+                                stats=stats)
 
 
 def palette_array(ds: rasterio.DatasetReader) -> np.ndarray:
@@ -133,12 +137,15 @@ class LabelReader:
     mapping the counts is the fast path of :func:`class_areas`.
     """
 
-    def __init__(self, ds: rasterio.DatasetReader, table: ClassTable, source: str | None = None) -> None:
+    def __init__(self, ds: rasterio.DatasetReader, table: ClassTable, source: str | None = None, *,
+                 unknown_to_ignore: bool = False) -> None:
+        """``unknown_to_ignore``: values and colours outside the table count as ignore instead of raising."""
         self.ds = ds
+        self.unknown_to_ignore = unknown_to_ignore
         self.table = table
         self.source = source or ds.name
         dtype = np.dtype(ds.dtypes[0])
-        if dtype.kind not in "ui":
+        if dtype.kind not in "uif" or (dtype.kind == "f" and ds.count >= 3):
             raise ClassTableError(
                 f"{self.source}: {dtype} data is not a class map; expected integer class indices (a landseg "
                 "class GeoTIFF or an index label) or an 8-bit colour label"
@@ -167,6 +174,8 @@ class LabelReader:
         if self.nodata is not None and self.kind != "rgb" and 0 <= self.nodata <= 255:
             lut[int(self.nodata)] = IGNORE_INDEX
         lut[MASKED_CODE] = IGNORE_INDEX
+        if unknown_to_ignore:
+            lut[lut == UNKNOWN_CODE] = IGNORE_INDEX
         self.lut = lut
 
     def _mask(self, window: Window) -> np.ndarray | None:
@@ -189,12 +198,24 @@ class LabelReader:
             if off.any():
                 rgb = rgb.copy()
                 rgb[off] = self.table.colors[0]
-            index = self.table.rgb_to_index(rgb, source=self.source)
+            index = self.table.rgb_to_index(rgb, source=self.source, unknown_to_ignore=self.unknown_to_ignore)
             if off.any():
                 index[off] = IGNORE_INDEX
             return index
         data = read_window(ds, window, indexes=1)
         off = self._mask(window)
+        if data.dtype.kind == "f":  # float class indices: NaN/inf are nodata, fractions are not classes
+            bad = ~np.isfinite(data)
+            if bad.any():
+                off = bad if off is None else off | bad
+                data = np.where(bad, 0, data)
+            frac = data != np.round(data)
+            if frac.any():
+                vals, counts = np.unique(data[frac], return_counts=True)
+                raise ClassTableError(
+                    f"{self.source}: {int(counts.sum())} {self.dtype} pixels hold fractional values (e.g. "
+                    f"{', '.join(f'{v:g}' for v in vals[:4])}), which are not class indices; is this a class map?")
+            data = data.astype(np.int64)
         if data.dtype != np.uint8:
             out_of_range = (data < 0) | (data > 255)
             if self.nodata is not None:
@@ -202,7 +223,9 @@ class LabelReader:
                 out_of_range &= ~is_nodata
                 if not (0 <= self.nodata <= 255):
                     off = is_nodata if off is None else off | is_nodata
-            if out_of_range.any():
+            if out_of_range.any() and self.unknown_to_ignore:
+                off = out_of_range if off is None else off | out_of_range
+            elif out_of_range.any():
                 vals, counts = np.unique(data[out_of_range], return_counts=True)
                 self._raise_unknown(vals, counts)
             data = data.astype(np.uint16 if off is not None else np.uint8)
@@ -243,7 +266,7 @@ class LabelReader:
         raise ClassTableError(
             f"{self.source}: values outside the {t.name!r} class table (valid 0-{t.num_classes - 1}, "
             f"{t.ignore_index} for ignore{nodata}): {desc}; is this a class map, and is --class-table the "
-            "table it was made with?"
+            "table it was made with? (area and vectorize take --unknown-to-ignore to leave such values out)"
         )
 
 

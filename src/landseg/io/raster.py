@@ -89,6 +89,25 @@ def read_window(ds: rasterio.DatasetReader, window: Window | None = None, **kw: 
         return ds.read(window=window, **kw)
 
 
+def valid_mask(ds: rasterio.DatasetReader, window: Window | None = None,
+               out_shape: tuple[int, int] | None = None, indexes: list[int] | None = None) -> np.ndarray:
+    """Boolean mask of the pixels that hold data: GDAL's dataset mask (nodata value, alpha, mask band) and, for
+    float rasters, finite values in every band (``indexes``, default all).
+
+    GDAL ignores NaN unless the raster declares ``nodata=nan``, and never masks ±inf, so float inputs are
+    checked here explicitly: a NaN/inf pixel is nodata however the file was written.
+    """
+    with reading(ds.name):
+        mask = ds.dataset_mask(window=window, out_shape=out_shape) > 0
+        if np.dtype(ds.dtypes[0]).kind == "f":
+            kw: dict[str, Any] = {"window": window}
+            if out_shape is not None:
+                kw.update(out_shape=(len(indexes or ds.indexes), *out_shape), resampling=Resampling.nearest)
+            data = ds.read(indexes or list(ds.indexes), **kw)
+            mask &= np.isfinite(data).all(axis=0)
+    return mask
+
+
 def is_georeferenced(ds: rasterio.DatasetReader) -> bool:
     return ds.crs is not None and not ds.transform.is_identity
 
@@ -221,25 +240,40 @@ class BlockWriter:
 
     def __init__(self, path: str | Path, profile: dict[str, Any], tags: dict[str, str] | None = None) -> None:
         self.path = Path(path)
-        self.ds = rasterio.open(self.path, "w", **profile)
+        with self.writing():
+            self.ds = rasterio.open(self.path, "w", **profile)
         if tags:
             self.ds.update_tags(**tags)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """GDAL/OS write failures (full disk, read-only folder) as :class:`OutputError` naming the file and the
+        free space."""
+        try:
+            yield
+        except (RasterioIOError, CPLE_BaseError, OSError) as exc:
+            raise OutputError(f"{self.path}: writing failed ({exc}; {free_space(self.path.parent)}); free some space "
+                              "or choose another output folder, then run again") from None
 
     def write(self, data: np.ndarray, row: int, col: int) -> None:
         """Write ``data`` ((h, w) or (bands, h, w)) with its top-left pixel at (``row``, ``col``)."""
         if data.ndim == 2:
             data = data[None]
-        self.ds.write(data, window=Window(col, row, data.shape[2], data.shape[1]))
+        with self.writing():
+            self.ds.write(data, window=Window(col, row, data.shape[2], data.shape[1]))
 
     def write_window(self, data: np.ndarray, window: Window) -> None:
-        self.ds.write(data, window=window)
+        with self.writing():
+            self.ds.write(data, window=window)
 
     def windows(self) -> Iterator[Window]:
         """The file's internal blocks, in order (to fill it block by block)."""
         return (win for _, win in self.ds.block_windows(1))
 
     def close(self) -> None:
-        self.ds.close()
+        if getattr(self, "ds", None) is not None and not self.ds.closed:
+            with self.writing():
+                self.ds.close()
 
     def finish(self, dst: str | Path, *, overview_resampling: str = "nearest") -> None:
         """Close the file and copy it to a Cloud-Optimized GeoTIFF at ``dst`` (:func:`finalize_cog`)."""

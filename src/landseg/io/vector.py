@@ -42,6 +42,12 @@ def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any],
     if wkb is None or len(wkb) == 0:
         raise InputError(f"{path}: holds no features")
     geoms = shapely.from_wkb(wkb)
+    kinds = shapely.get_type_id(geoms)  # 3 Polygon, 6 MultiPolygon, 7 GeometryCollection (may hold polygons)
+    if not np.isin(kinds, (3, 6, 7)).any():
+        names, counts = np.unique([g.geom_type if g is not None else "no geometry" for g in geoms], return_counts=True)
+        found = ", ".join(f"{n} ({c})" for n, c in zip(names, counts))
+        raise InputError(f"{path}: zones must be polygons (areas to measure in); this file holds {found}. Buffer "
+                         "points or lines into polygons first, or give the parcels' polygon layer")
     if zone_id:
         ids = [v.item() if hasattr(v, "item") else v for v in data[0]]
     else:

@@ -100,10 +100,19 @@ class OnnxEngine:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(onnx_path, opts, providers=ort.get_available_providers())
+        try:
+            self.session = ort.InferenceSession(onnx_path, opts, providers=ort.get_available_providers())
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for damaged files
+            raise CheckpointError(f"{onnx_path}: not a usable ONNX model ({type(exc).__name__}: "
+                                  f"{str(exc).strip()[:200]})") from None
         self.input = self.session.get_inputs()[0].name
         self.num_classes = ckpt.class_table.num_classes
         self.in_channels = len(ckpt.mean)
+        got = (self.session.get_inputs()[0].shape[1:2], self.session.get_outputs()[0].shape[1:2])
+        if got != ([self.in_channels], [self.num_classes]):
+            raise CheckpointError(f"{onnx_path}: takes {got[0]} bands and gives {got[1]} classes, but {ckpt.path} has "
+                                  f"{self.in_channels} bands and {self.num_classes} classes; it was exported from "
+                                  "another model")
         self.multiple = 2 ** int(ckpt.arch.get("depth", 5))
         self.mean = np.asarray(ckpt.mean, np.float32).reshape(1, -1, 1, 1)
         self.std = np.asarray(ckpt.std, np.float32).reshape(1, -1, 1, 1)
@@ -148,11 +157,18 @@ def tta_call(engine: Engine, batch: np.ndarray) -> np.ndarray:
 
 
 def load_engine(model: str, engine: str = "torch", device: str = "auto", precision: str = "auto", cache_dir=None):
-    """(engine, checkpoint) for a MODEL argument; ONNX models are exported next to the outputs once."""
+    """(engine, checkpoint) for a MODEL argument; ONNX models are exported next to the outputs once.
+
+    An existing ``STEM.onnx`` there is reused only if ONNX Runtime opens it and its bands and classes match the
+    checkpoint; otherwise it is exported again (atomically) over it."""
     ckpt = load_checkpoint(model)
     if engine == "onnx":
         onnx_path = Path(cache_dir or ".") / (Path(ckpt.path).stem + ".onnx")
-        if not onnx_path.exists():
-            export_onnx(ckpt, str(onnx_path))
+        if onnx_path.exists():
+            try:
+                return OnnxEngine(ckpt, str(onnx_path)), ckpt
+            except CheckpointError:
+                pass  # damaged (e.g. a killed copy) or exported from another model: exported anew
+        export_onnx(ckpt, str(onnx_path))
         return OnnxEngine(ckpt, str(onnx_path)), ckpt
     return TorchEngine(ckpt, device, precision), ckpt

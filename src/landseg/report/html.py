@@ -40,7 +40,7 @@ from landseg.errors import InputError, LandsegError
 from landseg.evaluate import SAMPLES_FILE
 from landseg.io.files import atomic_output
 from landseg.io.labels import CLASS_TABLE_TAG
-from landseg.io.raster import open_raster
+from landseg.io.raster import open_raster, reading
 from landseg.metrics import REFERENCE_NAMES, VARIANTS, variant_title
 from landseg.views import (
     class_layer,
@@ -143,9 +143,10 @@ def _table_of_raster(path: Path) -> ClassTable | None:
 
 
 def _read_classes(path: Path, max_size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """A class map read decimated (nearest) to at most ``max_size``; and its full (height, width)."""
+    """A class map read decimated (nearest) to at most ``max_size``; and its full (height, width).
+    A damaged or truncated file raises :class:`InputError` naming it."""
 
-    with open_raster(path) as ds:
+    with open_raster(path) as ds, reading(str(path)):
         shape = preview_shape(ds.height, ds.width, max_size)
         return ds.read(1, out_shape=shape, resampling=Resampling.nearest), (ds.height, ds.width)
 

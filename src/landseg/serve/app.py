@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import shutil
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -54,6 +56,7 @@ from landseg.serve.uploads import (
     safe_stem,
     sniff_image,
     sniff_zones,
+    storing,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -61,8 +64,12 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 FORM_SLACK = 64 * 1024  # multipart headers and text fields on top of the file limit
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 409: "not_ready",
-               413: "too_large", 415: "unsupported_format", 422: "invalid_request", 500: "internal_error"}
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+TOKEN_COOKIE = "landseg_token"
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "not_ready", 413: "too_large", 415: "unsupported_format",
+               422: "invalid_request", 500: "internal_error", 507: "insufficient_storage"}
 
 
 class ApiError(Exception):
@@ -165,13 +172,22 @@ def _samples() -> dict[str, Path]:
 
 def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None = None, *,
                max_upload_mb: float = 500, workers: int = 1, device: str = "auto",
-               predict_options: dict[str, Any] | None = None) -> FastAPI:
+               predict_options: dict[str, Any] | None = None, host: str = "127.0.0.1",
+               allowed_hosts: Sequence[str] = (), token: str | None = None,
+               max_job_pixels: float | None = None, max_job_windows: int | None = None,
+               job_timeout: float | None = None) -> FastAPI:
     """The web app. ``models``: name -> checkpoint path or 'default' (default: :func:`model_choices`).
 
     Jobs and results live in ``data_dir`` (default :func:`default_data_dir`); the worker threads start
     and stop with the app's lifespan (``with TestClient(app)``, or uvicorn).
     ``predict_options``: :class:`~landseg.predict.PredictOptions` fields (window, overlap, batch_size).
     The routes (:data:`router`) find the store, runner and limits in ``app.state``.
+
+    Requests are checked by :func:`guard`: the ``Host`` header must be a loopback name, ``host`` or one of
+    ``allowed_hosts`` (DNS rebinding); state-changing requests from another origin are refused; with a
+    ``token`` every request must carry it (``Authorization: Bearer``, the cookie set by ``/?token=``).
+    Per-job budgets (:class:`~landseg.serve.jobs.JobRunner`): ``max_job_pixels`` (after resampling),
+    ``max_job_windows`` and ``job_timeout`` seconds.
     """
     models = dict(models) if models is not None else model_choices()
     if not models:
@@ -179,7 +195,8 @@ def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None
     infos = {name: _model_info(name, spec) for name, spec in models.items()}
     data = Path(data_dir) if data_dir is not None else default_data_dir()
     store = JobStore(data)
-    runner = JobRunner(store, EngineCache(models, device), workers=workers, predict_options=predict_options)
+    runner = JobRunner(store, EngineCache(models, device), workers=workers, predict_options=predict_options,
+                       max_pixels=max_job_pixels, max_windows=max_job_windows, timeout=job_timeout)
     app = FastAPI(title="landseg serve", version=__version__, lifespan=lifespan,
                   description="Land-cover segmentation of aerial images with class areas: upload an image, "
                               "follow the job, download the class map, polygons, areas and report. "
@@ -190,7 +207,10 @@ def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, internal_error)
+    app.state.allowed_hosts = {h.lower().strip("[]") for h in (*LOOPBACK, host, *allowed_hosts) if h}
+    app.state.token = token or None
     app.middleware("http")(security_headers)
+    app.middleware("http")(guard)  # added last: runs first
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     return app
@@ -223,6 +243,55 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
+
+
+def _host_name(value: str) -> str:
+    """The host of a ``Host`` header or an origin's netloc, without port and brackets, lower case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value[1:]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _deny(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+async def guard(request: Request, call_next):
+    """Refuse requests a browser could be tricked into sending (the app has no user accounts).
+
+    * ``Host`` not a loopback name, the bound host or an ``--allowed-host``: 421 (DNS rebinding: a page from
+      elsewhere that resolves its own name to this machine).
+    * POST/PUT/PATCH/DELETE with ``Sec-Fetch-Site: cross-site`` or an ``Origin`` whose host:port is not the
+      ``Host``: 403 (cross-site request forgery).
+    * with a token: 401 unless ``Authorization: Bearer TOKEN``, the ``landseg_token`` cookie or ``?token=TOKEN``
+      (which also sets the cookie, so the page and its scripts work after opening the printed URL).
+    """
+    st = request.app.state
+    host_header = request.headers.get("host", "")
+    if _host_name(host_header) not in st.allowed_hosts:
+        return _deny(421, "misdirected_request", f"unknown host {host_header!r}; start landseg serve with "
+                                                 "--allowed-host NAME to serve under that name")
+    if request.method in UNSAFE_METHODS:
+        origin = request.headers.get("origin")
+        if request.headers.get("sec-fetch-site", "").lower() == "cross-site" or (
+                origin is not None and urlsplit(origin).netloc.lower() != host_header.lower()):
+            return _deny(403, "forbidden", f"cross-origin {request.method} refused (origin {origin or 'cross-site'}); "
+                                           "use the page served by this app")
+    set_cookie = False
+    if st.token is not None:
+        auth = request.headers.get("authorization", "")
+        given = [auth[7:].strip() if auth.lower().startswith("bearer ") else "",
+                 request.cookies.get(TOKEN_COOKIE, ""), request.query_params.get("token", "")]
+        ok = [bool(g) and secrets.compare_digest(g.encode(), st.token.encode()) for g in given]
+        if not any(ok):
+            return _deny(401, "unauthorized", "this server needs its access token: open the URL printed by "
+                                              "landseg serve (…/?token=…) or send Authorization: Bearer TOKEN")
+        set_cookie = ok[2] and not ok[1]
+    response = await call_next(request)
+    if set_cookie:
+        response.set_cookie(TOKEN_COOKIE, st.token, httponly=True, samesite="strict", path="/")
+    return response
 
 
 async def security_headers(request: Request, call_next):
@@ -280,7 +349,10 @@ async def create_job(request: Request) -> JSONResponse:
         raise ApiError(413, f"upload of {int(length) / 2**20:.1f} MB is over the limit of {max_bytes / 2**20:g} MB")
     job_id = uuid.uuid4().hex
     job_dir = store.job_dir(job_id)
-    job_dir.mkdir(parents=True)
+    try:
+        storing(job_dir.parent, lambda: job_dir.mkdir(parents=True))
+    except BadUpload as exc:
+        raise ApiError(exc.status, exc.detail, exc.error) from None
     try:
         job = await _receive_job(request, job_id, job_dir)
     except BaseException:
@@ -449,14 +521,22 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     models = model_choices(args.model)
     data = Path(args.data_dir) if args.data_dir else default_data_dir()
-    app = create_app(models, data, max_upload_mb=args.max_upload_mb, workers=args.workers, device=args.device)
+    token = getattr(args, "token", None) or os.environ.get("LANDSEG_TOKEN") or None
+    if token is None and args.host not in LOOPBACK:
+        token = secrets.token_urlsafe(24)  # reachable from the network: nothing without the token
+    app = create_app(models, data, max_upload_mb=args.max_upload_mb, workers=args.workers, device=args.device,
+                     host=args.host, allowed_hosts=getattr(args, "allowed_host", None) or (), token=token,
+                     max_job_pixels=getattr(args, "max_job_pixels", None),
+                     max_job_windows=getattr(args, "max_job_windows", None),
+                     job_timeout=getattr(args, "job_timeout", None))
     app.state.store.acquire()  # a clear message now, rather than a failed start-up inside uvicorn
     app.state.store.release()
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: listening on {args.host}: anyone who can reach this address can upload images and read "
-              "every result (there are no user accounts)", file=sys.stderr)
+    if args.host not in LOOPBACK:
+        print(f"warning: listening on {args.host}: anyone who can reach this address and has the token can upload "
+              "images and read every result (there are no user accounts)", file=sys.stderr)
     print(f"landseg serve: models {', '.join(models)}; jobs and results in {data}", file=sys.stderr)
-    print(f"open http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/ "
+    query = f"?token={token}" if token else ""
+    print(f"open http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/{query} "
           "(API documentation at /docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

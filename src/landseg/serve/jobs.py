@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from landseg.errors import ConfigError, LandsegError
+from landseg.errors import ConfigError, LandsegError, OutputError
+from landseg.io.files import check_writable_dir, free_space
 from landseg.models.engine import load_engine
 from landseg.pipeline import run_pipeline
 from landseg.predict import PredictOptions
@@ -74,9 +75,17 @@ class JobStore:
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir)
         self.jobs_dir = self.root / "jobs"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        try:  # a read-only or full data folder: one clear message (OutputError) rather than a traceback
+            check_writable_dir(self.jobs_dir)
+        except OutputError as exc:
+            raise OutputError(f"--data-dir: {exc}; give a folder you can write to with --data-dir") from None
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.root / "jobs.db", check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            self._db = sqlite3.connect(self.root / "jobs.db", check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA user_version")
+        except sqlite3.Error as exc:
+            raise OutputError(f"--data-dir: {self.root / 'jobs.db'}: cannot open the jobs database ({exc}; "
+                              f"{free_space(self.root)})") from None
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -225,14 +234,27 @@ class EngineCache:
             return self._engines[name]
 
 
+class JobLimit(LandsegError):
+    """A job went over one of the server's per-job budgets (time, windows)."""
+
+
 class JobRunner:
     """Worker threads taking queued jobs in order and running predict -> zones -> polygons -> report."""
 
     def __init__(self, store: JobStore, engines: EngineCache, *, workers: int = 1,
-                 predict_options: dict[str, Any] | None = None, progress_interval: float = 0.25) -> None:
+                 predict_options: dict[str, Any] | None = None, progress_interval: float = 0.25,
+                 max_pixels: float | None = None, max_windows: int | None = None,
+                 timeout: float | None = None) -> None:
+        """Budgets of one job: ``max_pixels`` of inference grid (after resampling; checked before any work),
+        ``max_windows`` (checked before the first window) and ``timeout`` seconds of wall time (the job is
+        cancelled at its next window or stage and fails with a message naming the limit)."""
         self.store, self.engines = store, engines
         self.workers = max(1, int(workers))
         self.predict_options = {"window": 512, "overlap": 128, "batch_size": 4, **(predict_options or {})}
+        if max_pixels is not None:
+            self.predict_options.update(max_pixels=max_pixels, pixel_limit_name="this server's --max-job-pixels")
+        self.max_windows, self.timeout = max_windows, timeout
+        self._deadlines: dict[str, float] = {}
         self.progress_interval = progress_interval
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stop = threading.Event()
@@ -274,6 +296,8 @@ class JobRunner:
     def _run(self, job_id: str) -> None:
         job = self.store.get(job_id)
         assert job is not None
+        if self.timeout is not None:
+            self._deadlines[job_id] = time.monotonic() + self.timeout
         try:
             result = run_job(job, self.store.job_dir(job_id), self.engines, self.predict_options,
                              stage=self._stage_cb(job_id), progress=self._progress_cb(job_id))
@@ -286,6 +310,18 @@ class JobRunner:
             self._fail(job_id, _public(f"internal error: {type(exc).__name__}: {exc}", self.store.job_dir(job_id), job))
         else:
             self.store.update(job_id, status="done", stage="done", finished=time.time(), result=result)
+        finally:
+            self._deadlines.pop(job_id, None)
+
+    def _check_budget(self, job_id: str, total: int | None = None) -> None:
+        """Raise :class:`JobLimit` when the job ran out of time, or needs more windows than allowed."""
+        deadline = self._deadlines.get(job_id)
+        if deadline is not None and time.monotonic() > deadline:
+            raise JobLimit(f"cancelled after {self.timeout:g} s: the job ran longer than this server's --job-timeout "
+                           f"of {self.timeout:g} s; send a smaller image or ask the operator for a longer timeout")
+        if total is not None and self.max_windows is not None and total > self.max_windows:
+            raise JobLimit(f"the image needs {total:,} windows, more than this server's --max-job-windows of "
+                           f"{self.max_windows:,}; send a smaller image")
 
     def _fail(self, job_id: str, message: str) -> None:
         shutil.rmtree(self.store.job_dir(job_id) / "out", ignore_errors=True)
@@ -295,6 +331,7 @@ class JobRunner:
         def cb(stage: str) -> None:
             if self._stop.is_set():
                 raise Cancelled()
+            self._check_budget(job_id)
             self.store.update(job_id, stage=stage)
 
         return cb
@@ -305,6 +342,7 @@ class JobRunner:
         def cb(done: int, total: int) -> None:
             if self._stop.is_set():
                 raise Cancelled()
+            self._check_budget(job_id, total if done == 0 else None)
             now = time.monotonic()
             if done in (0, total) or now - last[0] >= self.progress_interval:
                 last[0] = now

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +22,7 @@ from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from landseg.errors import InputError
+from landseg.io.files import free_space
 from landseg.io.points import read_points
 from landseg.io.raster import is_georeferenced, open_raster, reading
 from landseg.io.vector import read_zones
@@ -73,6 +74,17 @@ def safe_stem(name: str, fallback: str = "image") -> str:
     return stem[:60] or fallback
 
 
+def storing(dest: Path, write: Callable[[], Any]) -> Any:
+    """Run ``write`` (storing upload data in ``dest``); a full disk or an unwritable folder becomes a
+    :class:`BadUpload` 507 naming the free space, not a "malformed body"."""
+    try:
+        return write()
+    except OSError as exc:
+        raise BadUpload(507, "insufficient_storage",
+                        f"the server cannot store the upload ({exc.strerror or exc}; {free_space(dest)}); "
+                        "try a smaller file or ask the operator to free space") from None
+
+
 async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, max_bytes: int,
                     file_fields: set[str], text_fields: set[str]) -> Form:
     """Stream a multipart/form-data body: file parts to ``dest/upload-<field>.part``, text fields to memory.
@@ -116,7 +128,7 @@ async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, m
             if name not in file_fields:
                 return fail(f"unexpected file field {name!r}; file fields are {', '.join(sorted(file_fields))}")
             part = FilePart(name, opts[b"filename"].decode("utf-8", "replace"), dest / f"upload-{name}.part")
-            state["part"], state["fh"] = part, open(part.path, "wb")
+            state["part"], state["fh"] = part, storing(dest, lambda: open(part.path, "wb"))
             form.files[name] = part
         elif name in text_fields:
             state["text"] = bytearray()
@@ -132,7 +144,7 @@ async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, m
             if len(part.head) < HEAD_BYTES:
                 part.head += chunk[: HEAD_BYTES - len(part.head)]
             part.size += len(chunk)
-            fh.write(chunk)
+            storing(dest, lambda: fh.write(chunk))
         elif state["text"] is not None:
             state["text"] += chunk
             if len(state["text"]) > MAX_FIELD_BYTES:
@@ -160,6 +172,8 @@ async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, m
                 raise UploadTooLarge(received)
             try:
                 parser.write(chunk)
+            except BadUpload:
+                raise
             except Exception as exc:  # noqa: BLE001 - python-multipart raises several types
                 raise BadUpload(400, "bad_request", f"malformed multipart body: {exc}") from None
             if errors:
