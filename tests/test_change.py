@@ -131,3 +131,21 @@ def test_different_class_tables_refused(make_geotiff, tmp_path, capsys):
     assert main(["change", str(bp), str(ap), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "different class tables" in err and "'dubai'" in err
+
+
+def test_temp_folder_of_a_killed_run_is_removed(make_geotiff, tmp_path):
+    import subprocess
+    import sys
+
+    b, a = _pair(3)
+    bp = _tag(_classmap(make_geotiff, b, "before.tif"))
+    ap = _tag(_classmap(make_geotiff, a, "after.tif"))
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = out / f".landseg-{dead.pid}-abcd1234"  # what a kill -9 during `landseg change` leaves
+    stale.mkdir()
+    (stale / "transitions.tif").write_bytes(b"half a raster")
+    assert main(["change", str(bp), str(ap), "--out", str(out)]) == 0
+    assert not stale.exists() and not [p for p in out.iterdir() if p.name.startswith(".landseg-")]

@@ -40,7 +40,7 @@ from landseg.area.tables import UNITS, Col, Report, finite, unit_key
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
 from landseg.errors import ClassTableError
 from landseg.io.align import on_grid
-from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.io.files import atomic_output, check_writable_dir, clean_stale, temp_dir_prefix, write_json_atomic
 from landseg.io.labels import LabelReader, class_map_tags, resolve_table
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
@@ -224,7 +224,8 @@ def detect_change(
         grid, note = stack.enter_context(on_grid(ads, bds))
         pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
         zoner = _Zones(zones, zone_id, bds) if zones else None
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".landseg-", dir=out)))
+        clean_stale(out, recursive=False)  # temp folders of a killed earlier run
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(), dir=out)))
         tif = out / "transitions.tif"
         sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
                            zoner, tmp / "transitions.tif", tif, btable)

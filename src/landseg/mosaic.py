@@ -28,7 +28,7 @@ from landseg.area.partial import merge_class_areas
 from landseg.area.totals import class_areas
 from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
-from landseg.io.files import atomic_output, check_writable_dir
+from landseg.io.files import atomic_output, check_writable_dir, clean_stale
 from landseg.io.raster import RasterInfo, colormap_and_tags, raster_info, vrt_source_files, write_vrt
 from landseg.models.engine import load_engine
 from landseg.models.sliding import Region, check_window
@@ -185,6 +185,7 @@ def predict_mosaic(model: str, inputs: Sequence[str | Path], out: str | Path, op
     tile is tried; one that fails is reported by name and the others go on)."""
     check_window(opts.window, opts.overlap, opts.batch_size)
     out = check_writable_dir(out)
+    clean_stale(out, recursive=False)  # temp files and folders of killed runs (kill -9 of a worker or of the run)
     mosaic = build_mosaic(list_tiles(inputs), out / INPUT_VRT)
     errors = list(mosaic.errors)
     for msg in errors:
