@@ -176,7 +176,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- models
 def add_models(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--window", type=int, default=512, help="window side for the FLOPs column (default 512)")
+    p.add_argument("--window", type=positive_int, default=512, help="window side for the FLOPs column (default 512)")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -186,21 +186,26 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_inference_options(p: argparse.ArgumentParser) -> None:
+    """Sliding-window and engine options shared by predict and evaluate."""
+    p.add_argument("--window", type=positive_int, default=512, help="window size in pixels (default 512)")
+    p.add_argument("--overlap", type=nonneg_int, default=128, help="overlap between windows in pixels (default 128)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="windows per model call (default 4)")
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
+
+
 # ---------------------------------------------------------------------------------------------- predict
 def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default' (the bundled model)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="GeoTIFF/PNG/JPG files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--window", type=positive_int, default=512, help="window size in pixels (default 512)")
-    p.add_argument("--overlap", type=nonneg_int, default=128, help="overlap between windows in pixels (default 128)")
-    p.add_argument("--batch-size", type=positive_int, default=4, help="windows per model call (default 4)")
-    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    add_inference_options(p)
     p.add_argument("--probs", action="store_true", help="also write per-class probabilities (uint8 0-255)")
     p.add_argument("--no-previews", action="store_true", help="skip the preview and overlay PNGs")
     p.add_argument("--gsd", type=gsd_metres, help="pixel size in metres for inputs without georeferencing")
     p.add_argument("--input-range", help="MIN,MAX: scale 16-bit/float inputs linearly to 0-255")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
     p.add_argument("--engine", choices=["torch", "onnx"], default="torch", help="inference engine (default torch)")
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are complete")
     p.add_argument("--mosaic", action="store_true",
@@ -375,15 +380,15 @@ def cmd_area(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- sample
 def add_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
-    p.add_argument("--n", type=int, required=True, help="number of sample points")
+    p.add_argument("--n", type=positive_int, required=True, help="number of sample points")
     p.add_argument("--out", required=True, metavar="FILE", help="output point layer (.gpkg or .geojson)")
-    p.add_argument("--min-per-class", type=int, default=None, metavar="M",
+    p.add_argument("--min-per-class", type=positive_int, default=None, metavar="M",
                    help="at least M points per mapped class (default 50, or n / classes if smaller)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same points")
     p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
     p.add_argument("--truth", default=None, metavar="RASTER",
                    help="label raster on the map's grid: fill 'reference' from it (tests, benchmarks)")
-    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -403,7 +408,7 @@ def add_change(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
     p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file, for both maps")
     p.add_argument("--units", choices=list(UNITS), default="m2", help="area unit of the printed summary (default m2)")
-    p.add_argument("--gsd", type=float, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
 
 
 def cmd_change(args: argparse.Namespace) -> int:
@@ -442,12 +447,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", help="train, val or test (default test)")
     p.add_argument("--out", required=True,
                    help="output folder: metrics.json/.md, confusion matrices, per-tile metrics, class maps")
-    p.add_argument("--window", type=positive_int, default=512, help="window size in pixels (default 512)")
-    p.add_argument("--overlap", type=nonneg_int, default=128, help="overlap between windows in pixels (default 128)")
-    p.add_argument("--batch-size", type=positive_int, default=4, help="windows per model call (default 4)")
-    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    p.add_argument("--precision", default="auto", help="auto (bf16 on CPUs that have it), fp32, bf16, fp16")
+    add_inference_options(p)
     p.add_argument("--no-maps", action="store_true", help="skip writing the predicted class maps and previews")
 
 
