@@ -105,7 +105,7 @@ def test_sample_without_georeferencing(make_geotiff, tmp_path):
 def test_sample_rejects_bad_options(make_geotiff, tmp_path, capsys):
     path, _ = _map(make_geotiff)
     assert main(["sample", str(path), "--n", "0", "--out", str(tmp_path / "p.gpkg"), "--class-table", "isprs"]) == 2
-    assert "--n must be at least 1" in capsys.readouterr().err
+    assert "argument --n: expected a whole number >= 1, got 0" in capsys.readouterr().err
     empty = make_geotiff(np.full((5, 5), 255, np.uint8), name="empty.tif", nodata=255)
     assert main(["sample", str(empty), "--n", "5", "--out", str(tmp_path / "p.gpkg"), "--class-table", "isprs"]) == 2
     assert "nothing to sample" in capsys.readouterr().err

@@ -568,7 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed as one line)
+        return exc.code if isinstance(exc.code, int) else 2
     handler: Handler | None = getattr(args, "_handler", None)
     if handler is None:
         parser.print_help()
