@@ -385,3 +385,60 @@ def test_ddp_replicas_agree_split_the_windows_and_equal_one_process(dataset, tmp
     moved = max(float((ref[n] - start[n]).abs().max()) for n in params)
     diff = max(float((w[0][n] - ref[n]).abs().max()) for n in params)
     assert moved > 1e-3 and diff <= 1e-6, (diff, moved)  # with 1 thread each the sums are the same: diff is 0
+
+
+def test_isprs_gpu_preset_builds_a_valid_config():
+    cfg = make_config({}, preset="isprs-gpu")
+    assert (cfg.model, cfg.window, cfg.batch_size, cfg.optimizer) == ("effnet-lite2-unet", 512, 16, "adamw")
+    assert cfg.num_workers == 8 and cfg.class_weights == "sqrt-inverse" and cfg.precision == "auto"
+    assert make_config({"epochs": 3}, preset="isprs-gpu", sets=["batch_size=4"]).batch_size == 4  # overrides win
+
+
+def test_dice_loss_equals_the_one_hot_form():
+    import torch
+    import torch.nn.functional as F
+
+    from landseg.train import dice_loss
+
+    def one_hot_dice(logits, target, ignore_index):
+        probs = logits.float().softmax(1)
+        valid = (target != ignore_index).unsqueeze(1)
+        onehot = F.one_hot(target.clamp(max=logits.shape[1] - 1), logits.shape[1]).permute(0, 3, 1, 2) * valid
+        probs = probs * valid
+        present = onehot.sum((0, 2, 3)) > 0
+        dice = (2 * (probs * onehot).sum((0, 2, 3)) + 1.0) / (probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1.0)
+        return (1 - dice[present]).mean()
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 4, (2, 16, 16), generator=g)  # class 4 absent
+    target[:, :3] = 255
+    grads = []
+    for fn in (dice_loss, one_hot_dice):
+        logits = torch.randn(2, 5, 16, 16, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
+        logits = logits.contiguous(memory_format=torch.channels_last).requires_grad_()
+        loss = fn(logits, target, 255)
+        loss.backward()
+        grads.append((loss.detach(), logits.grad.float()))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6) and torch.allclose(grads[0][1], grads[1][1], atol=1e-6)
+
+
+def test_persistent_loader_workers_follow_the_epochs(dataset, tmp_path):
+    """One worker process kept for the whole run draws each epoch's own windows: the same run as in-process
+    loading, and the stream index epoch * length + i is window i of that epoch."""
+    from landseg.data.dataset import RandomWindows, WindowSampler
+    from landseg.data.prepare import load_manifest
+
+    args = ["train", str(dataset), "--epochs", "2", "--windows-per-epoch", "32", *EXACT]
+    assert main([*args, "--out", str(tmp_path / "w0")]) == 0
+    assert main([*args, "--out", str(tmp_path / "w1"), "--num-workers", "1"]) == 0  # last one wins
+    assert _strip_time(read_csv(tmp_path / "w0" / "metrics.csv")) == _strip_time(read_csv(tmp_path / "w1" / "metrics.csv"))
+    assert load_checkpoint(tmp_path / "w1" / "last.safetensors").train["epoch"] == 2
+    manifest = load_manifest(dataset)
+    tiles = [t for t in manifest["tiles"] if t["split"] == "train"]
+    ds = RandomWindows(manifest["root"], tiles, 64, 8, seed=1)
+    later = RandomWindows(manifest["root"], tiles, 64, 8, seed=1)
+    later.epoch = 3
+    assert all((ds[3 * 8 + i][0] == later[i][0]).all() for i in (0, 7))
+    sampler = WindowSampler(8)
+    sampler.epoch, sampler.start = 2, 5
+    assert list(sampler) == [21, 22, 23] and len(sampler) == 3

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rasterio.windows import Window
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from landseg.data.windows import random_window
 from landseg.io.raster import open_raster
@@ -58,6 +58,9 @@ def jitter(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.n
 class RandomWindows(Dataset):
     """``length`` random windows per epoch from ``tiles``, each reproducible from (seed, epoch, index).
 
+    Index ``i`` may run past ``length``: it is window ``i % length`` of epoch ``epoch + i // length``, so
+    a :class:`WindowSampler` can move persistent DataLoader workers from epoch to epoch.
+
     Tiles are drawn in proportion to their area. Tiles smaller than the window are padded with
     zeros and the ignore label. ``scale`` draws a zoom factor (log-uniform) per window.
     """
@@ -94,7 +97,8 @@ class RandomWindows(Dataset):
         return self.length
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.epoch, i * self.world_size + self.rank])
+        epoch, i = divmod(int(i), self.length)
+        rng = np.random.default_rng([self.seed, self.epoch + epoch, i * self.world_size + self.rank])
         t = self.tiles[int(rng.choice(len(self.tiles), p=self.p))]
         s = self.window
         zoom = float(np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1])))) if self.augment else 1.0
@@ -117,3 +121,21 @@ class RandomWindows(Dataset):
                                                 antialias=src > s)[0].round().clamp(0, 255).to(torch.uint8)
             y = torch.nn.functional.interpolate(y[None, None].float(), size=(s, s), mode="nearest")[0, 0].to(torch.uint8)
         return x, y.long()
+
+
+class WindowSampler(Sampler[int]):
+    """Indices ``epoch * length + start ... epoch * length + length - 1`` into a :class:`RandomWindows`.
+
+    Set ``epoch`` (and ``start``, to resume mid-epoch) before each pass over the DataLoader; the sampler
+    runs in the main process, so persistent workers draw the new epoch's windows without being restarted.
+    """
+
+    def __init__(self, length: int) -> None:
+        self.length, self.epoch, self.start = length, 0, 0
+
+    def __len__(self) -> int:
+        return self.length - self.start
+
+    def __iter__(self) -> Iterator[int]:
+        base = self.epoch * self.length
+        return iter(range(base + self.start, base + self.length))
