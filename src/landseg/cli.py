@@ -7,7 +7,6 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -20,22 +19,16 @@ from typing import Any
 os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
 from landseg import __version__  # noqa: E402
-from landseg.accuracy import accuracy_path, assess_accuracy, draw_sample  # noqa: E402
+from landseg.accuracy import draw_sample  # noqa: E402
 from landseg.area import (  # noqa: E402
     UNITS,
-    class_areas,
-    compare_with_truth,
-    object_stats,
-    zonal_areas,
-    zone_indicators,
 )
-from landseg.area.partial import zonal_areas_by_region  # noqa: E402
 from landseg.change import detect_change  # noqa: E402
 from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
 from landseg.demo import run_demo  # noqa: E402
-from landseg.errors import ConfigError, InputError, LandsegError, OutputError  # noqa: E402
+from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
 from landseg.evaluate_outputs import summary_lines as evaluate_summary
 from landseg.io.files import atomic_output  # noqa: E402
@@ -43,6 +36,7 @@ from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
 from landseg.mosaic import predict_mosaic  # noqa: E402
+from landseg.pipeline import AreaRequest, format_reports, measure_areas  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
 from landseg.report import detect_kind, write_report  # noqa: E402
 from landseg.train import train as run_training
@@ -322,38 +316,11 @@ def cmd_area(args: argparse.Namespace) -> int:
                           "use .csv, .json, .md, .txt, or with --zones .gpkg/.geojson")
     fmt = args.format or (SUFFIX_FORMAT.get(out.suffix.lower(), "table") if out else "table")
     units = args.units or "m2"
-    table, gsd, classes = args.class_table, args.gsd, args.classes
-    reports: list[tuple[str, Any]] = []
-    if (args.indicators or args.limit) and not args.zones:
-        raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
-    if args.ray is not None and not args.zones:
-        raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
-    if args.indicators or args.limit:
-        reports.append(("indicators", zone_indicators(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
-                                                      limits=args.limit, min_building_area=args.min_area or 0.0)))
-    elif args.zones and args.ray is not None:
-        reports.append(("zones", zonal_areas_by_region(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
-                                                       classes=classes, cluster=cluster_options(args))))
-    elif args.zones:
-        reports.append(("zones", zonal_areas(args.classmap, args.zones, args.zone_id, table, gsd=gsd,
-                                             classes=classes, unknown_to_ignore=args.unknown_to_ignore)))
-    elif args.reference:
-        acc = assess_accuracy(args.classmap, args.reference, table, gsd=gsd)
-        reports.append(("accuracy", acc))
-        try:  # kept beside the class map for `landseg report`; a read-only map folder is no reason to fail
-            _err(f"wrote {acc.write(accuracy_path(args.classmap), 'json', units)} (shown by landseg report)")
-        except OutputError as exc:
-            _err(f"note: accuracy not kept beside the class map for `landseg report` ({exc})")
-    elif args.truth:
-        reports.append(("truth", compare_with_truth(args.classmap, args.truth, table, gsd=gsd, classes=classes)))
-    else:
-        reports.append(("areas", class_areas(args.classmap, table, gsd=gsd, classes=classes,
-                                             unknown_to_ignore=args.unknown_to_ignore)))
-    if args.objects:
-        reports.append(("objects", object_stats(args.classmap, args.objects, table, gsd=gsd,
-                                                min_area=args.min_area or 0.0,
-                                                unknown_to_ignore=args.unknown_to_ignore)))
-
+    req = AreaRequest(table=args.class_table, gsd=args.gsd, classes=args.classes,
+                      unknown_to_ignore=args.unknown_to_ignore, zones=args.zones, zone_id=args.zone_id,
+                      indicators=args.indicators, limits=args.limit, cluster=cluster_options(args),
+                      reference=args.reference, truth=args.truth, objects=args.objects, min_area=args.min_area or 0.0)
+    reports = measure_areas(args.classmap, req, units=units, note=_err)
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
         if reports[0][0] not in ("zones", "indicators"):
             raise InputError(f"{out}: a GeoPackage/GeoJSON output needs --zones; use .csv, .json or .md")
@@ -361,11 +328,7 @@ def cmd_area(args: argparse.Namespace) -> int:
         print(reports[0][1].to_text(units), end="")
         print(f"wrote {out}")
         return 0
-    if fmt == "json":
-        data = {k: r.to_dict(units) for k, r in reports}
-        text = json.dumps(data[reports[0][0]] if len(reports) == 1 else data, indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = "\n".join(r.format(fmt, units) for _, r in reports)
+    text = format_reports(reports, fmt, units)
     if out is not None:
         with atomic_output(out) as tmp:
             tmp.write_text(text, encoding="utf-8")
