@@ -6,7 +6,7 @@
 - torch fp32 / torch bf16 / ONNX Runtime fp32 on 2000^2, with pixel agreement against torch fp32;
 - achieved FLOP/s of the model beside a large matrix multiplication on the same machine.
 
-Usage: python benchmarks/bench_predict.py [--work DIR] [--sizes 2000,6000,20000] [--skip-full]
+Usage: python benchmarks/bench_predict.py [--work DIR] [--sizes 2000,6000,20000] [--skip-full] [--checkpoint default]
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="2000,6000,20000")
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--sample", type=int, default=48, help="windows timed for the bare model figure")
+    ap.add_argument("--checkpoint", help="time this model (e.g. default) on 6000^2 instead of the random U-Nets, "
+                    "then stop")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -101,8 +103,10 @@ def main() -> None:
     n6000 = count_windows(6000, 6000, WINDOW, OVERLAP)
 
     # 1. end-to-end vs bare model, 6000^2
-    for preset in ["small"] + ([] if args.skip_full else ["full"]):
-        ck = load_checkpoint(make_checkpoint(work / f"{preset}.safetensors", preset))
+    presets = [args.checkpoint] if args.checkpoint else ["small"] + ([] if args.skip_full else ["full"])
+    for preset in presets:
+        ck = load_checkpoint(args.checkpoint if args.checkpoint else make_checkpoint(work / f"{preset}.safetensors",
+                                                                                      preset))
         eng = TorchEngine(ck, "cpu", "auto")
         bare = bare_model_seconds(eng, n6000, args.sample if preset == "full" else n6000)
         t = time.perf_counter()
@@ -116,6 +120,8 @@ def main() -> None:
               f"ratio {e2e / bare:.3f}; model {fl / 1e9:.1f} GFLOP/window -> {fl * n6000 / bare / 1e12:.2f} TFLOP/s",
               flush=True)
 
+    if args.checkpoint:
+        return
     # 2. matmul reference
     print(f"matmul 4096^2: bf16 {matmul_flops(torch.bfloat16) / 1e12:.2f} TFLOP/s, "
           f"fp32 {matmul_flops(torch.float32) / 1e12:.2f} TFLOP/s", flush=True)
