@@ -3,6 +3,7 @@ ONNX, ``landseg models``, training integration and a short real-data learning ch
 
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from landseg.assets import ASSETS
 from landseg.classes import DUBAI, ISPRS
 from landseg.cli import main
 from landseg.errors import CheckpointError, ConfigError
@@ -217,14 +219,15 @@ def test_invalid_arch_names_valid_ones():
         build_model(arch("plain"))(torch.zeros(1, 3, 48, 64))
 
 
-def test_bundled_default_model_still_loads():
+def test_bundled_default_model_loads_as_its_card_says():
     ck = load_checkpoint("default")
-    assert ck.arch["name"] == "unet"
+    card = json.loads((ASSETS / "model_card.json").read_text())
+    assert ck.arch == card["architecture"] == model_arch(card["model"], 3, ck.class_table.num_classes)
     model = ck.build()
     assert model(torch.zeros(1, 3, 32, 32)).shape[1] == ck.class_table.num_classes
 
 
-@pytest.mark.parametrize("name", ["effnet-lite0-former", "resnet18-unet", "plain-unet"])
+@pytest.mark.parametrize("name", ["effnet-lite0-former", "resnet18-unet", "plain-unet", "small"])
 def test_checkpoint_round_trip(tmp_path, name):
     a = model_arch(name, 3, ISPRS.num_classes)
     torch.manual_seed(1)
