@@ -157,7 +157,8 @@ def build_card(evaluations: list[Path], baselines: list[Path], commands: dict[st
   very different resolutions (e.g. 5 cm ISPRS orthophotos) and to other landscapes.
 - **Training data**: Humans in the Loop "Semantic segmentation of aerial imagery" (Dubai), all of Tiles 1-7
   except `{HELD_OUT}`, the bundled demo image: {len(train_tiles)} training and {len(val_tiles)} validation
-  images (random, seed 0). The held-out image is listed in the checkpoint's metadata as never used (tested).
+  images (random, seed 0). The checkpoint's metadata lists every image used for training and validation;
+  the demo image is not among them (tested).
 - **Training**: `landseg train --model {cfg.get('model')} --time-limit {cfg.get('time_limit')}`:
   random {cfg.get('window')}x{cfg.get('window')} windows, D4 flips/rotations, photometric jitter {cfg.get('jitter')},
   loss {cfg.get('loss')}, {cfg.get('optimizer')} lr {cfg.get('lr')} (encoder x{cfg.get('encoder_lr') or 0.1})
