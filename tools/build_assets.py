@@ -145,6 +145,8 @@ def build_card(evaluations: list[Path], baselines: list[Path], commands: dict[st
         gain = (f"\nWith the same training time, the recipe scores **{d:+.3f} mIoU** against the plain U-Net "
                 f"({len(recipe)} vs {len(base)} run(s); Tile 7 scores swing by a few hundredths between seeds).\n")
     bs = card["bundled_sample"]
+    scale = cfg.get("encoder_lr") if cfg.get("encoder_lr") is not None else 0.1  # Trainer's default with pretrained weights
+    enc_lr = f" (encoder x{scale})" if ck.arch["name"] == "segmodel" else ""
     (ASSETS / "MODEL_CARD.md").write_text(f"""# Model card: landseg `default`
 
 - **What**: {_describe(ck.arch, cfg.get('model'))}; {n_params / 1e6:.2f} M parameters, weights stored in float16
@@ -161,7 +163,7 @@ def build_card(evaluations: list[Path], baselines: list[Path], commands: dict[st
   the demo image is not among them (tested).
 - **Training**: `landseg train --model {cfg.get('model')} --time-limit {cfg.get('time_limit')}`:
   random {cfg.get('window')}x{cfg.get('window')} windows, D4 flips/rotations, photometric jitter {cfg.get('jitter')},
-  loss {cfg.get('loss')}, {cfg.get('optimizer')} lr {cfg.get('lr')} (encoder x{cfg.get('encoder_lr') or 0.1})
+  loss {cfg.get('loss')}, {cfg.get('optimizer')} lr {cfg.get('lr')}{enc_lr}
   with {cfg.get('schedule')} schedule, batch {cfg.get('batch_size')}, bf16 autocast on CPU; {card['training']['minutes']}
   minutes of training on a 2-core AMD EPYC CPU. The shipped weights are the best epoch by validation mean F1
   (epoch {ck.train.get('epoch')}, after {card['training']['best_at_minutes']} minutes and {ck.train.get('step')} steps).
