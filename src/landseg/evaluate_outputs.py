@@ -15,7 +15,7 @@ import numpy as np
 
 from landseg.classes import ClassTable
 from landseg.io.files import atomic_output, write_json_atomic
-from landseg.metrics import REFERENCE_NAMES, VARIANTS, row_normalised, variant_title
+from landseg.metrics import REFERENCE_NAMES, SUMMARY_METRICS, VARIANTS, row_normalised, variant_title
 
 
 def _pct(x: float | None, nd: int = 2) -> str:
@@ -43,7 +43,7 @@ def metrics_markdown(result: dict[str, Any]) -> str:
     ]
     header = ["metric", *[variant_title(v) for v in names]]
     rows: list[list[str]] = []
-    for key, label in (("oa", "OA"), ("mean_f1", "mean F1"), ("miou", "mIoU"), ("fwiou", "fwIoU")):
+    for key, label in SUMMARY_METRICS:
         rows.append([label, *[_pct(variants[v][key]) for v in names]])
     for metric in ("f1", "iou"):
         for n in table.names:

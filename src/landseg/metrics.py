@@ -13,6 +13,8 @@ from landseg.classes import ClassTable
 CLUTTER = "clutter"
 REFERENCE_NAMES = {"full": "full reference", "eroded": "eroded reference (noBoundary)"}
 VARIANTS = ("full_with_clutter", "full_without_clutter", "eroded_with_clutter", "eroded_without_clutter")
+# the summary metrics of every variant, in report order, with their display labels
+SUMMARY_METRICS = (("oa", "OA"), ("mean_f1", "mean F1"), ("miou", "mIoU"), ("fwiou", "fwIoU"))
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:

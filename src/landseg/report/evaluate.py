@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from landseg.classes import ClassTable
-from landseg.metrics import REFERENCE_NAMES, VARIANTS, variant_title
+from landseg.metrics import REFERENCE_NAMES, SUMMARY_METRICS, VARIANTS, variant_title
 from landseg.report.page import (
     Page,
     cell,
@@ -36,7 +36,7 @@ def metric_tables(result: dict[str, Any]) -> str:
     names = [v for v in VARIANTS if v in variants]
     head = "<tr><th>metric (%)</th>" + "".join(f'<th class="num" data-variant="{v}">{esc(variant_title(v))}</th>' for v in names) + "</tr>"
     rows = []
-    for key, label in (("oa", "OA"), ("mean_f1", "mean F1"), ("miou", "mIoU"), ("fwiou", "fwIoU")):
+    for key, label in SUMMARY_METRICS:
         rows.append(f'<tr data-metric="{key}"><td>{label}</td>'
                     + "".join(cell(variants[v][key], "metric", fmt_pct(variants[v][key]), variant=v, metric=key) for v in names)
                     + "</tr>")
