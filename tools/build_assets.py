@@ -196,6 +196,11 @@ Tiles 1-6 runs on the same image).
 {commands['prepare_command']}
 {commands['recipe_command']}
 {commands['evaluate_command']}
+# the second seed and the plain U-Net rows (run by benchmarks/bench_models_dubai.py with --epochs 1000;
+# the 25-minute limit ends every run first, so the schedule is the same):
+#   the recipe command with --seed 1; the baseline: landseg train data/dubai --out runs/plain --model small
+#   --time-limit 25 --epochs 1000 --seed 0|1 --set loss=ce --set optimizer=adam --set lr=0.001
+#   --set schedule=constant --set jitter=0 --set weight_decay=0 --set warmup=0; each scored as above
 # the shipped model: all tiles but the demo image
 {commands['prepare_all_command']}
 {commands['train_command']}
