@@ -24,6 +24,7 @@ from landseg.area import (  # noqa: E402
     UNITS,
 )
 from landseg.change import detect_change  # noqa: E402
+from landseg.change_reference import assess_change, write_change_accuracy  # noqa: E402
 from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
@@ -353,11 +354,21 @@ def add_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth", default=None, metavar="RASTER",
                    help="label raster on the map's grid: fill 'reference' from it (tests, benchmarks)")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--strata", choices=["transitions", "roles"], default=None,
+                   help="a transition map of landseg change: strata are its from->to transitions (default) or the "
+                        "role-level ones (stable green, green->sealed, ...); points get reference_before/_after")
+    add_roles_option(p)
+
+
+def add_roles_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--roles", nargs="+", action="extend", default=None, metavar="ROLE=CLASSES",
+                   help="edit the class roles, e.g. --roles sealed=impervious_surface,car green=low_vegetation,tree "
+                        "(roles: building, sealed, green, tree, water, unknown; ROLE= removes one)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
-                         table=args.class_table, truth=args.truth, gsd=args.gsd)
+                         table=args.class_table, truth=args.truth, gsd=args.gsd, strata=args.strata, roles=args.roles)
     print(design.summary())
     return 0
 
@@ -373,12 +384,20 @@ def add_change(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file, for both maps")
     p.add_argument("--units", choices=list(UNITS), default="m2", help="area unit of the printed summary (default m2)")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--reference", default=None, metavar="POINTS",
+                   help="a filled change sample (landseg sample OUT/transitions.tif, reference_before/_after filled): "
+                        "error-adjusted transition areas and headline changes with 95%% intervals, per zone too")
+    add_roles_option(p)
 
 
 def cmd_change(args: argparse.Namespace) -> int:
     result = detect_change(args.before, args.after, args.out, table=args.class_table, zones=args.zones,
-                           zone_id=args.zone_id, gsd=args.gsd)
+                           zone_id=args.zone_id, gsd=args.gsd, roles=args.roles)
     print(result.to_text(args.units), end="")
+    if args.reference:
+        acc = assess_change(result, args.reference)
+        print(acc.to_text(), end="")
+        result.outputs += write_change_accuracy(acc, Path(args.out))
     print(f"wrote {', '.join(str(p) for p in result.outputs)}")
     return 0
 

@@ -157,7 +157,7 @@ class IndicatorResult(Report):
     def _roles_text(self) -> str:
         roles = self.table.role_map()
         return "; ".join(f"{r}: {', '.join(roles[r]) if r in roles else 'not declared'}"
-                         for r in ("building", "sealed", "green", "tree"))
+                         for r in ("building", "sealed", "green", "tree", "unknown"))
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
         z = self.zonal
