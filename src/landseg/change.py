@@ -38,7 +38,7 @@ from landseg.area.classmap import measured_pixel_area
 from landseg.area.pixel_area import PixelArea
 from landseg.area.tables import UNITS, Col, Report, finite, unit_key
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
-from landseg.errors import ClassTableError
+from landseg.errors import ClassTableError, InputError
 from landseg.io.align import on_grid
 from landseg.io.files import atomic_output, check_writable_dir, clean_stale, temp_dir_prefix, write_json_atomic
 from landseg.io.labels import CHANGE_TAG, LabelReader, class_map_tags, resolve_table
@@ -210,6 +210,11 @@ class _Zones:
         self.bounds = shapely.bounds(geoms)
         self.transform = ds.transform
         self.width = ds.width
+        box = shapely.box(*ds.bounds)
+        if not any(g is not None and not g.is_empty and g.intersects(box) for g in geoms):
+            raise InputError(f"none of the {len(ids)} zones in {Path(path).name} overlaps {Path(ds.name).name} (map "
+                             f"bounds {tuple(round(v, 3) for v in ds.bounds)}, zone bounds "
+                             f"{tuple(round(float(v), 3) for v in shapely.total_bounds(geoms))}); check the CRS of both")
 
     def strip(self, row_off: int, height: int) -> np.ndarray:
         win = Window(0, row_off, self.width, height)

@@ -32,6 +32,7 @@ from landseg.demo import run_demo  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
 from landseg.evaluate_outputs import summary_lines as evaluate_summary
+from landseg.green import green_monitoring  # noqa: E402
 from landseg.io.files import atomic_output  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
@@ -402,6 +403,30 @@ def cmd_change(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- green
+def add_green(p: argparse.ArgumentParser) -> None:
+    p.add_argument("before", help="class map of the first date (e.g. 2024)")
+    p.add_argument("after", help="class map of the second date")
+    p.add_argument("--zones", required=True, metavar="FILE", help="areas to report on (e.g. local urban ecosystem areas)")
+    p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: green.csv, green.json, green.gpkg (styled) and the transition outputs")
+    p.add_argument("--reference", default=None, metavar="POINTS",
+                   help="a filled change sample (landseg sample OUT/transitions.tif): error-adjusted net change "
+                        "per zone with 95%% bounds and a verdict (loss / no significant change / gain)")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file, for both maps")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    add_roles_option(p)
+
+
+def cmd_green(args: argparse.Namespace) -> int:
+    result = green_monitoring(args.before, args.after, args.zones, args.out, zone_id=args.zone_id,
+                              table=args.class_table, gsd=args.gsd, reference=args.reference, roles=args.roles)
+    print(result.to_text(), end="")
+    print(f"wrote {', '.join(str(p) for p in result.outputs)}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- vectorize
 def add_vectorize(p: argparse.ArgumentParser) -> None:
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
@@ -524,6 +549,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
                add_sample, cmd_sample),
     "change": ("from->to transitions between two class maps: map, matrix in m², headline figures",
                add_change, cmd_change),
+    "green": ("green space and tree canopy per zone at two dates: shares, net change, 45 %/10 % thresholds, "
+              "with a change sample the error-adjusted change and a verdict", add_green, cmd_green),
     "vectorize": ("polygons per class (GeoPackage/GeoJSON) with their areas", add_vectorize, cmd_vectorize),
     "evaluate": ("ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
                  add_evaluate, cmd_evaluate),
