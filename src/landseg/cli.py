@@ -300,8 +300,13 @@ def add_area(p: argparse.ArgumentParser) -> None:
     add_cluster_options(p)
     p.add_argument("--objects", default=None, metavar="CLASSES",
                    help="connected objects (8-connectivity) of these classes: count, total/mean/median/max area")
-    p.add_argument("--min-area", type=nonneg_float, default=0.0, metavar="M2",
-                   help="with --objects or --indicators: leave out objects (buildings) smaller than this (m²)")
+    p.add_argument("--min-area", type=nonneg_float, default=None, metavar="M2",
+                   help="with --objects or --indicators: leave out objects (buildings) smaller than this (m²); "
+                        "default 0 for --objects, 10 for the buildings of --indicators (speckle is no building)")
+    p.add_argument("--fee-tiers", default=None, metavar="CSV",
+                   help="with --indicators: fee tiers (columns tier,min_m2,max_m2) for each parcel's sealed m²; "
+                        "with --reference the calibrated sealed m² and whether its 95%% interval crosses a bound")
+    add_roles_option(p)
     p.add_argument("--truth", default=None, metavar="LABELMAP",
                    help="reference label on the same grid: true vs predicted area and error per class")
     p.add_argument("--reference", default=None, metavar="POINTS",
@@ -321,7 +326,8 @@ def cmd_area(args: argparse.Namespace) -> int:
     req = AreaRequest(table=args.class_table, gsd=args.gsd, classes=args.classes,
                       unknown_to_ignore=args.unknown_to_ignore, zones=args.zones, zone_id=args.zone_id,
                       indicators=args.indicators, limits=args.limit, cluster=cluster_options(args),
-                      reference=args.reference, truth=args.truth, objects=args.objects, min_area=args.min_area or 0.0)
+                      reference=args.reference, truth=args.truth, objects=args.objects, min_area=args.min_area,
+                      fee_tiers=args.fee_tiers, roles=args.roles)
     reports = measure_areas(args.classmap, req, units=units, note=_err)
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
         if reports[0][0] not in ("zones", "indicators"):

@@ -28,10 +28,13 @@ from rasterio.enums import Resampling
 
 from landseg import area
 from landseg.accuracy import accuracy_path, assess_accuracy
+from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2
 from landseg.area.partial import zonal_areas_by_region
 from landseg.cluster import ClusterOptions
 from landseg.errors import ConfigError, LandsegError, OutputError
+from landseg.io.labels import table_with_roles
 from landseg.io.raster import data_bands, raster_shape, read_resampled
+from landseg.parcels import calibrate_parcels, read_fee_tiers
 from landseg.models.checkpoint import Checkpoint
 from landseg.predict import PredictOptions, output_paths, predict_raster
 from landseg.report import write_report
@@ -178,7 +181,9 @@ class AreaRequest:
     reference: str | Path | None = None
     truth: str | Path | None = None
     objects: str | None = None
-    min_area: float = 0.0
+    min_area: float | None = None  # None: 0 for --objects, DEFAULT_MIN_BUILDING_M2 for building counts
+    fee_tiers: str | Path | None = None
+    roles: list[str] | None = None
 
 
 def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
@@ -192,11 +197,18 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
         raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
     if req.cluster is not None and not req.zones:
         raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
-    t, gsd, cls, uti = req.table, req.gsd, req.classes, req.unknown_to_ignore
+    if req.fee_tiers and not req.indicators:
+        raise ConfigError("--fee-tiers needs --zones FILE --indicators (the parcels whose sealed area is tiered)")
+    tiers = read_fee_tiers(req.fee_tiers) if req.fee_tiers else None
+    t, gsd, cls, uti = table_with_roles(classmap, req.table, req.roles), req.gsd, req.classes, req.unknown_to_ignore
     reports: list[tuple[str, Any]] = []
     if req.zones and (req.indicators or req.limits):
-        reports.append(("indicators", area.zone_indicators(classmap, req.zones, req.zone_id, t, gsd=gsd,
-                                                           limits=req.limits, min_building_area=req.min_area)))
+        min_building = DEFAULT_MIN_BUILDING_M2 if req.min_area is None else req.min_area
+        ind = area.zone_indicators(classmap, req.zones, req.zone_id, t, gsd=gsd, limits=req.limits,
+                                   min_building_area=min_building)
+        if req.reference or tiers:  # sealed and green m² per parcel, calibrated with a reference sample
+            calibrate_parcels(ind, classmap, req.reference, tiers)
+        reports.append(("indicators", ind))
     elif req.zones and req.cluster is not None:
         reports.append(("zones", zonal_areas_by_region(classmap, req.zones, req.zone_id, t, gsd=gsd, classes=cls,
                                                        cluster=req.cluster)))
@@ -215,7 +227,7 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
     else:
         reports.append(("areas", area.class_areas(classmap, t, gsd=gsd, classes=cls, unknown_to_ignore=uti)))
     if req.objects:
-        reports.append(("objects", area.object_stats(classmap, req.objects, t, gsd=gsd, min_area=req.min_area,
+        reports.append(("objects", area.object_stats(classmap, req.objects, t, gsd=gsd, min_area=req.min_area or 0.0,
                                                      unknown_to_ignore=uti)))
     return reports
 
