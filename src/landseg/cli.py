@@ -23,6 +23,7 @@ from landseg.accuracy import draw_sample  # noqa: E402
 from landseg.area import (  # noqa: E402
     UNITS,
 )
+from landseg.area.green_access import green_access, write_buildings  # noqa: E402
 from landseg.change import detect_change  # noqa: E402
 from landseg.change_reference import assess_change, write_change_accuracy  # noqa: E402
 from landseg.cluster import ClusterOptions  # noqa: E402
@@ -433,6 +434,42 @@ def cmd_green(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- 3-30-300
+def add_green_access(p: argparse.ArgumentParser) -> None:
+    p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
+    p.add_argument("--zones", required=True, metavar="FILE", help="neighbourhoods to report on")
+    p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
+    p.add_argument("--out", default=None, metavar="FILE", help="per-zone table: .csv, .json, .md, or .gpkg (styled)")
+    p.add_argument("--buildings-out", default=None, metavar="FILE",
+                   help="per-building rows (.gpkg/.geojson points or .csv): park_distance_m, trees_within_30m, ...")
+    p.add_argument("--parks", default=None, metavar="FILE",
+                   help="parks layer (polygons, any CRS; those >= 0.5 ha count) instead of the map's green objects")
+    p.add_argument("--min-area", type=nonneg_float, default=None, metavar="M2",
+                   help="smallest building object in m² (default 10: speckle is no building)")
+    p.add_argument("--min-tree-area", type=nonneg_float, default=2.0, metavar="M2",
+                   help="smallest tree (canopy) object in m² (default 2)")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    add_roles_option(p)
+
+
+def cmd_green_access(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (*SUFFIX_FORMAT, ".gpkg", ".geojson"):
+        raise ConfigError(f"--out {out}: use .csv, .json, .md, .txt, .gpkg or .geojson")
+    if args.buildings_out and Path(args.buildings_out).suffix.lower() not in (".csv", ".gpkg", ".geojson"):
+        raise ConfigError(f"--buildings-out {args.buildings_out}: use .gpkg, .geojson or .csv")
+    result, access = green_access(args.classmap, args.zones, args.zone_id, args.class_table, parks=args.parks,
+                                  gsd=args.gsd, min_area=args.min_area, min_tree_area=args.min_tree_area,
+                                  roles=args.roles)
+    print(result.to_text(), end="")
+    if out is not None:
+        print(f"wrote {result.write(out)}")
+    if args.buildings_out:
+        print(f"wrote {write_buildings(access, args.buildings_out, result.zonal.crs_wkt)} ({access.x.size} buildings)")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- vectorize
 def add_vectorize(p: argparse.ArgumentParser) -> None:
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
@@ -557,6 +594,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
                add_change, cmd_change),
     "green": ("green space and tree canopy per zone at two dates: shares, net change, 45 %/10 % thresholds, "
               "with a change sample the error-adjusted change and a verdict", add_green, cmd_green),
+    "3-30-300": ("3-30-300 per zone and building: canopy share, park within 300 m, trees within 30 m",
+                 add_green_access, cmd_green_access),
     "vectorize": ("polygons per class (GeoPackage/GeoJSON) with their areas", add_vectorize, cmd_vectorize),
     "evaluate": ("ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
                  add_evaluate, cmd_evaluate),

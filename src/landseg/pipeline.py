@@ -34,8 +34,8 @@ from landseg.cluster import ClusterOptions
 from landseg.errors import ConfigError, LandsegError, OutputError
 from landseg.io.labels import table_with_roles
 from landseg.io.raster import data_bands, raster_shape, read_resampled
-from landseg.parcels import calibrate_parcels, read_fee_tiers
 from landseg.models.checkpoint import Checkpoint
+from landseg.parcels import calibrate_parcels, read_fee_tiers
 from landseg.predict import PredictOptions, output_paths, predict_raster
 from landseg.report import write_report
 from landseg.vectorize import VectorizeResult, vectorize
