@@ -194,12 +194,19 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/landseg_bench_planning")
     ap.add_argument("--steps", default=",".join(STEPS))
     ap.add_argument("--step", help=argparse.SUPPRESS)
+    ap.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     d = Path(args.cache) / f"{args.size}_{args.zones}_{args.buildings}"
     if args.step:  # child process
         print(json.dumps(run_step(args.step, d)))
         return
-    build(d, args.size, args.zones, args.buildings)
+    if args.build:
+        build(d, args.size, args.zones, args.buildings)
+        return
+    # the inputs are built in a child too: ru_maxrss survives fork + exec, so a parent that held the whole
+    # maps would hand its peak on to every measured step
+    subprocess.run([sys.executable, __file__, "--build", "--cache", args.cache, "--size", str(args.size), "--zones",
+                    str(args.zones), "--buildings", str(args.buildings)], check=True)
     results = {}
     for step in args.steps.split(","):
         proc = subprocess.run([sys.executable, __file__, "--step", step, "--cache", args.cache, "--size",

@@ -128,6 +128,9 @@ def test_perfect_maps_adjusted_equals_mapped_interval_zero(tmp_path, capsys, str
                 continue
             assert v["adjusted"] == pytest.approx(v["mapped"], abs=1e-9) and v["high"] == pytest.approx(v["low"])
     assert (out / "transitions_adjusted_zones.csv").exists()
+    assert main(["report", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "Error-adjusted change (reference sample)" in html and 'data-headline="green-&gt;sealed"' in html
 
 
 def test_map_errors_known_answer(tmp_path, capsys):

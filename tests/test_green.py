@@ -75,6 +75,11 @@ def test_adjusted_change_perfect_maps_and_verdicts(tmp_path, capsys):
     with sqlite3.connect(out / "green.gpkg") as db:
         styles = {r[0]: r[1] for r in db.execute("select styleName, useAsDefault from layer_styles")}
     assert styles["green_verdict"] == 1
+    # landseg report of the folder: the transitions, the error-adjusted change and the green table
+    assert main(["report", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "Green space and tree canopy per zone" in html and "Transitions (m²)" in html
+    assert 'class="green-verdict" data-zone="1" style="color:#d73027' in html
 
 
 def test_too_few_points_in_a_zone(tmp_path, capsys):

@@ -282,11 +282,11 @@ def assess_change(result: ChangeResult, points: str | Path) -> ChangeAccuracy:
     heads: dict[str, tuple[float, StratifiedTotal]] = {}
     k = table.num_classes
     codes = np.arange(k * k)
-    for h in headline_names(table):
-        per_pair = role_change(table, h, codes // k, codes % k)
-        matrix = result.m2 if known else result.pixels
-        heads[h] = (float(np.sum(per_pair * np.asarray(matrix, dtype=np.float64).ravel())),
-                    sample.total(role_change(table, h, sample.before, sample.after), areas))
+    matrix = np.asarray(result.m2 if known else result.pixels, dtype=np.float64)
+    per_pair = {h: role_change(table, h, codes // k, codes % k) for h in headline_names(table)}
+    y = {h: role_change(table, h, sample.before, sample.after) for h in per_pair}
+    for h in per_pair:
+        heads[h] = (float(np.sum(per_pair[h] * matrix.ravel())), sample.total(y[h], areas))
     zones = None
     if result.zones is not None:
         zones = []
@@ -294,14 +294,13 @@ def assess_change(result: ChangeResult, points: str | Path) -> ChangeAccuracy:
             zmat = np.asarray(zc.m2 if known else zc.pixels, dtype=np.float64)
             zareas = cs.aggregate(zmat)
             vals: dict[str, tuple[float, StratifiedTotal]] = {}
-            note = ""
+            short: list[int] = []
             for h in heads:
-                per_pair = role_change(table, h, codes // k, codes % k)
-                t = sample.total(role_change(table, h, sample.before, sample.after), zareas, zone=zi)
-                if t.short:
-                    note = too_few_note(cs, t.short)
-                vals[h] = (float(np.sum(per_pair * zmat.ravel())), t)
-            zones.append(ZoneHeadlines(zc.zone_id, int(np.sum(sample.zone == zi)), vals, note))
+                t = sample.total(y[h], zareas, zone=zi)
+                short = short or t.short
+                vals[h] = (float(np.sum(per_pair[h] * zmat.ravel())), t)
+            zones.append(ZoneHeadlines(zc.zone_id, int(np.sum(sample.zone == zi)), vals,
+                                       too_few_note(cs, short) if short else ""))
     notes = [] if known else ["the maps have no georeferencing and no --gsd: areas are in pixels"]
     return ChangeAccuracy(result, sample, est, areas, heads, zones, "m²" if known else "px", notes)
 

@@ -8,6 +8,8 @@ Shared by ``landseg demo`` and the web app's jobs (:mod:`landseg.serve.jobs`). I
     NAME_zones.json/csv/gpkg        with ``zones``: class areas per zone
     NAME_accuracy.json/csv          with ``reference`` (a filled sample from ``landseg sample``): accuracy
                                     and error-adjusted areas (:func:`landseg.accuracy.assess_accuracy`)
+    NAME_planning.json/csv          with ``zones``: planning indicators per zone, 3-30-300, and with
+                                    ``reference`` the calibrated sealed/green m² (:mod:`landseg.parcels`)
     polygons.gpkg                   with ``polygons``: one polygon per connected area of a class
     report.html                     with ``report`` (or the path it gives): the HTML report of out_dir
 
@@ -28,10 +30,11 @@ from rasterio.enums import Resampling
 
 from landseg import area
 from landseg.accuracy import accuracy_path, assess_accuracy
+from landseg.area.green_access import green_access
 from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2
 from landseg.area.partial import zonal_areas_by_region
 from landseg.cluster import ClusterOptions
-from landseg.errors import ConfigError, LandsegError, OutputError
+from landseg.errors import ConfigError, InputError, LandsegError, OutputError
 from landseg.io.labels import table_with_roles
 from landseg.io.raster import data_bands, raster_shape, read_resampled
 from landseg.models.checkpoint import Checkpoint
@@ -56,6 +59,7 @@ class PipelineResult:
     gsd: float | None = None
     zones: dict[str, Any] | None = None  # the zone areas (NAME_zones.json content)
     accuracy: dict[str, Any] | None = None  # accuracy and adjusted areas (NAME_accuracy.json content)
+    planning: dict[str, Any] | None = None  # planning indicators per zone (NAME_planning.json content)
     polygons: VectorizeResult | None = None
     report: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -112,6 +116,8 @@ def run_pipeline(
     if reference:
         stage("accuracy")
         _accuracy(res, reference)
+    if zones and res.sized:  # after the accuracy: a reference sample calibrates the sealed and green m²
+        _planning(res, Path(image).stem, out, zones, zone_id, reference)
     if polygons and res.sized:
         stage("polygons")
         try:
@@ -137,6 +143,27 @@ def _zones(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id
         res.zones = json.loads((out / f"{stem}_zones.json").read_text())
     except LandsegError as exc:
         res.warnings.append(f"zones: {exc}")
+
+
+def _planning(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id: str | None,
+              reference: str | Path | None) -> None:
+    """NAME_planning.json/csv: the planning indicators per zone, 3-30-300 where the table has the roles, and
+    with a reference sample the calibrated sealed and green m² per zone."""
+    classes = res.paths["classes"]
+    try:
+        try:
+            ind, _ = green_access(classes, zones, zone_id or None, gsd=res.gsd)
+        except InputError as exc:  # no tree role, or a grid without metric distances: the indicators alone
+            res.warnings.append(f"3-30-300 not computed: {exc}")
+            ind = area.zone_indicators(classes, zones, zone_id or None, gsd=res.gsd,
+                                       min_building_area=DEFAULT_MIN_BUILDING_M2)
+        if reference and res.accuracy is not None:
+            calibrate_parcels(ind, classes, reference)
+        ind.write(out / f"{stem}_planning.csv", "csv")
+        ind.write(out / f"{stem}_planning.json", "json")
+        res.planning = json.loads((out / f"{stem}_planning.json").read_text())
+    except LandsegError as exc:
+        res.warnings.append(f"planning indicators: {exc}")
 
 
 def _accuracy(res: PipelineResult, reference: str | Path) -> None:

@@ -10,6 +10,7 @@ reference pair (class before, class after) into its reference category, so the e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -31,14 +32,14 @@ class ChangeStrata:
         if self.kind not in STRATIFICATIONS:
             raise InputError(f"--strata {self.kind!r}: use one of {', '.join(STRATIFICATIONS)}")
 
-    @property
+    @cached_property
     def groups(self) -> tuple[list[str], np.ndarray]:
         """(group names, group per class): the classes themselves for ``transitions``."""
         if self.kind == "transitions":
             return list(self.table.names), np.arange(self.table.num_classes)
         return self.table.cover_groups()
 
-    @property
+    @cached_property
     def names(self) -> list[str]:
         names, _ = self.groups
         if self.kind == "transitions":
@@ -56,6 +57,12 @@ class ChangeStrata:
         out[ok] = group[b[ok]] * g + group[a[ok]]
         return out
 
+    @cached_property
+    def _pair_of_code(self) -> np.ndarray:
+        k = self.table.num_classes
+        codes = np.arange(k * k)
+        return self.of_pair(codes // k, codes % k)
+
     def code_lut(self) -> np.ndarray:
         """Transition code (``from * K + to``, 0-255) -> stratum; 255 for nodata and codes outside the table."""
         k = self.table.num_classes
@@ -66,9 +73,7 @@ class ChangeStrata:
 
     def aggregate(self, matrix: np.ndarray) -> np.ndarray:
         """A (K, K) from->to matrix (pixels or m²) summed into the strata (flat, stratum order)."""
-        k = self.table.num_classes
-        codes = np.arange(k * k)
-        return np.bincount(self.of_pair(codes // k, codes % k), weights=np.asarray(matrix, dtype=np.float64).ravel(),
+        return np.bincount(self._pair_of_code, weights=np.asarray(matrix, dtype=np.float64).ravel(),
                            minlength=len(self.names))
 
     def to_dict(self) -> dict[str, Any]:
