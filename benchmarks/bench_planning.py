@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -22,6 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB, as the landseg CLI sets it
 
 PX = 0.5
 ORIGIN = (367000.0, 5808000.0)

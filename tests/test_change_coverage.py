@@ -77,9 +77,9 @@ def _coverage(realdata, repeats):
     zone_sizes = cells.reshape(s, 2, s)[:, 1].sum(axis=1)
     px = 0.0025
     groups, _ = cs.groups
-    green = groups.index("green")
+    greens = [groups.index("green"), groups.index("tree")]  # the green role: both groups
     cat_b, cat_a = np.arange(s) // len(groups), np.arange(s) % len(groups)
-    y_cat = (cat_a == green).astype(float) - (cat_b == green).astype(float)  # net green change per category
+    y_cat = np.isin(cat_a, greens).astype(float) - np.isin(cat_b, greens).astype(float)  # net green change
     truth_all = float(np.sum(np.bincount(category, minlength=s) * y_cat)) * px
     truth_zone = float(np.sum(np.bincount(category[in_zone], minlength=s) * y_cat)) * px
     alloc = allocate(sizes, 1000, 50)
@@ -105,7 +105,7 @@ def _coverage(realdata, repeats):
             zone_done += 1
             hit_zone += abs(tz.value - truth_zone) <= 1.96 * tz.se
     est = np.array(est_all)
-    stable = cat_b == cat_a
+    stable = cat_b == cat_a  # group-level: tree <-> other green counts as a change here
     mapped_changed, true_changed = sizes[~stable].sum(), np.bincount(category, minlength=s)[~stable].sum()
     return hit_all / repeats, hit_zone / max(zone_done, 1), zone_done, est, truth_all, mapped_changed / true_changed
 
@@ -125,5 +125,5 @@ def test_change_interval_coverage_on_real_tile_fast(realdata):
 
 @pytest.mark.slow
 def test_change_interval_coverage_on_real_tile(realdata):
-    """1000 draws (SD 0.7 points): 0.93-0.97 (measured: 0.958 overall, 0.955 in the zone)."""
+    """1000 draws (SD 0.7 points): 0.93-0.97 (measured: 0.943 overall, 0.960 in the zone)."""
     _check(realdata, 1000, (0.93, 0.97))

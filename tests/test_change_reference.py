@@ -80,10 +80,10 @@ def test_stratified_total_known_answer():
 def test_strata_roles_group_transitions():
     cs = ChangeStrata(ISPRS, "roles")
     groups, of = cs.groups
-    assert groups == ["unknown", "sealed", "green"] and of.tolist() == [1, 1, 2, 2, 1, 0]
-    assert "stable green" in cs.names and "green->sealed" in cs.names and len(cs.names) == 9
+    assert groups == ["unknown", "sealed", "tree", "green"] and of.tolist() == [1, 1, 3, 2, 1, 0]
+    assert "stable green" in cs.names and "green->sealed" in cs.names and len(cs.names) == 16
     lut = cs.code_lut()
-    assert cs.names[lut[LOW * K + BLD]] == "green->sealed" and cs.names[lut[TREE * K + LOW]] == "stable green"
+    assert cs.names[lut[LOW * K + BLD]] == "green->sealed" and cs.names[lut[TREE * K + LOW]] == "tree->green"
     assert cs.names[lut[CAR * K + IMP]] == "stable sealed"  # ISPRS car is sealed: a car leaving is no change
     assert lut[255] == 255
 
@@ -109,9 +109,9 @@ def test_perfect_maps_adjusted_equals_mapped_interval_zero(tmp_path, capsys, str
     d = json.loads((out / "transitions_adjusted.json").read_text())
     for t in d["transitions"]:
         assert t["adjusted"] == pytest.approx(t["mapped"], abs=1e-9) and t["ci95"] == pytest.approx(0, abs=1e-9)
-    # role strata are exact for what is constant within them (green, sealed, green->sealed); a tree or building
-    # change varies inside "stable green" / "stable sealed", so there the estimate only has no bias
-    exact = ["green", "sealed", "green->sealed"] if strata == "roles" else list(d["headlines"])
+    # role strata are exact for what is constant within them (green, tree, sealed, green->sealed); a building
+    # change varies inside "stable sealed" (impervious -> building), so there the estimate only has no bias
+    exact = ["green", "tree", "sealed", "green->sealed"] if strata == "roles" else list(d["headlines"])
     for h, v in d["headlines"].items():
         if h not in exact:
             continue
@@ -134,7 +134,7 @@ def test_perfect_maps_adjusted_equals_mapped_interval_zero(tmp_path, capsys, str
 
 
 def test_map_errors_known_answer(tmp_path, capsys):
-    """Every 'green->sealed' point is truly stable green: the adjusted green->sealed area is 0 ± 0, and the
+    """Every green->sealed or tree->sealed point is truly unchanged: the adjusted green->sealed area is 0 ± 0, and the
     adjusted green net change moves by exactly the mapped green->sealed area."""
     before, after = pair()
     bp, ap, out = run_change(tmp_path, before, after)
@@ -143,7 +143,7 @@ def test_map_errors_known_answer(tmp_path, capsys):
                  "--strata", "roles", "--out", str(pts)]) == 0
 
     def undo(fields):
-        g2s = fields["map_class"] == "green->sealed"
+        g2s = np.isin(fields["map_class"], ["green->sealed", "tree->sealed"])  # the green role to sealed
         fields["reference_after"][g2s] = fields["reference_before"][g2s]
 
     fill(pts, before, after, undo)

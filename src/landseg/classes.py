@@ -27,9 +27,10 @@ ROLES: dict[str, str] = {
 """Optional class roles a table can declare; indicators, change and report figures use them (e.g. green -> sealed).
 Edit them in the table file's ``roles`` mapping or on the command line (``--roles sealed=road,car``)."""
 
-COVER_ROLES = ("unknown", "water", "sealed", "green")
+COVER_ROLES = ("unknown", "water", "sealed", "tree", "green")
 """The roles that partition the classes into land-cover groups for role-level transitions (``green->sealed``,
-``stable green``): each class falls in the first of these it has, else in ``other``."""
+``stable tree``): each class falls in the first of these it has, else in ``other``. Trees are a group of their
+own, so canopy change is stratified too; the ``green`` group is then the green classes other than trees."""
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -121,7 +122,7 @@ class ClassTable:
     def cover_groups(self) -> tuple[list[str], np.ndarray]:
         """Land-cover groups of the classes for role-level transitions: (group names, group index per class).
 
-        A class's group is the first role of :data:`COVER_ROLES` it has (unknown, water, sealed, green),
+        A class's group is the first role of :data:`COVER_ROLES` it has (unknown, water, sealed, tree, green),
         else ``other``; only groups that hold a class are listed."""
         of = []
         for i in range(self.num_classes):

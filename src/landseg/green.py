@@ -71,7 +71,7 @@ class GreenResult(Report):
         return self.change.pixel_area
 
     def _cols(self) -> list[tuple[str, str]]:
-        kinds = {"zone_m2": "num", "points": "int", "note": "str"}
+        kinds = {"points": "int", "note": "str"}
         out = []
         for name in self.columns:
             if name == self.id_name:
@@ -82,6 +82,8 @@ class GreenResult(Report):
                 kind = "bool"
             elif "verdict" in name:
                 kind = "str"
+            elif name.endswith("_m2") or "_m2_" in name:
+                kind = "area:m2"
             else:
                 kind = kinds.get(name, "num")
             out.append((name, kind))

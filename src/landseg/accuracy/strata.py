@@ -2,7 +2,7 @@
 
 A transition map holds codes ``from * K + to`` of a K-class table. Sampling it by transition gives K²
 strata; by role (``--strata roles``) the classes are first put in land-cover groups
-(:meth:`landseg.classes.ClassTable.cover_groups`: unknown, water, sealed, green, other) and the strata are
+(:meth:`landseg.classes.ClassTable.cover_groups`: unknown, water, sealed, tree, green, other) and the strata are
 the group transitions, ``stable green``, ``green->sealed`` and so on. The same mapping turns a point's
 reference pair (class before, class after) into its reference category, so the error matrix is square.
 """
