@@ -61,7 +61,7 @@ def test_per_building_and_per_zone(case, tmp_path, capsys):
     assert float(b["park_distance_m"]) == pytest.approx(math.hypot(385 - 79.5, 385 - 79.5) - R10)
     assert (a["park_within_300m"], b["park_within_300m"]) == ("1", "0")
     assert (a["trees_within_30m"], b["trees_within_30m"]) == ("4", "2")
-    assert (a["zone"], b["zone"]) == ("west", "east")
+    assert (a["zone"], b["zone"]) == ("west", "east") and float(a["area_m2"]) == 100.0
     with sqlite3.connect(out) as db:
         got = {r[0]: r[1:] for r in db.execute(
             "select name, canopy_share, share_park_within_300m, share_3_trees, buildings from indicators")}

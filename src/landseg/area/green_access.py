@@ -179,7 +179,7 @@ def write_buildings(access: BuildingAccess, path: str | Path, crs_wkt: str | Non
 def _csv_value(name: str, v: Any) -> str:
     if name == "park_distance_m":
         return "" if v < 0 else repr(float(v))
-    return str(v) if not isinstance(v, float) else repr(v)
+    return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _park_polygon_distance(parks: str | Path, crs: Any, pa: Any, bx: np.ndarray, by: np.ndarray) -> np.ndarray:
