@@ -201,3 +201,25 @@ def test_roles_option_and_bad_roles(tmp_path, capsys):
     with pytest.raises(ClassTableError, match="'unknown' role and another"):
         ISPRS.with_roles(["unknown=clutter,car"])
     assert ISPRS.with_roles(["water="]).role("water") == []
+
+
+def test_strata_need_a_transition_map(tmp_path, capsys):
+    before, _ = pair()
+    bp = write_map(tmp_path, before, "before.tif")
+    assert main(["sample", str(bp), "--n", "50", "--strata", "roles", "--out", str(tmp_path / "p.gpkg")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a transition map of landseg change" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "p.gpkg").exists()
+
+
+def test_area_roles_change_the_indicators(tmp_path, capsys):
+    a = np.full((100, 100), IMP, np.uint8)
+    a[:50] = CAR
+    path = write_map(tmp_path, a, "cars.tif")
+    zones = write_zones(tmp_path / "z.gpkg", [shapely.box(X0, Y0 - 5, X0 + 5, Y0)], [1])
+    capsys.readouterr()
+    assert main(["area", str(path), "--zones", str(zones), "--indicators", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["zones"][0]["sealed_share"] == pytest.approx(1.0)  # cars are sealed
+    assert main(["area", str(path), "--zones", str(zones), "--indicators", "--format", "json",
+                 "--roles", "sealed=impervious_surface,building"]) == 0
+    assert json.loads(capsys.readouterr().out)["zones"][0]["sealed_share"] == pytest.approx(0.5)
