@@ -185,6 +185,11 @@ def test_bad_change_samples(tmp_path, capsys, case, message):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (out / "transitions_adjusted.json").exists()
+    if case in ("one_date", "one_date_sample"):  # found before anything is written
+        fresh = tmp_path / "fresh"
+        assert main(["green", str(bp), str(ap), "--zones", str(write_zones(tmp_path / "z.gpkg", [shapely.box(
+            X0, Y0 - 5, X0 + 5, Y0)], [1])), "--out", str(fresh), "--reference", str(pts)]) == 2
+        assert not fresh.exists() or not any(fresh.iterdir())
 
 
 def test_roles_option_and_bad_roles(tmp_path, capsys):

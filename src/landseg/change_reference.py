@@ -115,6 +115,28 @@ def _strata_of(points: Path, fields: dict[str, np.ndarray], table: ClassTable) -
                      "change sample; draw it with landseg sample OUT/transitions.tif")
 
 
+def check_change_points(points: str | Path) -> None:
+    """The checks that need no map, run before any output is written: a readable point layer with both
+    reference fields, no point with only one of them filled, at least one labelled point."""
+    pts = Path(points)
+    _, _, fields, _ = read_points(pts)
+    missing = [f for f in ("reference_before", "reference_after") if f not in fields]
+    if missing:
+        raise InputError(f"{pts}: no {' or '.join(missing)} field (fields: {', '.join(fields) or 'none'}); a change "
+                         "sample comes from landseg sample OUT/transitions.tif and needs both dates' reference")
+
+    def filled(v: np.ndarray) -> np.ndarray:
+        return np.array([x is not None and not (isinstance(x, float) and math.isnan(x)) and str(x).strip() != ""
+                         for x in v.tolist()], dtype=bool)
+
+    fb, fa = filled(fields["reference_before"]), filled(fields["reference_after"])
+    if (fb != fa).any():
+        raise InputError(f"{pts}: {int((fb != fa).sum())} points have only one of reference_before / reference_after "
+                         "filled; a change point needs the class at both dates (or neither, to skip it)")
+    if not fb.any():
+        raise InputError(f"{pts}: no point has reference_before and reference_after filled; label the points first")
+
+
 def read_change_sample(result: ChangeResult, points: str | Path) -> ChangeSample:
     """Read a filled change sample and place it on ``result``'s transition map and zones (bad input:
     :class:`InputError` naming the file, what is wrong and what to do)."""
@@ -318,5 +340,5 @@ def write_change_accuracy(acc: ChangeAccuracy, out: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["METHOD", "ChangeAccuracy", "ChangeSample", "assess_change", "headline_names", "read_change_sample",
-           "role_change", "too_few_note", "write_change_accuracy"]
+__all__ = ["METHOD", "ChangeAccuracy", "ChangeSample", "assess_change", "check_change_points", "headline_names",
+           "read_change_sample", "role_change", "too_few_note", "write_change_accuracy"]

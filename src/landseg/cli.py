@@ -25,7 +25,7 @@ from landseg.area import (  # noqa: E402
 )
 from landseg.area.green_access import green_access, write_buildings  # noqa: E402
 from landseg.change import detect_change  # noqa: E402
-from landseg.change_reference import assess_change, write_change_accuracy  # noqa: E402
+from landseg.change_reference import assess_change, check_change_points, write_change_accuracy  # noqa: E402
 from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
@@ -399,6 +399,8 @@ def add_change(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_change(args: argparse.Namespace) -> int:
+    if args.reference:
+        check_change_points(args.reference)  # before anything is written
     result = detect_change(args.before, args.after, args.out, table=args.class_table, zones=args.zones,
                            zone_id=args.zone_id, gsd=args.gsd, roles=args.roles)
     print(result.to_text(args.units), end="")

@@ -27,7 +27,7 @@ import numpy as np
 
 from landseg.area.tables import Col, Report, finite
 from landseg.change import ChangeResult, detect_change
-from landseg.change_reference import ChangeSample, read_change_sample, role_change, too_few_note
+from landseg.change_reference import ChangeSample, check_change_points, read_change_sample, role_change, too_few_note
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
@@ -160,6 +160,8 @@ def green_monitoring(before: str | Path, after: str | Path, zones: str | Path, o
     """Green and canopy shares per zone at both dates, their net change, thresholds and (with a filled
     change sample) the error-adjusted change with 95 % bounds and a verdict; writes green.csv, green.json
     and green.gpkg (styled) beside the transition outputs in ``out_dir``."""
+    if reference:
+        check_change_points(reference)  # before anything is written
     res = detect_change(before, after, out_dir, table=table, zones=zones, zone_id=zone_id, gsd=gsd, roles=roles)
     tbl = res.table
     missing = [r for _, r in MEASURES if not tbl.role(r)]
