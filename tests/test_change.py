@@ -58,11 +58,14 @@ def test_same_grid_matrix_map_and_tables(make_geotiff, tmp_path, capsys):
     assert data["matrix_pixels"] == exp.tolist()
     assert np.allclose(data["matrix_m2"], exp * PX * PX)
     assert data["alignment"] is None and data["nodata_pixels"] == int(((b == 255) | (a == 255)).sum())
-    green, sealed = [2, 3], [0, 1]
+    green, sealed = [2, 3], [0, 1, 4]  # ISPRS roles: car is sealed, clutter (5) unknown
     assert data["headline_m2"]["green->sealed"]["area"] == pytest.approx(exp[np.ix_(green, sealed)].sum() * PX * PX)
     bld = data["headline_m2"]["building"]
-    assert bld["gain"] == pytest.approx((exp[:, 1].sum() - exp[1, 1]) * PX * PX)
-    assert bld["net"] == pytest.approx((exp[:, 1].sum() - exp[1, :].sum()) * PX * PX)
+    known = [0, 2, 3, 4]  # neither building nor clutter: a change from/to clutter is no known gain or loss
+    assert bld["gain"] == pytest.approx(exp[known, 1].sum() * PX * PX)
+    assert bld["net"] == pytest.approx((exp[known, 1].sum() - exp[1, known].sum()) * PX * PX)
+    unk = data["headline_m2"]["unknown"]
+    assert unk["from"] == pytest.approx(exp[5, :5].sum() * PX * PX) and unk["to"] == pytest.approx(exp[:5, 5].sum() * PX * PX)
     with rasterio.open(out / "transitions.tif") as ds:
         code = ds.read(1)
         assert ds.dtypes[0] == "uint8" and ds.nodata == 255 and ds.crs.to_epsg() == 32633

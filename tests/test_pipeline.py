@@ -46,6 +46,10 @@ def test_pipeline_writes_every_output(engine, make_geotiff, tmp_path):
             "scene_predict.json", "image.png", "layer.png", "scene_zones.json", "scene_zones.csv", "scene_zones.gpkg",
             "polygons.gpkg", "report.html"} <= names
     assert [z["id"] for z in res.zones["zones"]] == ["A", "B"]
+    assert {"scene_planning.json", "scene_planning.csv"} <= names  # indicators and 3-30-300 per zone
+    assert [z["id"] for z in res.planning["zones"]] == ["A", "B"]
+    assert {"canopy_share", "share_park_within_300m", "share_3_trees", "sealed_share"} <= set(res.planning["zones"][0])
+    assert "Planning indicators per zone (scene_planning.json)" in res.report.read_text()
     assert res.polygons.features > 0 and res.report == out / "report.html"
     with rasterio.open(out / "scene_classes.tif") as ds:
         assert ds.shape == (64, 64) and ds.crs.to_epsg() == 32633

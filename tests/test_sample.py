@@ -114,7 +114,7 @@ def test_sample_rejects_bad_options(make_geotiff, tmp_path, capsys):
 def test_class_roles_round_trip(tmp_path):
     from landseg.classes import DUBAI, load_class_table
 
-    assert [ISPRS.names[i] for i in ISPRS.role("sealed")] == ["building", "impervious_surface"]
+    assert [ISPRS.names[i] for i in ISPRS.role("sealed")] == ["building", "impervious_surface", "car"]
     assert ISPRS.role("water") == [] and DUBAI.role("tree") == []
     assert [DUBAI.names[i] for i in DUBAI.role("green")] == ["vegetation"]
     t = ClassTable.from_dict(ISPRS.to_dict())

@@ -151,6 +151,10 @@ def test_upload_progress_result_downloads(client, image, tmp_path):
     assert res["zones"]["zones_file"] == "parcels.geojson"
     assert client.get(done["files"]["zones_csv"]).text.startswith("parcel,")
     assert client.get(done["files"]["zones_gpkg"]).content[:16] == b"SQLite format 3\x00"
+    # planning indicators per zone, for the result page's table (3-30-300 included)
+    plan = res["planning"]
+    assert [z["id"] for z in plan["zones"]] == ["A", "B"] and plan["zone_id"] == "parcel"
+    assert {"sealed_share", "canopy_share", "share_park_within_300m", "share_3_trees"} <= set(plan["zones"][0])
 
     # the HTML report and the images the page shows
     rep = client.get(done["files"]["report"])

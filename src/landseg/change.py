@@ -38,10 +38,10 @@ from landseg.area.classmap import measured_pixel_area
 from landseg.area.pixel_area import PixelArea
 from landseg.area.tables import UNITS, Col, Report, finite, unit_key
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
-from landseg.errors import ClassTableError
+from landseg.errors import ClassTableError, InputError
 from landseg.io.align import on_grid
 from landseg.io.files import atomic_output, check_writable_dir, clean_stale, temp_dir_prefix, write_json_atomic
-from landseg.io.labels import LabelReader, class_map_tags, resolve_table
+from landseg.io.labels import CHANGE_TAG, LabelReader, class_map_tags, resolve_table
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
     ClassMapWriter,
@@ -103,6 +103,11 @@ class ChangeResult(Report):
     zone_field: str = ""
     outputs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    zone_geometries: Any = None  # the zones' polygons in the map's CRS (not written)
+
+    @property
+    def transition_map(self) -> Path:
+        return self.outputs[0]
 
     @property
     def changed_m2(self) -> float:
@@ -155,17 +160,26 @@ def _fmt(v: float | None, factor: float, label: str) -> str:
 
 
 def role_figures(table: ClassTable, m2: np.ndarray) -> dict[str, dict[str, float | None]]:
-    """Per declared role: gain (from other classes), loss (to other classes), net; and green->sealed."""
+    """Per declared role: gain (from other classes), loss (to other classes), net; and green->sealed.
+
+    Classes with the ``unknown`` role (ISPRS clutter) take part in no gain or loss: a change from or to
+    them is not known to be one; their exchange with the rest is given as ``unknown`` (from / to)."""
     out: dict[str, dict[str, float | None]] = {}
     k = table.num_classes
+    unknown = np.zeros(k, dtype=bool)
+    unknown[table.role("unknown")] = True
     for role in ROLES:
         members = table.role(role)
-        if not members:
+        if not members or role == "unknown":
             continue
         inside = np.zeros(k, dtype=bool)
         inside[members] = True
-        gain, loss = float(m2[np.ix_(~inside, inside)].sum()), float(m2[np.ix_(inside, ~inside)].sum())
+        others = ~inside & ~unknown
+        gain, loss = float(m2[np.ix_(others, inside)].sum()), float(m2[np.ix_(inside, others)].sum())
         out[role] = {"gain": finite(gain), "loss": finite(loss), "net": finite(gain - loss)}
+    if unknown.any():
+        out["unknown"] = {"from": finite(float(m2[np.ix_(unknown, ~unknown)].sum())),
+                          "to": finite(float(m2[np.ix_(~unknown, unknown)].sum()))}
     green, sealed = table.role("green"), table.role("sealed")
     if green and sealed:
         g = [i for i in green if i not in sealed]
@@ -196,6 +210,11 @@ class _Zones:
         self.bounds = shapely.bounds(geoms)
         self.transform = ds.transform
         self.width = ds.width
+        box = shapely.box(*ds.bounds)
+        if not any(g is not None and not g.is_empty and g.intersects(box) for g in geoms):
+            raise InputError(f"none of the {len(ids)} zones in {Path(path).name} overlaps {Path(ds.name).name} (map "
+                             f"bounds {tuple(round(v, 3) for v in ds.bounds)}, zone bounds "
+                             f"{tuple(round(float(v), 3) for v in shapely.total_bounds(geoms))}); check the CRS of both")
 
     def strip(self, row_off: int, height: int) -> np.ndarray:
         win = Window(0, row_off, self.width, height)
@@ -213,13 +232,15 @@ class _Zones:
 def detect_change(
     before: str | Path, after: str | Path, out_dir: str | Path, *, table: str | Path | ClassTable | None = None,
     zones: str | Path | None = None, zone_id: str | None = None, gsd: float | None = None,
+    roles: list[str] | None = None,
 ) -> ChangeResult:
-    """Transitions from ``before`` to ``after``: map, matrices (whole map, per zone) and role figures."""
+    """Transitions from ``before`` to ``after``: map, matrices (whole map, per zone) and role figures
+    (``roles``: ``ROLE=CLASS,...`` edits of the table's roles, as ``--roles``)."""
     bpath, apath, out = Path(before), Path(after), check_writable_dir(out_dir)
     with contextlib.ExitStack() as stack:
         bds = stack.enter_context(open_raster(bpath))
         ads = stack.enter_context(open_raster(apath))
-        btable, atable = resolve_table(bds, table), resolve_table(ads, table)
+        btable, atable = resolve_table(bds, table).with_roles(roles), resolve_table(ads, table)
         _check_tables(btable, atable, bpath.name, apath.name)
         grid, note = stack.enter_context(on_grid(ads, bds))
         pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
@@ -236,15 +257,16 @@ def detect_change(
         zone_list = [ZoneChange(zid, sums["zone_px"][z], sums["zone_m2"][z] if known else np.full((k, k), math.nan))
                      for z, zid in enumerate(zoner.ids)]
     result = ChangeResult(str(bpath), str(apath), btable, pa.description, sums["px"], m2, int(sums["nodata"]), note,
-                          zone_list, zoner.field if zoner else "", notes=list(pa.notes))
+                          zone_list, zoner.field if zoner else "", notes=list(pa.notes),
+                          zone_geometries=zoner.geoms if zoner else None)
     result.outputs = [tif, *_write_tables(result, out)]
     return result
 
 
 def _transition_tags(table: ClassTable, br: LabelReader, ar: LabelReader) -> dict[str, str]:
     k = table.num_classes
-    change = {"LANDSEG_CHANGE": json.dumps({"before": str(br.source), "after": str(ar.source),
-                                            "classes": list(table.names), "code": "from_index * K + to_index", "K": k})}
+    change = {CHANGE_TAG: json.dumps({"before": str(br.source), "after": str(ar.source), "classes": list(table.names),
+                                      "code": "from_index * K + to_index", "K": k, "class_table": table.to_dict()})}
     if k * k <= 250:
         return class_map_tags(transition_table(table), "landseg change", change)
     names = [transition_name(table, c) for c in range(k * k)]  # too many for a class table: the names only
@@ -303,7 +325,7 @@ def _long_rows(table: ClassTable, pixels: np.ndarray, m2: np.ndarray) -> Iterato
                    repr(a / 1e4) if math.isfinite(a) else ""]
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Iterator[list[Any]]) -> None:
+def write_csv(path: Path, header: Sequence[str], rows: Iterator[list[Any]]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -316,13 +338,14 @@ def _write_tables(result: ChangeResult, out: Path) -> list[Path]:
     """transitions.csv (long form), transitions.json, and transitions_zones.csv with zones."""
     header = ["from", "to", "pixels", "area_m2", "area_ha"]
     written = [out / "transitions.csv", out / "transitions.json"]
-    _write_csv(written[0], header, _long_rows(result.table, result.pixels, result.m2))
+    write_csv(written[0], header, _long_rows(result.table, result.pixels, result.m2))
     write_json_atomic(written[1], result.to_dict("m2"))
     if result.zones is not None:
         written.append(out / "transitions_zones.csv")
         rows = ([z.zone_id, *r] for z in result.zones for r in _long_rows(result.table, z.pixels, z.m2))
-        _write_csv(written[2], [result.zone_field, *header], rows)
+        write_csv(written[2], [result.zone_field, *header], rows)
     return written
 
 
-__all__ = ["ChangeResult", "ZoneChange", "detect_change", "role_figures", "transition_name", "transition_table"]
+__all__ = ["ChangeResult", "ZoneChange", "detect_change", "role_figures", "transition_name", "transition_table",
+           "write_csv"]

@@ -22,8 +22,15 @@ ROLES: dict[str, str] = {
     "green": "vegetation (any height)",
     "tree": "tree canopy",
     "water": "open water",
+    "unknown": "cover not known (e.g. ISPRS clutter): counted in no other role, and its transitions in no gain or loss",
 }
-"""Optional class roles a table can declare; change and report figures use them (e.g. green -> sealed)."""
+"""Optional class roles a table can declare; indicators, change and report figures use them (e.g. green -> sealed).
+Edit them in the table file's ``roles`` mapping or on the command line (``--roles sealed=road,car``)."""
+
+COVER_ROLES = ("unknown", "water", "sealed", "tree", "green")
+"""The roles that partition the classes into land-cover groups for role-level transitions (``green->sealed``,
+``stable tree``): each class falls in the first of these it has, else in ``other``. Trees are a group of their
+own, so canopy change is stratified too; the ``green`` group is then the green classes other than trees."""
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -72,6 +79,11 @@ class ClassTable:
             if unknown:
                 raise ClassTableError(f"class table {self.name!r}: role {role!r} names unknown classes {unknown}; "
                                       f"the classes are {', '.join(self.names)}")
+        unknown_role = {m for r, members in self.roles if r == "unknown" for m in members}
+        clash = sorted({m for r, members in self.roles if r != "unknown" for m in members} & unknown_role)
+        if clash:
+            raise ClassTableError(f"class table {self.name!r}: {', '.join(clash)} cannot have the 'unknown' role and "
+                                  "another role at once")
 
     def role(self, role: str) -> list[int]:
         """Indices of the classes with ``role`` (empty when the table does not declare it)."""
@@ -82,6 +94,41 @@ class ClassTable:
     def role_map(self) -> dict[str, list[str]]:
         """The declared roles as {role: [class names]}."""
         return {r: list(m) for r, m in self.roles}
+
+    def with_roles(self, assignments: Sequence[str] | None) -> ClassTable:
+        """This table with the roles of ``assignments`` (``ROLE=CLASS[,CLASS...]``, as ``--roles`` takes them)
+        replacing its own for those roles; ``ROLE=`` (nothing after ``=``) removes a role. The other roles stay."""
+        if not assignments:
+            return self
+        given: dict[str, tuple[str, ...]] = {}
+        for spec in assignments:
+            role, sep, members = str(spec).partition("=")
+            role = role.strip()
+            if not sep or not role:
+                raise ClassTableError(f"--roles {spec!r}: use ROLE=CLASS[,CLASS...], e.g. sealed=impervious_surface,car")
+            if role not in ROLES:
+                raise ClassTableError(f"--roles {spec!r}: unknown role {role!r}; roles are {', '.join(ROLES)}")
+            names = tuple(m.strip() for m in members.split(",") if m.strip())
+            bad = [m for m in names if m not in self.names]
+            if bad:
+                raise ClassTableError(f"--roles {spec!r}: {', '.join(bad)} not in the {self.name!r} class table; "
+                                      f"its classes are {', '.join(self.names)}")
+            given[role] = names
+        roles = dict(self.roles)
+        roles.update(given)
+        kept = tuple((r, m) for r, m in roles.items() if m)
+        return ClassTable(self.name, self.names, self.colors, self.ignore_colors, self.ignore_index, roles=kept)
+
+    def cover_groups(self) -> tuple[list[str], np.ndarray]:
+        """Land-cover groups of the classes for role-level transitions: (group names, group index per class).
+
+        A class's group is the first role of :data:`COVER_ROLES` it has (unknown, water, sealed, tree, green),
+        else ``other``; only groups that hold a class are listed."""
+        of = []
+        for i in range(self.num_classes):
+            of.append(next((r for r in COVER_ROLES if i in self.role(r)), "other"))
+        groups = [g for g in (*COVER_ROLES, "other") if g in of]
+        return groups, np.array([groups.index(g) for g in of], dtype=np.int64)
 
     @property
     def num_classes(self) -> int:
@@ -279,8 +326,9 @@ ISPRS = ClassTable(
     ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter"),
     ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0)),
     ignore_colors=((0, 0, 0),),  # eroded boundaries in the noBoundary labels
-    roles=(("building", ("building",)), ("sealed", ("building", "impervious_surface")),
-           ("green", ("low_vegetation", "tree")), ("tree", ("tree",))),
+    # parked cars stand on sealed ground; clutter (bins, containers, construction, water, ...) is unknown
+    roles=(("building", ("building",)), ("sealed", ("building", "impervious_surface", "car")),
+           ("green", ("low_vegetation", "tree")), ("tree", ("tree",)), ("unknown", ("clutter",))),
 )
 
 # Humans in the Loop "Semantic segmentation of aerial imagery" (Dubai): the colours its masks

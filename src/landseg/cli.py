@@ -23,7 +23,9 @@ from landseg.accuracy import draw_sample  # noqa: E402
 from landseg.area import (  # noqa: E402
     UNITS,
 )
+from landseg.area.green_access import green_access, write_buildings  # noqa: E402
 from landseg.change import detect_change  # noqa: E402
+from landseg.change_reference import assess_change, check_change_points, write_change_accuracy  # noqa: E402
 from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS, ingest  # noqa: E402
 from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
@@ -31,6 +33,7 @@ from landseg.demo import run_demo  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
 from landseg.evaluate_outputs import summary_lines as evaluate_summary
+from landseg.green import green_monitoring  # noqa: E402
 from landseg.io.files import atomic_output  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
@@ -298,8 +301,13 @@ def add_area(p: argparse.ArgumentParser) -> None:
     add_cluster_options(p)
     p.add_argument("--objects", default=None, metavar="CLASSES",
                    help="connected objects (8-connectivity) of these classes: count, total/mean/median/max area")
-    p.add_argument("--min-area", type=nonneg_float, default=0.0, metavar="M2",
-                   help="with --objects or --indicators: leave out objects (buildings) smaller than this (m²)")
+    p.add_argument("--min-area", type=nonneg_float, default=None, metavar="M2",
+                   help="with --objects or --indicators: leave out objects (buildings) smaller than this (m²); "
+                        "default 0 for --objects, 10 for the buildings of --indicators (speckle is no building)")
+    p.add_argument("--fee-tiers", default=None, metavar="CSV",
+                   help="with --indicators: fee tiers (columns tier,min_m2,max_m2) for each parcel's sealed m²; "
+                        "with --reference the calibrated sealed m² and whether its 95%% interval crosses a bound")
+    add_roles_option(p)
     p.add_argument("--truth", default=None, metavar="LABELMAP",
                    help="reference label on the same grid: true vs predicted area and error per class")
     p.add_argument("--reference", default=None, metavar="POINTS",
@@ -319,7 +327,8 @@ def cmd_area(args: argparse.Namespace) -> int:
     req = AreaRequest(table=args.class_table, gsd=args.gsd, classes=args.classes,
                       unknown_to_ignore=args.unknown_to_ignore, zones=args.zones, zone_id=args.zone_id,
                       indicators=args.indicators, limits=args.limit, cluster=cluster_options(args),
-                      reference=args.reference, truth=args.truth, objects=args.objects, min_area=args.min_area or 0.0)
+                      reference=args.reference, truth=args.truth, objects=args.objects, min_area=args.min_area,
+                      fee_tiers=args.fee_tiers, roles=args.roles)
     reports = measure_areas(args.classmap, req, units=units, note=_err)
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
         if reports[0][0] not in ("zones", "indicators"):
@@ -353,11 +362,21 @@ def add_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth", default=None, metavar="RASTER",
                    help="label raster on the map's grid: fill 'reference' from it (tests, benchmarks)")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--strata", choices=["transitions", "roles"], default=None,
+                   help="a transition map of landseg change: strata are its from->to transitions (default) or the "
+                        "role-level ones (stable green, green->sealed, ...); points get reference_before/_after")
+    add_roles_option(p)
+
+
+def add_roles_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--roles", nargs="+", action="extend", default=None, metavar="ROLE=CLASSES",
+                   help="edit the class roles, e.g. --roles sealed=impervious_surface,car green=low_vegetation,tree "
+                        "(roles: building, sealed, green, tree, water, unknown; ROLE= removes one)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
-                         table=args.class_table, truth=args.truth, gsd=args.gsd)
+                         table=args.class_table, truth=args.truth, gsd=args.gsd, strata=args.strata, roles=args.roles)
     print(design.summary())
     return 0
 
@@ -373,13 +392,83 @@ def add_change(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file, for both maps")
     p.add_argument("--units", choices=list(UNITS), default="m2", help="area unit of the printed summary (default m2)")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--reference", default=None, metavar="POINTS",
+                   help="a filled change sample (landseg sample OUT/transitions.tif, reference_before/_after filled): "
+                        "error-adjusted transition areas and headline changes with 95%% intervals, per zone too")
+    add_roles_option(p)
 
 
 def cmd_change(args: argparse.Namespace) -> int:
+    if args.reference:
+        check_change_points(args.reference)  # before anything is written
     result = detect_change(args.before, args.after, args.out, table=args.class_table, zones=args.zones,
-                           zone_id=args.zone_id, gsd=args.gsd)
+                           zone_id=args.zone_id, gsd=args.gsd, roles=args.roles)
     print(result.to_text(args.units), end="")
+    if args.reference:
+        acc = assess_change(result, args.reference)
+        print(acc.to_text(), end="")
+        result.outputs += write_change_accuracy(acc, Path(args.out))
     print(f"wrote {', '.join(str(p) for p in result.outputs)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- green
+def add_green(p: argparse.ArgumentParser) -> None:
+    p.add_argument("before", help="class map of the first date (e.g. 2024)")
+    p.add_argument("after", help="class map of the second date")
+    p.add_argument("--zones", required=True, metavar="FILE", help="areas to report on (e.g. local urban ecosystem areas)")
+    p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: green.csv, green.json, green.gpkg (styled) and the transition outputs")
+    p.add_argument("--reference", default=None, metavar="POINTS",
+                   help="a filled change sample (landseg sample OUT/transitions.tif): error-adjusted net change "
+                        "per zone with 95%% bounds and a verdict (loss / no significant change / gain)")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file, for both maps")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    add_roles_option(p)
+
+
+def cmd_green(args: argparse.Namespace) -> int:
+    result = green_monitoring(args.before, args.after, args.zones, args.out, zone_id=args.zone_id,
+                              table=args.class_table, gsd=args.gsd, reference=args.reference, roles=args.roles)
+    print(result.to_text(), end="")
+    print(f"wrote {', '.join(str(p) for p in result.outputs)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- 3-30-300
+def add_green_access(p: argparse.ArgumentParser) -> None:
+    p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
+    p.add_argument("--zones", required=True, metavar="FILE", help="neighbourhoods to report on")
+    p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
+    p.add_argument("--out", default=None, metavar="FILE", help="per-zone table: .csv, .json, .md, or .gpkg (styled)")
+    p.add_argument("--buildings-out", default=None, metavar="FILE",
+                   help="per-building rows (.gpkg/.geojson points or .csv): park_distance_m, trees_within_30m, ...")
+    p.add_argument("--parks", default=None, metavar="FILE",
+                   help="parks layer (polygons, any CRS; those >= 0.5 ha count) instead of the map's green objects")
+    p.add_argument("--min-area", type=nonneg_float, default=None, metavar="M2",
+                   help="smallest building object in m² (default 10: speckle is no building)")
+    p.add_argument("--min-tree-area", type=nonneg_float, default=2.0, metavar="M2",
+                   help="smallest tree (canopy) object in m² (default 2)")
+    p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
+    p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    add_roles_option(p)
+
+
+def cmd_green_access(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (*SUFFIX_FORMAT, ".gpkg", ".geojson"):
+        raise ConfigError(f"--out {out}: use .csv, .json, .md, .txt, .gpkg or .geojson")
+    if args.buildings_out and Path(args.buildings_out).suffix.lower() not in (".csv", ".gpkg", ".geojson"):
+        raise ConfigError(f"--buildings-out {args.buildings_out}: use .gpkg, .geojson or .csv")
+    result, access = green_access(args.classmap, args.zones, args.zone_id, args.class_table, parks=args.parks,
+                                  gsd=args.gsd, min_area=args.min_area, min_tree_area=args.min_tree_area,
+                                  roles=args.roles)
+    print(result.to_text(), end="")
+    if out is not None:
+        print(f"wrote {result.write(out)}")
+    if args.buildings_out:
+        print(f"wrote {write_buildings(access, args.buildings_out, result.zonal.crs_wkt)} ({access.x.size} buildings)")
     return 0
 
 
@@ -505,6 +594,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
                add_sample, cmd_sample),
     "change": ("from->to transitions between two class maps: map, matrix in m², headline figures",
                add_change, cmd_change),
+    "green": ("green space and tree canopy per zone at two dates: shares, net change, 45 %/10 % thresholds, "
+              "with a change sample the error-adjusted change and a verdict", add_green, cmd_green),
+    "3-30-300": ("3-30-300 per zone and building: canopy share, park within 300 m, trees within 30 m",
+                 add_green_access, cmd_green_access),
     "vectorize": ("polygons per class (GeoPackage/GeoJSON) with their areas", add_vectorize, cmd_vectorize),
     "evaluate": ("ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
                  add_evaluate, cmd_evaluate),

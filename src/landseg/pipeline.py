@@ -8,6 +8,8 @@ Shared by ``landseg demo`` and the web app's jobs (:mod:`landseg.serve.jobs`). I
     NAME_zones.json/csv/gpkg        with ``zones``: class areas per zone
     NAME_accuracy.json/csv          with ``reference`` (a filled sample from ``landseg sample``): accuracy
                                     and error-adjusted areas (:func:`landseg.accuracy.assess_accuracy`)
+    NAME_planning.json/csv          with ``zones``: planning indicators per zone, 3-30-300, and with
+                                    ``reference`` the calibrated sealed/green m² (:mod:`landseg.parcels`)
     polygons.gpkg                   with ``polygons``: one polygon per connected area of a class
     report.html                     with ``report`` (or the path it gives): the HTML report of out_dir
 
@@ -28,11 +30,15 @@ from rasterio.enums import Resampling
 
 from landseg import area
 from landseg.accuracy import accuracy_path, assess_accuracy
+from landseg.area.green_access import green_access
+from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2
 from landseg.area.partial import zonal_areas_by_region
 from landseg.cluster import ClusterOptions
-from landseg.errors import ConfigError, LandsegError, OutputError
+from landseg.errors import ConfigError, InputError, LandsegError, OutputError
+from landseg.io.labels import table_with_roles
 from landseg.io.raster import data_bands, raster_shape, read_resampled
 from landseg.models.checkpoint import Checkpoint
+from landseg.parcels import calibrate_parcels, read_fee_tiers
 from landseg.predict import PredictOptions, output_paths, predict_raster
 from landseg.report import write_report
 from landseg.vectorize import VectorizeResult, vectorize
@@ -53,6 +59,7 @@ class PipelineResult:
     gsd: float | None = None
     zones: dict[str, Any] | None = None  # the zone areas (NAME_zones.json content)
     accuracy: dict[str, Any] | None = None  # accuracy and adjusted areas (NAME_accuracy.json content)
+    planning: dict[str, Any] | None = None  # planning indicators per zone (NAME_planning.json content)
     polygons: VectorizeResult | None = None
     report: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -109,6 +116,8 @@ def run_pipeline(
     if reference:
         stage("accuracy")
         _accuracy(res, reference)
+    if zones and res.sized:  # after the accuracy: a reference sample calibrates the sealed and green m²
+        _planning(res, Path(image).stem, out, zones, zone_id, reference)
     if polygons and res.sized:
         stage("polygons")
         try:
@@ -134,6 +143,27 @@ def _zones(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id
         res.zones = json.loads((out / f"{stem}_zones.json").read_text())
     except LandsegError as exc:
         res.warnings.append(f"zones: {exc}")
+
+
+def _planning(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id: str | None,
+              reference: str | Path | None) -> None:
+    """NAME_planning.json/csv: the planning indicators per zone, 3-30-300 where the table has the roles, and
+    with a reference sample the calibrated sealed and green m² per zone."""
+    classes = res.paths["classes"]
+    try:
+        try:
+            ind, _ = green_access(classes, zones, zone_id or None, gsd=res.gsd)
+        except InputError as exc:  # no tree role, or a grid without metric distances: the indicators alone
+            res.warnings.append(f"3-30-300 not computed: {exc}")
+            ind = area.zone_indicators(classes, zones, zone_id or None, gsd=res.gsd,
+                                       min_building_area=DEFAULT_MIN_BUILDING_M2)
+        if reference and res.accuracy is not None:
+            calibrate_parcels(ind, classes, reference)
+        ind.write(out / f"{stem}_planning.csv", "csv")
+        ind.write(out / f"{stem}_planning.json", "json")
+        res.planning = json.loads((out / f"{stem}_planning.json").read_text())
+    except LandsegError as exc:
+        res.warnings.append(f"planning indicators: {exc}")
 
 
 def _accuracy(res: PipelineResult, reference: str | Path) -> None:
@@ -178,7 +208,9 @@ class AreaRequest:
     reference: str | Path | None = None
     truth: str | Path | None = None
     objects: str | None = None
-    min_area: float = 0.0
+    min_area: float | None = None  # None: 0 for --objects, DEFAULT_MIN_BUILDING_M2 for building counts
+    fee_tiers: str | Path | None = None
+    roles: list[str] | None = None
 
 
 def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
@@ -192,11 +224,18 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
         raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
     if req.cluster is not None and not req.zones:
         raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
-    t, gsd, cls, uti = req.table, req.gsd, req.classes, req.unknown_to_ignore
+    if req.fee_tiers and not req.indicators:
+        raise ConfigError("--fee-tiers needs --zones FILE --indicators (the parcels whose sealed area is tiered)")
+    tiers = read_fee_tiers(req.fee_tiers) if req.fee_tiers else None
+    t, gsd, cls, uti = table_with_roles(classmap, req.table, req.roles), req.gsd, req.classes, req.unknown_to_ignore
     reports: list[tuple[str, Any]] = []
     if req.zones and (req.indicators or req.limits):
-        reports.append(("indicators", area.zone_indicators(classmap, req.zones, req.zone_id, t, gsd=gsd,
-                                                           limits=req.limits, min_building_area=req.min_area)))
+        min_building = DEFAULT_MIN_BUILDING_M2 if req.min_area is None else req.min_area
+        ind = area.zone_indicators(classmap, req.zones, req.zone_id, t, gsd=gsd, limits=req.limits,
+                                   min_building_area=min_building)
+        if req.reference or tiers:  # sealed and green m² per parcel, calibrated with a reference sample
+            calibrate_parcels(ind, classmap, req.reference, tiers)
+        reports.append(("indicators", ind))
     elif req.zones and req.cluster is not None:
         reports.append(("zones", zonal_areas_by_region(classmap, req.zones, req.zone_id, t, gsd=gsd, classes=cls,
                                                        cluster=req.cluster)))
@@ -215,7 +254,7 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
     else:
         reports.append(("areas", area.class_areas(classmap, t, gsd=gsd, classes=cls, unknown_to_ignore=uti)))
     if req.objects:
-        reports.append(("objects", area.object_stats(classmap, req.objects, t, gsd=gsd, min_area=req.min_area,
+        reports.append(("objects", area.object_stats(classmap, req.objects, t, gsd=gsd, min_area=req.min_area or 0.0,
                                                      unknown_to_ignore=uti)))
     return reports
 

@@ -2,7 +2,7 @@
 
 from landseg.accuracy.assess import assess_accuracy, parse_reference
 from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
-from landseg.accuracy.estimate import StratifiedEstimate, stratified_estimate
+from landseg.accuracy.estimate import StratifiedEstimate, StratifiedTotal, stratified_estimate, stratified_total
 from landseg.accuracy.report import AccuracyResult, accuracy_path
 from landseg.accuracy.sample import SampleDesign, design_path, draw_sample
 
@@ -10,6 +10,7 @@ __all__ = [
     "AccuracyResult",
     "SampleDesign",
     "StratifiedEstimate",
+    "StratifiedTotal",
     "accuracy_path",
     "allocate",
     "assess_accuracy",
@@ -19,4 +20,5 @@ __all__ = [
     "locate_ranks",
     "parse_reference",
     "stratified_estimate",
+    "stratified_total",
 ]

@@ -50,7 +50,7 @@ def parse_reference(values: np.ndarray, table: ClassTable, source: str) -> np.nd
     return out
 
 
-def _points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.ndarray, np.ndarray, int]:
+def points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.ndarray, np.ndarray, int]:
     """(map stratum per point, reference index per point (-1 unlabelled), points whose map_index differs)."""
     x, y, fields, pcrs = read_points(points)
     if "reference" not in fields:
@@ -100,7 +100,7 @@ def assess_accuracy(classmap: str | Path, points: str | Path, table: str | Path 
     tbl = areas.table
     pixels = np.array([c.pixels for c in areas.classes], dtype=np.float64)
     m2 = np.array([c.area_m2 for c in areas.classes], dtype=np.float64)
-    stratum, ref, moved = _points_on_map(path, pts, tbl)
+    stratum, ref, moved = points_on_map(path, pts, tbl)
     labelled = ref >= 0
     k = tbl.num_classes
     counts = np.zeros((k, k), dtype=np.int64)

@@ -16,6 +16,7 @@ weights are area shares. Both agree on projected grids (every pixel has the same
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,3 +131,55 @@ def _producers_variance(n: np.ndarray, n_i: np.ndarray, w: np.ndarray, q: np.nda
         term2 = producers[j] ** 2 * float(np.sum(w[others] ** 2 * var_q[others, j]))
         out[j] = (term1 + term2) / n_col[j] ** 2
     return out
+
+
+@dataclass
+class StratifiedTotal:
+    """A stratified estimate of a total ``sum_h A_h mean_h(y)`` with its standard error (``se``); NaN where a
+    stratum with area holds fewer than the points needed (``short`` lists those strata)."""
+
+    value: float
+    se: float
+    short: list[int] = field(default_factory=list)
+
+    @property
+    def ci(self) -> float:
+        return 1.96 * self.se
+
+    @property
+    def low(self) -> float:
+        return self.value - self.ci
+
+    @property
+    def high(self) -> float:
+        return self.value + self.ci
+
+
+def stratified_total(y: np.ndarray, stratum: np.ndarray, stratum_area: np.ndarray) -> StratifiedTotal:
+    """Estimate ``sum_h A_h mean_h(y)`` from points drawn at random within strata (the Olofsson et al. 2014
+    estimators are this with ``y`` a class indicator and ``A_h`` the mapped stratum areas).
+
+    ``y`` is any per-point value (1 if the point is truly sealed; after - before of a green indicator; ...),
+    ``stratum`` each point's stratum index, ``stratum_area`` the area ``A_h`` each stratum has in the domain
+    estimated (the whole map, or one zone's share of each stratum: points of a stratum that fall in a zone are
+    a random sample of the stratum's part in it). Variance ``sum_h A_h^2 s_h^2 / n_h`` (sample variance
+    ``s_h^2`` with ``n_h - 1``; no finite-population correction, as in the paper). A stratum with area and no
+    point makes the estimate NaN; one with a single point makes the SE NaN (both listed in ``short``).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    h = np.asarray(stratum, dtype=np.int64)
+    area = np.asarray(stratum_area, dtype=np.float64)
+    k = area.size
+    n = np.bincount(h, minlength=k)[:k].astype(np.float64)
+    s1 = np.bincount(h, weights=y, minlength=k)[:k]
+    s2 = np.bincount(h, weights=y * y, minlength=k)[:k]
+    live = area > 0
+    short = [int(i) for i in np.nonzero(live & (n < 2))[0]]
+    if (live & (n == 0)).any():
+        return StratifiedTotal(math.nan, math.nan, short)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, s1 / np.where(n > 0, n, 1), 0.0)
+        var = np.where(n > 1, np.maximum(s2 - n * mean * mean, 0.0) / np.where(n > 1, n - 1, 1), np.nan)
+    value = float(np.sum(area[live] * mean[live]))
+    variance = float(np.sum(area[live] ** 2 * var[live] / n[live]))
+    return StratifiedTotal(value, math.sqrt(variance) if math.isfinite(variance) else math.nan, short)

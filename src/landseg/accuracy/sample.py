@@ -20,11 +20,12 @@ import rasterio
 from rasterio.windows import Window
 
 from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
+from landseg.accuracy.strata import ChangeStrata
 from landseg.area.totals import class_areas
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import write_json_atomic
-from landseg.io.labels import LabelReader, table_from_raster
+from landseg.io.labels import LabelReader, change_table, table_from_raster
 from landseg.io.points import write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
 
@@ -63,11 +64,19 @@ class SampleDesign:
     pixel_area: str
     crs_wkt: str | None
     notes: list[str] = field(default_factory=list)
+    change: ChangeStrata | None = None  # a sample of a transition map: its strata
+
+    @property
+    def names(self) -> list[str]:
+        return self.change.names if self.change else list(self.table.names)
 
     def to_dict(self) -> dict[str, Any]:
-        names = self.table.names
+        names = self.names
+        extra = {"change": self.change.to_dict()} if self.change else {}
         return {
-            "design": "stratified random sample of pixel centres; strata = mapped classes (Olofsson et al. 2014)",
+            "design": "stratified random sample of pixel centres; strata = "
+                      + (f"mapped {self.change.kind} of landseg change" if self.change else "mapped classes")
+                      + " (Olofsson et al. 2014)", **extra,
             "classmap": self.classmap, "points": self.points, "class_table": self.table.name,
             "seed": self.seed, "n_requested": self.n_requested, "n_drawn": int(self.allocation.sum()),
             "min_per_class": self.min_per_class, "pixel_area": self.pixel_area,
@@ -80,7 +89,7 @@ class SampleDesign:
     def summary(self) -> str:
         lines = [f"{'stratum':<24}{'pixels':>14}{'share':>9}{'points':>8}"]
         total = max(int(self.stratum_pixels.sum()), 1)
-        for i, name in enumerate(self.table.names):
+        for i, name in enumerate(self.names):
             lines.append(f"{name:<24}{int(self.stratum_pixels[i]):>14,}{self.stratum_pixels[i] / total:>9.2%}"
                          f"{int(self.allocation[i]):>8}")
         lines.append(f"{int(self.allocation.sum())} points (seed {self.seed}) written to {self.points}; "
@@ -91,13 +100,18 @@ class SampleDesign:
 def draw_sample(
     classmap: str | Path, out: str | Path, n: int, *, min_per_class: int | None = None, seed: int = 0,
     table: str | Path | ClassTable | None = None, truth: str | Path | None = None, gsd: float | None = None,
-    strip_rows: int | None = None,
+    strip_rows: int | None = None, strata: str | None = None, roles: list[str] | None = None,
 ) -> SampleDesign:
     """Draw ``n`` stratified random pixel centres from ``classmap`` and write them to ``out``.
 
     Nodata and ignore pixels are never drawn. ``truth`` (a label raster on the same grid) fills
     ``reference`` with the class found there (for tests and benchmarks); otherwise it is empty.
     The same seed, map and options give the same points.
+
+    A transition map of ``landseg change`` is stratified by its transitions (``strata="transitions"``) or
+    their role-level groups (``strata="roles"``, :mod:`landseg.accuracy.strata`; ``roles`` edits the roles
+    first); its points carry ``map_before``/``map_after`` and two empty fields, ``reference_before`` and
+    ``reference_after``, for the classes found on the ground at each date.
     """
     path, out = Path(classmap), Path(out)
     if n < 1:
@@ -107,31 +121,60 @@ def draw_sample(
     areas = class_areas(path, table, gsd=gsd, strip_rows=strip_rows, allow_pixels_only=True)
     tbl = areas.table
     sizes = np.array([c.pixels for c in areas.classes], dtype=np.int64)
+    stratum_m2 = np.array([c.area_m2 for c in areas.classes], dtype=np.float64)
+    with open_raster(path) as ds:
+        base = change_table(ds)
+    cs = None
+    if base is not None:
+        if truth:
+            raise InputError("--truth fills one date's reference; a change sample has reference_before and "
+                             "reference_after: fill them from the two dates")
+        if base.num_classes ** 2 > 250:
+            raise InputError(f"{path.name}: {base.num_classes} classes make {base.num_classes ** 2} transitions; "
+                             "a change sample needs at most 15 classes (225 transitions)")
+        cs = ChangeStrata(base.with_roles(roles), strata or "transitions")
+        lut = cs.code_lut()
+        sizes = np.rint(cs.aggregate(np.resize(sizes, base.num_classes ** 2))).astype(np.int64)
+        stratum_m2 = cs.aggregate(np.resize(stratum_m2, base.num_classes ** 2))
+    elif strata or roles:
+        raise InputError(f"{path.name} is not a transition map of landseg change: --strata and --roles apply to "
+                         "a change sample (landseg sample OUT/transitions.tif)")
     if sizes.sum() == 0:
         raise InputError(f"{path}: every pixel is nodata or ignore; nothing to sample")
     alloc = allocate(sizes, n, min_per_class)
     ranks = draw_ranks(sizes, alloc, seed)
     with open_raster(path) as ds:
         reader = LabelReader(ds, tbl, str(path))
-        found = np.array(list(locate_ranks(class_strips(reader, strip_rows), ranks)), dtype=np.int64).reshape(-1, 3)
+        source = class_strips(reader, strip_rows)
+        if cs is not None:
+            source = ((r, lut[cls]) for r, cls in source)
+        found = np.array(list(locate_ranks(source, ranks)), dtype=np.int64).reshape(-1, 3)
         transform, crs = ds.transform, (ds.crs.to_wkt() if is_georeferenced(ds) else None)
         shape = (ds.width, ds.height)
-    found = found[np.lexsort((found[:, 2], found[:, 1]))]  # raster order, whatever the strip height
+        codes = classes_at(reader, found[:, 1], found[:, 2]) if cs is not None else None
+    order = np.lexsort((found[:, 2], found[:, 1]))  # raster order, whatever the strip height
+    found = found[order]
     stratum, row, col = found[:, 0], found[:, 1], found[:, 2]
     x = transform.a * (col + 0.5) + transform.b * (row + 0.5) + transform.c
     y = transform.d * (col + 0.5) + transform.e * (row + 0.5) + transform.f
-    reference = _truth_at(truth, tbl, row, col, shape) if truth else \
-        np.array([""] * len(row), dtype=object)
-    names = np.array(tbl.names, dtype=object)
-    write_points(out, np.asarray(x), np.asarray(y), {
-        "map_class": names[stratum], "map_index": stratum.astype(np.int32), "reference": reference,
-        "row": row.astype(np.int32), "col": col.astype(np.int32)}, crs, layer="reference_sample")
+    names = np.array(cs.names if cs else tbl.names, dtype=object)
+    fields: dict[str, np.ndarray] = {"map_class": names[stratum], "map_index": stratum.astype(np.int32)}
+    if cs is not None and codes is not None:
+        k, classes = cs.table.num_classes, np.array(cs.table.names, dtype=object)
+        codes = codes[order]
+        empty = np.array([""] * len(row), dtype=object)
+        fields.update({"map_before": classes[codes // k], "map_after": classes[codes % k],
+                       "reference_before": empty, "reference_after": empty.copy()})
+    else:
+        fields["reference"] = _truth_at(truth, tbl, row, col, shape) if truth else \
+            np.array([""] * len(row), dtype=object)
+    fields.update({"row": row.astype(np.int32), "col": col.astype(np.int32)})
+    write_points(out, np.asarray(x), np.asarray(y), fields, crs, layer="reference_sample")
     notes = list(areas.notes)
     if min(n, int(sizes.sum())) < n:
         notes.append(f"the map holds only {int(sizes.sum())} valid pixels; all of them are drawn")
-    design = SampleDesign(str(path), str(out), tbl, seed, n, min_per_class, sizes,
-                          np.array([c.area_m2 for c in areas.classes], dtype=np.float64), alloc,
-                          areas.pixel_area, crs, notes)
+    design = SampleDesign(str(path), str(out), tbl, seed, n, min_per_class, sizes, stratum_m2, alloc,
+                          areas.pixel_area, crs, notes, change=cs)
     write_json_atomic(design_path(out), design.to_dict())
     return design
 

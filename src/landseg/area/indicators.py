@@ -62,6 +62,9 @@ ZONE_AREA_RULE = ("the zone's area on valid (non-nodata) pixels of the map, exac
 BUILDING_RULE = ("buildings = 8-connected objects of building-role pixels, each counted in every zone that "
                  "contains or touches its centroid (area-weighted mean of its pixel centres)")
 SHARE_BREAKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+DEFAULT_MIN_BUILDING_M2 = 10.0
+"""Smallest building object counted by default (``landseg area --indicators``, ``landseg 3-30-300``): 10 m²
+(a garage is ~15 m²) keeps a class map's speckle of a few pixels from counting as buildings."""
 EXCEEDS_COLOURS = (("1", (215, 48, 39)), ("0", (230, 230, 230)))
 
 
@@ -99,6 +102,15 @@ class LimitCheck:
 
 
 @dataclass
+class ExtraColumn:
+    """A per-zone column added by a later step: ``kind`` as :class:`landseg.area.tables.Col` (num, int, str,
+    bool, pct), one value per zone (None: n/a)."""
+
+    kind: str
+    values: list[Any]
+
+
+@dataclass
 class IndicatorResult(Report):
     """Planning indicators per zone; ``values[indicator]`` per zone (NaN: n/a), in the zones' order."""
 
@@ -107,6 +119,9 @@ class IndicatorResult(Report):
     limits: list[LimitCheck] = field(default_factory=list)
     min_building_m2: float = 0.0
     notes: list[str] = field(default_factory=list)
+    extra: dict[str, ExtraColumn] = field(default_factory=dict)  # further per-zone columns (calibrated areas, ...)
+    extra_styles: list[LayerStyle] = field(default_factory=list)  # and their QGIS styles
+    rules: list[str] = field(default_factory=list)  # how the extra columns are defined, for every output
 
     @property
     def table(self) -> ClassTable:
@@ -137,6 +152,7 @@ class IndicatorResult(Report):
         for c in self.limits:
             cols += [Col(c.limit.column, self._limit_kind(c)),
                      Col(f"exceeds {c.limit.column}", "bool", key=c.limit.flag)]
+        cols += [Col(name, e.kind) for name, e in self.extra.items()]
         rows = []
         for k, zone in enumerate(z.zones):
             row: list[Any] = [zone.zone_id, zone.valid_m2, *[self.values[n][k] for n in SHARES]]
@@ -144,12 +160,13 @@ class IndicatorResult(Report):
             row.append(None if math.isnan(b) else int(b))
             for c in self.limits:
                 row += [c.values[k], c.exceeds[k]]
+            row += [e.values[k] for e in self.extra.values()]
             rows.append(row)
         footer = [f"limit {c.limit.column} on {c.limit.indicator}: {c.count} of {len(z.zones)} zones exceed it"
                   for c in self.limits]
         footer += [f"zone area: {ZONE_AREA_RULE}", f"{BUILDING_RULE}"
                    + (f", at least {self.min_building_m2:g} m²" if self.min_building_m2 > 0 else ""),
-                   f"roles: {self._roles_text()}", f"pixel area: {z.pixel_area}"]
+                   f"roles: {self._roles_text()}", f"pixel area: {z.pixel_area}", *self.rules]
         footer += [f"note: {n}" for n in self.notes + z.notes]
         title = f"Planning indicators per zone of {Path(z.zones_path).name} in {Path(z.raster).name}"
         return title, cols, rows, footer
@@ -157,7 +174,7 @@ class IndicatorResult(Report):
     def _roles_text(self) -> str:
         roles = self.table.role_map()
         return "; ".join(f"{r}: {', '.join(roles[r]) if r in roles else 'not declared'}"
-                         for r in ("building", "sealed", "green", "tree"))
+                         for r in ("building", "sealed", "green", "tree", "unknown"))
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
         z = self.zonal
@@ -171,12 +188,14 @@ class IndicatorResult(Report):
                 "buildings": None if math.isnan(b) else int(b),
                 "limits": {c.limit.column: {"indicator": c.limit.indicator, "limit": finite(c.values[k]),
                                             "exceeds": c.exceeds[k]} for c in self.limits},
+                **{name: finite(e.values[k]) if isinstance(e.values[k], float) else e.values[k]
+                   for name, e in self.extra.items()},
                 "notes": list(zone.notes),
             })
         return {"raster": str(z.raster), "zones_file": str(z.zones_path), "zone_id": z.id_field,
                 "class_table": self.table.name, "roles": self.table.role_map(), "pixel_area": z.pixel_area,
                 "zone_area_rule": ZONE_AREA_RULE, "coverage_rule": z.coverage_rule, "building_rule": BUILDING_RULE,
-                "min_building_m2": self.min_building_m2, "units": units,
+                "min_building_m2": self.min_building_m2, "units": units, "rules": list(self.rules),
                 "limits": [{"column": c.limit.column, "indicator": c.limit.indicator, "exceedances": c.count}
                            for c in self.limits],
                 "zones": zones, "notes": self.notes + z.notes}
@@ -203,6 +222,14 @@ class IndicatorResult(Report):
             masks[c.limit.column] = np.isnan(c.values)
             fields[c.limit.flag] = np.array([1 if e else 0 for e in c.exceeds], dtype=np.int32)
             masks[c.limit.flag] = np.array([e is None for e in c.exceeds])
+        for name, e in self.extra.items():
+            if e.kind == "str":
+                fields[name] = np.array(["" if v is None else str(v) for v in e.values], dtype=object)
+            elif e.kind in ("int", "bool"):
+                fields[name] = np.array([-1 if v is None else int(v) for v in e.values], dtype=np.int64)
+            else:
+                fields[name] = np.array([math.nan if v is None else float(v) for v in e.values], dtype=np.float64)
+            masks[name] = np.array([v is None or (isinstance(v, float) and math.isnan(v)) for v in e.values])
         fields["notes"] = np.array(["; ".join(zone.notes) for zone in z.zones], dtype=object)
         geoms = np.array([zone.geometry for zone in z.zones], dtype=object)
         mask_list = [masks.get(name) for name in fields]
@@ -223,6 +250,7 @@ class IndicatorResult(Report):
                                                  for lo, hi in pairwise(SHARE_BREAKS)])
         out = [LayerStyle(n, graduated_qml(n, ranges), graduated_sld(layer, n, ranges), n == default,
                           f"{SHARES[n][1]} share of the zone area (landseg area --indicators)") for n in available]
+        out += self.extra_styles
         for c in self.limits:
             out.append(LayerStyle(c.limit.flag, categorized_qml(c.limit.flag, EXCEEDS_COLOURS),
                                   categorized_sld(layer, c.limit.flag, EXCEEDS_COLOURS), False,
@@ -315,6 +343,8 @@ __all__ = [
     "INDICATORS",
     "SHARES",
     "ZONE_AREA_RULE",
+    "DEFAULT_MIN_BUILDING_M2",
+    "ExtraColumn",
     "IndicatorResult",
     "Limit",
     "LimitCheck",

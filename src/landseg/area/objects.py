@@ -174,3 +174,46 @@ def object_centroids(cm: ClassMap, classes: list[int], *, connectivity: int = 8,
     row, col = _join(st, "rows") / areas, _join(st, "cols") / areas
     t = cm.ds.transform
     return areas, t.a * col + t.b * row + t.c, t.d * col + t.e * row + t.f
+
+
+def large_object_edges(cm: ClassMap, classes: list[int], min_area: float, *, connectivity: int = 8,
+                       strip_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres (x, y in the raster's CRS) on the edges of the connected objects of ``classes`` that
+    cover at least ``min_area`` m². The nearest point of such an object to any point outside it is one of
+    these (edge pixels plus the first and last rows of each strip), so they stand in for its outline in
+    distance queries. Two passes over the strips: label and size the objects, then label again and keep
+    the edge pixels of the large ones; memory in the objects' edges, not the raster."""
+    st = _label_strips(cm, connectivity, strip_rows, {"objects": list(classes)})["objects"]
+    n = st["offset"]
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    values = np.concatenate(st["areas"])
+    if st["edges"]:
+        e = np.concatenate(st["edges"]) - 1
+        graph = coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+        _, comp = connected_components(graph, directed=False)
+    else:
+        comp = np.arange(n)
+    large_piece = np.concatenate([[False], (np.bincount(comp, weights=values)[comp] >= min_area)])
+    if not large_piece.any():
+        return np.zeros(0), np.zeros(0)
+    structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
+    xs, ys, offset = [], [], 0
+    t = cm.ds.transform
+    for win in strips(cm.ds, strip_rows):
+        cls = cm.reader.index(win)
+        mask = np.isin(cls, classes)
+        lab, k = ndimage.label(mask, structure=structure)
+        if k == 0:
+            continue
+        keep = large_piece[np.where(lab > 0, lab + offset, 0)]
+        offset += k
+        if not keep.any():
+            continue
+        inner = ndimage.binary_erosion(keep, structure=ndimage.generate_binary_structure(2, 1), border_value=0)
+        r, c = np.nonzero(keep & ~inner)
+        r = r + win.row_off + 0.5
+        c = c + 0.5
+        xs.append(t.a * c + t.b * r + t.c)
+        ys.append(t.d * c + t.e * r + t.f)
+    return (np.concatenate(xs), np.concatenate(ys)) if xs else (np.zeros(0), np.zeros(0))

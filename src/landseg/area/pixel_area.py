@@ -138,6 +138,14 @@ class PixelArea:
                 self._to_geo = Transformer.from_crs(crs, geo, always_xy=True)
 
     # -- per pixel ----------------------------------------------------------------------
+    @property
+    def metres_per_unit(self) -> float | None:
+        """Metres per unit of the raster's coordinates where distances in them are true ground distances
+        (projected CRSs other than Mercator, and gsd grids); None for geographic and Mercator grids."""
+        if self.kind in ("projected", "gsd") and self._planar_factor:
+            return float(np.sqrt(self._planar_factor))
+        return None
+
     def _lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CRS coordinates -> lon/lat in radians."""
         if self.kind == "geographic":

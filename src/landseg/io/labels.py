@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from landseg.classes import IGNORE_INDEX, ClassTable, load_class_table
+from landseg.classes import IGNORE_INDEX, PRESETS, ClassTable, load_class_table
 from landseg.errors import ClassTableError, InputError
 from landseg.io.raster import open_raster, read_window
 
@@ -127,6 +128,47 @@ def resolve_table(ds: rasterio.DatasetReader, table: str | Path | ClassTable | N
             "table; pass --class-table (a preset: isprs, dubai; or a YAML/JSON file)"
         )
     return embedded
+
+
+CHANGE_TAG = "LANDSEG_CHANGE"
+"""Tag of a transition map (``landseg change``): JSON with the two maps, the code rule and the class table."""
+
+
+def change_info(ds: rasterio.DatasetReader) -> dict[str, Any] | None:
+    """The :data:`CHANGE_TAG` record of a transition map, or None for any other raster."""
+    text = ds.tags().get(CHANGE_TAG)
+    if not text:
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def change_table(ds: rasterio.DatasetReader) -> ClassTable | None:
+    """The class table of both dates of a transition map (None for other rasters). Maps written before the
+    table was recorded name only the classes: a preset with those names stands in."""
+    info = change_info(ds)
+    if info is None:
+        return None
+    if isinstance(info.get("class_table"), dict):
+        return ClassTable.from_dict(info["class_table"], source=f"{Path(ds.name).name} ({CHANGE_TAG})")
+    names = tuple(info.get("classes") or ())
+    for preset in PRESETS.values():
+        if preset.names == names:
+            return preset
+    raise InputError(f"{Path(ds.name).name}: a transition map without its class table; run landseg change again")
+
+
+def table_with_roles(raster: str | Path, table: str | Path | ClassTable | None,
+                     roles: Sequence[str] | None) -> str | Path | ClassTable | None:
+    """``table`` (or the raster's embedded one) with ``--roles ROLE=CLASS,...`` applied; ``table`` itself
+    when no roles are given."""
+    if not roles:
+        return table
+    with open_raster(raster) as ds:
+        return resolve_table(ds, table).with_roles(roles)
 
 
 class LabelReader:

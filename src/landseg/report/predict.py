@@ -29,6 +29,7 @@ from landseg.report.page import (
     truth_table,
     viewer,
 )
+from landseg.report.planning import planning_section
 from landseg.views import (
     class_layer,
     fit,
@@ -221,6 +222,8 @@ def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
         if "error_matrix" in d:
             page.add(f"<h3>Accuracy and error-adjusted areas ({esc(Path(d.get('reference', '')).name)})</h3>",
                      accuracy_table(d))
+    for ppath in sorted(folder.glob(f"{stem}_planning*.json")):
+        planning_section(page, ppath)
     for tpath in sorted(folder.glob(f"{stem}_truth*.json")):
         d = read_json(tpath)
         if "classes" in d and d["classes"] and "true_m2" in d["classes"][0]:

@@ -351,6 +351,15 @@ class JobRunner:
         return cb
 
 
+def _planning_public(planning: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The planning table for the result page: zones' flat columns, the rules and notes (no file paths)."""
+    if planning is None:
+        return None
+    zones = [{k: v for k, v in z.items() if not isinstance(v, (dict, list))} for z in planning.get("zones", [])]
+    return {"zone_id": planning.get("zone_id"), "zones": zones, "rules": planning.get("rules", []),
+            "notes": planning.get("notes", [])}
+
+
 def _public(message: str, job_dir: Path, job: dict[str, Any]) -> str:
     """An error message with server paths replaced by the names the user knows."""
     for path, name in ((job_dir / "out" / "input_classes.tif", "the class map"), (job_dir / job["input"], job["name"]),
@@ -394,6 +403,7 @@ def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_op
         "seconds": rec["seconds_total"], "model": job["model"],
         "legend": [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(zip(table.names, table.colors))],
         "areas": areas, "zones": zones, "accuracy": accuracy, "polygons": polygons,
+        "planning": _planning_public(res.planning),
         "warnings": [_public(w, job_dir, job) for w in res.warnings],
         "files": sorted(name for name, (fname, _, _) in ARTIFACTS.items() if (out / fname).exists()),
     }

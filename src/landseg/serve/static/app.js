@@ -237,6 +237,7 @@ function renderResult(job) {
   renderAreas(areas, r.legend);
   renderZones(r.zones);
   renderAccuracy(r.accuracy);
+  renderPlanning(r.planning);
   $("downloads").replaceChildren(...DOWNLOADS.filter(([k]) => files[k]).map(([k, label]) =>
     el("li", {}, el("a", { href: files[k], text: label, download: "", "data-artifact": k }))));
   $("warnings").replaceChildren(...(r.warnings || []).map((w) => el("li", { text: w })));
@@ -324,6 +325,33 @@ function renderAccuracy(acc) {
   const oa = acc.overall_accuracy || {};
   $("accuracy-overall").textContent = `Overall accuracy: ${pm(oa.value, oa.ci95)} (95 % confidence).`;
   $("accuracy-method").textContent = `Method: ${acc.method || ""}.` + (acc.notes || []).map((n) => ` Note: ${n}.`).join("");
+}
+
+function renderPlanning(planning) {
+  // planning indicators per zone (shares, buildings, 3-30-300, calibrated sealed/green m² with 95 % bounds):
+  // one table with every column the API sends; its section is made here, after the accuracy section
+  let sec = $("planning-section");
+  if (!sec) {
+    sec = el("div", { id: "planning-section" }, el("h3", { text: "Planning indicators per zone" }),
+      el("div", { class: "scroll" }, el("table", { id: "planning-table", class: "planning" })),
+      el("p", { id: "planning-rules", class: "muted" }));
+    $("accuracy-section").after(sec);
+  }
+  const zones = planning && planning.zones ? planning.zones : [];
+  sec.hidden = !zones.length;
+  if (!zones.length) return;
+  const cols = Object.keys(zones[0]).filter((k) => k !== "id");
+  const text = (k, v) => v === null || v === undefined ? "–" : typeof v === "boolean" ? (v ? "yes" : "no")
+    : typeof v === "number" ? (/share|coverage/.test(k) ? `${fmt(100 * v)} %` : fmt(v)) : String(v);
+  const head = el("tr", {}, el("th", { text: planning.zone_id || "zone" }),
+    ...cols.map((k) => el("th", { class: "num", text: k })));
+  const rows = zones.slice(0, 500).map((z) => el("tr", { "data-zone": String(z.id) }, el("td", { text: String(z.id) }),
+    ...cols.map((k) => el("td", { class: `num ${k}`, "data-value": typeof z[k] === "number" ? String(z[k]) : "",
+      text: text(k, z[k]) }))));
+  $("planning-table").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+  const more = zones.length > 500 ? ` First 500 of ${zones.length} zones shown.` : "";
+  $("planning-rules").textContent = [...(planning.rules || []), ...(planning.notes || []).map((n) => `Note: ${n}`)]
+    .join(" ") + more;
 }
 
 function fitImage() {
