@@ -1,5 +1,6 @@
 """Mosaics (seamless across tile borders), Ray workers, zonal areas by region, the STAC catalogue."""
 
+import json
 import os
 import signal
 import time
@@ -285,3 +286,31 @@ def test_unreachable_ray_address_fails_fast(tmp_path, tiny_checkpoint, capsys):
     with pytest.raises(ConfigError, match="expected HOST:PORT"):
         from landseg.cluster import check_reachable
         check_reachable("nonsense")
+
+
+@pytest.mark.parametrize("shift", [(0, 128), (64, 200), (0, 0)])
+def test_overlapping_tiles_are_counted_once(tmp_path, tiny_checkpoint, shift):
+    """Issue 23.1: two 256² tiles overlapping (by half, by a corner, or fully): the area table equals the merged
+    grid's (classes.vrt) pixel for pixel, not the sum of the tiles."""
+    rng = np.random.default_rng(1)
+    lab = rng.integers(0, 6, (64, 64)).repeat(8, 0).repeat(8, 1)
+    img = np.moveaxis(ISPRS.index_to_rgb(lab), -1, 0).copy()
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    dr, dc = shift
+    write_tif(tiles / "a.tif", img[:, :256, :256])
+    write_tif(tiles / "b.tif", img[:, dr:dr + 256, dc:dc + 256], X0 + dc * PS, Y0 - dr * PS)
+    notes = []
+    out = tmp_path / "out"
+    assert predict_mosaic(str(tiny_checkpoint()), [tiles], out, PredictOptions(**OPTS), echo=lambda s: None,
+                          warn=notes.append, loader=colour_loader) == []
+    with rasterio.open(out / "classes.vrt") as vrt:
+        merged = vrt.read(1)
+    valid = merged != 255
+    areas = json.loads((out / "areas.json").read_text())
+    px = sum(c["pixels"] for c in areas["classes"])
+    assert px == valid.sum() == 2 * 256 * 256 - (256 - dr) * (256 - dc)
+    assert abs(sum(c["area_m2"] for c in areas["classes"]) - valid.sum() * PS * PS) < 1e-6
+    for c in areas["classes"]:
+        assert c["pixels"] == int((merged == c["index"]).sum()), c["name"]
+    assert any("a.tif and b.tif" in n and "merged grid" in n for n in notes)

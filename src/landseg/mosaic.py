@@ -64,6 +64,18 @@ class Mosaic:
     transform: Any
     errors: list[str]  # tiles left out (unreadable), one message each
 
+    def overlaps(self, tiles: Sequence[MosaicTile] | None = None) -> list[tuple[MosaicTile, MosaicTile, int]]:
+        """Pairs of ``tiles`` (default: all) whose footprints share pixels, with the number of shared pixels."""
+        tiles = self.tiles if tiles is None else tiles
+        pairs = []
+        for k, a in enumerate(tiles):
+            for b in tiles[k + 1:]:
+                h = min(a.row + a.height, b.row + b.height) - max(a.row, b.row)
+                w = min(a.col + a.width, b.col + b.width) - max(a.col, b.col)
+                if h > 0 and w > 0:
+                    pairs.append((a, b, h * w))
+        return pairs
+
 
 def list_tiles(inputs: Sequence[str | Path]) -> list[Path]:
     """Tiles named by folders, glob patterns, list files (.txt: one path per line) or existing VRTs."""
@@ -208,15 +220,19 @@ def predict_mosaic(model: str, inputs: Sequence[str | Path], out: str | Path, op
         state = "already done" if res.value.get("skipped") else "done"
         echo(f"{tile.path}: {state} ({line})")
     bar.close()
-    finish_mosaic(mosaic, out, results, model, echo, warn)
+    finish_mosaic(mosaic, out, results, model, echo, warn, gsd=opts.gsd)
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(mosaic.tiles) + len(mosaic.errors)} tiles failed")
     return errors
 
 
 def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], model: str,
-                  echo: Callable[[str], None], warn: Callable[[str], None]) -> None:
-    """The VRT over the class maps, the summed area table and the STAC catalogue."""
+                  echo: Callable[[str], None], warn: Callable[[str], None], *, gsd: float | None = None) -> None:
+    """The VRT over the class maps, the area table and the STAC catalogue.
+
+    The area table is the sum of the tiles' tables when no two tiles overlap; when some do, a pixel would be
+    counted once per tile holding it, so the table is measured on the merged grid (``classes.vrt``, read strip
+    by strip: each pixel once) instead, and a note names the overlapping tiles."""
     done = [(t, output_paths(t.path, out)["classes"]) for t in mosaic.tiles]
     done = [(t, p) for t, p in done if p.exists()]
     if not done:
@@ -225,7 +241,17 @@ def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], mode
     echo(f"class maps: {out / OUTPUT_VRT} ({len(done)} of {len(mosaic.tiles)} tiles)")
     parts = [r["area_result"] for r in results if "area_result" in r]
     if parts:
-        total = merge_class_areas(parts, raster=str(out / OUTPUT_VRT))
+        overlaps = mosaic.overlaps([t for t, _ in done])
+        if overlaps:
+            names = ", ".join(f"{a.path.name} and {b.path.name} ({n:,} px)" for a, b, n in overlaps[:5])
+            more = f" and {len(overlaps) - 5} more pairs" if len(overlaps) > 5 else ""
+            note = (f"tiles overlap: {names}{more}; the areas are measured on the merged grid "
+                    f"({OUTPUT_VRT}), each pixel once")
+            warn(f"landseg predict: note: {note}")
+            total = class_areas(out / OUTPUT_VRT, gsd=gsd, allow_pixels_only=True)
+            total.notes.append(note)
+        else:
+            total = merge_class_areas(parts, raster=str(out / OUTPUT_VRT))
         with atomic_output(out / "areas.csv", suffix=".csv") as tmp:
             tmp.write_text(total.to_csv())
         with atomic_output(out / "areas.json", suffix=".json") as tmp:
