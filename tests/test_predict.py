@@ -11,6 +11,7 @@ from rasterio.transform import from_origin
 
 from landseg.classes import ISPRS
 from landseg.cli import main
+from landseg.errors import InputError
 from landseg.models.checkpoint import load_checkpoint
 from landseg.predict import PredictOptions, output_paths, predict_raster
 
@@ -494,12 +495,12 @@ def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff,
     files = [make_geotiff(img, name=f"{n}.tif") for n in ("a", "boom", "c", "gdal")]
     real = pr._check_has_data
 
-    def flaky(ds, src):
+    def flaky(ds, src, *rest):
         if src.stem == "boom":
             raise ValueError("unexpected")
         if src.stem == "gdal":
             raise RasterioIOError("Read failed")
-        return real(ds, src)
+        return real(ds, src, *rest)
 
     monkeypatch.setattr(pr, "_check_has_data", flaky)
     out = tmp_path / "out"
@@ -584,3 +585,55 @@ def test_corrupt_onnx_in_the_output_folder_is_exported_again(make_geotiff, tiny_
     (out / "tiny5.onnx").write_bytes((out / "tiny.onnx").read_bytes())  # an export of another model: not used
     assert main(["predict", str(other), str(src), "--out", str(out), "--engine", "onnx", "--overwrite",
                  "--window", "64", "--overlap", "0"]) == 0, capsys.readouterr().err
+
+
+def test_band_roles_alpha_is_a_mask_only_when_it_looks_like_one(make_geotiff, ckpt, tmp_path, capsys):
+    """Issue 23.2: a 4-band 8-bit GeoTIFF written with GDAL's defaults tags band 4 alpha. An RGBI image whose NIR is 0
+    in some rows must not lose those rows silently: auto refuses and asks, --mask nodata predicts everything,
+    --mask alpha masks them; a real 0/255 alpha is the mask in auto; which bands and mask were used is recorded."""
+    lab, img = scene(96, 96, seed=5)
+    nir = np.full((96, 96), 120, np.uint8)
+    nir[:30] = 0
+    rgbi = make_geotiff(np.concatenate([img, nir[None]]), name="rgbi.tif")
+    with rasterio.open(rgbi) as ds:
+        assert ds.colorinterp[3].name == "alpha"  # the trap: GDAL's default tagging
+    opts = dict(window=64, overlap=16, progress=False, previews=False)
+    with pytest.raises(InputError, match="band 4 is tagged alpha.*--mask alpha.*--mask nodata"):
+        predict_raster(colour_engine, ckpt, rgbi, tmp_path / "auto", PredictOptions(**opts))
+    rec = predict_raster(colour_engine, ckpt, rgbi, tmp_path / "nd", PredictOptions(**opts, mask="nodata"))
+    cls = rasterio.open(rec["classes"]).read(1)
+    assert np.array_equal(cls, lab)  # nothing lost
+    saved = json.loads(output_paths(rgbi, tmp_path / "nd")["predict"].read_text())
+    assert saved["bands"] == [1, 2, 3] and "band 4 is tagged alpha but not used" in saved["mask"]
+    rec = predict_raster(colour_engine, ckpt, rgbi, tmp_path / "al", PredictOptions(**opts, mask="alpha"))
+    cls = rasterio.open(rec["classes"]).read(1)
+    assert (cls[:30] == 255).all() and np.array_equal(cls[30:], lab[30:])
+    # a real alpha (0/255) is the mask in auto, and the CLI says so
+    alpha = np.where(nir > 0, 255, 0).astype(np.uint8)
+    rgba = make_geotiff(np.concatenate([img, alpha[None]]), name="rgba.tif")
+    assert main(["predict", str(ckpt.path), str(rgba), "--out", str(tmp_path / "rgba"), "--no-previews",
+                 "--window", "64", "--overlap", "16"]) == 0
+    assert "nodata mask: alpha band 4" in capsys.readouterr().out
+    cls = rasterio.open(output_paths(rgba, tmp_path / "rgba")["classes"]).read(1)
+    assert (cls[:30] == 255).all() and (cls[30:] != 255).all()
+    # the CLI refuses the RGBI file in one line (exit 2), and --mask none keeps every pixel
+    assert main(["predict", str(ckpt.path), str(rgbi), "--out", str(tmp_path / "cli"), "--no-previews"]) == 2
+    assert "--mask nodata" in capsys.readouterr().err
+    rec = predict_raster(colour_engine, ckpt, rgba, tmp_path / "none", PredictOptions(**opts, mask="none"))
+    assert (rasterio.open(rec["classes"]).read(1) != 255).all()
+
+
+def test_an_alpha_tagged_band_that_feeds_the_model_is_not_a_mask(make_geotiff, tiny_checkpoint, tmp_path):
+    """A 4-band model on an RGBI file tagged RGBA: band 4 is model input, so its zeros are not nodata."""
+    ck = load_checkpoint(tiny_checkpoint(bands=4))
+    img = np.random.default_rng(0).integers(1, 255, (4, 64, 64)).astype(np.uint8)
+    img[3, :20] = 0
+    src = make_geotiff(img, name="rgbi4.tif")
+
+    def engine(batch):
+        return np.ones((batch.shape[0], 6, *batch.shape[2:]), np.float32) / 6
+
+    rec = predict_raster(engine, ck, src, tmp_path / "o", PredictOptions(window=64, overlap=16, progress=False,
+                                                                          previews=False))
+    assert (rasterio.open(rec["classes"]).read(1) != 255).all()
+    assert "feeds the model" in json.loads(output_paths(src, tmp_path / "o")["predict"].read_text())["mask"]

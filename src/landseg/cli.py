@@ -32,6 +32,7 @@ from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
 from landseg.evaluate_outputs import summary_lines as evaluate_summary
 from landseg.io.files import atomic_output  # noqa: E402
+from landseg.io.raster import MASK_MODES  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
@@ -211,6 +212,9 @@ def add_predict(p: argparse.ArgumentParser) -> None:
                         "either way (default 8)")
     p.add_argument("--max-pixels", type=positive_float, default=2e9,
                    help="refuse inputs whose inference grid would exceed this many pixels (default 2e9)")
+    p.add_argument("--mask", choices=MASK_MODES, default="auto",
+                   help="what marks input nodata: auto (a band tagged alpha that holds only 0/255, else the nodata "
+                        "value or mask band), alpha, nodata (never an alpha band), none (default auto)")
     add_cluster_options(p)
 
 
@@ -245,7 +249,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite,
-                          max_scale=args.max_scale, max_pixels=args.max_pixels)
+                          max_scale=args.max_scale, max_pixels=args.max_pixels, mask=args.mask)
     if args.ray is not None and not args.mosaic:
         raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
     if args.mosaic:

@@ -45,6 +45,8 @@ from landseg.io.raster import (
     CLASS_MAP_NODATA,
     BlockWriter,
     ClassMapWriter,
+    MaskSource,
+    choose_mask,
     class_map_profile,
     finalize_cog,
     is_georeferenced,
@@ -90,6 +92,7 @@ class PredictOptions:
     overwrite: bool = False
     progress: bool = True
     extra_tags: dict[str, str] = field(default_factory=dict)
+    mask: str = "auto"  # what marks input nodata: auto, alpha, nodata, none (io.raster.choose_mask)
     on_progress: Callable[[int, int], None] | None = None  # (windows done, windows total), e.g. for a web UI
 
 
@@ -151,15 +154,24 @@ def output_stems(files: Sequence[Path]) -> list[str]:
 
 
 def _input_bands(ds: rasterio.DatasetReader, need: int, path: Path) -> list[int]:
-    """Band indexes to feed the model; an alpha band beyond them is used as the mask only."""
+    """Band indexes to feed the model: the bands not tagged alpha when they are as many as the model needs, else
+    the raster's first ``need`` bands (an RGB model reads bands 1-3 of an RGBI image; :func:`describe_bands`
+    says so)."""
     ci = list(ds.colorinterp)
     data_bands = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha]
     if len(data_bands) == need:
         return data_bands
-    if ds.count == need:
+    if ds.count >= need:
         return list(range(1, need + 1))
     raise InputError(f"{path}: the model needs {need} bands, this raster has {ds.count} "
                      f"({', '.join(c.name for c in ci)}); give an image with the model's bands")
+
+
+def describe_bands(ds: rasterio.DatasetReader, bands: list[int], model_bands: Sequence[str]) -> str:
+    """'bands 1, 2, 3 of 4 as red, green, blue' for the console and ``predict.json``."""
+    unused = [i for i in ds.indexes if i not in bands]
+    text = f"bands {', '.join(map(str, bands))} of {ds.count} as {', '.join(model_bands)}"
+    return text + (f" (band {', '.join(map(str, unused))} not fed to the model)" if unused else "")
 
 
 def _scaler(ds: rasterio.DatasetReader, path: Path, opts: PredictOptions, bands: list[str]) -> Callable[[np.ndarray], np.ndarray]:
@@ -279,8 +291,9 @@ def predict_raster(
         ds = stack.enter_context(open_raster(src))
         vrt_args, note = prediction_grid(ds, ckpt, opts)
         bands = _input_bands(ds, len(ckpt.mean), src)
+        source = choose_mask(ds, bands, opts.mask)
         scale = _scaler(ds, src, opts, ckpt.bands)
-        _check_has_data(ds, src)
+        _check_has_data(ds, src, source, bands)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
         if mosaic is not None:
             if vrt_args is not None:
@@ -294,11 +307,11 @@ def predict_raster(
             raise output_error(paths["classes"].parent, exc) from None
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         n_windows = infer_grid(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts,
-                               mosaic[1] if mosaic else None)
+                               mosaic[1] if mosaic else None, source)
         t_model = time.perf_counter() - t0
         final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
-            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands)
+            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands, source)
         finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
         if opts.probs:
             with update_raster(final_probs) as pds:
@@ -310,7 +323,8 @@ def predict_raster(
         record = {"input": str(src), "model": model_name, "note": note, "size": [ds.width, ds.height],
                   "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
                   "tta": opts.tta, "windows": n_windows, "inference_grid": [grid.width, grid.height],
-                  "seconds_model": round(t_model, 2)}
+                  "seconds_model": round(t_model, 2), "bands": bands,
+                  "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text}
         if opts.areas:
             record["areas"] = _write_areas(final_raw, paths, opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
@@ -327,17 +341,19 @@ def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
     return all(paths[k].exists() for k in want)
 
 
-def _check_has_data(ds: rasterio.DatasetReader, src: Path) -> None:
+def _check_has_data(ds: rasterio.DatasetReader, src: Path, source: MaskSource | None = None,
+                    bands: list[int] | None = None) -> None:
     if ds.width == 0 or ds.height == 0:
         raise InputError(f"{src}: empty raster")
-    small = valid_mask(ds, out_shape=(min(ds.height, 256), min(ds.width, 256)))
+    small = valid_mask(ds, out_shape=(min(ds.height, 256), min(ds.width, 256)), indexes=bands, source=source)
     if not small.any():
-        raise InputError(f"{src}: every pixel is nodata; nothing to predict")
+        how = f" (mask: {source.text})" if source is not None else ""
+        raise InputError(f"{src}: every pixel is nodata{how}; nothing to predict")
 
 
 def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, bands: list[int], scale,
                vrt_args: dict[str, Any] | None, tmpdir: Path, tags: dict[str, str], opts: PredictOptions,
-               region: Region | None = None) -> int:
+               region: Region | None = None, source: MaskSource | None = None) -> int:
     """Sliding-window inference on the inference grid into ``tmpdir`` (classes_grid.tif, probs_grid.tif);
     returns the number of windows.
 
@@ -367,7 +383,7 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
         row, col = blk.row - r0, blk.col - c0
         if mask_ds is not None:
             h, w = blk.classes.shape
-            blk.classes[~valid_mask(mask_ds, Window(col, row, w, h), indexes=bands)] = CLASS_MAP_NODATA
+            blk.classes[~valid_mask(mask_ds, Window(col, row, w, h), indexes=bands, source=source)] = CLASS_MAP_NODATA
         classes.write(blk.classes, row, col)
         if probs is not None:
             probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
@@ -404,14 +420,15 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
 
 
 def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: dict[str, str],
-            probs: bool, bands: list[int] | None = None) -> tuple[Path, Path]:
+            probs: bool, bands: list[int] | None = None, source: MaskSource | None = None) -> tuple[Path, Path]:
     """The inference-grid outputs copied back onto the input grid; returns (classes, probs) paths."""
     georef = is_georeferenced(ds)
     crs, transform = (ds.crs, ds.transform) if georef else (None, None)
     prof = class_map_profile(ds.width, ds.height, crs=crs, transform=transform)
     final_raw, final_probs = tmpdir / "classes.tif", tmpdir / "probs.tif"
     with ClassMapWriter(final_raw, prof, ckpt.class_table, tags) as out:
-        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True, bands=bands)
+        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True, bands=bands,
+                source=source)
     if probs:
         nc = ckpt.class_table.num_classes
         pprof = {**prof, "count": nc, "nodata": None}
@@ -421,7 +438,7 @@ def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: 
 
 
 def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dict[str, Any], resampling: Resampling,
-            mask: bool, bands: list[int] | None = None) -> None:
+            mask: bool, bands: list[int] | None = None, source: MaskSource | None = None) -> None:
     """Copy ``raw`` (inference grid) onto the input grid block by block, masking input nodata."""
     with ExitStack() as stack:
         src = stack.enter_context(open_raster(raw))
@@ -433,7 +450,7 @@ def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dic
         for win in out.windows():
             data = src.read(window=win)
             if mask:
-                data[:, ~valid_mask(ds, win, indexes=bands)] = CLASS_MAP_NODATA
+                data[:, ~valid_mask(ds, win, indexes=bands, source=source)] = CLASS_MAP_NODATA
             out.write_window(data, win)
 
 
@@ -501,7 +518,8 @@ def predict_files(
         if rec.get("skipped"):
             echo(f"{f}: already done ({rec['classes']})")
         else:
-            echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']})")
+            echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']}; {rec['bands_used']}; "
+                 f"nodata mask: {rec['mask']})")
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(shard(files))} inputs failed: {', '.join(failed)}")
     return errors

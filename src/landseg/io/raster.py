@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
@@ -89,21 +89,101 @@ def read_window(ds: rasterio.DatasetReader, window: Window | None = None, **kw: 
         return ds.read(window=window, **kw)
 
 
-def valid_mask(ds: rasterio.DatasetReader, window: Window | None = None,
-               out_shape: tuple[int, int] | None = None, indexes: list[int] | None = None) -> np.ndarray:
-    """Boolean mask of the pixels that hold data: GDAL's dataset mask (nodata value, alpha, mask band) and, for
-    float rasters, finite values in every band (``indexes``, default all).
+MASK_MODES = ("auto", "alpha", "nodata", "none")
+ALPHA_SAMPLE = 512  # an alpha band is sampled on up to 512 x 512 pixels to see whether it looks like a mask
 
-    GDAL ignores NaN unless the raster declares ``nodata=nan``, and never masks ±inf, so float inputs are
-    checked here explicitly: a NaN/inf pixel is nodata however the file was written.
+
+@dataclass(frozen=True)
+class MaskSource:
+    """What marks a raster's nodata pixels, decided once per raster (:func:`choose_mask`).
+
+    ``kind`` is ``alpha`` (band ``band`` = 0 is nodata), ``nodata`` (the nodata value, or GDAL's mask band, never
+    an alpha band) or ``none`` (every pixel holds data); ``text`` says which, for the console and ``predict.json``.
+    NaN/inf in float rasters are nodata in every kind.
     """
+
+    kind: str
+    band: int | None = None
+    text: str = ""
+
+
+def choose_mask(ds: rasterio.DatasetReader, bands: list[int], mode: str = "auto") -> MaskSource:
+    """Decide what masks ``ds`` whose ``bands`` feed a model; ``mode`` is the user's choice (:data:`MASK_MODES`).
+
+    An alpha band is the mask only when the file tags it alpha, it is not one of the model's ``bands``, and the
+    user did not say otherwise (``mode`` nodata/none). In ``auto`` a tagged alpha band must also look like a mask
+    (only 0 and 255 on a sample): a band that holds other values (e.g. a near-infrared band that GDAL tagged alpha
+    because a 4-band 8-bit GeoTIFF defaults to RGBA) is refused with :class:`InputError` asking for ``--mask``,
+    instead of silently turning its dark pixels into nodata.
+    """
+    if mode not in MASK_MODES:
+        raise InputError(f"mask mode must be one of {', '.join(MASK_MODES)}, got {mode!r}")
+    alphas = [i + 1 for i, c in enumerate(ds.colorinterp) if c == ColorInterp.alpha and i + 1 not in bands]
+    if mode == "none":
+        return MaskSource("none", None, "none (--mask none: every pixel holds data)")
+    if mode == "alpha":
+        if not alphas:
+            raise InputError(f"{ds.name}: --mask alpha, but no band outside the model's bands "
+                             f"{', '.join(map(str, bands))} is tagged alpha; use --mask nodata or none")
+        return MaskSource("alpha", alphas[0], f"alpha band {alphas[0]} (--mask alpha)")
+    if mode == "auto" and alphas:
+        a = alphas[0]
+        with reading(ds.name):
+            sample = ds.read(a, out_shape=(min(ds.height, ALPHA_SAMPLE), min(ds.width, ALPHA_SAMPLE)),
+                             resampling=Resampling.nearest)
+        odd = np.setdiff1d(np.unique(sample), [0, 255])
+        if odd.size:
+            eg = ", ".join(f"{v:g}" for v in odd[:: max(1, odd.size // 4)][:4])
+            raise InputError(
+                f"{ds.name}: band {a} is tagged alpha (the mask), but it holds values other than 0 and 255 "
+                f"(e.g. {eg}), like image data (GDAL tags band 4 of an 8-bit 4-band GeoTIFF alpha by default). "
+                "Say what it is: --mask alpha (it is the mask: 0 = nodata) or --mask nodata (it is not; use "
+                "the nodata value only)")
+        return MaskSource("alpha", a, f"alpha band {a} (tagged alpha in the file, values 0/255)")
+    ignored = f"; band {alphas[0]} is tagged alpha but not used (--mask nodata)" if alphas else ""
+    fed_alpha = [b for b in bands if ds.colorinterp[b - 1] == ColorInterp.alpha]
+    if fed_alpha:
+        ignored += f"; band {fed_alpha[0]} is tagged alpha but feeds the model, so it is not a mask"
+    if ds.nodata is not None:
+        return MaskSource("nodata", None, f"nodata value {ds.nodata:g}{ignored}")
+    flags = ds.mask_flag_enums[bands[0] - 1]
+    if MaskFlags.per_dataset in flags and MaskFlags.alpha not in flags:
+        return MaskSource("nodata", None, f"the file's mask band{ignored}")
+    return MaskSource("none", None, f"none (no nodata value, mask band or alpha){ignored}")
+
+
+def valid_mask(ds: rasterio.DatasetReader, window: Window | None = None,
+               out_shape: tuple[int, int] | None = None, indexes: list[int] | None = None,
+               source: MaskSource | None = None) -> np.ndarray:
+    """Boolean mask of the pixels that hold data and, for float rasters, finite values in every band (``indexes``,
+    default all).
+
+    ``source`` (:func:`choose_mask`) says what marks nodata; without it, GDAL's dataset mask (nodata value,
+    alpha, mask band). GDAL ignores NaN unless the raster declares ``nodata=nan``, and never masks ±inf, so float
+    inputs are checked here explicitly: a NaN/inf pixel is nodata however the file was written.
+    """
+    idx = indexes or list(ds.indexes)
+    kw: dict[str, Any] = {"window": window}
+    shape = (ds.height, ds.width) if window is None else (int(window.height), int(window.width))
+    if out_shape is not None:
+        kw.update(out_shape=out_shape, resampling=Resampling.nearest)
+        shape = out_shape
     with reading(ds.name):
-        mask = ds.dataset_mask(window=window, out_shape=out_shape) > 0
+        if source is None:
+            mask = ds.dataset_mask(**kw) > 0
+        elif source.kind == "alpha":
+            mask = ds.read(source.band, **kw) > 0
+        elif source.kind == "nodata" and ds.nodata is not None:
+            data = ds.read(idx, **({**kw, "out_shape": (len(idx), *shape)} if out_shape else kw))
+            nd = ds.nodata
+            mask = ~(np.isnan(data) if np.isnan(nd) else data == nd).all(axis=0)
+        elif source.kind == "nodata":
+            mask = ds.read_masks(idx[0], **kw) > 0
+        else:
+            mask = np.ones(shape, bool)
         if np.dtype(ds.dtypes[0]).kind == "f":
-            kw: dict[str, Any] = {"window": window}
-            if out_shape is not None:
-                kw.update(out_shape=(len(indexes or ds.indexes), *out_shape), resampling=Resampling.nearest)
-            data = ds.read(indexes or list(ds.indexes), **kw)
+            fkw = {**kw, "out_shape": (len(idx), *out_shape)} if out_shape is not None else kw
+            data = ds.read(idx, **fkw)
             mask &= np.isfinite(data).all(axis=0)
     return mask
 
