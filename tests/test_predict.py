@@ -510,7 +510,7 @@ def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff,
     assert err.strip().endswith(f"2 of 4 inputs failed: {files[1]}, {files[3]}")
     assert (out / "a_classes.tif").exists() and (out / "c_classes.tif").exists()
 
-    def interrupt(ds, src):
+    def interrupt(ds, src, *rest):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pr, "_check_has_data", interrupt)
