@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import rasterio
 import pytest
 
 from landseg.accuracy import allocate, design_path, draw_sample
@@ -131,3 +132,25 @@ def test_class_roles_round_trip(tmp_path):
         ClassTable.from_dict({"classes": [{"name": "a", "color": [1, 2, 3]}], "roles": {"forest": ["a"]}})
     with pytest.raises(ClassTableError, match="names unknown classes"):
         ClassTable.from_dict({"classes": [{"name": "a", "color": [1, 2, 3]}], "roles": {"green": ["b"]}})
+
+
+@pytest.mark.parametrize("kind", ["crs", "shifted", "pixel", "size", "no_georef"])
+def test_truth_off_the_maps_grid_is_refused(make_geotiff, tmp_path, capsys, kind):
+    """Issue 23.3: a truth raster in another CRS or place (same pixel count) used to fill `reference` by row/column
+    from the wrong place; it must be on the map's grid or be refused, naming what differs."""
+    path, cls = _map(make_geotiff)
+    tr = rasterio.transform.from_origin(367000, 5808000, 0.05, 0.05)
+    kw = {"crs": dict(crs="EPSG:3857"), "shifted": dict(transform=rasterio.transform.from_origin(367100, 5808000, 0.05, 0.05)),
+          "pixel": dict(transform=rasterio.transform.from_origin(367000, 5808000, 0.1, 0.1)),
+          "size": {}, "no_georef": dict(crs=None)}[kind]
+    arr = cls[:, :-4] if kind == "size" else cls
+    tpath = make_geotiff(arr, name="truth.tif", nodata=255, **({"transform": tr} | kw))
+    out = tmp_path / "p.gpkg"
+    assert main(["sample", str(path), "--n", "20", "--out", str(out), "--class-table", "isprs",
+                 "--truth", str(tpath)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--truth truth.tif is not on the grid of" in err, err
+    want = {"crs": "CRS EPSG:3857 vs EPSG:32633", "shifted": "origin", "pixel": "pixel 0.1 vs 0.05", "size": "size",
+            "no_georef": "is not"}[kind]
+    assert want in err, err
+    assert not out.exists()

@@ -23,6 +23,7 @@ from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
 from landseg.area.totals import class_areas
 from landseg.classes import ClassTable
 from landseg.errors import InputError
+from landseg.io.align import check_same_grid
 from landseg.io.files import write_json_atomic
 from landseg.io.labels import LabelReader, table_from_raster
 from landseg.io.points import write_points
@@ -96,7 +97,8 @@ def draw_sample(
     """Draw ``n`` stratified random pixel centres from ``classmap`` and write them to ``out``.
 
     Nodata and ignore pixels are never drawn. ``truth`` (a label raster on the same grid) fills
-    ``reference`` with the class found there (for tests and benchmarks); otherwise it is empty.
+    ``reference`` with the class found there (for tests and benchmarks); otherwise it is empty. A truth raster
+    off the map's grid (another CRS, origin, pixel size or size) is refused with :class:`InputError`.
     The same seed, map and options give the same points.
     """
     path, out = Path(classmap), Path(out)
@@ -104,6 +106,9 @@ def draw_sample(
         raise InputError(f"--n must be at least 1, got {n}")
     if min_per_class is not None and min_per_class < 0:
         raise InputError(f"--min-per-class must be 0 or more, got {min_per_class}")
+    if truth:  # before any work: the reference is read by row/column, so it must be on the map's grid
+        with open_raster(path) as ds, open_raster(truth) as tds:
+            check_same_grid(tds, ds, "--truth")
     areas = class_areas(path, table, gsd=gsd, strip_rows=strip_rows, allow_pixels_only=True)
     tbl = areas.table
     sizes = np.array([c.pixels for c in areas.classes], dtype=np.int64)
