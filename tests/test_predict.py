@@ -146,8 +146,8 @@ def test_cli_predict_skips_complete_outputs_and_reports_bad_inputs(make_geotiff,
     assert "trunc.tif" in err
     assert (out / "good_classes.tif").exists()
     assert not list(out.glob("u16_*")) and not list(out.glob("trunc_*"))
-    assert main(["predict", str(model), str(good), "--out", str(out)]) == 0
-    assert "already done" in capsys.readouterr().out
+    assert main(["predict", str(model), str(good), "--out", str(out), "--window", "64", "--overlap", "16"]) == 0
+    assert "already done" in capsys.readouterr().out  # same input, model and options
     assert main(["predict", str(model), str(u16), "--out", str(out), "--input-range", "0,51000",
                  "--window", "64", "--overlap", "16"]) == 0
 
@@ -637,3 +637,36 @@ def test_an_alpha_tagged_band_that_feeds_the_model_is_not_a_mask(make_geotiff, t
                                                                           previews=False))
     assert (rasterio.open(rec["classes"]).read(1) != 255).all()
     assert "feeds the model" in json.loads(output_paths(src, tmp_path / "o")["predict"].read_text())["mask"]
+
+
+def test_a_changed_input_model_or_option_is_predicted_again(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    """Issue 23.4: `x.tif` replaced by another image of the same size (even with its old mtime) is not "already
+    done"; nor is a run with another model or with options that shape the output; an unchanged rerun is."""
+    model, other = tiny_checkpoint(), tiny_checkpoint(name="other.safetensors", seed=1)
+    lab, img = scene(96, 96, seed=1)
+    src = make_geotiff(img, name="x.tif")
+    out = tmp_path / "o"
+    args = ["predict", str(model), str(src), "--out", str(out), "--window", "64", "--overlap", "16", "--no-previews"]
+    assert main(args) == 0
+    rec = json.loads((out / "x_predict.json").read_text())
+    assert set(rec["made_from"]["input"]) == {"size", "mtime_ns", "fingerprint"}
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "already done" in capsys.readouterr().out
+    first = (out / "x_areas.csv").read_text()
+    st = os.stat(src)
+    make_geotiff(np.ascontiguousarray(img[:, ::-1, ::-1]) // 2, name="x.tif")  # same size, other pixels
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old mtime (cp -p, rsync -t)
+    assert os.path.getsize(src) == st.st_size
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "already done" not in text and "predicted again: the input file changed (fingerprint)" in text, text
+    assert (out / "x_areas.csv").read_text() != first
+    for extra, why in ((["--window", "96"], "options changed: window 64 -> 96"), (["--tta"], "tta False -> True"),
+                       (["--mask", "none"], "mask 'auto' -> 'none'")):
+        assert main([*args, *extra]) == 0
+        assert why in capsys.readouterr().out
+    assert main([*args[:1], str(other), *args[2:]]) == 0
+    assert "the model changed" in capsys.readouterr().out
+    assert main([*args[:1], str(other), *args[2:]]) == 0
+    assert "already done" in capsys.readouterr().out

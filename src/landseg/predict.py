@@ -36,6 +36,7 @@ from landseg.io.files import (
     atomic_output,
     check_writable_dir,
     clean_stale,
+    file_identity,
     output_error,
     temp_dir_prefix,
     write_json_atomic,
@@ -283,8 +284,12 @@ def predict_raster(
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     paths = output_paths(src, out_dir, stem)
+    made_from = run_identity(src, ckpt, opts, model_name, mosaic)
+    redo = None
     if not opts.overwrite and is_complete(paths, opts):
-        return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
+        redo = changed_since(paths["predict"], made_from)
+        if redo is None:
+            return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
     paths["predict"].unlink(missing_ok=True)  # the completion marker of an earlier run no longer holds
     t0 = time.perf_counter()
     with ExitStack() as stack:
@@ -324,13 +329,51 @@ def predict_raster(
                   "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
                   "tta": opts.tta, "windows": n_windows, "inference_grid": [grid.width, grid.height],
                   "seconds_model": round(t_model, 2), "bands": bands,
-                  "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text}
+                  "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text, "made_from": made_from}
         if opts.areas:
             record["areas"] = _write_areas(final_raw, paths, opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
         write_json_atomic(paths["predict"], record)  # last: the completion marker (is_complete)
     record["classes"] = str(paths["classes"])
+    if redo:
+        record["redone"] = redo
     return record
+
+
+def run_identity(src: Path, ckpt: Checkpoint, opts: PredictOptions, model_name: str,
+                 mosaic: tuple[Path, Region] | None) -> dict[str, Any]:
+    """What an input's outputs were made from: the input file's identity (size, mtime, fingerprint:
+    :func:`~landseg.io.files.file_identity`), the model's (its file's identity) and the options that shape the
+    outputs. Recorded in ``predict.json``; a rerun reuses the outputs only when it is the same."""
+    model = {"name": model_name, **(file_identity(ckpt.path) if ckpt.path and Path(ckpt.path).is_file() else {})}
+    shaping = {"window": opts.window, "overlap": opts.overlap, "tta": opts.tta, "gsd": opts.gsd,
+               "input_range": list(opts.input_range) if opts.input_range else None, "mask": opts.mask,
+               "resample_tolerance": opts.resample_tolerance, "preview_size": opts.preview_size,
+               "extra_tags": dict(sorted(opts.extra_tags.items())),
+               "mosaic_region": list(mosaic[1]) if mosaic else None}
+    return {"input": file_identity(src), "model": model, "options": shaping}
+
+
+def changed_since(record_path: Path, made_from: dict[str, Any]) -> str | None:
+    """None when the run recorded in ``record_path`` was made from ``made_from``; else what changed (one line)."""
+    try:
+        old = json.loads(record_path.read_text(encoding="utf-8")).get("made_from")
+    except (OSError, ValueError, AttributeError):
+        return "its predict.json is unreadable"
+    if not isinstance(old, dict):
+        return "its predict.json does not record what the outputs were made from (an older landseg)"
+    what = []
+    if old.get("input") != made_from["input"]:
+        o, n = old.get("input") or {}, made_from["input"]
+        bits = [k for k in ("size", "mtime_ns", "fingerprint") if o.get(k) != n[k]]
+        what.append(f"the input file changed ({', '.join(b.replace('_ns', '') for b in bits)})")
+    if old.get("model") != made_from["model"]:
+        what.append("the model changed")
+    oo, no = old.get("options") or {}, made_from["options"]
+    opt = [f"{k} {oo.get(k)!r} -> {no[k]!r}" for k in no if oo.get(k) != no[k]]
+    if opt:
+        what.append("options changed: " + ", ".join(opt))
+    return "; ".join(what) or None
 
 
 def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
@@ -517,9 +560,11 @@ def predict_files(
             continue
         if rec.get("skipped"):
             echo(f"{f}: already done ({rec['classes']})")
-        else:
-            echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']}; {rec['bands_used']}; "
-                 f"nodata mask: {rec['mask']})")
+            continue
+        if rec.get("redone"):
+            echo(f"{f}: predicted again: {rec['redone']}")
+        echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']}; {rec['bands_used']}; "
+             f"nodata mask: {rec['mask']})")
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(shard(files))} inputs failed: {', '.join(failed)}")
     return errors
