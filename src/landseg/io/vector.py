@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +35,46 @@ def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any],
             raise InputError(
                 f"{path}: no field {zone_id!r} for --zone-id; the fields are: {', '.join(fields) or '(none)'}"
             )
-        meta, fids, wkb, data = pyogrio.raw.read(path, columns=[zone_id] if zone_id else [], return_fids=True)
+        with warnings.catch_warnings():  # e.g. "Non closed ring detected": such zones are named below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            meta, fids, wkb, data = pyogrio.raw.read(path, columns=[zone_id] if zone_id else [], return_fids=True)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - GDAL/OGR errors: the file is not a readable vector file
         raise InputError(f"{path}: not a readable zone file (GeoPackage, GeoJSON or Shapefile expected): {exc}") from None
     if wkb is None or len(wkb) == 0:
         raise InputError(f"{path}: holds no features")
-    geoms = shapely.from_wkb(wkb)
+    if zone_id:
+        ids = [v.item() if hasattr(v, "item") else v for v in data[0]]
+    else:
+        ids = [int(f) for f in fids]
+    geoms = _decode_zones(path, wkb, ids, zone_id or "fid")
     kinds = shapely.get_type_id(geoms)  # 3 Polygon, 6 MultiPolygon, 7 GeometryCollection (may hold polygons)
     if not np.isin(kinds, (3, 6, 7)).any():
         names, counts = np.unique([g.geom_type if g is not None else "no geometry" for g in geoms], return_counts=True)
         found = ", ".join(f"{n} ({c})" for n, c in zip(names, counts))
         raise InputError(f"{path}: zones must be polygons (areas to measure in); this file holds {found}. Buffer "
                          "points or lines into polygons first, or give the parcels' polygon layer")
-    if zone_id:
-        ids = [v.item() if hasattr(v, "item") else v for v in data[0]]
-    else:
-        ids = [int(f) for f in fids]
     return ids, geoms, meta.get("crs"), zone_id or "fid"
+
+
+def _decode_zones(path: Path, wkb: np.ndarray, ids: list[Any], id_field: str) -> np.ndarray:
+    """Shapely geometries of the zones; geometries GEOS cannot build (an unclosed ring, a ring of fewer than 4
+    points, ...) raise one :class:`InputError` naming each such zone and what is wrong with it."""
+    try:
+        return shapely.from_wkb(wkb)
+    except (shapely.errors.GEOSException, ValueError, TypeError):
+        pass
+    bad = []
+    for zid, w in zip(ids, wkb):
+        try:
+            shapely.from_wkb(w)
+        except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+            bad.append(f"{id_field} {zid!r}: {str(exc).split(': ', 1)[-1]}")
+    listed = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+    raise InputError(f"{path}: {len(bad)} zone{'s' if len(bad) != 1 else ''} with a broken geometry ({listed}); "
+                     "repair them (e.g. QGIS Fix geometries, or close each ring by repeating its first point) or "
+                     "remove them, then run again")
 
 
 def read_attributes(path: str | Path, columns: list[str], purpose: str = "") -> dict[str, np.ndarray]:
