@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import rasterio
 import pytest
+import rasterio
 
 from landseg.accuracy import allocate, design_path, draw_sample
 from landseg.area import LabelReader

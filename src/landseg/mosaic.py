@@ -28,7 +28,7 @@ from landseg.area.partial import merge_class_areas
 from landseg.area.totals import class_areas
 from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
-from landseg.io.files import atomic_output, check_writable_dir, clean_stale
+from landseg.io.files import check_writable_dir, clean_stale, write_text_atomic
 from landseg.io.raster import RasterInfo, colormap_and_tags, raster_info, vrt_source_files, write_vrt
 from landseg.models.engine import load_engine
 from landseg.models.sliding import Region, check_window
@@ -252,10 +252,8 @@ def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], mode
             total.notes.append(note)
         else:
             total = merge_class_areas(parts, raster=str(out / OUTPUT_VRT))
-        with atomic_output(out / "areas.csv", suffix=".csv") as tmp:
-            tmp.write_text(total.to_csv())
-        with atomic_output(out / "areas.json", suffix=".json") as tmp:
-            tmp.write_text(total.to_json())
+        write_text_atomic(out / "areas.csv", total.to_csv(), ".csv")
+        write_text_atomic(out / "areas.json", total.to_json(), ".json")
         echo(f"areas of {len(parts)} tiles: {out / 'areas.csv'}")
     try:
         from landseg.stac import write_catalog  # noqa: PLC0415 - optional extra (pystac)

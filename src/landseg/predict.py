@@ -33,13 +33,13 @@ from tqdm import tqdm
 from landseg import area, views
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import (
-    atomic_output,
     check_writable_dir,
     clean_stale,
     file_identity,
     output_error,
     temp_dir_prefix,
     write_json_atomic,
+    write_text_atomic,
 )
 from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
 from landseg.io.raster import (
@@ -512,10 +512,8 @@ def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkp
 def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any]:
     """Class areas of the finished map; pixel counts and shares only where no pixel size is known."""
     res = area.class_areas(classes_path, gsd=gsd, allow_pixels_only=True)
-    with atomic_output(paths["areas"], suffix=".csv") as tmp:
-        tmp.write_text(res.to_csv())
-    with atomic_output(paths["areas_json"], suffix=".json") as tmp:
-        tmp.write_text(res.to_json())
+    write_text_atomic(paths["areas"], res.to_csv(), ".csv")
+    write_text_atomic(paths["areas_json"], res.to_json(), ".json")
     return json.loads(res.to_json())
 
 

@@ -37,7 +37,6 @@ from landseg.area.tables import UNITS, Col, Report, areas_in, finite, unit_key
 from landseg.area.zones import ZonalResult, zonal_areas
 from landseg.classes import ClassTable
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
 from landseg.io.styles import (
     LayerStyle,
     categorized_qml,
@@ -47,7 +46,7 @@ from landseg.io.styles import (
     graduated_sld,
     write_gpkg_styles,
 )
-from landseg.io.vector import read_attributes, write_features
+from landseg.io.vector import read_attributes, vector_output, write_features
 
 SHARES: dict[str, tuple[str, str]] = {
     # indicator: (role, header)
@@ -206,11 +205,11 @@ class IndicatorResult(Report):
         fields["notes"] = np.array(["; ".join(zone.notes) for zone in z.zones], dtype=object)
         geoms = np.array([zone.geometry for zone in z.zones], dtype=object)
         mask_list = [masks.get(name) for name in fields]
-        with atomic_output(path) as tmp:
-            tmp.unlink()
-            write_features(path, geoms, fields, z.crs_wkt, layer=layer, tmp=tmp, masks=mask_list)
+        with vector_output(path, layer) as target:
+            write_features(path, geoms, fields, z.crs_wkt, layer=layer, tmp=target.path, masks=mask_list)
+            target.features = len(geoms)
             if path.suffix.lower() == ".gpkg":
-                write_gpkg_styles(tmp, layer, self.styles(layer))
+                write_gpkg_styles(target.path, layer, self.styles(layer))
         return path
 
     def styles(self, layer: str) -> list[LayerStyle]:

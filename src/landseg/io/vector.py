@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyogrio
+import pyogrio.errors
 import pyogrio.raw
 import shapely
 from pyproj import CRS, Transformer
 
-from landseg.errors import InputError
-from landseg.io.files import atomic_output
+from landseg.errors import InputError, OutputError
+from landseg.io.files import atomic_output, free_space, write_failure
 
 VECTOR_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 """Output formats of :func:`landseg.vectorize.vectorize` by suffix."""
@@ -115,6 +120,46 @@ def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
     return shapely.transform(geoms, lambda c: np.column_stack(reproject_xy(c[:, 0], c[:, 1], src, dst)))
 
 
+@dataclass
+class VectorTarget:
+    """The temp file a vector writer writes into (:func:`vector_output`) and how many features it wrote there."""
+
+    path: Path
+    features: int = 0
+
+
+VECTOR_WRITE_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, sqlite3.Error)
+
+
+@contextlib.contextmanager
+def vector_output(path: str | Path, layer: str) -> Iterator[VectorTarget]:
+    """The one output path of every vector file (GeoPackage, GeoJSON): a temp file beside ``path``
+    (:func:`~landseg.io.files.atomic_output`), then read back (``layer`` must hold the ``features`` the writer
+    counted) and renamed. GDAL/OGR and SQLite write failures (full disk, read-only folder) become the one-line
+    :class:`OutputError` of the raster and JSON writers (path, what happened, free space); no partial file is left.
+    """
+    path = Path(path)
+    target = VectorTarget(path)
+
+    def verify(tmp: Path) -> None:
+        try:
+            n = int(pyogrio.read_info(tmp, layer=layer)["features"])
+        except Exception as exc:  # noqa: BLE001 - any GDAL error: the written file cannot be read back
+            raise OutputError(f"{path}: the written file cannot be read back ({exc}; {free_space(path.parent)}); "
+                              "it was not kept") from None
+        if n != target.features:
+            raise OutputError(f"{path}: the written file holds {n} features, expected {target.features} "
+                              f"({free_space(path.parent)}); it was not kept")
+
+    with atomic_output(path, verify=verify) as tmp:
+        tmp.unlink()  # GDAL creates the file itself
+        target.path = tmp
+        try:
+            yield target
+        except VECTOR_WRITE_ERRORS as exc:
+            raise write_failure(path, exc) from None
+
+
 def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
                    *, layer: str | None = None, append: bool = False, tmp: Path | None = None,
                    masks: list[np.ndarray | None] | None = None) -> None:
@@ -131,20 +176,22 @@ def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray],
     kw["layer"] = layer or path.stem
     if masks is not None and any(m is not None for m in masks):
         kw["field_mask"] = masks
-    if tmp is not None:
+    if tmp is not None:  # inside the caller's vector_output
         pyogrio.raw.write(str(tmp), wkb, list(fields.values()), list(fields.keys()), append=append, **kw)
         return
-    with atomic_output(path) as t:
-        t.unlink()
-        pyogrio.raw.write(str(t), wkb, list(fields.values()), list(fields.keys()), **kw)
+    with vector_output(path, kw["layer"]) as target:
+        pyogrio.raw.write(str(target.path), wkb, list(fields.values()), list(fields.keys()), **kw)
+        target.features = len(wkb)
 
 
 class FeatureWriter:
     """Appends polygons to one layer of a GeoPackage/GeoJSON file, in batches of ``batch`` features
     (opening the file costs tens of milliseconds, so small writes are buffered)."""
 
-    def __init__(self, path: Path, driver: str, crs_wkt: str | None, layer: str, batch: int = 50_000) -> None:
+    def __init__(self, path: Path, driver: str, crs_wkt: str | None, layer: str, batch: int = 50_000,
+                 target: VectorTarget | None = None) -> None:
         self.path, self.driver, self.crs_wkt, self.layer, self.batch = path, driver, crs_wkt, layer, batch
+        self.target = target  # counts the features written, for vector_output's check
         self.started = False
         self._buf: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._n = 0
@@ -170,4 +217,6 @@ class FeatureWriter:
             append=self.started, promote_to_multi=False, layer=self.layer,
         )
         self.started = True
+        if self.target is not None:
+            self.target.features += len(geoms)
         self._buf, self._n = [], 0
