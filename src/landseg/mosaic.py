@@ -29,7 +29,14 @@ from landseg.area.totals import class_areas
 from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
 from landseg.io.files import check_writable_dir, clean_stale, write_text_atomic
-from landseg.io.raster import RasterInfo, colormap_and_tags, raster_info, vrt_source_files, write_vrt
+from landseg.io.raster import (
+    RasterInfo,
+    check_readable,
+    colormap_and_tags,
+    raster_info,
+    vrt_source_files,
+    write_vrt,
+)
 from landseg.models.engine import load_engine
 from landseg.models.sliding import Region, check_window
 from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, output_paths, predict_raster
@@ -136,7 +143,9 @@ def build_mosaic(files: Sequence[Path], vrt_path: str | Path) -> Mosaic:
     infos, errors = [], []
     for f in files:
         try:
-            infos.append(raster_info(f))
+            info = raster_info(f)
+            check_readable(f)  # a truncated tile is left out by name, not met later through the VRT by all its neighbours
+            infos.append(info)
         except InputError as exc:
             errors.append(str(exc))
     if not infos:

@@ -54,6 +54,7 @@ from landseg.io.raster import (
     open_raster,
     read_resampled,
     reading,
+    unreadable_source,
     update_raster,
     valid_mask,
     warped,
@@ -432,8 +433,17 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
             probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
 
     def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-        with reading(str(src) if region is None else grid.name):
-            a = grid.read(bands, window=Window(c, r, w, h))
+        try:
+            with reading(str(src) if region is None else grid.name):
+                a = grid.read(bands, window=Window(c, r, w, h))
+        except InputError:
+            bad = unreadable_source(grid.name, Window(c, r, w, h)) if region is not None else None
+            if bad is None:
+                raise
+            raise InputError(f"{bad}: cannot read pixel data, the file is corrupt or truncated"
+                             + ("" if Path(bad).resolve() == src.resolve() else
+                                f" (read as context of {src.name} across the tile border)")
+                             + "; replace the tile or leave it out of the mosaic") from None
         if a.dtype.kind == "f":  # NaN/inf pixels are nodata (masked on writing); feed the model zeros there
             a = np.where(np.isfinite(a), a, 0)
         return scale(a)

@@ -411,6 +411,46 @@ def raster_info(path: str | Path) -> RasterInfo:
                           [c.name for c in ds.colorinterp], ds.nodata, tuple(ds.block_shapes[0]))
 
 
+def check_readable(path: str | Path) -> None:
+    """Open ``path`` and decode its first and last rows of blocks (the last blocks are the first a truncated file
+    loses); :class:`InputError` naming the file if it cannot be read. Costs two block rows, whatever the size."""
+    with open_raster(path) as ds, reading(str(path)):
+        bh = ds.block_shapes[0][0]
+        last = ((ds.height - 1) // bh) * bh
+        for row in dict.fromkeys((0, last)):
+            ds.read(window=Window(0, row, ds.width, min(bh, ds.height - row)))
+
+
+def vrt_sources_in(vrt: str | Path, window: Window) -> list[tuple[Path, Window]]:
+    """The source files of a VRT written by :func:`write_vrt` that ``window`` (of the VRT) touches, each with the
+    window of the source it reads there."""
+    vrt = Path(vrt)
+    band = ET.parse(vrt).getroot().find("VRTRasterBand")
+    found: list[tuple[Path, Window]] = []
+    for src in band.iter("SimpleSource") if band is not None else []:
+        name, dst = src.find("SourceFilename"), src.find("DstRect")
+        if name is None or dst is None:
+            continue
+        x, y, w, h = (int(float(dst.get(k, "0"))) for k in ("xOff", "yOff", "xSize", "ySize"))
+        c0, r0 = max(x, int(window.col_off)), max(y, int(window.row_off))
+        c1, r1 = min(x + w, int(window.col_off + window.width)), min(y + h, int(window.row_off + window.height))
+        if c1 > c0 and r1 > r0:
+            p = Path(name.text or "")
+            found.append(((p if p.is_absolute() else vrt.parent / p).resolve(), Window(c0 - x, r0 - y, c1 - c0, r1 - r0)))
+    return found
+
+
+def unreadable_source(vrt: str | Path, window: Window) -> Path | None:
+    """The first source file of ``vrt`` that fails to decode its part of ``window`` (None if they all read)."""
+    for path, win in vrt_sources_in(vrt, window):
+        try:
+            with rasterio.open(path) as ds:
+                ds.read(window=win)
+        except (RasterioIOError, CPLE_BaseError):
+            return path
+    return None
+
+
 _VRT_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
               "float32": "Float32", "float64": "Float64", "int8": "Int8"}
 
