@@ -12,6 +12,7 @@ from landseg.accuracy import allocate, design_path, draw_sample
 from landseg.area import LabelReader
 from landseg.classes import ISPRS, ClassTable
 from landseg.cli import main
+from landseg.errors import InputError
 from landseg.io.points import read_points
 
 
@@ -154,3 +155,28 @@ def test_truth_off_the_maps_grid_is_refused(make_geotiff, tmp_path, capsys, kind
             "no_georef": "is not"}[kind]
     assert want in err, err
     assert not out.exists()
+
+
+def test_an_existing_sample_is_not_overwritten(make_geotiff, tmp_path, capsys):
+    """Issue 23.10: `sample --out` silently replaced an existing (possibly labelled) sample; now refused without
+    --overwrite, saying how many points carry a reference label, and the file is kept byte for byte."""
+    import pyogrio
+
+    path, cls = _map(make_geotiff)
+    tpath = make_geotiff(cls, name="truth.tif", nodata=255)
+    for out in (tmp_path / "p.gpkg", tmp_path / "q.geojson"):
+        assert main(["sample", str(path), "--n", "30", "--out", str(out), "--class-table", "isprs",
+                     "--truth", str(tpath)]) == 0
+        before = out.read_bytes()
+        capsys.readouterr()
+        assert main(["sample", str(path), "--n", "10", "--out", str(out), "--class-table", "isprs", "--seed", "9"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "already exists (a sample of 30 points, 30 with a reference label" in err, err
+        assert "--overwrite" in err and out.read_bytes() == before
+        assert main(["sample", str(path), "--n", "10", "--out", str(out), "--class-table", "isprs", "--overwrite"]) == 0
+        assert pyogrio.read_info(out)["features"] == 10
+    # only the design sidecar left (the points were moved away): still refused, the sidecar is named
+    out = tmp_path / "p.gpkg"
+    out.unlink()
+    with pytest.raises(InputError, match="p_design.json: already exists"):
+        draw_sample(path, out, 10, table="isprs")

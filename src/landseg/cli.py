@@ -357,11 +357,13 @@ def add_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth", default=None, metavar="RASTER",
                    help="label raster on the map's grid: fill 'reference' from it (tests, benchmarks)")
     p.add_argument("--gsd", type=gsd_metres, default=None, help="pixel size in metres, for rasters without georeferencing")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out (and its design sidecar); without it an existing sample is kept")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
-                         table=args.class_table, truth=args.truth, gsd=args.gsd)
+                         table=args.class_table, truth=args.truth, gsd=args.gsd, overwrite=args.overwrite)
     print(design.summary())
     return 0
 

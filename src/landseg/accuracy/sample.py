@@ -26,7 +26,7 @@ from landseg.errors import InputError
 from landseg.io.align import check_same_grid
 from landseg.io.files import write_json_atomic
 from landseg.io.labels import LabelReader, table_from_raster
-from landseg.io.points import write_points
+from landseg.io.points import read_points, write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
 
 
@@ -92,16 +92,19 @@ class SampleDesign:
 def draw_sample(
     classmap: str | Path, out: str | Path, n: int, *, min_per_class: int | None = None, seed: int = 0,
     table: str | Path | ClassTable | None = None, truth: str | Path | None = None, gsd: float | None = None,
-    strip_rows: int | None = None,
+    strip_rows: int | None = None, overwrite: bool = False,
 ) -> SampleDesign:
     """Draw ``n`` stratified random pixel centres from ``classmap`` and write them to ``out``.
 
     Nodata and ignore pixels are never drawn. ``truth`` (a label raster on the same grid) fills
     ``reference`` with the class found there (for tests and benchmarks); otherwise it is empty. A truth raster
     off the map's grid (another CRS, origin, pixel size or size) is refused with :class:`InputError`.
-    The same seed, map and options give the same points.
+    The same seed, map and options give the same points. An existing ``out`` or design sidecar (perhaps a
+    sample an interpreter has labelled) is refused with :class:`InputError` unless ``overwrite``.
     """
     path, out = Path(classmap), Path(out)
+    if not overwrite:
+        check_not_overwriting(out)
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")
     if min_per_class is not None and min_per_class < 0:
@@ -139,6 +142,25 @@ def draw_sample(
                           areas.pixel_area, crs, notes)
     write_json_atomic(design_path(out), design.to_dict())
     return design
+
+
+def check_not_overwriting(out: Path) -> None:
+    """Refuse to replace an existing sample (its points may carry an interpreter's ``reference`` labels)."""
+    there = [p for p in (out, design_path(out)) if p.exists()]
+    if not there:
+        return
+    what = "a file"
+    if out.exists():
+        try:
+            _, _, fields, _ = read_points(out)
+            ref = fields.get("reference")
+            n = len(next(iter(fields.values()))) if fields else 0
+            filled = 0 if ref is None else sum(1 for v in ref.tolist() if v not in (None, "") and v == v)
+            what = f"a sample of {n} points, {filled} with a reference label filled in"
+        except InputError:
+            what = "a file that is not a readable point layer"
+    raise InputError(f"{there[0]}: already exists ({what}); it is kept. Choose another --out, or pass --overwrite to "
+                     "replace it (and its design sidecar)")
 
 
 def _truth_at(truth: str | Path, table: ClassTable, row: np.ndarray, col: np.ndarray,
