@@ -358,3 +358,35 @@ def test_one_damaged_tile_is_named_and_its_neighbour_is_not_blamed(tmp_path, tin
     if damage == "truncated":  # left out up front: the intact tile is done
         assert output_paths(tiles / "t00.tif", out)["classes"].exists()
         assert not output_paths(bad, out)["classes"].exists()
+
+
+def test_stac_links_with_a_relative_out_and_the_acquisition_datetime(tmp_path, tiny_checkpoint, monkeypatch, capsys):
+    """Issue 23.11: with a relative --out (as the README writes it) every asset link of every item resolves to the file;
+    an item's datetime is the acquisition time from the image's metadata, else --datetime, else the processing time
+    with a note, and `landseg:datetime_source` says which."""
+    pystac = pytest.importorskip("pystac")
+    _, tiles = make_tiles(tmp_path, 1, 2, 64, 80)
+    with rasterio.open(tiles / "t00.tif", "r+") as ds:
+        ds.update_tags(TIFFTAG_DATETIME="2021:06:15 10:20:30")
+    monkeypatch.chdir(tmp_path)
+    model = str(tiny_checkpoint())
+    assert main(["predict", model, "tiles", "--mosaic", "--out", "maps", "--window", "64", "--overlap", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "t01.tif" in err and "is the processing time" in err and "--datetime" in err, err
+    cat = pystac.Catalog.from_file("maps/catalog.json")
+    items = {i.id: i for i in cat.get_items(recursive=True)}
+    for it in items.values():
+        for key, asset in it.assets.items():
+            assert not asset.href.startswith("/"), asset.href
+            assert Path(asset.get_absolute_href()).is_file(), (it.id, key, asset.get_absolute_href())
+            assert Path(asset.get_absolute_href()).resolve().parent == (tmp_path / "maps").resolve()
+    assert items["t00"].datetime.isoformat() == "2021-06-15T10:20:30+00:00"
+    assert "TIFFTAG_DATETIME" in items["t00"].properties["landseg:datetime_source"]
+    assert "processing time" in items["t01"].properties["landseg:datetime_source"]
+    assert main(["predict", model, "tiles", "--mosaic", "--out", "maps", "--window", "64", "--overlap", "16",
+                 "--datetime", "2020-03-01"]) == 0
+    items = {i.id: i for i in pystac.Catalog.from_file("maps/catalog.json").get_items(recursive=True)}
+    assert {i.datetime.isoformat() for i in items.values()} == {"2020-03-01T00:00:00+00:00"}
+    assert {i.properties["landseg:datetime_source"] for i in items.values()} == {"--datetime"}
+    assert main(["predict", model, "tiles", "--mosaic", "--out", "maps", "--datetime", "yesterday"]) == 2
+    assert "--datetime expects an ISO 8601 date" in capsys.readouterr().err

@@ -15,6 +15,7 @@ skipped, so a rerun after an interruption does only what is missing.
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -82,6 +83,16 @@ class Mosaic:
                 if h > 0 and w > 0:
                     pairs.append((a, b, h * w))
         return pairs
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """An ISO 8601 date or date-time (``2023-05-17``, ``2023-05-17T10:30:00Z``) or a TIFF ``YYYY:MM:DD HH:MM:SS``
+    time, as an aware UTC datetime (a time without a zone is taken as UTC); :class:`ValueError` otherwise."""
+    s = text.strip()
+    if len(s) >= 19 and s[4] == ":" and s[7] == ":":  # TIFF DateTime
+        s = s[:4] + "-" + s[5:7] + "-" + s[8:]
+    when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
 
 def list_tiles(inputs: Sequence[str | Path]) -> list[Path]:
@@ -201,7 +212,8 @@ class TilePredictor:
 def predict_mosaic(model: str, inputs: Sequence[str | Path], out: str | Path, opts: PredictOptions, *,
                    cluster: ClusterOptions | None = None, engine: str = "torch", device: str = "auto",
                    precision: str = "auto", echo: Callable[[str], None] = print,
-                   warn: Callable[[str], None] = print, loader: Callable[..., Any] = load_engine) -> list[str]:
+                   warn: Callable[[str], None] = print, loader: Callable[..., Any] = load_engine,
+                   stac_datetime: Any = None) -> list[str]:
     """Predict the tiles of ``inputs`` as one mosaic into ``out``; returns the error messages (every
     tile is tried; one that fails is reported by name and the others go on)."""
     check_window(opts.window, opts.overlap, opts.batch_size)
@@ -229,14 +241,15 @@ def predict_mosaic(model: str, inputs: Sequence[str | Path], out: str | Path, op
         state = "already done" if res.value.get("skipped") else "done"
         echo(f"{tile.path}: {state} ({line})")
     bar.close()
-    finish_mosaic(mosaic, out, results, model, echo, warn, gsd=opts.gsd)
+    finish_mosaic(mosaic, out, results, model, echo, warn, gsd=opts.gsd, stac_datetime=stac_datetime)
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(mosaic.tiles) + len(mosaic.errors)} tiles failed")
     return errors
 
 
 def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], model: str,
-                  echo: Callable[[str], None], warn: Callable[[str], None], *, gsd: float | None = None) -> None:
+                  echo: Callable[[str], None], warn: Callable[[str], None], *, gsd: float | None = None,
+                  stac_datetime: Any = None) -> None:
     """The VRT over the class maps, the area table and the STAC catalogue.
 
     The area table is the sum of the tiles' tables when no two tiles overlap; when some do, a pixel would be
@@ -269,7 +282,7 @@ def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], mode
     except ImportError:
         warn("landseg predict: pystac not installed, no STAC catalogue (pip install 'landseg[stac]')")
         return
-    echo(f"STAC catalogue: {write_catalog(out, [t.path for t, _ in done], model=str(model))}")
+    echo(f"STAC catalogue: {write_catalog(out, [t.path for t, _ in done], model=str(model), when=stac_datetime, warn=warn)}")
 
 
 def write_classes_vrt(mosaic: Mosaic, done: list[tuple[RasterInfo, MosaicTile]], dst: Path) -> Path:
@@ -282,5 +295,5 @@ def write_classes_vrt(mosaic: Mosaic, done: list[tuple[RasterInfo, MosaicTile]],
     return dst
 
 
-__all__ = ["Mosaic", "MosaicTile", "TilePredictor", "build_mosaic", "check_same_grid", "list_tiles",
+__all__ = ["Mosaic", "MosaicTile", "TilePredictor", "build_mosaic", "check_same_grid", "list_tiles", "parse_datetime",
            "predict_mosaic", "write_classes_vrt"]
