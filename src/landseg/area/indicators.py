@@ -241,7 +241,7 @@ def zone_indicators(
     column raises :class:`InputError` naming it and the columns it has.
     """
     checks = [Limit.parse(s) for s in limits]
-    limit_values = _limit_values(zones, checks)
+    limit_values = _limit_values(zones, checks, zone_id)
     zr = zonal_areas(raster, zones, zone_id, table, gsd=gsd, strip_rows=strip_rows)
     tbl, notes = zr.table, []
     valid = np.array([z.valid_m2 for z in zr.zones])
@@ -267,23 +267,47 @@ def zone_indicators(
     return result
 
 
-def _limit_values(zones: str | Path, checks: list[Limit]) -> list[np.ndarray]:
+def _limit_values(zones: str | Path, checks: list[Limit], zone_id: str | None = None) -> list[np.ndarray]:
+    """Each limit's column as numbers, checked before any work: a share indicator's limit must lie in [0, 1]
+    (``0.4``; ``"40%"`` is read as 0.4), a count's limit must be >= 0; anything else is one :class:`InputError`
+    naming the file, the column, the zones and the values (a ``40`` meant as 40 % would compare as 4000 %)."""
     columns = list(dict.fromkeys(c.column for c in checks))
-    data = read_attributes(zones, columns, "--limit")
+    data = read_attributes(zones, columns + ([zone_id] if zone_id and zone_id not in columns else []), "--limit")
     out = []
     for c in checks:
-        raw = data[c.column]
+        raw = data[c.column].tolist()
         try:
-            out.append(np.array([np.nan if v is None or v == "" else float(v) for v in raw.tolist()], dtype=np.float64))
+            vals = np.array([_limit_number(v) for v in raw], dtype=np.float64)
         except (TypeError, ValueError):
-            bad = next(v for v in raw.tolist() if not _is_number(v))
+            bad = next(v for v in raw if not _is_number(v))
             raise InputError(f"{zones}: column {c.column!r} for --limit holds {bad!r}, not a number") from None
+        share = c.indicator in SHARES
+        lo, hi = (0.0, 1.0) if share else (0.0, math.inf)
+        wrong = np.flatnonzero(~np.isnan(vals) & ((vals < lo) | (vals > hi)))
+        if wrong.size:
+            ids = data[zone_id].tolist() if zone_id else None
+            where = ", ".join(f"{raw[i]!r} ({zone_id} {ids[i]!r})" if ids else f"{raw[i]!r} (feature {i + 1})"
+                              for i in wrong[:5]) + (f" and {wrong.size - 5} more" if wrong.size > 5 else "")
+            what = ("a share between 0 and 1 (0.4 = 40 %; '40%' is read as 0.4)" if share
+                    else "a count of 0 or more")
+            raise InputError(f"{zones}: column {c.column!r} for --limit {c.column}:{c.indicator} must hold {what}; "
+                             f"it holds {where}. Fix the column (e.g. divide percentages by 100)")
+        out.append(vals)
     return out
+
+
+def _limit_number(v: Any) -> float:
+    """A limit value: a number, an empty value (NaN) or a percentage string such as '40%' or '40 %'."""
+    if v is None or v == "":
+        return math.nan
+    if isinstance(v, str) and v.strip().endswith("%"):
+        return float(v.strip()[:-1]) / 100
+    return float(v)
 
 
 def _is_number(v: Any) -> bool:
     try:
-        float(v)
+        _limit_number(v)
         return True
     except (TypeError, ValueError):
         return v is None or v == ""
