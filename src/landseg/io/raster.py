@@ -288,9 +288,13 @@ def finalize_cog(src_tmp: Path, dst: str | Path, *, overview_resampling: str = "
 
 
 def data_bands(path: str | Path, limit: int | None = None) -> list[int]:
-    """Indexes of the bands of ``path`` that are not alpha (at least band 1), the first ``limit`` of them."""
+    """Indexes of the bands of ``path`` that are not alpha (at least band 1), the first ``limit`` of them; when fewer
+    than ``limit`` bands are untagged, bands 1..limit (as predict feeds a model: an alpha-tagged 4th band of an
+    RGBI image is data for a 4-band model)."""
     with rasterio.open(path) as ds:
         bands = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or [1]
+        if limit is not None and len(bands) < limit <= ds.count:
+            return list(range(1, limit + 1))
     return bands[:limit]
 
 
