@@ -112,9 +112,9 @@ def choose_mask(ds: rasterio.DatasetReader, bands: list[int], mode: str = "auto"
 
     An alpha band is the mask only when the file tags it alpha, it is not one of the model's ``bands``, and the
     user did not say otherwise (``mode`` nodata/none). In ``auto`` a tagged alpha band must also look like a mask
-    (only 0 and 255 on a sample): a band that holds other values (e.g. a near-infrared band that GDAL tagged alpha
-    because a 4-band 8-bit GeoTIFF defaults to RGBA) is refused with :class:`InputError` asking for ``--mask``,
-    instead of silently turning its dark pixels into nodata.
+    (only 0 and opaque, 255 or the integer type's maximum, on a sample): a band that holds other values (e.g. a
+    near-infrared band that GDAL tagged alpha because a 4-band 8-bit GeoTIFF defaults to RGBA) is refused with
+    :class:`InputError` asking for ``--mask``, instead of silently turning its dark pixels into nodata.
     """
     if mode not in MASK_MODES:
         raise InputError(f"mask mode must be one of {', '.join(MASK_MODES)}, got {mode!r}")
@@ -131,15 +131,18 @@ def choose_mask(ds: rasterio.DatasetReader, bands: list[int], mode: str = "auto"
         with reading(ds.name):
             sample = ds.read(a, out_shape=(min(ds.height, ALPHA_SAMPLE), min(ds.width, ALPHA_SAMPLE)),
                              resampling=Resampling.nearest)
-        odd = np.setdiff1d(np.unique(sample), [0, 255])
+        dt = np.dtype(ds.dtypes[a - 1])
+        opaque = [255, np.iinfo(dt).max] if dt.kind in "iu" else [1, 255]  # GDAL: 2**bits - 1 is opaque
+        odd = np.setdiff1d(np.unique(sample), [0, *opaque])
         if odd.size:
             eg = ", ".join(f"{v:g}" for v in odd[:: max(1, odd.size // 4)][:4])
             raise InputError(
-                f"{ds.name}: band {a} is tagged alpha (the mask), but it holds values other than 0 and 255 "
+                f"{ds.name}: band {a} is tagged alpha (the mask), but it holds values other than 0 and "
+                f"{opaque[-1]:g} "
                 f"(e.g. {eg}), like image data (GDAL tags band 4 of an 8-bit 4-band GeoTIFF alpha by default). "
                 "Say what it is: --mask alpha (it is the mask: 0 = nodata) or --mask nodata (it is not; use "
                 "the nodata value only)")
-        return MaskSource("alpha", a, f"alpha band {a} (tagged alpha in the file, values 0/255)")
+        return MaskSource("alpha", a, f"alpha band {a} (tagged alpha in the file, values 0/{opaque[-1]:g} only)")
     ignored = f"; band {alphas[0]} is tagged alpha but not used (--mask nodata)" if alphas else ""
     fed_alpha = [b for b in bands if ds.colorinterp[b - 1] == ColorInterp.alpha]
     if fed_alpha:
