@@ -184,3 +184,31 @@ def test_cli_indicators(parcels, tmp_path, capsys):
     assert "need --zones" in capsys.readouterr().err
     assert main(["area", str(path), "--zones", str(zones), "--limit", "height:building_coverage"]) == 2
     assert "no column 'height'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values,shown", [([40.0, 20.0, np.nan], "40.0 (pid 1)"), ([0.15, -1.0, np.nan], "-1.0 (pid 2)"),
+                                          ([1.5, 0.2, 0.1], "1.5 (pid 1)")])
+def test_share_limits_outside_0_1_are_refused(make_geotiff, tmp_path, capsys, values, shown):
+    """Issue 23.12: a share limit written as a percentage (40 for 0.4) was accepted and shown as "4000.00 %", -1 as
+    -100 %; now one line naming the column, the zones and the values, before any work."""
+    path = classmap(make_geotiff, scene(), transform=from_origin(X0, TOP, 1, 1), nodata=255)
+    zones = write_parcels(tmp_path / "parcels.gpkg", max_coverage=np.array(values))
+    with pytest.raises(InputError, match=r"column 'max_coverage' for --limit max_coverage:building_coverage must hold "
+                                         r"a share between 0 and 1"):
+        zone_indicators(path, zones, "pid", limits=["max_coverage:building_coverage"])
+    assert main(["area", str(path), "--zones", str(zones), "--zone-id", "pid", "--indicators",
+                 "--limit", "max_coverage:building_coverage"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and shown in err and "%" not in err.split("must hold")[0], err
+    # a count limit may exceed 1 but not be negative
+    zones = write_parcels(tmp_path / "counts.gpkg", max_buildings=np.array([3.0, -2.0, 1.0]))
+    with pytest.raises(InputError, match=r"must hold a count of 0 or more; it holds -2.0 \(pid 2\)"):
+        zone_indicators(path, zones, "pid", limits=["max_buildings:buildings"])
+
+
+def test_share_limits_written_as_percent_strings_are_read_as_fractions(make_geotiff, tmp_path):
+    path = classmap(make_geotiff, scene(), transform=from_origin(X0, TOP, 1, 1), nodata=255)
+    zones = write_parcels(tmp_path / "pct.gpkg", max_coverage=np.array(["15%", "20 %", ""], dtype=object))
+    r = zone_indicators(path, zones, "pid", limits=["max_coverage:building_coverage"])
+    assert r.limits[0].exceeds == [True, False, None]
+    assert r.limits[0].values[:2].tolist() == [0.15, 0.2]

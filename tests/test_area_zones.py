@@ -184,3 +184,28 @@ def test_area_and_vectorize_accept_unknown_to_ignore(make_geotiff, tmp_path, cap
     assert main(["area", str(colour), "--class-table", "isprs"]) == 2
     assert "pass --unknown-to-ignore" in capsys.readouterr().err
     assert main(["area", str(colour), "--class-table", "isprs", "--unknown-to-ignore"]) == 0
+
+
+@pytest.mark.parametrize("ring", ["unclosed", "two_points"])
+def test_broken_zone_geometry_is_one_line_naming_the_zone(make_geotiff, tmp_path, capsys, ring):
+    """Issue 23.5: a GeoJSON ring that is not closed (or of 2 points) ended in a shapely traceback; now one line
+    naming the zone (by --zone-id or fid), for the CLI and the library, and no RuntimeWarning."""
+    from landseg.cli import main
+
+    path = classmap(make_geotiff, np.zeros((40, 40)))
+    x0, y0 = 367000.0, 5808000.0
+    coords = {"unclosed": [[x0, y0], [x0 + 1, y0], [x0 + 1, y0 - 1], [x0, y0 - 1]],
+              "two_points": [[x0, y0], [x0 + 1, y0]]}[ring]
+    good = [[x0, y0], [x0 + 1, y0], [x0 + 1, y0 - 1], [x0, y0]]
+    fc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},
+          "features": [{"type": "Feature", "properties": {"pid": "good"}, "geometry": {"type": "Polygon", "coordinates": [good]}},
+                       {"type": "Feature", "properties": {"pid": "P-7"}, "geometry": {"type": "Polygon", "coordinates": [coords]}}]}
+    zones = tmp_path / "z.geojson"
+    zones.write_text(json.dumps(fc))
+    with pytest.raises(InputError, match=r"z.geojson: 1 zone with a broken geometry \(pid 'P-7': .*LinearRing"):
+        zonal_areas(path, zones, "pid")
+    assert main(["area", str(path), "--zones", str(zones), "--zone-id", "pid"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pid 'P-7'" in err and "Traceback" not in err and "Warning" not in err, err
+    assert main(["area", str(path), "--zones", str(zones)]) == 2
+    assert "fid 1:" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from landseg.area import CLASS_TABLE_TAG, class_areas, write_features
 from landseg.change import detect_change, transition_table
 from landseg.classes import DUBAI, ISPRS
 from landseg.cli import main
+from landseg.errors import InputError
 
 X0, Y0, PX = 367000.0, 5808000.0, 0.05
 K = ISPRS.num_classes
@@ -152,3 +153,30 @@ def test_temp_folder_of_a_killed_run_is_removed(make_geotiff, tmp_path):
     (stale / "transitions.tif").write_bytes(b"half a raster")
     assert main(["change", str(bp), str(ap), "--out", str(out)]) == 0
     assert not stale.exists() and not [p for p in out.iterdir() if p.name.startswith(".landseg-")]
+
+
+@pytest.mark.parametrize("where", ["east", "other_crs_far", "overlap_all_nodata"])
+def test_maps_that_do_not_overlap_are_refused(make_geotiff, tmp_path, capsys, where):
+    """Issue 23.9: `change` on maps of different places gave exit 0 and all-zero matrices. Now one line saying so,
+    exit 2, no outputs; also when the footprints overlap but no pixel holds a class in both."""
+    b, a = _pair(3)
+    bp = _classmap(make_geotiff, b, "before.tif")
+    if where == "east":  # right next to it: touching edges, no shared pixel
+        ap = _classmap(make_geotiff, a, "after.tif", transform=from_origin(X0 + 150 * PX, Y0, PX, PX))
+    elif where == "other_crs_far":  # another CRS, another continent
+        ap = _classmap(make_geotiff, a, "after.tif", transform=from_origin(-70.0, -30.0, 1e-6, 1e-6), crs="EPSG:4326")
+    else:
+        a2 = np.full_like(a, 255)
+        a2[:, :40] = a[:, :40]
+        b2 = b.copy()
+        b2[:, :40] = 255
+        bp = _classmap(make_geotiff, b2, "before.tif")
+        ap = _classmap(make_geotiff, a2, "after.tif")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="do not overlap|no pixel holds a class in both maps"):
+        detect_change(bp, ap, out, table="isprs")
+    assert main(["change", str(bp), str(ap), "--out", str(out), "--class-table", "isprs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing to compare" in err, err
+    assert not (out / "transitions.tif").exists() and not (out / "transitions.csv").exists()
+    assert [p.name for p in out.iterdir()] == []

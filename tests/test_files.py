@@ -140,3 +140,83 @@ def test_killed_writer_leaves_a_temp_that_the_next_run_removes(tmp_path):
     assert len(left) == 1 and TEMP_PATTERN.match(left[0])
     clean_stale(tmp_path)
     assert _leftovers(tmp_path) == []
+
+
+def _classmap_and_zones(folder, n_zones=3000):
+    import shapely
+
+    from landseg.io.vector import write_features
+
+    a = np.random.default_rng(0).integers(0, 6, (300, 300)).astype(np.uint8)
+    path = folder / "map.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=300, height=300, count=1, dtype="uint8", crs="EPSG:32633",
+                       transform=rasterio.transform.from_origin(367000, 5808000, 0.05, 0.05)) as ds:
+        ds.write(a, 1)
+    x0, y0 = 367000.0, 5808000.0
+    boxes = [shapely.box(x0 + (i % 60) * 0.25, y0 - 15 + (i // 60) * 0.25, x0 + (i % 60) * 0.25 + 0.2,
+                         y0 - 15 + (i // 60) * 0.25 + 0.2) for i in range(n_zones)]
+    zones = folder / "zones.gpkg"
+    write_features(zones, np.array(boxes, dtype=object), {"pid": np.arange(n_zones)},
+                   rasterio.crs.CRS.from_epsg(32633).to_wkt(), layer="zones")
+    return path, zones
+
+
+VECTOR_AND_TABLE_WRITERS = {
+    "vectorize.gpkg": ["vectorize", "{map}", "--class-table", "isprs", "--out", "{out}"],
+    "vectorize.geojson": ["vectorize", "{map}", "--class-table", "isprs", "--out", "{out}"],
+    "zones.gpkg": ["area", "{map}", "--class-table", "isprs", "--zones", "{zones}", "--out", "{out}"],
+    "zones.geojson": ["area", "{map}", "--class-table", "isprs", "--zones", "{zones}", "--out", "{out}"],
+    "zones.csv": ["area", "{map}", "--class-table", "isprs", "--zones", "{zones}", "--out", "{out}"],
+    "sample.gpkg": ["sample", "{map}", "--class-table", "isprs", "--n", "3000", "--out", "{out}"],
+    "sample.geojson": ["sample", "{map}", "--class-table", "isprs", "--n", "3000", "--out", "{out}"],
+    "model.onnx": ["export", "default", "{out}"],
+}
+
+
+@pytest.mark.parametrize("name", list(VECTOR_AND_TABLE_WRITERS))
+def test_every_vector_and_table_writer_on_a_full_disk(tmp_path, tiny_disk, capsys, name):
+    """Issue 23.6: GeoPackage/GeoJSON/CSV outputs (vectorize, area --zones --out, sample --out) and export on a full
+    disk end in the one line of the rasters (path, 'No space left on device', free space), exit 2, no file left."""
+    from landseg.cli import main
+
+    path, zones = _classmap_and_zones(tmp_path)
+    out = tiny_disk / name
+    args = [a.format(map=path, zones=zones, out=out) for a in VECTOR_AND_TABLE_WRITERS[name]]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{out}: cannot write the file (No space left on device; " in err and "free of 200.0 KB" in err, err
+    assert _leftovers(tiny_disk) == []
+
+
+def test_vector_writers_refuse_a_failed_or_short_write(tmp_path, monkeypatch):
+    """Injected (no root needed): an OGR error that says the disk is full, and a write that silently drops features,
+    both end in OutputError naming the file; no file is left and an older file is kept."""
+    import pyogrio.errors
+    import pyogrio.raw
+
+    from landseg.io import points
+    from landseg.io.points import write_points
+
+    dst = tmp_path / "s.gpkg"
+    x = np.arange(5, dtype=float)
+    write_points(dst, x, x, {"v": np.arange(5)}, None)
+    real = pyogrio.raw.write
+
+    def full(*a, **k):
+        raise pyogrio.errors.FeatureError("failed to execute insert : database or disk is full")
+
+    monkeypatch.setattr(points.pyogrio.raw, "write", full)
+    with pytest.raises(OutputError, match=r"s\.gpkg: cannot write the file \(No space left on device; .* free of"):
+        write_points(dst, x, x, {"v": np.arange(5)}, None)
+
+    def short(path, geometry, field_data, fields, **k):
+        real(path, geometry[:2], [f[:2] for f in field_data], fields, **k)
+
+    monkeypatch.setattr(points.pyogrio.raw, "write", short)
+    with pytest.raises(OutputError, match=r"s\.gpkg: the written file holds 2 features, expected 3"):
+        write_points(dst, x[:3], x[:3], {"v": np.arange(3)}, None)
+    assert _leftovers(tmp_path) == ["s.gpkg"]
+    from landseg.io.points import read_points
+
+    assert len(read_points(dst)[0]) == 5  # the older file is kept

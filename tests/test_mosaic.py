@@ -1,5 +1,6 @@
 """Mosaics (seamless across tile borders), Ray workers, zonal areas by region, the STAC catalogue."""
 
+import json
 import os
 import signal
 import time
@@ -285,3 +286,107 @@ def test_unreachable_ray_address_fails_fast(tmp_path, tiny_checkpoint, capsys):
     with pytest.raises(ConfigError, match="expected HOST:PORT"):
         from landseg.cluster import check_reachable
         check_reachable("nonsense")
+
+
+@pytest.mark.parametrize("shift", [(0, 128), (64, 200), (0, 0)])
+def test_overlapping_tiles_are_counted_once(tmp_path, tiny_checkpoint, shift):
+    """Issue 23.1: two 256² tiles overlapping (by half, by a corner, or fully): the area table equals the merged
+    grid's (classes.vrt) pixel for pixel, not the sum of the tiles."""
+    rng = np.random.default_rng(1)
+    lab = rng.integers(0, 6, (64, 64)).repeat(8, 0).repeat(8, 1)
+    img = np.moveaxis(ISPRS.index_to_rgb(lab), -1, 0).copy()
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    dr, dc = shift
+    write_tif(tiles / "a.tif", img[:, :256, :256])
+    write_tif(tiles / "b.tif", img[:, dr:dr + 256, dc:dc + 256], X0 + dc * PS, Y0 - dr * PS)
+    notes = []
+    out = tmp_path / "out"
+    assert predict_mosaic(str(tiny_checkpoint()), [tiles], out, PredictOptions(**OPTS), echo=lambda s: None,
+                          warn=notes.append, loader=colour_loader) == []
+    with rasterio.open(out / "classes.vrt") as vrt:
+        merged = vrt.read(1)
+    valid = merged != 255
+    areas = json.loads((out / "areas.json").read_text())
+    px = sum(c["pixels"] for c in areas["classes"])
+    assert px == valid.sum() == 2 * 256 * 256 - (256 - dr) * (256 - dc)
+    assert abs(sum(c["area_m2"] for c in areas["classes"]) - valid.sum() * PS * PS) < 1e-6
+    for c in areas["classes"]:
+        assert c["pixels"] == int((merged == c["index"]).sum()), c["name"]
+    assert any("a.tif and b.tif" in n and "merged grid" in n for n in notes)
+
+
+def _corrupt_block(path, row, col):
+    """Overwrite the compressed bytes of block (row, col) of a tiled GeoTIFF with garbage (the header stays valid)."""
+    with rasterio.open(path) as ds:
+        off = int(ds.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1))
+        size = int(ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1))
+    with open(path, "r+b") as f:
+        f.seek(off)
+        f.write(b"\xff" * size)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "middle_block"])
+def test_one_damaged_tile_is_named_and_its_neighbour_is_not_blamed(tmp_path, tiny_checkpoint, capsys, damage):
+    """Issue 23.8: with one truncated tile both tiles failed and both messages blamed mosaic_input.vrt. Now the bad
+    file is named; a truncated tile is left out up front and the intact tile is predicted; a tile corrupt inside is
+    named also when a neighbour reads it across the border."""
+    rng = np.random.default_rng(0)
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for j in range(2):
+        img = rng.integers(0, 255, (3, 64, 64)).astype(np.uint8)
+        with rasterio.open(tiles / f"t0{j}.tif", "w", driver="GTiff", width=64, height=64, count=3, dtype="uint8",
+                           crs="EPSG:32633", transform=from_origin(X0 + j * 64 * PS, Y0, PS, PS), tiled=True,
+                           blockxsize=16, blockysize=16, compress="deflate") as ds:
+            ds.write(img)
+    bad = tiles / "t01.tif"
+    if damage == "truncated":
+        os.truncate(bad, os.path.getsize(bad) // 2)
+    else:
+        _corrupt_block(bad, 1, 0)
+    out = tmp_path / "out"
+    code = main(["predict", str(tiny_checkpoint()), str(tiles), "--mosaic", "--out", str(out), "--window", "32",
+                 "--overlap", "8", "--no-previews"])
+    err = capsys.readouterr().err
+    assert code == 2 and "t01.tif" in err and "corrupt or truncated" in err, err
+    assert "mosaic_input.vrt: cannot read" not in err, err
+    print(err)
+    for line in err.splitlines():
+        if "t00.tif" in line and "cannot read" in line:  # t00 may fail only by naming t01 as the file it could not read
+            assert "t01.tif: cannot read pixel data" in line and "context of t00.tif" in line, line
+    if damage == "truncated":  # left out up front: the intact tile is done
+        assert output_paths(tiles / "t00.tif", out)["classes"].exists()
+        assert not output_paths(bad, out)["classes"].exists()
+
+
+def test_stac_links_with_a_relative_out_and_the_acquisition_datetime(tmp_path, tiny_checkpoint, monkeypatch, capsys):
+    """Issue 23.11: with a relative --out (as the README writes it) every asset link of every item resolves to the file;
+    an item's datetime is the acquisition time from the image's metadata, else --datetime, else the processing time
+    with a note, and `landseg:datetime_source` says which."""
+    pystac = pytest.importorskip("pystac")
+    _, tiles = make_tiles(tmp_path, 1, 2, 64, 80)
+    with rasterio.open(tiles / "t00.tif", "r+") as ds:
+        ds.update_tags(TIFFTAG_DATETIME="2021:06:15 10:20:30")
+    monkeypatch.chdir(tmp_path)
+    model = str(tiny_checkpoint())
+    assert main(["predict", model, "tiles", "--mosaic", "--out", "maps", "--window", "64", "--overlap", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "t01.tif" in err and "is the processing time" in err and "--datetime" in err, err
+    cat = pystac.Catalog.from_file("maps/catalog.json")
+    items = {i.id: i for i in cat.get_items(recursive=True)}
+    for it in items.values():
+        for key, asset in it.assets.items():
+            assert not asset.href.startswith("/"), asset.href
+            assert Path(asset.get_absolute_href()).is_file(), (it.id, key, asset.get_absolute_href())
+            assert Path(asset.get_absolute_href()).resolve().parent == (tmp_path / "maps").resolve()
+    assert items["t00"].datetime.isoformat() == "2021-06-15T10:20:30+00:00"
+    assert "TIFFTAG_DATETIME" in items["t00"].properties["landseg:datetime_source"]
+    assert "processing time" in items["t01"].properties["landseg:datetime_source"]
+    assert main(["predict", model, "tiles", "--mosaic", "--out", "maps", "--window", "64", "--overlap", "16",
+                 "--datetime", "2020-03-01"]) == 0
+    items = {i.id: i for i in pystac.Catalog.from_file("maps/catalog.json").get_items(recursive=True)}
+    assert {i.datetime.isoformat() for i in items.values()} == {"2020-03-01T00:00:00+00:00"}
+    assert {i.properties["landseg:datetime_source"] for i in items.values()} == {"--datetime"}
+    assert main(["predict", model, "tiles", "--mosaic", "--out", "maps", "--datetime", "yesterday"]) == 2
+    assert "--datetime expects an ISO 8601 date" in capsys.readouterr().err

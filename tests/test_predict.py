@@ -11,6 +11,7 @@ from rasterio.transform import from_origin
 
 from landseg.classes import ISPRS
 from landseg.cli import main
+from landseg.errors import InputError
 from landseg.models.checkpoint import load_checkpoint
 from landseg.predict import PredictOptions, output_paths, predict_raster
 
@@ -145,8 +146,8 @@ def test_cli_predict_skips_complete_outputs_and_reports_bad_inputs(make_geotiff,
     assert "trunc.tif" in err
     assert (out / "good_classes.tif").exists()
     assert not list(out.glob("u16_*")) and not list(out.glob("trunc_*"))
-    assert main(["predict", str(model), str(good), "--out", str(out)]) == 0
-    assert "already done" in capsys.readouterr().out
+    assert main(["predict", str(model), str(good), "--out", str(out), "--window", "64", "--overlap", "16"]) == 0
+    assert "already done" in capsys.readouterr().out  # same input, model and options
     assert main(["predict", str(model), str(u16), "--out", str(out), "--input-range", "0,51000",
                  "--window", "64", "--overlap", "16"]) == 0
 
@@ -494,12 +495,12 @@ def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff,
     files = [make_geotiff(img, name=f"{n}.tif") for n in ("a", "boom", "c", "gdal")]
     real = pr._check_has_data
 
-    def flaky(ds, src):
+    def flaky(ds, src, *rest):
         if src.stem == "boom":
             raise ValueError("unexpected")
         if src.stem == "gdal":
             raise RasterioIOError("Read failed")
-        return real(ds, src)
+        return real(ds, src, *rest)
 
     monkeypatch.setattr(pr, "_check_has_data", flaky)
     out = tmp_path / "out"
@@ -509,7 +510,7 @@ def test_an_unexpected_error_in_one_input_does_not_stop_the_others(make_geotiff,
     assert err.strip().endswith(f"2 of 4 inputs failed: {files[1]}, {files[3]}")
     assert (out / "a_classes.tif").exists() and (out / "c_classes.tif").exists()
 
-    def interrupt(ds, src):
+    def interrupt(ds, src, *rest):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pr, "_check_has_data", interrupt)
@@ -551,8 +552,8 @@ def test_kill_9_mid_run_leaves_nothing_that_the_rerun_keeps(make_geotiff, tiny_c
         f"big_{k}" for k in ("classes.tif", "preview.png", "overlay.png", "areas.csv", "areas.json", "predict.json"))
     with rasterio.open(out / "big_classes.tif") as ds:
         assert ds.shape == (1536, 1536)
-    assert main(["predict", str(model), str(src), "--out", str(out)]) == 0
-    assert "already done" in capsys.readouterr().out
+    assert main(["predict", str(model), str(src), "--out", str(out), "--window", "256", "--overlap", "32"]) == 0
+    assert "already done" in capsys.readouterr().out  # same input, model and options
 
 
 def test_predict_on_a_full_disk_says_which_path_and_how_much_space(make_geotiff, tiny_checkpoint, tiny_disk, capsys):
@@ -585,3 +586,88 @@ def test_corrupt_onnx_in_the_output_folder_is_exported_again(make_geotiff, tiny_
     (out / "tiny5.onnx").write_bytes((out / "tiny.onnx").read_bytes())  # an export of another model: not used
     assert main(["predict", str(other), str(src), "--out", str(out), "--engine", "onnx", "--overwrite",
                  "--window", "64", "--overlap", "0"]) == 0, capsys.readouterr().err
+
+
+def test_band_roles_alpha_is_a_mask_only_when_it_looks_like_one(make_geotiff, ckpt, tmp_path, capsys):
+    """Issue 23.2: a 4-band 8-bit GeoTIFF written with GDAL's defaults tags band 4 alpha. An RGBI image whose NIR is 0
+    in some rows must not lose those rows silently: auto refuses and asks, --mask nodata predicts everything,
+    --mask alpha masks them; a real 0/255 alpha is the mask in auto; which bands and mask were used is recorded."""
+    lab, img = scene(96, 96, seed=5)
+    nir = np.full((96, 96), 120, np.uint8)
+    nir[:30] = 0
+    rgbi = make_geotiff(np.concatenate([img, nir[None]]), name="rgbi.tif")
+    with rasterio.open(rgbi) as ds:
+        assert ds.colorinterp[3].name == "alpha"  # the trap: GDAL's default tagging
+    opts = dict(window=64, overlap=16, progress=False, previews=False)
+    with pytest.raises(InputError, match="band 4 is tagged alpha.*--mask alpha.*--mask nodata"):
+        predict_raster(colour_engine, ckpt, rgbi, tmp_path / "auto", PredictOptions(**opts))
+    rec = predict_raster(colour_engine, ckpt, rgbi, tmp_path / "nd", PredictOptions(**opts, mask="nodata"))
+    cls = rasterio.open(rec["classes"]).read(1)
+    assert np.array_equal(cls, lab)  # nothing lost
+    saved = json.loads(output_paths(rgbi, tmp_path / "nd")["predict"].read_text())
+    assert saved["bands"] == [1, 2, 3] and "band 4 is tagged alpha but not used" in saved["mask"]
+    rec = predict_raster(colour_engine, ckpt, rgbi, tmp_path / "al", PredictOptions(**opts, mask="alpha"))
+    cls = rasterio.open(rec["classes"]).read(1)
+    assert (cls[:30] == 255).all() and np.array_equal(cls[30:], lab[30:])
+    # a real alpha (0/255) is the mask in auto, and the CLI says so
+    alpha = np.where(nir > 0, 255, 0).astype(np.uint8)
+    rgba = make_geotiff(np.concatenate([img, alpha[None]]), name="rgba.tif")
+    assert main(["predict", str(ckpt.path), str(rgba), "--out", str(tmp_path / "rgba"), "--no-previews",
+                 "--window", "64", "--overlap", "16"]) == 0
+    assert "nodata mask: alpha band 4" in capsys.readouterr().out
+    cls = rasterio.open(output_paths(rgba, tmp_path / "rgba")["classes"]).read(1)
+    assert (cls[:30] == 255).all() and (cls[30:] != 255).all()
+    # the CLI refuses the RGBI file in one line (exit 2), and --mask none keeps every pixel
+    assert main(["predict", str(ckpt.path), str(rgbi), "--out", str(tmp_path / "cli"), "--no-previews"]) == 2
+    assert "--mask nodata" in capsys.readouterr().err
+    rec = predict_raster(colour_engine, ckpt, rgba, tmp_path / "none", PredictOptions(**opts, mask="none"))
+    assert (rasterio.open(rec["classes"]).read(1) != 255).all()
+
+
+def test_an_alpha_tagged_band_that_feeds_the_model_is_not_a_mask(make_geotiff, tiny_checkpoint, tmp_path):
+    """A 4-band model on an RGBI file tagged RGBA: band 4 is model input, so its zeros are not nodata."""
+    ck = load_checkpoint(tiny_checkpoint(bands=4))
+    img = np.random.default_rng(0).integers(1, 255, (4, 64, 64)).astype(np.uint8)
+    img[3, :20] = 0
+    src = make_geotiff(img, name="rgbi4.tif")
+
+    def engine(batch):
+        return np.ones((batch.shape[0], 6, *batch.shape[2:]), np.float32) / 6
+
+    rec = predict_raster(engine, ck, src, tmp_path / "o", PredictOptions(window=64, overlap=16, progress=False,
+                                                                          previews=False))
+    assert (rasterio.open(rec["classes"]).read(1) != 255).all()
+    assert "feeds the model" in json.loads(output_paths(src, tmp_path / "o")["predict"].read_text())["mask"]
+
+
+def test_a_changed_input_model_or_option_is_predicted_again(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    """Issue 23.4: `x.tif` replaced by another image of the same size (even with its old mtime) is not "already
+    done"; nor is a run with another model or with options that shape the output; an unchanged rerun is."""
+    model, other = tiny_checkpoint(), tiny_checkpoint(name="other.safetensors", seed=1)
+    lab, img = scene(96, 96, seed=1)
+    src = make_geotiff(img, name="x.tif")
+    out = tmp_path / "o"
+    args = ["predict", str(model), str(src), "--out", str(out), "--window", "64", "--overlap", "16", "--no-previews"]
+    assert main(args) == 0
+    rec = json.loads((out / "x_predict.json").read_text())
+    assert set(rec["made_from"]["input"]) == {"size", "mtime_ns", "fingerprint"}
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "already done" in capsys.readouterr().out
+    first = (out / "x_areas.csv").read_text()
+    st = os.stat(src)
+    make_geotiff(np.ascontiguousarray(img[:, ::-1, ::-1]) // 2, name="x.tif")  # same size, other pixels
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old mtime (cp -p, rsync -t)
+    assert os.path.getsize(src) == st.st_size
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "already done" not in text and "predicted again: the input file changed (fingerprint)" in text, text
+    assert (out / "x_areas.csv").read_text() != first
+    for extra, why in ((["--window", "96"], "options changed: window 64 -> 96"), (["--tta"], "tta False -> True"),
+                       (["--mask", "none"], "mask 'auto' -> 'none'")):
+        assert main([*args, *extra]) == 0
+        assert why in capsys.readouterr().out
+    assert main([*args[:1], str(other), *args[2:]]) == 0
+    assert "the model changed" in capsys.readouterr().out
+    assert main([*args[:1], str(other), *args[2:]]) == 0
+    assert "already done" in capsys.readouterr().out

@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import rasterio
 
 from landseg.accuracy import allocate, design_path, draw_sample
 from landseg.area import LabelReader
 from landseg.classes import ISPRS, ClassTable
 from landseg.cli import main
+from landseg.errors import InputError
 from landseg.io.points import read_points
 
 
@@ -131,3 +133,50 @@ def test_class_roles_round_trip(tmp_path):
         ClassTable.from_dict({"classes": [{"name": "a", "color": [1, 2, 3]}], "roles": {"forest": ["a"]}})
     with pytest.raises(ClassTableError, match="names unknown classes"):
         ClassTable.from_dict({"classes": [{"name": "a", "color": [1, 2, 3]}], "roles": {"green": ["b"]}})
+
+
+@pytest.mark.parametrize("kind", ["crs", "shifted", "pixel", "size", "no_georef"])
+def test_truth_off_the_maps_grid_is_refused(make_geotiff, tmp_path, capsys, kind):
+    """Issue 23.3: a truth raster in another CRS or place (same pixel count) used to fill `reference` by row/column
+    from the wrong place; it must be on the map's grid or be refused, naming what differs."""
+    path, cls = _map(make_geotiff)
+    tr = rasterio.transform.from_origin(367000, 5808000, 0.05, 0.05)
+    kw = {"crs": dict(crs="EPSG:3857"), "shifted": dict(transform=rasterio.transform.from_origin(367100, 5808000, 0.05, 0.05)),
+          "pixel": dict(transform=rasterio.transform.from_origin(367000, 5808000, 0.1, 0.1)),
+          "size": {}, "no_georef": dict(crs=None)}[kind]
+    arr = cls[:, :-4] if kind == "size" else cls
+    tpath = make_geotiff(arr, name="truth.tif", nodata=255, **({"transform": tr} | kw))
+    out = tmp_path / "p.gpkg"
+    assert main(["sample", str(path), "--n", "20", "--out", str(out), "--class-table", "isprs",
+                 "--truth", str(tpath)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--truth truth.tif is not on the grid of" in err, err
+    want = {"crs": "CRS EPSG:3857 vs EPSG:32633", "shifted": "origin", "pixel": "pixel 0.1 vs 0.05", "size": "size",
+            "no_georef": "is not"}[kind]
+    assert want in err, err
+    assert not out.exists()
+
+
+def test_an_existing_sample_is_not_overwritten(make_geotiff, tmp_path, capsys):
+    """Issue 23.10: `sample --out` silently replaced an existing (possibly labelled) sample; now refused without
+    --overwrite, saying how many points carry a reference label, and the file is kept byte for byte."""
+    import pyogrio
+
+    path, cls = _map(make_geotiff)
+    tpath = make_geotiff(cls, name="truth.tif", nodata=255)
+    for out in (tmp_path / "p.gpkg", tmp_path / "q.geojson"):
+        assert main(["sample", str(path), "--n", "30", "--out", str(out), "--class-table", "isprs",
+                     "--truth", str(tpath)]) == 0
+        before = out.read_bytes()
+        capsys.readouterr()
+        assert main(["sample", str(path), "--n", "10", "--out", str(out), "--class-table", "isprs", "--seed", "9"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "already exists (a sample of 30 points, 30 with a reference label" in err, err
+        assert "--overwrite" in err and out.read_bytes() == before
+        assert main(["sample", str(path), "--n", "10", "--out", str(out), "--class-table", "isprs", "--overwrite"]) == 0
+        assert pyogrio.read_info(out)["features"] == 10
+    # only the design sidecar left (the points were moved away): still refused, the sidecar is named
+    out = tmp_path / "p.gpkg"
+    out.unlink()
+    with pytest.raises(InputError, match="p_design.json: already exists"):
+        draw_sample(path, out, 10, table="isprs")

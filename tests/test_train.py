@@ -442,3 +442,25 @@ def test_persistent_loader_workers_follow_the_epochs(dataset, tmp_path):
     sampler = WindowSampler(8)
     sampler.epoch, sampler.start = 2, 5
     assert list(sampler) == [21, 22, 23] and len(sampler) == 3
+
+
+@pytest.mark.parametrize("which,keep", [("image.tif", 0.5), ("image.tif", 0.05), ("label.tif", 0.5)])
+def test_truncated_prepared_tile_is_named_by_train_and_evaluate(dataset, tmp_path, capsys, tiny_checkpoint, which, keep):
+    """Issue 23.7: a truncated tile raster ended `train` and `evaluate` in a rasterio traceback; now one line naming
+    the file and what to do, before any epoch (train) or any tile (evaluate)."""
+    import os
+
+    ds = _copy(dataset, tmp_path)
+    bad = ds / "tiles" / "2_10" / which
+    os.truncate(bad, int(os.path.getsize(bad) * keep))
+    assert main(["train", str(ds), "--out", str(tmp_path / "run"), "--epochs", "1", "--windows-per-epoch", "8",
+                 *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2_10/" + which in err and "--overwrite" in err and "Traceback" not in err, err
+    assert not (tmp_path / "run" / "last.safetensors").exists()
+    assert main(["evaluate", str(tiny_checkpoint()), str(ds), "--split", "train", "--out", str(tmp_path / "ev"),
+                 "--window", "64", "--overlap", "16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2_10/" + which in err and "Traceback" not in err, err
+    assert main(["evaluate", str(tiny_checkpoint()), str(ds), "--split", "val", "--out", str(tmp_path / "ev"),
+                 "--window", "64", "--overlap", "16"]) == 0  # the intact split is still evaluated

@@ -31,6 +31,7 @@ import numpy as np
 import rasterio
 import shapely
 from rasterio.features import rasterize
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
@@ -242,6 +243,7 @@ def detect_change(
         ads = stack.enter_context(open_raster(apath))
         btable, atable = resolve_table(bds, table).with_roles(roles), resolve_table(ads, table)
         _check_tables(btable, atable, bpath.name, apath.name)
+        _check_overlap(bds, ads, bpath.name, apath.name)
         grid, note = stack.enter_context(on_grid(ads, bds))
         pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
         zoner = _Zones(zones, zone_id, bds) if zones else None
@@ -271,6 +273,22 @@ def _transition_tags(table: ClassTable, br: LabelReader, ar: LabelReader) -> dic
         return class_map_tags(transition_table(table), "landseg change", change)
     names = [transition_name(table, c) for c in range(k * k)]  # too many for a class table: the names only
     return {**change, "CLASS_NAMES": ",".join(names), **{f"CLASS_{c}": n for c, n in enumerate(names)}}
+
+
+def _check_overlap(bds: Any, ads: Any, bname: str, aname: str) -> None:
+    """Refuse two georeferenced maps whose footprints do not overlap (before any work), naming both extents."""
+    if not (is_georeferenced(bds) and is_georeferenced(ads)):
+        return
+    try:
+        ab = transform_bounds(ads.crs, bds.crs, *ads.bounds, densify_pts=21) if ads.crs != bds.crs else tuple(ads.bounds)
+    except Exception:  # noqa: BLE001 - a CRS pair PROJ cannot transform: on_grid reports it
+        return
+    bb = tuple(bds.bounds)
+    if ab[0] < bb[2] and ab[2] > bb[0] and ab[1] < bb[3] and ab[3] > bb[1]:
+        return
+    fmt = lambda b: f"({b[0]:.6g}, {b[1]:.6g}) - ({b[2]:.6g}, {b[3]:.6g})"  # noqa: E731
+    raise InputError(f"{bname} and {aname} do not overlap: {bname} covers {fmt(bb)}, {aname} covers {fmt(ab)} "
+                     f"(in {bname}'s CRS {bds.crs.to_string()}); nothing to compare. Give two maps of the same place")
 
 
 def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones | None, scratch: Path,
@@ -312,6 +330,10 @@ def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones |
                 zw = np.full(key.size, float(pix)) if weights is None else weights[sel]
                 zm2 += np.bincount(key, weights=zw, minlength=nz * kk)
             dst.write_window(np.where(valid, code.reshape(b.shape), nodata).astype(dtype)[None], win)
+        if px[:kk].sum() == 0:  # nothing compared: no transition table at all, not one of zeros
+            raise InputError(f"{br.source} and {ar.source}: no pixel holds a class in both maps (they overlap only "
+                             f"where one of them is nodata or ignore: {int(px[kk]):,} pixels); nothing to compare. "
+                             "Give two maps of the same place")
         dst.finish(path)
     return {"px": px[:kk].reshape(k, k), "m2": m2[:kk].reshape(k, k), "nodata": px[kk],
             "zone_px": zpx.reshape(nz, k, k).astype(np.int64), "zone_m2": zm2.reshape(nz, k, k)}

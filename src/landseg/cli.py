@@ -35,10 +35,11 @@ from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
 from landseg.evaluate_outputs import summary_lines as evaluate_summary
 from landseg.green import green_monitoring  # noqa: E402
 from landseg.io.files import atomic_output  # noqa: E402
+from landseg.io.raster import MASK_MODES  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
 from landseg.models.engine import export_onnx  # noqa: E402
-from landseg.mosaic import predict_mosaic  # noqa: E402
+from landseg.mosaic import parse_datetime, predict_mosaic  # noqa: E402
 from landseg.pipeline import AreaRequest, format_reports, measure_areas  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
 from landseg.report import detect_kind, write_report  # noqa: E402
@@ -214,6 +215,12 @@ def add_predict(p: argparse.ArgumentParser) -> None:
                         "either way (default 8)")
     p.add_argument("--max-pixels", type=positive_float, default=2e9,
                    help="refuse inputs whose inference grid would exceed this many pixels (default 2e9)")
+    p.add_argument("--datetime", default=None, metavar="WHEN",
+                   help="with --mosaic: acquisition date/time of the tiles for the STAC items (ISO 8601, e.g. "
+                        "2023-05-17); default: from each image's metadata, else the processing time (with a note)")
+    p.add_argument("--mask", choices=MASK_MODES, default="auto",
+                   help="what marks input nodata: auto (a band tagged alpha that holds only 0/255, else the nodata "
+                        "value or mask band), alpha, nodata (never an alpha band), none (default auto)")
     add_cluster_options(p)
 
 
@@ -229,6 +236,17 @@ def cluster_options(args: argparse.Namespace) -> ClusterOptions | None:
     if args.ray is None:
         return None
     return ClusterOptions(address=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
+
+
+def parse_when(text: str | None) -> Any:
+    """``--datetime`` as an aware UTC datetime (None when not given)."""
+    if text is None:
+        return None
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        raise ConfigError(f"--datetime expects an ISO 8601 date or date-time such as 2023-05-17 or "
+                          f"2023-05-17T10:30:00Z, got {text!r}") from None
 
 
 def parse_range(text: str | None) -> tuple[float, float] | None:
@@ -248,13 +266,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite,
-                          max_scale=args.max_scale, max_pixels=args.max_pixels)
+                          max_scale=args.max_scale, max_pixels=args.max_pixels, mask=args.mask)
     if args.ray is not None and not args.mosaic:
         raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
+    if args.datetime is not None and not args.mosaic:
+        raise ConfigError("--datetime dates the STAC items of a mosaic: add --mosaic")
     if args.mosaic:
         errors = predict_mosaic(args.model, args.inputs, args.out, opts, cluster=cluster_options(args),
                                 engine=args.engine, device=args.device, precision=args.precision, echo=print,
-                                warn=_err)
+                                warn=_err, stac_datetime=parse_when(args.datetime))
         return 2 if errors else 0
     errors = predict_files(args.model, args.inputs, args.out, opts, engine=args.engine, device=args.device,
                            precision=args.precision, echo=print, warn=_err)
@@ -366,6 +386,8 @@ def add_sample(p: argparse.ArgumentParser) -> None:
                    help="a transition map of landseg change: strata are its from->to transitions (default) or the "
                         "role-level ones (stable green, green->sealed, ...); points get reference_before/_after")
     add_roles_option(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out (and its design sidecar); without it an existing sample is kept")
 
 
 def add_roles_option(p: argparse.ArgumentParser) -> None:
@@ -376,7 +398,8 @@ def add_roles_option(p: argparse.ArgumentParser) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
-                         table=args.class_table, truth=args.truth, gsd=args.gsd, strata=args.strata, roles=args.roles)
+                         table=args.class_table, truth=args.truth, gsd=args.gsd, strata=args.strata, roles=args.roles,
+                         overwrite=args.overwrite)
     print(design.summary())
     return 0
 

@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 from landseg import __version__, area
 from landseg.classes import ClassTable
-from landseg.data.prepare import load_manifest
+from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, InputError
 from landseg.evaluate_outputs import write_outputs
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
@@ -59,6 +59,7 @@ from landseg.io.raster import (
     is_georeferenced,
     open_raster,
     read_resampled,
+    read_window,
 )
 from landseg.metrics import (
     clutter_indices,
@@ -187,13 +188,13 @@ def evaluate_tile(
                                                      class_map_tags(table, str(ckpt.path or ""), extra_tags or {})))
 
         def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-            return img.read(window=Window(c, r, w, h))
+            return read_window(img, Window(c, r, w, h))
 
         def write(blk: Block) -> None:
             h, w = blk.classes.shape
             win = Window(blk.col, blk.row, w, h)
             for r, ds in labels.items():
-                cms[r] += confusion_matrix(ds.read(1, window=win), blk.classes, nc, table.ignore_index)
+                cms[r] += confusion_matrix(read_window(ds, win, indexes=1), blk.classes, nc, table.ignore_index)
             if out is not None:
                 out.write(blk.classes, blk.row, blk.col)
 
@@ -228,12 +229,12 @@ def evaluate_tiles(
     for t in tiles:
         with open_raster(Path(root) / t["files"]["image"]) as img, open_raster(Path(root) / t["files"][label_key]) as lbl:
             def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-                return img.read(window=Window(c, r, w, h))
+                return read_window(img, Window(c, r, w, h))
 
             for b in sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
                                     batch_size=batch_size, want_probs=True):
                 h, w = b.classes.shape
-                ref = lbl.read(1, window=Window(b.col, b.row, w, h))
+                ref = read_window(lbl, Window(b.col, b.row, w, h), indexes=1)
                 cm += confusion_matrix(ref, b.classes, nc, table.ignore_index)
                 valid = ref < nc
                 p = np.take_along_axis(b.probs, np.minimum(ref, nc - 1)[None].astype(np.int64), 0)[0]
@@ -249,7 +250,7 @@ def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_pat
     paths = {k: out_dir / f"{tid}_{k}.png" for k in ("preview", "overlay", "truth")}
     with open_raster(root / tile["files"]["image"]) as img:
         h, w = preview_shape(img.height, img.width, size)
-        image = img.read(out_shape=(img.count, h, w), resampling=Resampling.average)
+        image = read_window(img, None, out_shape=(img.count, h, w), resampling=Resampling.average)
     cls = read_resampled(classes_path, (h, w))
     write_previews(cls, image, ckpt.class_table, ckpt.bands, paths["preview"], paths["overlay"])
     truth = read_resampled(root / tile["files"]["label"], (h, w))
@@ -300,6 +301,7 @@ def evaluate_model(
     table = ckpt.class_table
     root = Path(manifest["root"])
     refs = ["full"] + (["eroded"] if all("label_eroded" in t["files"] for t in records) else [])
+    check_tiles(manifest, label_keys=[REFERENCES[r] for r in refs], tiles=[t["id"] for t in records])
     if "eroded" not in refs:
         notes.append("the dataset has no eroded (noBoundary) labels: only the full-reference variants are given")
     if not clutter_indices(table):
@@ -484,9 +486,9 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
     entries = []
     for i, (t, r, c, s) in enumerate(sample_windows(manifest, ids, n, 512)):
         with open_raster(Path(manifest["root"]) / t["files"]["image"]) as ds:
-            img = ds.read(window=Window(c, r, s, s))
+            img = read_window(ds, Window(c, r, s, s))
         with open_raster(Path(manifest["root"]) / t["files"]["label"]) as ds:
-            truth = ds.read(1, window=Window(c, r, s, s))
+            truth = read_window(ds, Window(c, r, s, s), indexes=1)
         pred = predict_array(img, engine, table.num_classes, window=win, overlap=win // 4)
         valid = truth < table.num_classes
         acc = float((pred[valid] == truth[valid]).mean()) if valid.any() else None

@@ -15,6 +15,7 @@ skipped, so a rerun after an interruption does only what is missing.
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -28,8 +29,15 @@ from landseg.area.partial import merge_class_areas
 from landseg.area.totals import class_areas
 from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
-from landseg.io.files import atomic_output, check_writable_dir, clean_stale
-from landseg.io.raster import RasterInfo, colormap_and_tags, raster_info, vrt_source_files, write_vrt
+from landseg.io.files import check_writable_dir, clean_stale, write_text_atomic
+from landseg.io.raster import (
+    RasterInfo,
+    check_readable,
+    colormap_and_tags,
+    raster_info,
+    vrt_source_files,
+    write_vrt,
+)
 from landseg.models.engine import load_engine
 from landseg.models.sliding import Region, check_window
 from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, output_paths, predict_raster
@@ -63,6 +71,28 @@ class Mosaic:
     crs: Any
     transform: Any
     errors: list[str]  # tiles left out (unreadable), one message each
+
+    def overlaps(self, tiles: Sequence[MosaicTile] | None = None) -> list[tuple[MosaicTile, MosaicTile, int]]:
+        """Pairs of ``tiles`` (default: all) whose footprints share pixels, with the number of shared pixels."""
+        tiles = self.tiles if tiles is None else tiles
+        pairs = []
+        for k, a in enumerate(tiles):
+            for b in tiles[k + 1:]:
+                h = min(a.row + a.height, b.row + b.height) - max(a.row, b.row)
+                w = min(a.col + a.width, b.col + b.width) - max(a.col, b.col)
+                if h > 0 and w > 0:
+                    pairs.append((a, b, h * w))
+        return pairs
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """An ISO 8601 date or date-time (``2023-05-17``, ``2023-05-17T10:30:00Z``) or a TIFF ``YYYY:MM:DD HH:MM:SS``
+    time, as an aware UTC datetime (a time without a zone is taken as UTC); :class:`ValueError` otherwise."""
+    s = text.strip()
+    if len(s) >= 19 and s[4] == ":" and s[7] == ":":  # TIFF DateTime
+        s = s[:4] + "-" + s[5:7] + "-" + s[8:]
+    when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
 
 
 def list_tiles(inputs: Sequence[str | Path]) -> list[Path]:
@@ -124,7 +154,9 @@ def build_mosaic(files: Sequence[Path], vrt_path: str | Path) -> Mosaic:
     infos, errors = [], []
     for f in files:
         try:
-            infos.append(raster_info(f))
+            info = raster_info(f)
+            check_readable(f)  # a truncated tile is left out by name, not met later through the VRT by all its neighbours
+            infos.append(info)
         except InputError as exc:
             errors.append(str(exc))
     if not infos:
@@ -180,7 +212,8 @@ class TilePredictor:
 def predict_mosaic(model: str, inputs: Sequence[str | Path], out: str | Path, opts: PredictOptions, *,
                    cluster: ClusterOptions | None = None, engine: str = "torch", device: str = "auto",
                    precision: str = "auto", echo: Callable[[str], None] = print,
-                   warn: Callable[[str], None] = print, loader: Callable[..., Any] = load_engine) -> list[str]:
+                   warn: Callable[[str], None] = print, loader: Callable[..., Any] = load_engine,
+                   stac_datetime: Any = None) -> list[str]:
     """Predict the tiles of ``inputs`` as one mosaic into ``out``; returns the error messages (every
     tile is tried; one that fails is reported by name and the others go on)."""
     check_window(opts.window, opts.overlap, opts.batch_size)
@@ -208,15 +241,20 @@ def predict_mosaic(model: str, inputs: Sequence[str | Path], out: str | Path, op
         state = "already done" if res.value.get("skipped") else "done"
         echo(f"{tile.path}: {state} ({line})")
     bar.close()
-    finish_mosaic(mosaic, out, results, model, echo, warn)
+    finish_mosaic(mosaic, out, results, model, echo, warn, gsd=opts.gsd, stac_datetime=stac_datetime)
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(mosaic.tiles) + len(mosaic.errors)} tiles failed")
     return errors
 
 
 def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], model: str,
-                  echo: Callable[[str], None], warn: Callable[[str], None]) -> None:
-    """The VRT over the class maps, the summed area table and the STAC catalogue."""
+                  echo: Callable[[str], None], warn: Callable[[str], None], *, gsd: float | None = None,
+                  stac_datetime: Any = None) -> None:
+    """The VRT over the class maps, the area table and the STAC catalogue.
+
+    The area table is the sum of the tiles' tables when no two tiles overlap; when some do, a pixel would be
+    counted once per tile holding it, so the table is measured on the merged grid (``classes.vrt``, read strip
+    by strip: each pixel once) instead, and a note names the overlapping tiles."""
     done = [(t, output_paths(t.path, out)["classes"]) for t in mosaic.tiles]
     done = [(t, p) for t, p in done if p.exists()]
     if not done:
@@ -225,18 +263,26 @@ def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], mode
     echo(f"class maps: {out / OUTPUT_VRT} ({len(done)} of {len(mosaic.tiles)} tiles)")
     parts = [r["area_result"] for r in results if "area_result" in r]
     if parts:
-        total = merge_class_areas(parts, raster=str(out / OUTPUT_VRT))
-        with atomic_output(out / "areas.csv", suffix=".csv") as tmp:
-            tmp.write_text(total.to_csv())
-        with atomic_output(out / "areas.json", suffix=".json") as tmp:
-            tmp.write_text(total.to_json())
+        overlaps = mosaic.overlaps([t for t, _ in done])
+        if overlaps:
+            names = ", ".join(f"{a.path.name} and {b.path.name} ({n:,} px)" for a, b, n in overlaps[:5])
+            more = f" and {len(overlaps) - 5} more pairs" if len(overlaps) > 5 else ""
+            note = (f"tiles overlap: {names}{more}; the areas are measured on the merged grid "
+                    f"({OUTPUT_VRT}), each pixel once")
+            warn(f"landseg predict: note: {note}")
+            total = class_areas(out / OUTPUT_VRT, gsd=gsd, allow_pixels_only=True)
+            total.notes.append(note)
+        else:
+            total = merge_class_areas(parts, raster=str(out / OUTPUT_VRT))
+        write_text_atomic(out / "areas.csv", total.to_csv(), ".csv")
+        write_text_atomic(out / "areas.json", total.to_json(), ".json")
         echo(f"areas of {len(parts)} tiles: {out / 'areas.csv'}")
     try:
         from landseg.stac import write_catalog  # noqa: PLC0415 - optional extra (pystac)
     except ImportError:
         warn("landseg predict: pystac not installed, no STAC catalogue (pip install 'landseg[stac]')")
         return
-    echo(f"STAC catalogue: {write_catalog(out, [t.path for t, _ in done], model=str(model))}")
+    echo(f"STAC catalogue: {write_catalog(out, [t.path for t, _ in done], model=str(model), when=stac_datetime, warn=warn)}")
 
 
 def write_classes_vrt(mosaic: Mosaic, done: list[tuple[RasterInfo, MosaicTile]], dst: Path) -> Path:
@@ -249,5 +295,5 @@ def write_classes_vrt(mosaic: Mosaic, done: list[tuple[RasterInfo, MosaicTile]],
     return dst
 
 
-__all__ = ["Mosaic", "MosaicTile", "TilePredictor", "build_mosaic", "check_same_grid", "list_tiles",
+__all__ = ["Mosaic", "MosaicTile", "TilePredictor", "build_mosaic", "check_same_grid", "list_tiles", "parse_datetime",
            "predict_mosaic", "write_classes_vrt"]

@@ -33,24 +33,28 @@ from tqdm import tqdm
 from landseg import area, views
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import (
-    atomic_output,
     check_writable_dir,
     clean_stale,
+    file_identity,
     output_error,
     temp_dir_prefix,
     write_json_atomic,
+    write_text_atomic,
 )
 from landseg.io.labels import CLASS_NAMES_TAG, class_map_tags, class_names_tag
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
     BlockWriter,
     ClassMapWriter,
+    MaskSource,
+    choose_mask,
     class_map_profile,
     finalize_cog,
     is_georeferenced,
     open_raster,
     read_resampled,
     reading,
+    unreadable_source,
     update_raster,
     valid_mask,
     warped,
@@ -90,6 +94,7 @@ class PredictOptions:
     overwrite: bool = False
     progress: bool = True
     extra_tags: dict[str, str] = field(default_factory=dict)
+    mask: str = "auto"  # what marks input nodata: auto, alpha, nodata, none (io.raster.choose_mask)
     on_progress: Callable[[int, int], None] | None = None  # (windows done, windows total), e.g. for a web UI
 
 
@@ -151,15 +156,24 @@ def output_stems(files: Sequence[Path]) -> list[str]:
 
 
 def _input_bands(ds: rasterio.DatasetReader, need: int, path: Path) -> list[int]:
-    """Band indexes to feed the model; an alpha band beyond them is used as the mask only."""
+    """Band indexes to feed the model: the bands not tagged alpha when they are as many as the model needs, else
+    the raster's first ``need`` bands (an RGB model reads bands 1-3 of an RGBI image; :func:`describe_bands`
+    says so)."""
     ci = list(ds.colorinterp)
     data_bands = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha]
     if len(data_bands) == need:
         return data_bands
-    if ds.count == need:
+    if ds.count >= need:
         return list(range(1, need + 1))
     raise InputError(f"{path}: the model needs {need} bands, this raster has {ds.count} "
                      f"({', '.join(c.name for c in ci)}); give an image with the model's bands")
+
+
+def describe_bands(ds: rasterio.DatasetReader, bands: list[int], model_bands: Sequence[str]) -> str:
+    """'bands 1, 2, 3 of 4 as red, green, blue' for the console and ``predict.json``."""
+    unused = [i for i in ds.indexes if i not in bands]
+    text = f"bands {', '.join(map(str, bands))} of {ds.count} as {', '.join(model_bands)}"
+    return text + (f" (band {', '.join(map(str, unused))} not fed to the model)" if unused else "")
 
 
 def _scaler(ds: rasterio.DatasetReader, path: Path, opts: PredictOptions, bands: list[str]) -> Callable[[np.ndarray], np.ndarray]:
@@ -271,16 +285,21 @@ def predict_raster(
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     paths = output_paths(src, out_dir, stem)
+    made_from = run_identity(src, ckpt, opts, model_name, mosaic)
+    redo = None
     if not opts.overwrite and is_complete(paths, opts):
-        return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
+        redo = changed_since(paths["predict"], made_from)
+        if redo is None:
+            return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
     paths["predict"].unlink(missing_ok=True)  # the completion marker of an earlier run no longer holds
     t0 = time.perf_counter()
     with ExitStack() as stack:
         ds = stack.enter_context(open_raster(src))
         vrt_args, note = prediction_grid(ds, ckpt, opts)
         bands = _input_bands(ds, len(ckpt.mean), src)
+        source = choose_mask(ds, bands, opts.mask)
         scale = _scaler(ds, src, opts, ckpt.bands)
-        _check_has_data(ds, src)
+        _check_has_data(ds, src, source, bands)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
         if mosaic is not None:
             if vrt_args is not None:
@@ -294,11 +313,11 @@ def predict_raster(
             raise output_error(paths["classes"].parent, exc) from None
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         n_windows = infer_grid(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts,
-                               mosaic[1] if mosaic else None)
+                               mosaic[1] if mosaic else None, source)
         t_model = time.perf_counter() - t0
         final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
-            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands)
+            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands, source)
         finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
         if opts.probs:
             with update_raster(final_probs) as pds:
@@ -310,13 +329,52 @@ def predict_raster(
         record = {"input": str(src), "model": model_name, "note": note, "size": [ds.width, ds.height],
                   "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
                   "tta": opts.tta, "windows": n_windows, "inference_grid": [grid.width, grid.height],
-                  "seconds_model": round(t_model, 2)}
+                  "seconds_model": round(t_model, 2), "bands": bands,
+                  "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text, "made_from": made_from}
         if opts.areas:
             record["areas"] = _write_areas(final_raw, paths, opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
         write_json_atomic(paths["predict"], record)  # last: the completion marker (is_complete)
     record["classes"] = str(paths["classes"])
+    if redo:
+        record["redone"] = redo
     return record
+
+
+def run_identity(src: Path, ckpt: Checkpoint, opts: PredictOptions, model_name: str,
+                 mosaic: tuple[Path, Region] | None) -> dict[str, Any]:
+    """What an input's outputs were made from: the input file's identity (size, mtime, fingerprint:
+    :func:`~landseg.io.files.file_identity`), the model's (its file's identity) and the options that shape the
+    outputs. Recorded in ``predict.json``; a rerun reuses the outputs only when it is the same."""
+    model = {"name": model_name, **(file_identity(ckpt.path) if ckpt.path and Path(ckpt.path).is_file() else {})}
+    shaping = {"window": opts.window, "overlap": opts.overlap, "tta": opts.tta, "gsd": opts.gsd,
+               "input_range": list(opts.input_range) if opts.input_range else None, "mask": opts.mask,
+               "resample_tolerance": opts.resample_tolerance, "preview_size": opts.preview_size,
+               "extra_tags": dict(sorted(opts.extra_tags.items())),
+               "mosaic_region": list(mosaic[1]) if mosaic else None}
+    return {"input": file_identity(src), "model": model, "options": shaping}
+
+
+def changed_since(record_path: Path, made_from: dict[str, Any]) -> str | None:
+    """None when the run recorded in ``record_path`` was made from ``made_from``; else what changed (one line)."""
+    try:
+        old = json.loads(record_path.read_text(encoding="utf-8")).get("made_from")
+    except (OSError, ValueError, AttributeError):
+        return "its predict.json is unreadable"
+    if not isinstance(old, dict):
+        return "its predict.json does not record what the outputs were made from (an older landseg)"
+    what = []
+    if old.get("input") != made_from["input"]:
+        o, n = old.get("input") or {}, made_from["input"]
+        bits = [k for k in ("size", "mtime_ns", "fingerprint") if o.get(k) != n[k]]
+        what.append(f"the input file changed ({', '.join(b.replace('_ns', '') for b in bits)})")
+    if old.get("model") != made_from["model"]:
+        what.append("the model changed")
+    oo, no = old.get("options") or {}, made_from["options"]
+    opt = [f"{k} {oo.get(k)!r} -> {no[k]!r}" for k in no if oo.get(k) != no[k]]
+    if opt:
+        what.append("options changed: " + ", ".join(opt))
+    return "; ".join(what) or None
 
 
 def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
@@ -327,17 +385,19 @@ def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
     return all(paths[k].exists() for k in want)
 
 
-def _check_has_data(ds: rasterio.DatasetReader, src: Path) -> None:
+def _check_has_data(ds: rasterio.DatasetReader, src: Path, source: MaskSource | None = None,
+                    bands: list[int] | None = None) -> None:
     if ds.width == 0 or ds.height == 0:
         raise InputError(f"{src}: empty raster")
-    small = valid_mask(ds, out_shape=(min(ds.height, 256), min(ds.width, 256)))
+    small = valid_mask(ds, out_shape=(min(ds.height, 256), min(ds.width, 256)), indexes=bands, source=source)
     if not small.any():
-        raise InputError(f"{src}: every pixel is nodata; nothing to predict")
+        how = f" (mask: {source.text})" if source is not None else ""
+        raise InputError(f"{src}: every pixel is nodata{how}; nothing to predict")
 
 
 def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, bands: list[int], scale,
                vrt_args: dict[str, Any] | None, tmpdir: Path, tags: dict[str, str], opts: PredictOptions,
-               region: Region | None = None) -> int:
+               region: Region | None = None, source: MaskSource | None = None) -> int:
     """Sliding-window inference on the inference grid into ``tmpdir`` (classes_grid.tif, probs_grid.tif);
     returns the number of windows.
 
@@ -367,14 +427,23 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
         row, col = blk.row - r0, blk.col - c0
         if mask_ds is not None:
             h, w = blk.classes.shape
-            blk.classes[~valid_mask(mask_ds, Window(col, row, w, h), indexes=bands)] = CLASS_MAP_NODATA
+            blk.classes[~valid_mask(mask_ds, Window(col, row, w, h), indexes=bands, source=source)] = CLASS_MAP_NODATA
         classes.write(blk.classes, row, col)
         if probs is not None:
             probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
 
     def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-        with reading(str(src) if region is None else grid.name):
-            a = grid.read(bands, window=Window(c, r, w, h))
+        try:
+            with reading(str(src) if region is None else grid.name):
+                a = grid.read(bands, window=Window(c, r, w, h))
+        except InputError:
+            bad = unreadable_source(grid.name, Window(c, r, w, h)) if region is not None else None
+            if bad is None:
+                raise
+            raise InputError(f"{bad}: cannot read pixel data, the file is corrupt or truncated"
+                             + ("" if Path(bad).resolve() == src.resolve() else
+                                f" (read as context of {src.name} across the tile border)")
+                             + "; replace the tile or leave it out of the mosaic") from None
         if a.dtype.kind == "f":  # NaN/inf pixels are nodata (masked on writing); feed the model zeros there
             a = np.where(np.isfinite(a), a, 0)
         return scale(a)
@@ -404,14 +473,15 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
 
 
 def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: dict[str, str],
-            probs: bool, bands: list[int] | None = None) -> tuple[Path, Path]:
+            probs: bool, bands: list[int] | None = None, source: MaskSource | None = None) -> tuple[Path, Path]:
     """The inference-grid outputs copied back onto the input grid; returns (classes, probs) paths."""
     georef = is_georeferenced(ds)
     crs, transform = (ds.crs, ds.transform) if georef else (None, None)
     prof = class_map_profile(ds.width, ds.height, crs=crs, transform=transform)
     final_raw, final_probs = tmpdir / "classes.tif", tmpdir / "probs.tif"
     with ClassMapWriter(final_raw, prof, ckpt.class_table, tags) as out:
-        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True, bands=bands)
+        _finish(tmpdir / "classes_grid.tif", out, ds, prof, vrt_args, Resampling.nearest, mask=True, bands=bands,
+                source=source)
     if probs:
         nc = ckpt.class_table.num_classes
         pprof = {**prof, "count": nc, "nodata": None}
@@ -421,7 +491,7 @@ def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: 
 
 
 def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dict[str, Any], resampling: Resampling,
-            mask: bool, bands: list[int] | None = None) -> None:
+            mask: bool, bands: list[int] | None = None, source: MaskSource | None = None) -> None:
     """Copy ``raw`` (inference grid) onto the input grid block by block, masking input nodata."""
     with ExitStack() as stack:
         src = stack.enter_context(open_raster(raw))
@@ -433,7 +503,7 @@ def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dic
         for win in out.windows():
             data = src.read(window=win)
             if mask:
-                data[:, ~valid_mask(ds, win, indexes=bands)] = CLASS_MAP_NODATA
+                data[:, ~valid_mask(ds, win, indexes=bands, source=source)] = CLASS_MAP_NODATA
             out.write_window(data, win)
 
 
@@ -452,10 +522,8 @@ def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkp
 def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any]:
     """Class areas of the finished map; pixel counts and shares only where no pixel size is known."""
     res = area.class_areas(classes_path, gsd=gsd, allow_pixels_only=True)
-    with atomic_output(paths["areas"], suffix=".csv") as tmp:
-        tmp.write_text(res.to_csv())
-    with atomic_output(paths["areas_json"], suffix=".json") as tmp:
-        tmp.write_text(res.to_json())
+    write_text_atomic(paths["areas"], res.to_csv(), ".csv")
+    write_text_atomic(paths["areas_json"], res.to_json(), ".json")
     return json.loads(res.to_json())
 
 
@@ -500,8 +568,11 @@ def predict_files(
             continue
         if rec.get("skipped"):
             echo(f"{f}: already done ({rec['classes']})")
-        else:
-            echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']})")
+            continue
+        if rec.get("redone"):
+            echo(f"{f}: predicted again: {rec['redone']}")
+        echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']}; {rec['bands_used']}; "
+             f"nodata mask: {rec['mask']})")
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(shard(files))} inputs failed: {', '.join(failed)}")
     return errors

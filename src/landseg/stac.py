@@ -10,17 +10,20 @@ relative links, so the folder can be moved or served as is.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pystac
+import rasterio
+import rasterio.errors
 from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform_geom
 
 from landseg.io.labels import read_class_table
 from landseg.io.raster import raster_info
+from landseg.mosaic import parse_datetime
 from landseg.predict import output_paths
 
 ASSETS = {  # output key -> (media type, roles, title)
@@ -43,13 +46,39 @@ def footprint(info: Any) -> dict[str, Any]:
     return transform_geom(info.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [dense]})
 
 
-def tile_item(classes_tif: Path, stem: str, when: dt.datetime) -> pystac.Item:
+# Tags (any domain GDAL reports by default) that hold an image's acquisition time, most specific first.
+DATETIME_TAGS = ("ACQUISITION_DATETIME", "ACQUISITIONDATETIME", "ACQUISITION_DATE", "DATE_ACQUIRED", "DATETIME",
+                 "TIFFTAG_DATETIME")
+
+
+def acquisition_time(image: Path) -> tuple[dt.datetime, str] | None:
+    """(time, where it was found) from the input image's metadata tags, or None."""
+    try:
+        with rasterio.open(image) as ds:
+            tags = {k.upper(): v for k, v in ds.tags().items()}
+    except (rasterio.errors.RasterioIOError, OSError):
+        return None
+    for key in DATETIME_TAGS:
+        if tags.get(key):
+            try:
+                return parse_datetime(tags[key]), f"{key} tag of {image.name}"
+            except ValueError:
+                continue
+    return None
+
+
+def tile_item(classes_tif: Path, stem: str, when: dt.datetime, source: str = "processing time",
+              created: dt.datetime | None = None) -> pystac.Item:
+    """The STAC item of one class map; ``when`` is its ``datetime`` and ``source`` says where it came from."""
     info = raster_info(classes_tif)
     geom = footprint(info)
     xs = [p[0] for p in geom["coordinates"][0]]
     ys = [p[1] for p in geom["coordinates"][0]]
+    props: dict[str, Any] = {"landseg:kind": "class map", "landseg:datetime_source": source}
+    if created is not None:
+        props["created"] = created.isoformat().replace("+00:00", "Z")
     item = pystac.Item(id=stem, geometry=geom, bbox=[min(xs), min(ys), max(xs), max(ys)], datetime=when,
-                       properties={"landseg:kind": "class map"})
+                       properties=props)
     proj = ProjectionExtension.ext(item, add_if_missing=True)
     epsg = info.crs.to_epsg()
     proj.apply(code=f"EPSG:{epsg}" if epsg else None, wkt2=None if epsg else info.crs.to_wkt(),
@@ -71,21 +100,38 @@ def _stac_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "class"
 
 
-def write_catalog(out: str | Path, tiles: Sequence[Path], *, model: str = "", title: str | None = None) -> Path:
-    """Write ``out/catalog.json`` (self-contained) with one item per tile whose class map exists."""
-    out = Path(out)
-    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+def write_catalog(out: str | Path, tiles: Sequence[Path], *, model: str = "", title: str | None = None,
+                  when: dt.datetime | None = None, warn: Callable[[str], None] | None = None) -> Path:
+    """Write ``out/catalog.json`` (self-contained, links relative to each file, whether ``out`` was given relative
+    or absolute) with one item per tile whose class map exists.
+
+    Each item's ``datetime`` is ``when`` (the user's ``--datetime``), else the acquisition time in the input tile's
+    metadata (:data:`DATETIME_TAGS`), else the processing time, with a ``warn``ing; ``landseg:datetime_source``
+    says which, and ``created`` holds the processing time.
+    """
+    out = Path(out).resolve()  # pystac resolves relative hrefs against the catalogue, not the working folder
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    guessed = []
     cat = pystac.Catalog(id="landseg-classes", title=title or "landseg class maps",
                          description=f"Land-cover class maps predicted by landseg (model {model or 'unknown'})")
     for t in tiles:
         paths = output_paths(t, out)
         if not paths["classes"].exists():
             continue
-        item = tile_item(paths["classes"], Path(t).stem, when)
+        found = (when, "--datetime") if when is not None else acquisition_time(Path(t))
+        if found is None:
+            found = (now, "processing time: the image's metadata holds no acquisition time; pass --datetime")
+            guessed.append(Path(t).name)
+        item = tile_item(paths["classes"].resolve(), Path(t).stem, found[0], found[1], created=now)
         for key, (media, roles, what) in ASSETS.items():
             if paths[key].exists():
-                item.add_asset(key, pystac.Asset(href=str(paths[key]), media_type=media, roles=roles, title=what))
+                item.add_asset(key, pystac.Asset(href=str(paths[key].resolve()), media_type=media, roles=roles,
+                                                 title=what))
         cat.add_item(item)
+    if guessed and warn is not None:
+        warn(f"landseg predict: note: STAC item datetime of {len(guessed)} tiles ({', '.join(guessed[:3])}"
+             f"{', ...' if len(guessed) > 3 else ''}) is the processing time: their metadata holds no acquisition "
+             "time; give it with --datetime YYYY-MM-DD")
     cat.normalize_hrefs(str(out))
     cat.make_all_asset_hrefs_relative()
     cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)

@@ -24,7 +24,6 @@ from scipy.sparse.csgraph import connected_components
 from landseg.area import ClassMap, PixelArea, open_classmap
 from landseg.classes import ClassTable
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
 from landseg.io.raster import strips
 from landseg.io.styles import (
     LayerStyle,
@@ -32,7 +31,7 @@ from landseg.io.styles import (
     categorized_sld,
     write_gpkg_styles,
 )
-from landseg.io.vector import VECTOR_FORMATS, FeatureWriter
+from landseg.io.vector import VECTOR_FORMATS, FeatureWriter, vector_output
 
 
 @dataclass
@@ -154,14 +153,13 @@ def vectorize(
     if simplify is not None and simplify < 0:
         raise InputError(f"--simplify must be zero or positive, got {simplify}")
     with open_classmap(path, table, gsd=gsd, classes=classes, unknown_to_ignore=unknown_to_ignore) as cm, \
-            atomic_output(out) as tmp:
-        tmp.unlink()
+            vector_output(out, out.stem) as target:
         crs_wkt = cm.ds.crs.to_wkt() if cm.ds.crs else None
-        writer = FeatureWriter(tmp, driver, crs_wkt, out.stem)
+        writer = FeatureWriter(target.path, driver, crs_wkt, out.stem, target=target)
         counts, areas = _polygonize_strips(cm, writer, simplify, min_area, strip_rows)
         writer.flush()
         if driver == "GPKG":
-            write_gpkg_styles(tmp, out.stem, [class_style(cm.table, cm.selected, out.stem)])
+            write_gpkg_styles(target.path, out.stem, [class_style(cm.table, cm.selected, out.stem)])
     pa = cm.pixel_area
     notes = list(pa.notes)
     if min_area:

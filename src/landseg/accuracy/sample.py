@@ -24,9 +24,10 @@ from landseg.accuracy.strata import ChangeStrata
 from landseg.area.totals import class_areas
 from landseg.classes import ClassTable
 from landseg.errors import InputError
+from landseg.io.align import check_same_grid
 from landseg.io.files import write_json_atomic
 from landseg.io.labels import LabelReader, change_table, table_from_raster
-from landseg.io.points import write_points
+from landseg.io.points import read_points, write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
 
 
@@ -101,12 +102,15 @@ def draw_sample(
     classmap: str | Path, out: str | Path, n: int, *, min_per_class: int | None = None, seed: int = 0,
     table: str | Path | ClassTable | None = None, truth: str | Path | None = None, gsd: float | None = None,
     strip_rows: int | None = None, strata: str | None = None, roles: list[str] | None = None,
+    overwrite: bool = False,
 ) -> SampleDesign:
     """Draw ``n`` stratified random pixel centres from ``classmap`` and write them to ``out``.
 
     Nodata and ignore pixels are never drawn. ``truth`` (a label raster on the same grid) fills
-    ``reference`` with the class found there (for tests and benchmarks); otherwise it is empty.
-    The same seed, map and options give the same points.
+    ``reference`` with the class found there (for tests and benchmarks); otherwise it is empty. A truth raster
+    off the map's grid (another CRS, origin, pixel size or size) is refused with :class:`InputError`.
+    The same seed, map and options give the same points. An existing ``out`` or design sidecar (perhaps a
+    sample an interpreter has labelled) is refused with :class:`InputError` unless ``overwrite``.
 
     A transition map of ``landseg change`` is stratified by its transitions (``strata="transitions"``) or
     their role-level groups (``strata="roles"``, :mod:`landseg.accuracy.strata`; ``roles`` edits the roles
@@ -114,10 +118,15 @@ def draw_sample(
     ``reference_after``, for the classes found on the ground at each date.
     """
     path, out = Path(classmap), Path(out)
+    if not overwrite:
+        check_not_overwriting(out)
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")
     if min_per_class is not None and min_per_class < 0:
         raise InputError(f"--min-per-class must be 0 or more, got {min_per_class}")
+    if truth:  # before any work: the reference is read by row/column, so it must be on the map's grid
+        with open_raster(path) as ds, open_raster(truth) as tds:
+            check_same_grid(tds, ds, "--truth")
     areas = class_areas(path, table, gsd=gsd, strip_rows=strip_rows, allow_pixels_only=True)
     tbl = areas.table
     sizes = np.array([c.pixels for c in areas.classes], dtype=np.int64)
@@ -177,6 +186,25 @@ def draw_sample(
                           areas.pixel_area, crs, notes, change=cs)
     write_json_atomic(design_path(out), design.to_dict())
     return design
+
+
+def check_not_overwriting(out: Path) -> None:
+    """Refuse to replace an existing sample (its points may carry an interpreter's ``reference`` labels)."""
+    there = [p for p in (out, design_path(out)) if p.exists()]
+    if not there:
+        return
+    what = "a file"
+    if out.exists():
+        try:
+            _, _, fields, _ = read_points(out)
+            ref = fields.get("reference")
+            n = len(next(iter(fields.values()))) if fields else 0
+            filled = 0 if ref is None else sum(1 for v in ref.tolist() if v not in (None, "") and v == v)
+            what = f"a sample of {n} points, {filled} with a reference label filled in"
+        except InputError:
+            what = "a file that is not a readable point layer"
+    raise InputError(f"{there[0]}: already exists ({what}); it is kept. Choose another --out, or pass --overwrite to "
+                     "replace it (and its design sidecar)")
 
 
 def _truth_at(truth: str | Path, table: ClassTable, row: np.ndarray, col: np.ndarray,

@@ -37,7 +37,6 @@ from landseg.area.tables import UNITS, Col, Report, areas_in, finite, unit_key
 from landseg.area.zones import ZonalResult, zonal_areas
 from landseg.classes import ClassTable
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
 from landseg.io.styles import (
     LayerStyle,
     categorized_qml,
@@ -47,7 +46,7 @@ from landseg.io.styles import (
     graduated_sld,
     write_gpkg_styles,
 )
-from landseg.io.vector import read_attributes, write_features
+from landseg.io.vector import read_attributes, vector_output, write_features
 
 SHARES: dict[str, tuple[str, str]] = {
     # indicator: (role, header)
@@ -233,11 +232,11 @@ class IndicatorResult(Report):
         fields["notes"] = np.array(["; ".join(zone.notes) for zone in z.zones], dtype=object)
         geoms = np.array([zone.geometry for zone in z.zones], dtype=object)
         mask_list = [masks.get(name) for name in fields]
-        with atomic_output(path) as tmp:
-            tmp.unlink()
-            write_features(path, geoms, fields, z.crs_wkt, layer=layer, tmp=tmp, masks=mask_list)
+        with vector_output(path, layer) as target:
+            write_features(path, geoms, fields, z.crs_wkt, layer=layer, tmp=target.path, masks=mask_list)
+            target.features = len(geoms)
             if path.suffix.lower() == ".gpkg":
-                write_gpkg_styles(tmp, layer, self.styles(layer))
+                write_gpkg_styles(target.path, layer, self.styles(layer))
         return path
 
     def styles(self, layer: str) -> list[LayerStyle]:
@@ -270,7 +269,7 @@ def zone_indicators(
     column raises :class:`InputError` naming it and the columns it has.
     """
     checks = [Limit.parse(s) for s in limits]
-    limit_values = _limit_values(zones, checks)
+    limit_values = _limit_values(zones, checks, zone_id)
     zr = zonal_areas(raster, zones, zone_id, table, gsd=gsd, strip_rows=strip_rows)
     tbl, notes = zr.table, []
     valid = np.array([z.valid_m2 for z in zr.zones])
@@ -296,23 +295,47 @@ def zone_indicators(
     return result
 
 
-def _limit_values(zones: str | Path, checks: list[Limit]) -> list[np.ndarray]:
+def _limit_values(zones: str | Path, checks: list[Limit], zone_id: str | None = None) -> list[np.ndarray]:
+    """Each limit's column as numbers, checked before any work: a share indicator's limit must lie in [0, 1]
+    (``0.4``; ``"40%"`` is read as 0.4), a count's limit must be >= 0; anything else is one :class:`InputError`
+    naming the file, the column, the zones and the values (a ``40`` meant as 40 % would compare as 4000 %)."""
     columns = list(dict.fromkeys(c.column for c in checks))
-    data = read_attributes(zones, columns, "--limit")
+    data = read_attributes(zones, columns + ([zone_id] if zone_id and zone_id not in columns else []), "--limit")
     out = []
     for c in checks:
-        raw = data[c.column]
+        raw = data[c.column].tolist()
         try:
-            out.append(np.array([np.nan if v is None or v == "" else float(v) for v in raw.tolist()], dtype=np.float64))
+            vals = np.array([_limit_number(v) for v in raw], dtype=np.float64)
         except (TypeError, ValueError):
-            bad = next(v for v in raw.tolist() if not _is_number(v))
+            bad = next(v for v in raw if not _is_number(v))
             raise InputError(f"{zones}: column {c.column!r} for --limit holds {bad!r}, not a number") from None
+        share = c.indicator in SHARES
+        lo, hi = (0.0, 1.0) if share else (0.0, math.inf)
+        wrong = np.flatnonzero(~np.isnan(vals) & ((vals < lo) | (vals > hi)))
+        if wrong.size:
+            ids = data[zone_id].tolist() if zone_id else None
+            where = ", ".join(f"{raw[i]!r} ({zone_id} {ids[i]!r})" if ids else f"{raw[i]!r} (feature {i + 1})"
+                              for i in wrong[:5]) + (f" and {wrong.size - 5} more" if wrong.size > 5 else "")
+            what = ("a share between 0 and 1 (0.4 = 40 %; '40%' is read as 0.4)" if share
+                    else "a count of 0 or more")
+            raise InputError(f"{zones}: column {c.column!r} for --limit {c.column}:{c.indicator} must hold {what}; "
+                             f"it holds {where}. Fix the column (e.g. divide percentages by 100)")
+        out.append(vals)
     return out
+
+
+def _limit_number(v: Any) -> float:
+    """A limit value: a number, an empty value (NaN) or a percentage string such as '40%' or '40 %'."""
+    if v is None or v == "":
+        return math.nan
+    if isinstance(v, str) and v.strip().endswith("%"):
+        return float(v.strip()[:-1]) / 100
+    return float(v)
 
 
 def _is_number(v: Any) -> bool:
     try:
-        float(v)
+        _limit_number(v)
         return True
     except (TypeError, ValueError):
         return v is None or v == ""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
+from landseg.io.files import write_text_atomic
 
 UNITS: dict[str, tuple[float, str, int]] = {
     # name: (m² per unit, label, decimals shown)
@@ -198,6 +198,4 @@ class Report:
         path = Path(path)
         fmt = fmt or {".csv": "csv", ".json": "json", ".md": "markdown"}.get(path.suffix.lower(), "table")
         text = self.format(fmt, units)
-        with atomic_output(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        return path
+        return write_text_atomic(path, text)

@@ -13,7 +13,7 @@ from rasterio.windows import Window
 from torch.utils.data import Dataset, Sampler
 
 from landseg.data.windows import random_window
-from landseg.io.raster import open_raster
+from landseg.io.raster import open_raster, read_window
 
 
 class _Handles:
@@ -105,8 +105,8 @@ class RandomWindows(Dataset):
         src = max(8, int(round(s * zoom)))
         r, c = random_window(t["height"], t["width"], src, rng)
         win = Window(c, r, min(src, t["width"]), min(src, t["height"]))
-        img = self._h.get(str(self.root / t["files"]["image"])).read(window=win)
-        lbl = self._h.get(str(self.root / t["files"][self.label_key])).read(1, window=win)
+        img = read_window(self._h.get(str(self.root / t["files"]["image"])), win)
+        lbl = read_window(self._h.get(str(self.root / t["files"][self.label_key])), win, indexes=1)
         if img.shape[1:] != (src, src):
             img = np.pad(img, ((0, 0), (0, src - img.shape[1]), (0, src - img.shape[2])))
             lbl = np.pad(lbl, ((0, src - lbl.shape[0]), (0, src - lbl.shape[1])), constant_values=self.ignore_index)

@@ -501,12 +501,15 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
     return m
 
 
-def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label",)) -> None:
-    """Check a loaded manifest against its tiles before training on them; raises :class:`InputError`.
+def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label",),
+                tiles: Sequence[str] | None = None) -> None:
+    """Check a loaded manifest against its tiles (``tiles``: these ids only) before training on or evaluating
+    them; raises :class:`InputError`.
 
     Every listed tile must have its ``tile.json`` (same id, same recorded settings as the manifest),
-    an image with the manifest's band count and the tile's size, and labels of that size whose values
-    are class indices of the manifest's class table or its ignore index (read strip by strip).
+    an image with the manifest's band count and the tile's size whose pixels can all be decoded (a truncated or
+    corrupt ``image.tif`` is named here, not met as a GDAL traceback mid-run), and labels of that size whose
+    values are class indices of the manifest's class table or its ignore index (read strip by strip).
     """
     root = Path(manifest["root"])
     table = ClassTable.from_dict(manifest["class_table"])
@@ -516,6 +519,8 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
     settings = (manifest.get("made_from") or {}).get("settings")
     fix = "run `landseg prepare` again with --overwrite"
     for t in manifest["tiles"]:
+        if tiles is not None and t["id"] not in tiles:
+            continue
         tj = root / "tiles" / t["id"] / "tile.json"
         try:
             rec = json.loads(tj.read_text())
@@ -528,6 +533,11 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
             if ds.count != manifest["band_count"] or (ds.width, ds.height) != (t["width"], t["height"]):
                 raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
                                  f"{manifest['band_count']} bands of {t['width']}x{t['height']}; {fix}")
+            try:
+                for row in range(0, ds.height, STRIP):
+                    read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
+            except InputError as exc:
+                raise InputError(f"{exc}; {fix}") from None
         for key in label_keys:
             if key not in t["files"]:
                 continue
@@ -536,7 +546,10 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
                     raise InputError(f"{ds.name}: expected a 1-band {t['width']}x{t['height']} label, found "
                                      f"{ds.count} bands of {ds.width}x{ds.height}; {fix}")
                 for row in range(0, ds.height, STRIP):
-                    a = read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
+                    try:
+                        a = read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
+                    except InputError as exc:
+                        raise InputError(f"{exc}; {fix}") from None
                     bad = ~allowed[np.flatnonzero(np.bincount(a.ravel(), minlength=256))]
                     if bad.any():
                         vals = np.flatnonzero(np.bincount(a.ravel(), minlength=256))

@@ -47,3 +47,27 @@ def on_grid(src: rasterio.DatasetReader, like: rasterio.DatasetReader) -> Iterat
         how = "reprojected" if src.crs != like.crs else "resampled"
         yield vrt, (f"{name} was {how} onto the grid of {ref} by nearest neighbour (GDAL WarpedVRT); "
                     f"pixels of {ref} outside {name} count as nodata")
+
+
+def check_same_grid(src: rasterio.DatasetReader, like: rasterio.DatasetReader, what: str = "") -> None:
+    """Raise :class:`InputError` unless ``src`` lies on ``like``'s grid (same size, CRS and geotransform), naming
+    what differs; rasters without georeferencing on either side must both lack it (and match in size)."""
+    name, ref = Path(src.name).name, Path(like.name).name
+    if same_grid(src, like):
+        return
+    diffs = []
+    if (src.width, src.height) != (like.width, like.height):
+        diffs.append(f"size {src.width}x{src.height} vs {like.width}x{like.height}")
+    gs, gl = is_georeferenced(src), is_georeferenced(like)
+    if gs != gl:
+        diffs.append(f"{name if gs else ref} is georeferenced, {ref if gs else name} is not")
+    elif gs:
+        if src.crs != like.crs:
+            diffs.append(f"CRS {src.crs.to_string()} vs {like.crs.to_string()}")
+        if not src.transform.almost_equals(like.transform, precision=1e-9 * abs(like.transform.a or 1)):
+            t, u = src.transform, like.transform
+            diffs.append(f"origin ({t.c:.6g}, {t.f:.6g}) vs ({u.c:.6g}, {u.f:.6g}), pixel {t.a:.6g} vs {u.a:.6g}")
+    label = f"{what} " if what else ""
+    raise InputError(f"{label}{name} is not on the grid of {ref} ({'; '.join(diffs)}); it must have the same CRS, "
+                     f"transform and size (warp it onto the map first, e.g. gdalwarp -r near with {ref}'s -t_srs, "
+                     "-te and -ts)")

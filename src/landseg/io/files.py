@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -67,6 +68,33 @@ def output_error(path: str | Path, exc: OSError) -> OutputError:
         hint = "check the disk and run again"
     return OutputError(f"{path}: cannot write the file ({what}; {free_space(Path(path).parent)}); {hint}. "
                        "No partial file was left.")
+
+
+_FAILURE_WORDS = ((("disk is full", "no space", "disk full", "not enough space", "quota"), errno.ENOSPC),
+                  (("read-only", "readonly", "read only"), errno.EROFS),
+                  (("permission denied", "access denied"), errno.EACCES))
+LOW_SPACE = 1 << 20  # a library write failure with less free space than this is reported as a full disk
+
+
+def write_failure(path: str | Path, exc: BaseException) -> OutputError:
+    """An :class:`OutputError` for a writer library's failure (GDAL/OGR, SQLite, an exporter) that carries no errno:
+    a full disk, read-only or permission failure is recognised from its text or the free space left and gets the
+    same one line as :func:`output_error`; anything else names the file, the library's message and the free space."""
+    if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+        return output_error(path, exc)
+    text = str(exc)
+    low = text.lower()
+    for words, code in _FAILURE_WORDS:
+        if any(w in low for w in words):
+            return output_error(path, OSError(code, os.strerror(code)))
+    p = Path(path).parent
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(p).free < LOW_SPACE:
+            return output_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    return OutputError(f"{path}: cannot write the file ({text}; {free_space(Path(path).parent)}); check the disk "
+                       "and run again. No partial file was left.")
 
 
 def _temp_name(dst: Path, suffix: str | None) -> tuple[str, str]:
@@ -224,17 +252,23 @@ def check_writable_dir(path: str | Path) -> Path:
     return path
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON atomically; the file is read back and parsed before it replaces ``path``."""
-    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+def write_text_atomic(path: str | Path, text: str, suffix: str | None = None) -> Path:
+    """Write a text file (CSV, JSON, Markdown) atomically; its size on disk is checked before it replaces ``path``."""
+    data = text.encode("utf-8")
 
     def verify(tmp: Path) -> None:
-        if tmp.stat().st_size != len(text.encode()):
-            raise OutputError(f"{path}: written {tmp.stat().st_size} bytes, expected {len(text.encode())} "
+        if tmp.stat().st_size != len(data):
+            raise OutputError(f"{path}: written {tmp.stat().st_size} bytes, expected {len(data)} "
                               f"({free_space(Path(path).parent)}); no file was left")
 
-    with atomic_output(path, verify=verify) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    with atomic_output(path, suffix, verify=verify) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON atomically; the file's size is checked before it replaces ``path``."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -258,6 +292,34 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+FINGERPRINT_PIECES = 16  # blocks hashed by file_identity, spread evenly over the file, plus head and tail
+FINGERPRINT_BLOCK = 1 << 16
+
+
+def file_identity(path: str | Path) -> dict[str, Any]:
+    """Cheap identity of a file: size, modification time (ns) and a BLAKE2 fingerprint of its first and last
+    64 KB (the header: size, georeferencing, tile offsets) and of 16 evenly spaced 64 KB blocks.
+
+    Reads at most about 1.1 MB whatever the file's size. A file replaced by another of the same size is told apart
+    by its content or mtime (``cp -p`` keeps the mtime, so the content pieces matter too).
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+        h = hashlib.blake2b(digest_size=16)
+        h.update(str(st.st_size).encode())
+        with open(p, "rb") as f:
+            n = max(1, FINGERPRINT_PIECES)
+            offsets = [0, max(0, st.st_size - FINGERPRINT_BLOCK)]
+            offsets += [st.st_size * k // (n + 1) for k in range(1, n + 1)]
+            for off in offsets:
+                f.seek(off)
+                h.update(f.read(FINGERPRINT_BLOCK))
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "fingerprint": h.hexdigest()}
 
 
 def remove_quietly(path: str | Path) -> None:

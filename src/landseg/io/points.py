@@ -9,8 +9,7 @@ import pyogrio.raw
 import shapely
 
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
-from landseg.io.vector import reproject_xy
+from landseg.io.vector import reproject_xy, vector_output
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 
@@ -24,10 +23,10 @@ def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[st
     if driver is None:
         raise InputError(f"{path}: unsupported point format {path.suffix!r}; use .gpkg or .geojson")
     wkb = shapely.to_wkb(shapely.points(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
-    with atomic_output(path) as tmp:
-        tmp.unlink()
-        pyogrio.raw.write(str(tmp), np.asarray(wkb, dtype=object), list(fields.values()), list(fields.keys()),
+    with vector_output(path, layer or path.stem) as target:
+        pyogrio.raw.write(str(target.path), np.asarray(wkb, dtype=object), list(fields.values()), list(fields.keys()),
                           driver=driver, geometry_type="Point", crs=crs_wkt, layer=layer or path.stem)
+        target.features = len(wkb)
     return path
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
@@ -89,21 +89,104 @@ def read_window(ds: rasterio.DatasetReader, window: Window | None = None, **kw: 
         return ds.read(window=window, **kw)
 
 
-def valid_mask(ds: rasterio.DatasetReader, window: Window | None = None,
-               out_shape: tuple[int, int] | None = None, indexes: list[int] | None = None) -> np.ndarray:
-    """Boolean mask of the pixels that hold data: GDAL's dataset mask (nodata value, alpha, mask band) and, for
-    float rasters, finite values in every band (``indexes``, default all).
+MASK_MODES = ("auto", "alpha", "nodata", "none")
+ALPHA_SAMPLE = 512  # an alpha band is sampled on up to 512 x 512 pixels to see whether it looks like a mask
 
-    GDAL ignores NaN unless the raster declares ``nodata=nan``, and never masks ±inf, so float inputs are
-    checked here explicitly: a NaN/inf pixel is nodata however the file was written.
+
+@dataclass(frozen=True)
+class MaskSource:
+    """What marks a raster's nodata pixels, decided once per raster (:func:`choose_mask`).
+
+    ``kind`` is ``alpha`` (band ``band`` = 0 is nodata), ``nodata`` (the nodata value, or GDAL's mask band, never
+    an alpha band) or ``none`` (every pixel holds data); ``text`` says which, for the console and ``predict.json``.
+    NaN/inf in float rasters are nodata in every kind.
     """
+
+    kind: str
+    band: int | None = None
+    text: str = ""
+
+
+def choose_mask(ds: rasterio.DatasetReader, bands: list[int], mode: str = "auto") -> MaskSource:
+    """Decide what masks ``ds`` whose ``bands`` feed a model; ``mode`` is the user's choice (:data:`MASK_MODES`).
+
+    An alpha band is the mask only when the file tags it alpha, it is not one of the model's ``bands``, and the
+    user did not say otherwise (``mode`` nodata/none). In ``auto`` a tagged alpha band must also look like a mask
+    (only 0 and opaque, 255 or the integer type's maximum, on a sample): a band that holds other values (e.g. a
+    near-infrared band that GDAL tagged alpha because a 4-band 8-bit GeoTIFF defaults to RGBA) is refused with
+    :class:`InputError` asking for ``--mask``, instead of silently turning its dark pixels into nodata.
+    """
+    if mode not in MASK_MODES:
+        raise InputError(f"mask mode must be one of {', '.join(MASK_MODES)}, got {mode!r}")
+    alphas = [i + 1 for i, c in enumerate(ds.colorinterp) if c == ColorInterp.alpha and i + 1 not in bands]
+    if mode == "none":
+        return MaskSource("none", None, "none (--mask none: every pixel holds data)")
+    if mode == "alpha":
+        if not alphas:
+            raise InputError(f"{ds.name}: --mask alpha, but no band outside the model's bands "
+                             f"{', '.join(map(str, bands))} is tagged alpha; use --mask nodata or none")
+        return MaskSource("alpha", alphas[0], f"alpha band {alphas[0]} (--mask alpha)")
+    if mode == "auto" and alphas:
+        a = alphas[0]
+        with reading(ds.name):
+            sample = ds.read(a, out_shape=(min(ds.height, ALPHA_SAMPLE), min(ds.width, ALPHA_SAMPLE)),
+                             resampling=Resampling.nearest)
+        dt = np.dtype(ds.dtypes[a - 1])
+        opaque = [255, np.iinfo(dt).max] if dt.kind in "iu" else [1, 255]  # GDAL: 2**bits - 1 is opaque
+        odd = np.setdiff1d(np.unique(sample), [0, *opaque])
+        if odd.size:
+            eg = ", ".join(f"{v:g}" for v in odd[:: max(1, odd.size // 4)][:4])
+            raise InputError(
+                f"{ds.name}: band {a} is tagged alpha (the mask), but it holds values other than 0 and "
+                f"{opaque[-1]:g} "
+                f"(e.g. {eg}), like image data (GDAL tags band 4 of an 8-bit 4-band GeoTIFF alpha by default). "
+                "Say what it is: --mask alpha (it is the mask: 0 = nodata) or --mask nodata (it is not; use "
+                "the nodata value only)")
+        return MaskSource("alpha", a, f"alpha band {a} (tagged alpha in the file, values 0/{opaque[-1]:g} only)")
+    ignored = f"; band {alphas[0]} is tagged alpha but not used (--mask nodata)" if alphas else ""
+    fed_alpha = [b for b in bands if ds.colorinterp[b - 1] == ColorInterp.alpha]
+    if fed_alpha:
+        ignored += f"; band {fed_alpha[0]} is tagged alpha but feeds the model, so it is not a mask"
+    if ds.nodata is not None:
+        return MaskSource("nodata", None, f"nodata value {ds.nodata:g}{ignored}")
+    flags = ds.mask_flag_enums[bands[0] - 1]
+    if MaskFlags.per_dataset in flags and MaskFlags.alpha not in flags:
+        return MaskSource("nodata", None, f"the file's mask band{ignored}")
+    return MaskSource("none", None, f"none (no nodata value, mask band or alpha){ignored}")
+
+
+def valid_mask(ds: rasterio.DatasetReader, window: Window | None = None,
+               out_shape: tuple[int, int] | None = None, indexes: list[int] | None = None,
+               source: MaskSource | None = None) -> np.ndarray:
+    """Boolean mask of the pixels that hold data and, for float rasters, finite values in every band (``indexes``,
+    default all).
+
+    ``source`` (:func:`choose_mask`) says what marks nodata; without it, GDAL's dataset mask (nodata value,
+    alpha, mask band). GDAL ignores NaN unless the raster declares ``nodata=nan``, and never masks ±inf, so float
+    inputs are checked here explicitly: a NaN/inf pixel is nodata however the file was written.
+    """
+    idx = indexes or list(ds.indexes)
+    kw: dict[str, Any] = {"window": window}
+    shape = (ds.height, ds.width) if window is None else (int(window.height), int(window.width))
+    if out_shape is not None:
+        kw.update(out_shape=out_shape, resampling=Resampling.nearest)
+        shape = out_shape
     with reading(ds.name):
-        mask = ds.dataset_mask(window=window, out_shape=out_shape) > 0
+        if source is None:
+            mask = ds.dataset_mask(**kw) > 0
+        elif source.kind == "alpha":
+            mask = ds.read(source.band, **kw) > 0
+        elif source.kind == "nodata" and ds.nodata is not None:
+            data = ds.read(idx, **({**kw, "out_shape": (len(idx), *shape)} if out_shape else kw))
+            nd = ds.nodata
+            mask = ~(np.isnan(data) if np.isnan(nd) else data == nd).all(axis=0)
+        elif source.kind == "nodata":
+            mask = ds.read_masks(idx[0], **kw) > 0
+        else:
+            mask = np.ones(shape, bool)
         if np.dtype(ds.dtypes[0]).kind == "f":
-            kw: dict[str, Any] = {"window": window}
-            if out_shape is not None:
-                kw.update(out_shape=(len(indexes or ds.indexes), *out_shape), resampling=Resampling.nearest)
-            data = ds.read(indexes or list(ds.indexes), **kw)
+            fkw = {**kw, "out_shape": (len(idx), *out_shape)} if out_shape is not None else kw
+            data = ds.read(idx, **fkw)
             mask &= np.isfinite(data).all(axis=0)
     return mask
 
@@ -208,9 +291,13 @@ def finalize_cog(src_tmp: Path, dst: str | Path, *, overview_resampling: str = "
 
 
 def data_bands(path: str | Path, limit: int | None = None) -> list[int]:
-    """Indexes of the bands of ``path`` that are not alpha (at least band 1), the first ``limit`` of them."""
+    """Indexes of the bands of ``path`` that are not alpha (at least band 1), the first ``limit`` of them; when fewer
+    than ``limit`` bands are untagged, bands 1..limit (as predict feeds a model: an alpha-tagged 4th band of an
+    RGBI image is data for a 4-band model)."""
     with rasterio.open(path) as ds:
         bands = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or [1]
+        if limit is not None and len(bands) < limit <= ds.count:
+            return list(range(1, limit + 1))
     return bands[:limit]
 
 
@@ -329,6 +416,46 @@ def raster_info(path: str | Path) -> RasterInfo:
     with open_raster(path) as ds:
         return RasterInfo(Path(path), ds.width, ds.height, ds.crs, ds.transform, ds.count, ds.dtypes[0],
                           [c.name for c in ds.colorinterp], ds.nodata, tuple(ds.block_shapes[0]))
+
+
+def check_readable(path: str | Path) -> None:
+    """Open ``path`` and decode its first and last rows of blocks (the last blocks are the first a truncated file
+    loses); :class:`InputError` naming the file if it cannot be read. Costs two block rows, whatever the size."""
+    with open_raster(path) as ds, reading(str(path)):
+        bh = ds.block_shapes[0][0]
+        last = ((ds.height - 1) // bh) * bh
+        for row in dict.fromkeys((0, last)):
+            ds.read(window=Window(0, row, ds.width, min(bh, ds.height - row)))
+
+
+def vrt_sources_in(vrt: str | Path, window: Window) -> list[tuple[Path, Window]]:
+    """The source files of a VRT written by :func:`write_vrt` that ``window`` (of the VRT) touches, each with the
+    window of the source it reads there."""
+    vrt = Path(vrt)
+    band = ET.parse(vrt).getroot().find("VRTRasterBand")
+    found: list[tuple[Path, Window]] = []
+    for src in band.iter("SimpleSource") if band is not None else []:
+        name, dst = src.find("SourceFilename"), src.find("DstRect")
+        if name is None or dst is None:
+            continue
+        x, y, w, h = (int(float(dst.get(k, "0"))) for k in ("xOff", "yOff", "xSize", "ySize"))
+        c0, r0 = max(x, int(window.col_off)), max(y, int(window.row_off))
+        c1, r1 = min(x + w, int(window.col_off + window.width)), min(y + h, int(window.row_off + window.height))
+        if c1 > c0 and r1 > r0:
+            p = Path(name.text or "")
+            found.append(((p if p.is_absolute() else vrt.parent / p).resolve(), Window(c0 - x, r0 - y, c1 - c0, r1 - r0)))
+    return found
+
+
+def unreadable_source(vrt: str | Path, window: Window) -> Path | None:
+    """The first source file of ``vrt`` that fails to decode its part of ``window`` (None if they all read)."""
+    for path, win in vrt_sources_in(vrt, window):
+        try:
+            with rasterio.open(path) as ds:
+                ds.read(window=win)
+        except (RasterioIOError, CPLE_BaseError):
+            return path
+    return None
 
 
 _VRT_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyogrio
+import pyogrio.errors
 import pyogrio.raw
 import shapely
 from pyproj import CRS, Transformer
 
-from landseg.errors import InputError
-from landseg.io.files import atomic_output
+from landseg.errors import InputError, OutputError
+from landseg.io.files import atomic_output, free_space, write_failure
 
 VECTOR_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 """Output formats of :func:`landseg.vectorize.vectorize` by suffix."""
@@ -34,25 +40,46 @@ def read_zones(path: str | Path, zone_id: str | None = None) -> tuple[list[Any],
             raise InputError(
                 f"{path}: no field {zone_id!r} for --zone-id; the fields are: {', '.join(fields) or '(none)'}"
             )
-        meta, fids, wkb, data = pyogrio.raw.read(path, columns=[zone_id] if zone_id else [], return_fids=True)
+        with warnings.catch_warnings():  # e.g. "Non closed ring detected": such zones are named below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            meta, fids, wkb, data = pyogrio.raw.read(path, columns=[zone_id] if zone_id else [], return_fids=True)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - GDAL/OGR errors: the file is not a readable vector file
         raise InputError(f"{path}: not a readable zone file (GeoPackage, GeoJSON or Shapefile expected): {exc}") from None
     if wkb is None or len(wkb) == 0:
         raise InputError(f"{path}: holds no features")
-    geoms = shapely.from_wkb(wkb)
+    if zone_id:
+        ids = [v.item() if hasattr(v, "item") else v for v in data[0]]
+    else:
+        ids = [int(f) for f in fids]
+    geoms = _decode_zones(path, wkb, ids, zone_id or "fid")
     kinds = shapely.get_type_id(geoms)  # 3 Polygon, 6 MultiPolygon, 7 GeometryCollection (may hold polygons)
     if not np.isin(kinds, (3, 6, 7)).any():
         names, counts = np.unique([g.geom_type if g is not None else "no geometry" for g in geoms], return_counts=True)
         found = ", ".join(f"{n} ({c})" for n, c in zip(names, counts))
         raise InputError(f"{path}: zones must be polygons (areas to measure in); this file holds {found}. Buffer "
                          "points or lines into polygons first, or give the parcels' polygon layer")
-    if zone_id:
-        ids = [v.item() if hasattr(v, "item") else v for v in data[0]]
-    else:
-        ids = [int(f) for f in fids]
     return ids, geoms, meta.get("crs"), zone_id or "fid"
+
+
+def _decode_zones(path: Path, wkb: np.ndarray, ids: list[Any], id_field: str) -> np.ndarray:
+    """Shapely geometries of the zones; geometries GEOS cannot build (an unclosed ring, a ring of fewer than 4
+    points, ...) raise one :class:`InputError` naming each such zone and what is wrong with it."""
+    try:
+        return shapely.from_wkb(wkb)
+    except (shapely.errors.GEOSException, ValueError, TypeError):
+        pass
+    bad = []
+    for zid, w in zip(ids, wkb):
+        try:
+            shapely.from_wkb(w)
+        except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+            bad.append(f"{id_field} {zid!r}: {str(exc).split(': ', 1)[-1]}")
+    listed = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+    raise InputError(f"{path}: {len(bad)} zone{'s' if len(bad) != 1 else ''} with a broken geometry ({listed}); "
+                     "repair them (e.g. QGIS Fix geometries, or close each ring by repeating its first point) or "
+                     "remove them, then run again")
 
 
 def read_attributes(path: str | Path, columns: list[str], purpose: str = "") -> dict[str, np.ndarray]:
@@ -93,6 +120,46 @@ def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
     return shapely.transform(geoms, lambda c: np.column_stack(reproject_xy(c[:, 0], c[:, 1], src, dst)))
 
 
+@dataclass
+class VectorTarget:
+    """The temp file a vector writer writes into (:func:`vector_output`) and how many features it wrote there."""
+
+    path: Path
+    features: int = 0
+
+
+VECTOR_WRITE_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, sqlite3.Error)
+
+
+@contextlib.contextmanager
+def vector_output(path: str | Path, layer: str) -> Iterator[VectorTarget]:
+    """The one output path of every vector file (GeoPackage, GeoJSON): a temp file beside ``path``
+    (:func:`~landseg.io.files.atomic_output`), then read back (``layer`` must hold the ``features`` the writer
+    counted) and renamed. GDAL/OGR and SQLite write failures (full disk, read-only folder) become the one-line
+    :class:`OutputError` of the raster and JSON writers (path, what happened, free space); no partial file is left.
+    """
+    path = Path(path)
+    target = VectorTarget(path)
+
+    def verify(tmp: Path) -> None:
+        try:
+            n = int(pyogrio.read_info(tmp, layer=layer)["features"])
+        except Exception as exc:  # noqa: BLE001 - any GDAL error: the written file cannot be read back
+            raise OutputError(f"{path}: the written file cannot be read back ({exc}; {free_space(path.parent)}); "
+                              "it was not kept") from None
+        if n != target.features:
+            raise OutputError(f"{path}: the written file holds {n} features, expected {target.features} "
+                              f"({free_space(path.parent)}); it was not kept")
+
+    with atomic_output(path, verify=verify) as tmp:
+        tmp.unlink()  # GDAL creates the file itself
+        target.path = tmp
+        try:
+            yield target
+        except VECTOR_WRITE_ERRORS as exc:
+            raise write_failure(path, exc) from None
+
+
 def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
                    *, layer: str | None = None, append: bool = False, tmp: Path | None = None,
                    masks: list[np.ndarray | None] | None = None) -> None:
@@ -109,20 +176,22 @@ def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray],
     kw["layer"] = layer or path.stem
     if masks is not None and any(m is not None for m in masks):
         kw["field_mask"] = masks
-    if tmp is not None:
+    if tmp is not None:  # inside the caller's vector_output
         pyogrio.raw.write(str(tmp), wkb, list(fields.values()), list(fields.keys()), append=append, **kw)
         return
-    with atomic_output(path) as t:
-        t.unlink()
-        pyogrio.raw.write(str(t), wkb, list(fields.values()), list(fields.keys()), **kw)
+    with vector_output(path, kw["layer"]) as target:
+        pyogrio.raw.write(str(target.path), wkb, list(fields.values()), list(fields.keys()), **kw)
+        target.features = len(wkb)
 
 
 class FeatureWriter:
     """Appends polygons to one layer of a GeoPackage/GeoJSON file, in batches of ``batch`` features
     (opening the file costs tens of milliseconds, so small writes are buffered)."""
 
-    def __init__(self, path: Path, driver: str, crs_wkt: str | None, layer: str, batch: int = 50_000) -> None:
+    def __init__(self, path: Path, driver: str, crs_wkt: str | None, layer: str, batch: int = 50_000,
+                 target: VectorTarget | None = None) -> None:
         self.path, self.driver, self.crs_wkt, self.layer, self.batch = path, driver, crs_wkt, layer, batch
+        self.target = target  # counts the features written, for vector_output's check
         self.started = False
         self._buf: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._n = 0
@@ -148,4 +217,6 @@ class FeatureWriter:
             append=self.started, promote_to_multi=False, layer=self.layer,
         )
         self.started = True
+        if self.target is not None:
+            self.target.features += len(geoms)
         self._buf, self._n = [], 0

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from landseg.errors import CheckpointError, ConfigError
-from landseg.io.files import atomic_output
+from landseg.io.files import atomic_output, write_failure
 from landseg.models.checkpoint import Checkpoint, load_checkpoint
 
 
@@ -136,7 +136,11 @@ def export_onnx(ckpt: Checkpoint, path: str, window: int = 512, opset: int = 17)
                 dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height", 3: "width"}},
                 dynamo=False,
             )
+        except OSError as exc:  # a full disk or read-only folder: the one line of every output (path, free space)
+            raise write_failure(path, exc) from None
         except Exception as exc:  # noqa: BLE001 - exporter failures are reported, not crashed on
+            if "errno" in str(exc).lower() or "space" in str(exc).lower():
+                raise write_failure(path, exc) from None
             raise CheckpointError(f"ONNX export failed: {exc}") from None
 
 
