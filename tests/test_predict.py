@@ -307,8 +307,13 @@ def test_mixed_precision_agrees_with_fp32(real_batch, precision):
     assert got.dtype == np.float32 and np.allclose(got.sum(1), 1, atol=1e-4)
     diff = np.abs(got - ref)
     assert diff.max() > 1e-4  # it really ran in reduced precision
-    # measured on a Xeon with AMX: bf16 mean 6e-4, 99th percentile 5e-3, max 0.017, argmax 99.8 %; fp16 8x less
-    assert diff.mean() < 0.005 and np.quantile(diff, 0.99) < 0.03 and diff.max() < 0.15, (diff.mean(), diff.max())
+    # measured on a Xeon with AMX: bf16 mean 6e-4, 99th percentile 5e-3, max 0.017, argmax 99.8 %; fp16 8x less.
+    # A CPU without native bf16 (an AMD EPYC without AVX-512, 2026-12) emulates it with coarser intermediate
+    # rounding: bf16 mean 2.6e-3, 99th percentile 0.030, max 0.095 -- bounds twice those, argmax bound the same.
+    from landseg.models.engine import cpu_has_fast_bf16
+    mean_b, q99_b, max_b = (0.005, 0.03, 0.15) if cpu_has_fast_bf16() else (0.01, 0.06, 0.25)
+    q99 = np.quantile(diff, 0.99)
+    assert diff.mean() < mean_b and q99 < q99_b and diff.max() < max_b, (diff.mean(), q99, diff.max())
     assert (got.argmax(1) == ref.argmax(1)).mean() > 0.99
 
 
