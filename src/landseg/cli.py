@@ -52,6 +52,12 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+def _notes(notes: Sequence[str]) -> None:
+    """Every note of a command goes to stderr as ``note: ...``, whatever the output format (stdout keeps the data)."""
+    for n in dict.fromkeys(notes):
+        _err(f"note: {n}")
+
+
 # ---------------------------------------------------------------------------------------------- option types
 def _number(kind: type, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
             hi_open: bool = False, what: str = "") -> Callable[[str], Any]:
@@ -321,14 +327,16 @@ def cmd_area(args: argparse.Namespace) -> int:
                       indicators=args.indicators, limits=args.limit, cluster=cluster_options(args),
                       reference=args.reference, truth=args.truth, objects=args.objects, min_area=args.min_area or 0.0)
     reports = measure_areas(args.classmap, req, units=units, note=_err)
+    notes = [n for _, r in reports for n in r.all_notes()]
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
         if reports[0][0] not in ("zones", "indicators"):
             raise InputError(f"{out}: a GeoPackage/GeoJSON output needs --zones; use .csv, .json or .md")
         reports[0][1].write_vector(out, units)
-        print(reports[0][1].to_text(units), end="")
+        print(reports[0][1].to_text(units, notes=False), end="")
         print(f"wrote {out}")
+        _notes(notes)
         return 0
-    text = format_reports(reports, fmt, units)
+    text = format_reports(reports, fmt, units, notes=out is not None)  # a written table keeps its notes
     if out is not None:
         with atomic_output(out) as tmp:
             tmp.write_text(text, encoding="utf-8")
@@ -338,6 +346,7 @@ def cmd_area(args: argparse.Namespace) -> int:
     if fmt == "csv":
         for _, r in reports:
             _err(f"pixel area: {r.pixel_area}")
+    _notes(notes)
     return 0
 
 
@@ -358,7 +367,8 @@ def add_sample(p: argparse.ArgumentParser) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
                          table=args.class_table, truth=args.truth, gsd=args.gsd)
-    print(design.summary())
+    print(design.summary(notes=False))
+    _notes(design.notes)
     return 0
 
 
@@ -378,8 +388,9 @@ def add_change(p: argparse.ArgumentParser) -> None:
 def cmd_change(args: argparse.Namespace) -> int:
     result = detect_change(args.before, args.after, args.out, table=args.class_table, zones=args.zones,
                            zone_id=args.zone_id, gsd=args.gsd)
-    print(result.to_text(args.units), end="")
+    print(result.to_text(args.units, notes=False), end="")
     print(f"wrote {', '.join(str(p) for p in result.outputs)}")
+    _notes(result.all_notes())
     return 0
 
 
@@ -400,7 +411,8 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
 def cmd_vectorize(args: argparse.Namespace) -> int:
     res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
                         min_area=args.min_area, gsd=args.gsd, unknown_to_ignore=args.unknown_to_ignore)
-    print(res.summary())
+    print(res.summary(notes=False))
+    _notes(res.notes)
     return 0
 
 
@@ -419,7 +431,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_model(args.model, args.dataset, args.split, args.out, window=args.window, overlap=args.overlap,
                             batch_size=args.batch_size, tta=args.tta, device=args.device, precision=args.precision,
                             write_maps=not args.no_maps)
-    print("\n".join(evaluate_summary(result)))
+    print("\n".join(evaluate_summary(result, notes=False)))
+    _notes(result["notes"])
     print(f"wrote {Path(args.out) / 'metrics.md'}, metrics.json, confusion_*.csv/png, per_tile.csv"
           + ("" if args.no_maps else ", tiles/*_classes.tif"))
     return 0
@@ -441,8 +454,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.samples > 0 and detect_kind(args.input) == "train":  # the report runs no model: predict its samples first
         sample_predictions(args.input, args.dataset, args.samples, args.device)
     info = write_report(args.input, out, samples=args.samples, max_size=args.max_size)
-    for note in info.get("notes", []):
-        print(f"note: {note}")
+    _notes(info.get("notes", []))
     print(f"wrote {out} ({info['kind']} report, {info['bytes'] / 1e6:.1f} MB, self-contained)")
     return 0
 

@@ -5,7 +5,6 @@ checkpoints, resume, Ctrl-C safety and DDP (torchrun) on CPU or GPU.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
@@ -28,6 +27,7 @@ from landseg.data.dataset import RandomWindows, WindowSampler
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
+from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import metrics_from_confusion
 from landseg.models.build import build_model
@@ -422,10 +422,9 @@ def write_metrics_csv(history: list[dict[str, Any]], path: Path) -> None:
     keys: list[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(history)
+    text = csv_text(keys, ([row.get(k) for k in keys] for row in history))  # one CSV float rounding
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:

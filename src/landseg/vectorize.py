@@ -47,13 +47,14 @@ class VectorizeResult:
     crs: str | None
     notes: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
+    def summary(self, notes: bool = True) -> str:
+        """Polygons and areas per class; ``notes=False`` leaves the notes out (the CLI writes them to stderr)."""
         lines = [f"wrote {self.features:,} polygons to {self.path}"]
         width = max((len(n) for n in self.counts), default=0)
         for name, n in self.counts.items():
             lines.append(f"  {name.ljust(width)}  {n:>9,} polygons  {self.area_m2[name]:>16,.2f} m²")
         lines.append(f"pixel area: {self.pixel_area}")
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"note: {n}" for n in self.notes] if notes else []
         return "\n".join(lines)
 
 

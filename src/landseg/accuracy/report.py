@@ -76,7 +76,6 @@ class AccuracyResult(Report):
                   f"reference sample: {self.points}: {self.n_points - self.n_unlabelled} labelled points"
                   + (f", {self.n_unlabelled} unlabelled skipped" if self.n_unlabelled else ""),
                   f"pixel area: {self.pixel_area}", f"method: {METHOD}"]
-        footer += [f"note: {n}" for n in self.notes + e.notes]
         title = f"Accuracy and error-adjusted areas of {Path(self.raster).name} (table {self.table.name!r})"
         return title, cols, rows, footer
 
@@ -89,11 +88,14 @@ class AccuracyResult(Report):
         rows.append(["total", *p.sum(axis=0), p.sum()])
         return render_table(fmt, cols, rows, title="Error matrix in estimated area proportions")  # type: ignore[arg-type]
 
-    def to_text(self, units: str = "m2") -> str:
-        return super().to_text(units) + "\n" + self.error_matrix_text("table")
+    def all_notes(self) -> list[str]:
+        return self.notes + self.estimate.notes
 
-    def to_markdown(self, units: str = "m2") -> str:
-        return super().to_markdown(units) + "\n" + self.error_matrix_text("markdown")
+    def to_text(self, units: str = "m2", notes: bool = True) -> str:
+        return super().to_text(units, notes) + "\n" + self.error_matrix_text("table")
+
+    def to_markdown(self, units: str = "m2", notes: bool = True) -> str:
+        return super().to_markdown(units, notes) + "\n" + self.error_matrix_text("markdown")
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
         e = self.estimate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import rasterio
@@ -12,6 +11,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 from landseg.errors import InputError
+from landseg.io.names import distinct_names
 from landseg.io.raster import is_georeferenced
 
 
@@ -32,7 +32,7 @@ def on_grid(src: rasterio.DatasetReader, like: rasterio.DatasetReader) -> Iterat
     mixed); pixels of ``like``'s grid outside ``src`` are masked (an alpha band), so they read as nodata.
     Rasters without georeferencing must have the same size and are compared pixel by pixel.
     """
-    name, ref = Path(src.name).name, Path(like.name).name
+    name, ref = distinct_names(src.name, like.name)
     if same_grid(src, like):
         yield src, None
         return
