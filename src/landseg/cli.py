@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -552,14 +553,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    try:
-        result = handler(args)
-    except LandsegError as exc:
-        _err(f"landseg {args.command}: error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        _err(f"landseg {args.command}: interrupted")
-        return 130
+    # Library warnings (numpy/shapely RuntimeWarnings, GDAL's) are caught rather than printed with their source
+    # line: after an error the error line says what went wrong and they are dropped; after success each one
+    # is passed on as one line. Python's filters still apply (deprecations stay hidden). The long-running
+    # server is left alone (its warnings would pile up in memory).
+    with warnings.catch_warnings(record=args.command != "serve") as caught:
+        try:
+            result = handler(args)
+        except LandsegError as exc:
+            _err(f"landseg {args.command}: error: {exc}")
+            return 2
+        except KeyboardInterrupt:
+            _err(f"landseg {args.command}: interrupted")
+            return 130
+    for text in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught or []):
+        _err(f"landseg {args.command}: warning: {text}")
     return int(result or 0)
 
 
