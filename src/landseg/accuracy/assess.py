@@ -79,27 +79,27 @@ def _points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.
 
 def _one_point_per_pixel(row: np.ndarray, col: np.ndarray, ref: np.ndarray, table: ClassTable,
                          points: Path) -> tuple[np.ndarray, list[str]]:
-    """Which points to keep: one per map pixel. A stratified sample of pixels draws each pixel at most once,
-    so points repeating a pixel (a copied feature, a file appended twice) are the same sample unit, not new
-    evidence: counted once, with a note; repeats labelled with different classes are refused."""
+    """Which points to keep: one labelled point per map pixel. A stratified sample of pixels draws each pixel at
+    most once, so labelled points repeating a pixel (a copied feature, a file appended twice) are the same sample
+    unit, not new evidence: counted once, with a note; repeats labelled with different classes are refused."""
     keep = np.ones(len(row), dtype=bool)
-    if len(row) < 2:
+    if int((ref >= 0).sum()) < 2:
         return keep, []
     key = row.astype(np.int64) * (int(col.max()) + 1) + col
     order = np.argsort(key, kind="stable")
+    order = order[ref[order] >= 0]  # unlabelled points are skipped anyway: only labelled ones can repeat a unit
     ks = key[order]
     starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
     sizes = np.diff(np.r_[starts, len(ks)])
     dropped, conflicts = [], []
     for s0, n in zip(starts[sizes > 1], sizes[sizes > 1]):
         members = order[s0:s0 + n]  # feature order
-        labels = sorted({int(v) for v in ref[members] if v >= 0})
+        labels = sorted({int(v) for v in ref[members]})
         if len(labels) > 1:
             conflicts.append(f"features {', '.join(str(int(m) + 1) for m in members)} (row {int(row[members[0]])}, "
                              f"col {int(col[members[0]])}): {', '.join(table.names[v] for v in labels)}")
             continue
-        first = next((m for m in members if ref[m] >= 0), members[0])  # keep a labelled one
-        others = [int(m) for m in members if m != first]
+        others = [int(m) for m in members[1:]]
         keep[others] = False
         dropped += others
     if conflicts:
