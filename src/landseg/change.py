@@ -113,7 +113,7 @@ class ChangeResult(Report):
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
         key = unit_key(units)
-        factor, label, _ = UNITS[key]
+        label = UNITS[key][1]
         names = self.table.names
         cols = [Col(f"before \\ after ({label})", "str"), *[Col(n, f"area:{key}") for n in names],
                 Col("total before", f"area:{key}")]
