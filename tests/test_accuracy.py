@@ -4,6 +4,7 @@ and interval coverage on a real Potsdam tile."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from landseg.accuracy import allocate, draw_ranks, locate_ranks, stratified_esti
 from landseg.area import CLASS_TABLE_TAG
 from landseg.classes import ISPRS, ClassTable
 from landseg.cli import main
-from landseg.io.points import write_points
+from landseg.io.points import read_points, write_points
 
 # Olofsson et al. 2014, section 5 (Tables 4-9): 30 m Landsat strata and the sample's reference labels
 NAMES = ("deforestation", "forest_gain", "stable_forest", "stable_nonforest")
@@ -200,3 +201,71 @@ def test_interval_coverage_on_real_tile(realdata):
     mapped = sizes * 0.0025
     b = ISPRS.index_of("building")
     assert true_area[b] - mapped[b] > 1.96 * se[:, b].mean() * 3  # the raw map is far outside its own interval
+
+
+def test_repeated_points_are_one_sample_unit(tmp_path, capsys):
+    """Issue 23 item 16: duplicated reference points were counted as independent samples without a note."""
+    cmap, _, starts = _paper_map(tmp_path)
+    pts = _paper_points(tmp_path / "p.gpkg", starts)
+    assert main(["area", str(cmap), "--reference", str(pts), "--format", "json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    # the first 30 deforestation points appended again (a layer pasted twice): same pixels, same labels
+    x, y, f, crs = read_points(pts)
+    twice = tmp_path / "twice.gpkg"
+    write_points(twice, np.r_[x, x[:30]], np.r_[y, y[:30]],
+                 {"reference": np.r_[f["reference"], f["reference"][:30]].astype(object),
+                  "map_index": np.r_[f["map_index"], f["map_index"][:30]].astype(np.int32)}, crs)
+    assert main(["area", str(cmap), "--reference", str(twice), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    res = json.loads(out)
+    assert res["error_matrix"]["counts"] == plain["error_matrix"]["counts"] == COUNTS.tolist()
+    assert res["classes"][0]["users_ci95"] == pytest.approx(plain["classes"][0]["users_ci95"])
+    assert "note: 30 points repeat the map pixel of another point (features 641, 642" in err
+    # a repeat labelled with another class is refused, naming the features
+    refs = np.r_[f["reference"], ["forest_gain"]].astype(object)
+    write_points(twice, np.r_[x, x[:1]], np.r_[y, y[:1]],
+                 {"reference": refs, "map_index": np.r_[f["map_index"], f["map_index"][:1]].astype(np.int32)}, crs)
+    assert main(["area", str(cmap), "--reference", str(twice)]) == 2
+    assert "features 1, 641 (row 0, col 0): deforestation, forest_gain" in capsys.readouterr().err
+
+
+def test_accuracy_intervals_are_not_degenerate_at_0_and_100_percent():
+    """Issue 23 item 21: a class with 10 points all wrong showed "0.00 % ± 0.00 %"."""
+    counts = np.array([[0, 10, 0], [2, 38, 2], [0, 3, 45]])  # stratum 0: 10 points, none correct
+    e = stratified_estimate(counts, np.array([1_000, 20_000, 30_000]), 1.0, ["car", "tree", "road"])
+    assert e.users[0] == 0 and e.se_users[0] == 0  # Olofsson's variance degenerates here ...
+    lo, hi = e.users_interval[0]
+    assert lo == 0 and hi == pytest.approx(0.2775, abs=1e-4) and e.users_method[0] == "wilson"  # ... Wilson's does not
+    assert e.producers[0] == 0 and e.producers_method[0] == "wilson" and e.producers_interval[0, 1] > 0
+    assert e.users_method[1] == "normal" and e.users_interval[1] == pytest.approx(
+        [e.users[1] - 1.96 * e.se_users[1], e.users[1] + 1.96 * e.se_users[1]])
+    assert any("Wilson score intervals" in n and "user's car" in n for n in e.notes)
+    all_right = stratified_estimate(np.diag([10, 10]), np.array([1, 1]))
+    assert all_right.overall == 1 and all_right.overall_method == "wilson"
+    assert all_right.overall_interval[0] == pytest.approx(0.8389, abs=1e-4) and all_right.overall_interval[1] == 1
+    assert all(m == "wilson" for m in all_right.users_method) and all_right.users_interval[0, 0] == pytest.approx(
+        0.7225, abs=1e-4)
+    # the paper's example keeps its normal intervals (user's 0.88 ± 0.07, producer's 0.75 ± 0.21)
+    paper = stratified_estimate(COUNTS, PIXELS, 1.0)
+    assert set(paper.users_method) == set(paper.producers_method) == {"normal"} and paper.overall_method == "normal"
+    assert paper.users_interval[0] == pytest.approx([0.88 - 0.07, 0.88 + 0.07], abs=0.006)
+
+
+def test_degenerate_interval_in_cli_report(tmp_path, make_geotiff, capsys):
+    cls = np.zeros((40, 40), np.uint8)
+    cls[:, 20:] = 1
+    cmap = make_geotiff(cls, name="m.tif", nodata=255)
+    with rasterio.open(cmap, "r+") as ds:
+        ds.update_tags(**{CLASS_TABLE_TAG: json.dumps(ISPRS.to_dict())})
+    truth = np.zeros_like(cls)  # every building pixel is impervious in truth: user's accuracy of building is 0
+    tpath = make_geotiff(truth, name="t.tif", nodata=255)
+    pts = tmp_path / "p.gpkg"
+    assert main(["sample", str(cmap), "--n", "20", "--min-per-class", "10", "--out", str(pts), "--truth", str(tpath)]) == 0
+    capsys.readouterr()
+    assert main(["area", str(cmap), "--reference", str(pts), "--format", "json"]) == 0
+    b = json.loads(capsys.readouterr().out)["classes"][1]
+    assert b["users_accuracy"] == 0 and b["users_ci95"] is None and b["users_ci95_method"] == "wilson"
+    assert b["users_ci95_low"] == 0 and b["users_ci95_high"] == pytest.approx(0.2775, abs=1e-4)
+    assert main(["area", str(cmap), "--reference", str(pts)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("building"))
+    assert re.search(r"0\.00 %\s+0\.00 %\s+27\.75 %", row), row

@@ -169,7 +169,7 @@ def test_demo_outputs_by_content(demo):
     counts = np.bincount(pred.ravel(), minlength=5)
     assert f"{counts[0]:,}" in html  # the building pixel count is in the report's table
     meta, _, wkb, fields = pyogrio.raw.read(demo / "potsdam_4_13_polygons.gpkg")
-    assert meta["crs"] == "EPSG:32633" and list(meta["fields"]) == ["class", "class_name", "area_m2"]
+    assert meta["crs"] == "EPSG:32633" and list(meta["fields"]) == ["class", "class_name", "area_m2", "polygon_area_m2"]
     import shapely
 
     geoms = shapely.from_wkb(wkb)

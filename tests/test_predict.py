@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -676,3 +677,26 @@ def test_a_changed_input_model_or_option_is_predicted_again(make_geotiff, tiny_c
     assert "the model changed" in capsys.readouterr().out
     assert main([*args[:1], str(other), *args[2:]]) == 0
     assert "already done" in capsys.readouterr().out
+
+
+def test_predict_record_names_final_files_and_says_an_ignored_gsd(make_geotiff, tiny_checkpoint, tmp_path, capsys):
+    """Issue 23 items 23 and 13: predict.json named a deleted temp file as its areas raster; --gsd on a
+    georeferenced input was ignored without a word."""
+    src = make_geotiff(np.random.default_rng(0).integers(0, 255, (3, 64, 64)).astype(np.uint8), name="geo.tif")
+    out = tmp_path / "o"
+    assert main(["predict", str(tiny_checkpoint()), str(src), "--out", str(out), "--window", "64", "--overlap", "0",
+                 "--gsd", "0.3"]) == 0
+    err = capsys.readouterr().err
+    assert "note: " in err and "--gsd 0.3 ignored: geo.tif is georeferenced" in err
+    rec = json.loads((out / "geo_predict.json").read_text())
+    assert rec["areas"]["raster"] == str(out / "geo_classes.tif")
+
+    def paths(o):
+        if isinstance(o, dict):
+            return [p for v in o.values() for p in paths(v)]
+        if isinstance(o, list):
+            return [p for v in o for p in paths(v)]
+        return [o] if isinstance(o, str) and ("/" in o or o.endswith((".tif", ".csv", ".json"))) else []
+
+    assert all(Path(p).exists() for p in paths(rec)), paths(rec)  # no path in the record points at a removed file
+    assert rec["notes"] == ["--gsd 0.3 ignored: geo.tif is georeferenced; its own pixel size is used"]

@@ -435,3 +435,18 @@ def test_label_snapping_has_a_tolerance_and_is_reported(tmp_path, capsys):
     with rasterio.open(dest / "tiles" / "2_10" / "label.tif") as ds:
         lab = ds.read(1)
     assert (lab[0, :10] == 4).all() and (lab[1, :3] == 255).all() and (lab[2, :2] == 255).all()
+
+
+@pytest.mark.parametrize("opt", ["--test", "--val"])
+def test_split_pattern_that_matches_nothing_is_refused(tmp_path, capsys, opt):
+    """Issue 23 item 18: `prepare folder --test 'nosuch*'` silently gave an empty test split."""
+    src = _folder(tmp_path)
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                              opt, "a", opt, "nosuch*"])
+    assert code == 2 and "pattern 'nosuch*' matches none of the 1 tiles it applies to (a)" in err, err
+    assert not (tmp_path / "d" / "dataset.json").exists()
+    lst = tmp_path / "list.txt"
+    lst.write_text("A\n")  # case-sensitive
+    code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
+                              f"{opt}-list", str(lst)])
+    assert code == 2 and "pattern 'A' matches none" in err

@@ -180,3 +180,27 @@ def test_an_existing_sample_is_not_overwritten(make_geotiff, tmp_path, capsys):
     out.unlink()
     with pytest.raises(InputError, match="p_design.json: already exists"):
         draw_sample(path, out, 10, table="isprs")
+
+
+def test_a_floor_that_cannot_be_met_is_said(make_geotiff, tmp_path, capsys):
+    """Issue 23 item 20: --n 10 --min-per-class 50 silently gave 1-3 points per class."""
+    path, _ = _map(make_geotiff)
+    assert main(["sample", str(path), "--n", "10", "--min-per-class", "50", "--out", str(tmp_path / "p.gpkg"),
+                 "--class-table", "isprs"]) == 0
+    out, err = capsys.readouterr()
+    assert "note: --min-per-class 50 cannot be met: 10 points over 6 mapped classes" in err
+    assert "draw at least 300 points (--n) to give every class 50" in err and "note:" not in out
+    design = json.loads(design_path(tmp_path / "p.gpkg").read_text())
+    assert any("cannot be met" in n for n in design["notes"])
+    # a class with fewer pixels than the floor: all of them drawn, and said
+    cls = np.zeros((100, 100), np.uint8)
+    cls[0, :7] = 4  # 7 car pixels
+    small = make_geotiff(cls, name="small.tif", nodata=255)
+    assert main(["sample", str(small), "--n", "100", "--min-per-class", "20", "--out", str(tmp_path / "s.gpkg"),
+                 "--class-table", "isprs"]) == 0
+    err = capsys.readouterr().err
+    assert "1 mapped classes hold fewer pixels than --min-per-class 20, so all their pixels are drawn: car (7 px)" in err
+    # a floor that is met: no note
+    assert main(["sample", str(path), "--n", "600", "--min-per-class", "20", "--out", str(tmp_path / "q.gpkg"),
+                 "--class-table", "isprs"]) == 0
+    assert "cannot be met" not in capsys.readouterr().err

@@ -464,3 +464,33 @@ def test_truncated_prepared_tile_is_named_by_train_and_evaluate(dataset, tmp_pat
     assert err.count("\n") == 1 and "2_10/" + which in err and "Traceback" not in err, err
     assert main(["evaluate", str(tiny_checkpoint()), str(ds), "--split", "val", "--out", str(tmp_path / "ev"),
                  "--window", "64", "--overlap", "16"]) == 0  # the intact split is still evaluated
+
+
+def test_progress_within_an_epoch_reaches_stderr_without_a_terminal(dataset, tmp_path, capfd, monkeypatch):
+    """Issue 23 item 26: with stderr not a terminal (a log, CI) nothing showed until the first epoch ended."""
+    from landseg import train as T
+
+    monkeypatch.setattr(T, "PROGRESS_EVERY_S", 0.0)  # throttle off: a line per batch
+    run = tmp_path / "run"
+    assert main(["train", str(dataset), "--out", str(run), "--epochs", "1", "--windows-per-epoch", "32", *FAST]) == 0
+    err = capfd.readouterr().err
+    assert "epoch 1/1: started (4 batches of 8 windows)" in err
+    for k in range(1, 5):
+        assert f"epoch 1/1: {k}/4 batches ({k / 4:.0%}), loss " in err
+
+
+def test_epoch_progress_lines_are_throttled():
+    import io
+
+    from landseg.train import EpochProgress
+
+    out = io.StringIO()
+    log = EpochProgress("epoch 2/5", 100, 8, enabled=True, every=3600, stream=out)
+    for k in range(1, 101):
+        log.update(k, lambda: 0.5)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "epoch 2/5: started (100 batches of 8 windows)"
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/5: 1/100 batches (1%), loss 0.500, ")
+    quiet = io.StringIO()
+    EpochProgress("epoch 1/1", 4, 8, enabled=False, stream=quiet).update(1, lambda: 0.1)  # a terminal: tqdm's bar
+    assert quiet.getvalue() == ""

@@ -127,3 +127,22 @@ def test_real_solaris_footprints_round_trip(realdata, make_geotiff, tmp_path):
     assert f["area_m2"].sum() == pytest.approx(burned.sum() * 0.25)
     assert f["area_m2"].sum() == pytest.approx(shapely.area(geoms).sum(), rel=0.02)
     assert len(polys) == ndimage.label(burned)[1]
+
+
+def test_simplified_polygons_carry_their_own_area_beside_the_regions(make_geotiff, tmp_path, capsys):
+    """Issue 23 item 22: with --simplify, area_m2 was the raster region's area, not the written polygon's."""
+    yy, xx = np.mgrid[:60, :60]
+    a = (((yy - 30) ** 2 + (xx - 30) ** 2) < 400).astype(np.uint8)  # a pixelated disk
+    path = classmap(make_geotiff, a, transform=from_origin(367000, 5808000, 0.5, 0.5))
+    res = vectorize(path, tmp_path / "s.gpkg", classes="building", simplify=1.0)
+    meta, geoms, f = read(res.path)
+    assert list(meta["fields"]) == ["class", "class_name", "area_m2", "polygon_area_m2"]
+    region = int(a.sum()) * 0.25
+    assert f["area_m2"][0] == pytest.approx(region)  # the raster region (pixels x pixel area)
+    assert f["polygon_area_m2"][0] == pytest.approx(shapely.area(geoms[0]))  # the written polygon itself
+    assert abs(f["polygon_area_m2"][0] - region) > 1.0  # simplification moved it
+    assert res.polygon_area_m2["building"] == pytest.approx(f["polygon_area_m2"][0])
+    assert any("polygon_area_m2 that of the simplified polygon" in n for n in res.notes)
+    plain = vectorize(path, tmp_path / "p.gpkg", classes="building")  # without --simplify both are the same
+    _, pg, pf = read(plain.path)
+    assert pf["polygon_area_m2"][0] == pytest.approx(pf["area_m2"][0]) == pytest.approx(shapely.area(pg[0]))

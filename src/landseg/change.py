@@ -17,8 +17,6 @@ The after map is brought onto the before map's grid (nearest neighbour, see
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
 import tempfile
@@ -37,12 +35,14 @@ from rasterio.windows import transform as window_transform
 
 from landseg.area.classmap import measured_pixel_area
 from landseg.area.pixel_area import PixelArea
-from landseg.area.tables import UNITS, Col, Report, finite, unit_key
+from landseg.area.tables import UNITS, Col, Report, area_text, finite, unit_key
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
 from landseg.errors import ClassTableError, InputError
 from landseg.io.align import on_grid
+from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, check_writable_dir, clean_stale, temp_dir_prefix, write_json_atomic
 from landseg.io.labels import CHANGE_TAG, LabelReader, class_map_tags, resolve_table
+from landseg.io.names import distinct_names
 from landseg.io.raster import (
     CLASS_MAP_NODATA,
     ClassMapWriter,
@@ -119,21 +119,20 @@ class ChangeResult(Report):
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
         key = unit_key(units)
-        factor, label, _ = UNITS[key]
+        label = UNITS[key][1]
         names = self.table.names
         cols = [Col(f"before \\ after ({label})", "str"), *[Col(n, f"area:{key}") for n in names],
                 Col("total before", f"area:{key}")]
         rows = [[names[i], *self.m2[i], self.m2[i].sum()] for i in range(len(names))]
         rows.append(["total after", *self.m2.sum(axis=0), self.m2.sum()])
-        footer = [f"changed: {_fmt(self.changed_m2, factor, label)} of {_fmt(float(self.m2.sum()), factor, label)}"]
+        footer = [f"changed: {_fmt(self.changed_m2, units)} of {_fmt(float(self.m2.sum()), units)}"]
         for role, fig in self.headline().items():
-            footer.append(f"{role}: " + ", ".join(f"{k} {_fmt(v, factor, label)}" for k, v in fig.items()))
+            footer.append(f"{role}: " + ", ".join(f"{k} {_fmt(v, units)}" for k, v in fig.items()))
         footer.append(f"pixel area: {self.pixel_area}")
         if self.nodata_pixels:
             footer.append(f"nodata in either map: {self.nodata_pixels:,} pixels, left out")
         if self.alignment:
             footer.append(f"alignment: {self.alignment}")
-        footer += [f"note: {n}" for n in self.notes]
         return f"Change from {Path(self.before).name} to {Path(self.after).name}", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
@@ -156,8 +155,8 @@ class ChangeResult(Report):
         return d
 
 
-def _fmt(v: float | None, factor: float, label: str) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{v / factor:,.2f} {label}"
+def _fmt(v: float | None, units: str) -> str:
+    return "n/a" if v is None else area_text(v, units)
 
 
 def role_figures(table: ClassTable, m2: np.ndarray) -> dict[str, dict[str, float | None]]:
@@ -242,8 +241,9 @@ def detect_change(
         bds = stack.enter_context(open_raster(bpath))
         ads = stack.enter_context(open_raster(apath))
         btable, atable = resolve_table(bds, table).with_roles(roles), resolve_table(ads, table)
-        _check_tables(btable, atable, bpath.name, apath.name)
-        _check_overlap(bds, ads, bpath.name, apath.name)
+        bname, aname = distinct_names(bpath, apath)
+        _check_tables(btable, atable, bname, aname)
+        _check_overlap(bds, ads, bname, aname)
         grid, note = stack.enter_context(on_grid(ads, bds))
         pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
         zoner = _Zones(zones, zone_id, bds) if zones else None
@@ -343,17 +343,13 @@ def _long_rows(table: ClassTable, pixels: np.ndarray, m2: np.ndarray) -> Iterato
     for i, f in enumerate(table.names):
         for j, t in enumerate(table.names):
             a = float(m2[i, j])
-            yield [f, t, int(pixels[i, j]), repr(a) if math.isfinite(a) else "",
-                   repr(a / 1e4) if math.isfinite(a) else ""]
+            yield [f, t, int(pixels[i, j]), a, a / 1e4]
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterator[list[Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
+    text = csv_text(header, rows)  # one float rounding for every CSV (landseg.io.csvfile)
     with atomic_output(path) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _write_tables(result: ChangeResult, out: Path) -> list[Path]:

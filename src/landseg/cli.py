@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
 from landseg.evaluate_outputs import summary_lines as evaluate_summary
 from landseg.green import green_monitoring  # noqa: E402
-from landseg.io.files import atomic_output  # noqa: E402
+from landseg.io.files import write_text_atomic  # noqa: E402
 from landseg.io.raster import MASK_MODES  # noqa: E402
 from landseg.models.catalog import models_table  # noqa: E402
 from landseg.models.checkpoint import load_checkpoint  # noqa: E402
@@ -54,6 +55,12 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
+
+
+def _notes(notes: Sequence[str]) -> None:
+    """Every note of a command goes to stderr as ``note: ...``, whatever the output format (stdout keeps the data)."""
+    for n in dict.fromkeys(notes):
+        _err(f"note: {n}")
 
 
 # ---------------------------------------------------------------------------------------------- option types
@@ -350,23 +357,25 @@ def cmd_area(args: argparse.Namespace) -> int:
                       reference=args.reference, truth=args.truth, objects=args.objects, min_area=args.min_area,
                       fee_tiers=args.fee_tiers, roles=args.roles)
     reports = measure_areas(args.classmap, req, units=units, note=_err)
+    notes = [n for _, r in reports for n in r.all_notes()]
     if out is not None and out.suffix.lower() in (".gpkg", ".geojson"):
         if reports[0][0] not in ("zones", "indicators"):
             raise InputError(f"{out}: a GeoPackage/GeoJSON output needs --zones; use .csv, .json or .md")
         reports[0][1].write_vector(out, units)
-        print(reports[0][1].to_text(units), end="")
+        print(reports[0][1].to_text(units, notes=False), end="")
         print(f"wrote {out}")
+        _notes(notes)
         return 0
-    text = format_reports(reports, fmt, units)
+    text = format_reports(reports, fmt, units, notes=out is not None)  # a written table keeps its notes
     if out is not None:
-        with atomic_output(out) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_text_atomic(out, text)
         print(f"wrote {out}")
     else:
         print(text, end="")
     if fmt == "csv":
         for _, r in reports:
             _err(f"pixel area: {r.pixel_area}")
+    _notes(notes)
     return 0
 
 
@@ -400,7 +409,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
                          table=args.class_table, truth=args.truth, gsd=args.gsd, strata=args.strata, roles=args.roles,
                          overwrite=args.overwrite)
-    print(design.summary())
+    print(design.summary(notes=False))
+    _notes(design.notes)
     return 0
 
 
@@ -426,12 +436,13 @@ def cmd_change(args: argparse.Namespace) -> int:
         check_change_points(args.reference)  # before anything is written
     result = detect_change(args.before, args.after, args.out, table=args.class_table, zones=args.zones,
                            zone_id=args.zone_id, gsd=args.gsd, roles=args.roles)
-    print(result.to_text(args.units), end="")
+    print(result.to_text(args.units, notes=False), end="")
     if args.reference:
         acc = assess_change(result, args.reference)
         print(acc.to_text(), end="")
         result.outputs += write_change_accuracy(acc, Path(args.out))
     print(f"wrote {', '.join(str(p) for p in result.outputs)}")
+    _notes(result.all_notes())
     return 0
 
 
@@ -512,7 +523,8 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
 def cmd_vectorize(args: argparse.Namespace) -> int:
     res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
                         min_area=args.min_area, gsd=args.gsd, unknown_to_ignore=args.unknown_to_ignore)
-    print(res.summary())
+    print(res.summary(notes=False))
+    _notes(res.notes)
     return 0
 
 
@@ -531,7 +543,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_model(args.model, args.dataset, args.split, args.out, window=args.window, overlap=args.overlap,
                             batch_size=args.batch_size, tta=args.tta, device=args.device, precision=args.precision,
                             write_maps=not args.no_maps)
-    print("\n".join(evaluate_summary(result)))
+    print("\n".join(evaluate_summary(result, notes=False)))
+    _notes(result["notes"])
     print(f"wrote {Path(args.out) / 'metrics.md'}, metrics.json, confusion_*.csv/png, per_tile.csv"
           + ("" if args.no_maps else ", tiles/*_classes.tif"))
     return 0
@@ -553,8 +566,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.samples > 0 and detect_kind(args.input) == "train":  # the report runs no model: predict its samples first
         sample_predictions(args.input, args.dataset, args.samples, args.device)
     info = write_report(args.input, out, samples=args.samples, max_size=args.max_size)
-    for note in info.get("notes", []):
-        print(f"note: {note}")
+    _notes(info.get("notes", []))
     print(f"wrote {out} ({info['kind']} report, {info['bytes'] / 1e6:.1f} MB, self-contained)")
     return 0
 
@@ -656,14 +668,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    try:
-        result = handler(args)
-    except LandsegError as exc:
-        _err(f"landseg {args.command}: error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        _err(f"landseg {args.command}: interrupted")
-        return 130
+    # Library warnings (numpy/shapely RuntimeWarnings, GDAL's) are caught rather than printed with their source
+    # line: after an error the error line says what went wrong and they are dropped; after success each one
+    # is passed on as one line. Python's filters still apply (deprecations stay hidden). The long-running
+    # server is left alone (its warnings would pile up in memory).
+    with warnings.catch_warnings(record=args.command != "serve") as caught:
+        try:
+            result = handler(args)
+        except LandsegError as exc:
+            _err(f"landseg {args.command}: error: {exc}")
+            return 2
+        except KeyboardInterrupt:
+            _err(f"landseg {args.command}: interrupted")
+            return 130
+    for text in dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught or []):
+        _err(f"landseg {args.command}: warning: {text}")
     return int(result or 0)
 
 

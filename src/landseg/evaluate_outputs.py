@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from landseg.classes import ClassTable
+from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, write_json_atomic
 from landseg.metrics import REFERENCE_NAMES, SUMMARY_METRICS, VARIANTS, row_normalised, variant_title
 
@@ -71,14 +70,6 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
 def plot_confusion(cm: np.ndarray, names: Sequence[str], title: str, path: Path) -> None:
     """Row-normalised confusion matrix as a PNG (matplotlib, Agg), with percentages in the cells."""
 
@@ -111,18 +102,17 @@ def write_outputs(result: dict[str, Any], out_dir: str | Path) -> None:
     for r, cm in result["confusion"].items():
         cm = np.asarray(cm, np.int64)
         with atomic_output(out_dir / f"confusion_{r}.csv") as tmp:
-            tmp.write_text(_csv_text(["reference \\ prediction", *names], [[n, *row] for n, row in zip(names, cm.tolist())]))
+            tmp.write_text(csv_text(["reference \\ prediction", *names], [[n, *row] for n, row in zip(names, cm.tolist())]))
         with atomic_output(out_dir / f"confusion_{r}_normalized.csv") as tmp:
-            tmp.write_text(_csv_text(["reference \\ prediction", *names],
-                                     [[n, *[f"{v:.6f}" for v in row]] for n, row in zip(names, row_normalised(cm))]))
+            tmp.write_text(csv_text(["reference \\ prediction", *names],
+                                     [[n, *row] for n, row in zip(names, row_normalised(cm).tolist())]))
         plot_confusion(cm, names, f"{REFERENCE_NAMES[r]}, split {result['split']} "
                        f"({len(result['tiles'])} tiles), row-normalised %", out_dir / f"confusion_{r}.png")
     if result["per_tile"]:
         keys = list(result["per_tile"][0])
-        rows = [["" if row[k] is None else (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k]) for k in keys]
-                for row in result["per_tile"]]
+        rows = [[row[k] for k in keys] for row in result["per_tile"]]
         with atomic_output(out_dir / "per_tile.csv") as tmp:
-            tmp.write_text(_csv_text(keys, rows))
+            tmp.write_text(csv_text(keys, rows))
     with atomic_output(out_dir / "metrics.md") as tmp:
         tmp.write_text(metrics_markdown(result))
     write_json_atomic(out_dir / "metrics.json", _nan_to_none(result))
@@ -138,8 +128,9 @@ def _nan_to_none(o: Any) -> Any:
     return o
 
 
-def summary_lines(result: dict[str, Any]) -> list[str]:
-    """A few lines for the terminal: the headline metrics of each variant."""
+def summary_lines(result: dict[str, Any], notes: bool = True) -> list[str]:
+    """A few lines for the terminal: the headline metrics of each variant (and the notes, unless ``notes=False``:
+    the CLI writes them to stderr)."""
     lines = [f"split {result['split']}: {len(result['tiles'])} tiles ({', '.join(result['tiles'][:8])}"
              f"{', ...' if len(result['tiles']) > 8 else ''})"]
     for name in VARIANTS:
@@ -147,5 +138,5 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         if v:
             lines.append(f"  {variant_title(name):<52} OA {_pct(v['oa'])}  mean F1 {_pct(v['mean_f1'])}  "
                          f"mIoU {_pct(v['miou'])}  fwIoU {_pct(v['fwiou'])}")
-    lines += [f"note: {n}" for n in result["notes"]]
+    lines += [f"note: {n}" for n in result["notes"]] if notes else []
     return lines

@@ -94,7 +94,8 @@ def calibrate_parcels(result: IndicatorResult, classmap: str | Path, points: str
     table, zones = result.table, result.zonal.zones
     labelled = stratum = ref = None
     if points is not None:
-        stratum, ref, _ = points_on_map(Path(classmap), Path(points), table)
+        stratum, ref, _, dup_notes = points_on_map(Path(classmap), Path(points), table)
+        result.notes.extend(dup_notes)
         labelled = ref >= 0
         if not labelled.any():
             raise InputError(f"{points}: no point has its reference filled; label the sample first")

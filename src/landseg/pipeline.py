@@ -259,9 +259,10 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
     return reports
 
 
-def format_reports(reports: list[tuple[str, Any]], fmt: str, units: str) -> str:
-    """One text for several reports: JSON (one object, or one per kind) or the tables one after another."""
+def format_reports(reports: list[tuple[str, Any]], fmt: str, units: str, notes: bool = True) -> str:
+    """One text for several reports: JSON (one object, or one per kind) or the tables one after another;
+    ``notes=False`` leaves the notes out of tables (the caller writes them to stderr)."""
     if fmt == "json":
         data = {k: r.to_dict(units) for k, r in reports}
         return json.dumps(data[reports[0][0]] if len(reports) == 1 else data, indent=2, ensure_ascii=False) + "\n"
-    return "\n".join(r.format(fmt, units) for _, r in reports)
+    return "\n".join(r.format(fmt, units, notes) for _, r in reports)

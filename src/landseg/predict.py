@@ -326,13 +326,15 @@ def predict_raster(
         if opts.previews:
             write_previews(ds, bands, scale, final_raw, ckpt, paths["preview"], paths["overlay"], opts.preview_size)
         georef = is_georeferenced(ds)
-        record = {"input": str(src), "model": model_name, "note": note, "size": [ds.width, ds.height],
+        notes = [f"--gsd {opts.gsd:g} ignored: {src.name} is georeferenced; its own pixel size is used"] \
+            if opts.gsd is not None and georef else []
+        record = {"input": str(src), "model": model_name, "note": note, "notes": notes, "size": [ds.width, ds.height],
                   "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
                   "tta": opts.tta, "windows": n_windows, "inference_grid": [grid.width, grid.height],
                   "seconds_model": round(t_model, 2), "bands": bands,
                   "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text, "made_from": made_from}
         if opts.areas:
-            record["areas"] = _write_areas(final_raw, paths, opts.gsd)
+            record["areas"] = _write_areas(final_raw, paths, None if georef else opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
         write_json_atomic(paths["predict"], record)  # last: the completion marker (is_complete)
     record["classes"] = str(paths["classes"])
@@ -520,8 +522,11 @@ def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkp
 
 
 def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any]:
-    """Class areas of the finished map; pixel counts and shares only where no pixel size is known."""
+    """Class areas of the finished map; pixel counts and shares only where no pixel size is known.
+
+    ``classes_path`` may be a scratch copy of ``paths["classes"]`` (same pixels): the outputs name the final file."""
     res = area.class_areas(classes_path, gsd=gsd, allow_pixels_only=True)
+    res.raster = str(paths["classes"])  # never the scratch file, which is gone when the run ends
     write_text_atomic(paths["areas"], res.to_csv(), ".csv")
     write_text_atomic(paths["areas_json"], res.to_json(), ".json")
     return json.loads(res.to_json())
@@ -573,6 +578,8 @@ def predict_files(
             echo(f"{f}: predicted again: {rec['redone']}")
         echo(f"{f}: {rec['classes']} ({rec['seconds_total']:.1f} s; {rec['note']}; {rec['bands_used']}; "
              f"nodata mask: {rec['mask']})")
+        for n in rec.get("notes", []):
+            warn(f"note: {f}: {n}")
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(shard(files))} inputs failed: {', '.join(failed)}")
     return errors

@@ -5,11 +5,12 @@ checkpoints, resume, Ctrl-C safety and DDP (torchrun) on CPU or GPU.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from landseg.data.dataset import RandomWindows, WindowSampler
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
+from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.metrics import metrics_from_confusion
 from landseg.models.build import build_model
@@ -59,6 +61,46 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> 
     present = count > 0
     dice = (2 * inter + 1.0) / ((probs * w.unsqueeze(1)).sum((0, 2, 3)) + count + 1.0)
     return (1 - dice[present]).mean() if present.any() else logits.sum() * 0
+
+
+PROGRESS_EVERY_S = 30.0  # seconds between progress lines within an epoch when stderr is not a terminal
+
+
+class EpochProgress:
+    """Progress within a training epoch as plain lines on stderr, for logs and pipes, where tqdm's bar is off:
+    one line when the epoch starts, one after its first batch, then at most one every ``every`` seconds
+    (and none at all while a terminal shows tqdm's bar)."""
+
+    def __init__(self, desc: str, total: int, batch_size: int, *, enabled: bool, every: float | None = None,
+                 stream: Any = None) -> None:
+        self.desc, self.total, self.batch_size, self.enabled = desc, total, batch_size, enabled
+        self.every = PROGRESS_EVERY_S if every is None else every
+        self.stream = stream if stream is not None else sys.stderr
+        self.t0 = self.last = time.monotonic()
+        self.lines = 0
+        if enabled:
+            self._say(f"{desc}: started ({total} batches of {batch_size} windows)")
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+        self.lines += 1
+
+    def update(self, done: int, loss: Callable[[], float]) -> None:
+        """``done`` batches of this epoch are finished; ``loss`` gives the running mean loss (called only to print)."""
+        now = time.monotonic()
+        if not self.enabled or (done != 1 and now - self.last < self.every):
+            return
+        self.last = now
+        dt = now - self.t0
+        rate = done / dt if dt > 0 else 0.0
+        left = (self.total - done) / rate if rate > 0 and self.total >= done else float("nan")
+        eta = f", about {_duration(left)} left in this epoch" if math.isfinite(left) else ""
+        self._say(f"{self.desc}: {done}/{self.total} batches ({done / max(self.total, 1):.0%}), loss {loss():.3f}, "
+                  f"{rate * self.batch_size:.2f} windows/s{eta}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def lr_at(cfg: TrainConfig, progress: float) -> float:
@@ -316,6 +358,8 @@ class Trainer:
             n_batches = int(self._partial["n_batches"])
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", disable=not self.main or None,
                    leave=False)
+        log = EpochProgress(f"epoch {self.epoch + 1}/{cfg.epochs}", len(loader), cfg.batch_size,
+                            enabled=self.main and bool(bar.disable))  # no bar (a log, a pipe): lines instead
         t_last = time.perf_counter()
         for x, y in bar:
             for g in self.opt.param_groups:
@@ -348,6 +392,8 @@ class Trainer:
             if self.main and (n_batches % 10 == 1 or n_batches == len(loader)):  # .item() syncs: not every step
                 rate = bar.format_dict.get("rate") or 0
                 bar.set_postfix(loss=f"{loss_sum.item() / n_batches:.3f}", win_s=f"{rate * cfg.batch_size:.1f}")
+            if log.enabled:
+                log.update(n_batches, lambda s=loss_sum, n=n_batches: float(s.item()) / n)
             if cfg.time_limit and self.elapsed >= cfg.time_limit * 60:
                 break
         bar.close()
@@ -422,10 +468,9 @@ def write_metrics_csv(history: list[dict[str, Any]], path: Path) -> None:
     keys: list[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
-    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(history)
+    text = csv_text(keys, ([row.get(k) for k in keys] for row in history))  # one CSV float rounding
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:

@@ -45,14 +45,18 @@ class VectorizeResult:
     pixel_area: str
     crs: str | None
     notes: list[str] = field(default_factory=list)
+    polygon_area_m2: dict[str, float] | None = None  # with --simplify: the written polygons' areas per class
 
-    def summary(self) -> str:
+    def summary(self, notes: bool = True) -> str:
+        """Polygons and areas per class; ``notes=False`` leaves the notes out (the CLI writes them to stderr)."""
         lines = [f"wrote {self.features:,} polygons to {self.path}"]
         width = max((len(n) for n in self.counts), default=0)
         for name, n in self.counts.items():
-            lines.append(f"  {name.ljust(width)}  {n:>9,} polygons  {self.area_m2[name]:>16,.2f} m²")
+            poly = (f"  (simplified polygons {self.polygon_area_m2[name]:,.2f} m²)"
+                    if self.polygon_area_m2 is not None else "")
+            lines.append(f"  {name.ljust(width)}  {n:>9,} polygons  {self.area_m2[name]:>16,.2f} m²{poly}")
         lines.append(f"pixel area: {self.pixel_area}")
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"note: {n}" for n in self.notes] if notes else []
         return "\n".join(lines)
 
 
@@ -142,9 +146,10 @@ def vectorize(
         gsd: pixel size in metres for rasters without georeferencing.
         strip_rows: rows per strip (default: about 4 M pixels).
 
-    Attributes: ``class`` (index), ``class_name``, ``area_m2``: the object's exact ground area
-    (pixel areas of a projected grid; geodesic area on the ellipsoid for geographic and Mercator
-    CRSs), measured before simplification.
+    Attributes: ``class`` (index), ``class_name``, ``area_m2``: the exact ground area of the object's
+    raster region (pixel areas of a projected grid; geodesic area on the ellipsoid for geographic and
+    Mercator CRSs), and ``polygon_area_m2``: the ground area of the polygon as written, measured the same
+    way; the two differ only with ``simplify``.
     """
     path, out = Path(classmap), Path(out_path)
     driver = VECTOR_FORMATS.get(out.suffix.lower())
@@ -156,7 +161,7 @@ def vectorize(
             vector_output(out, out.stem) as target:
         crs_wkt = cm.ds.crs.to_wkt() if cm.ds.crs else None
         writer = FeatureWriter(target.path, driver, crs_wkt, out.stem, target=target)
-        counts, areas = _polygonize_strips(cm, writer, simplify, min_area, strip_rows)
+        counts, areas, polygon_areas = _polygonize_strips(cm, writer, simplify, min_area, strip_rows)
         writer.flush()
         if driver == "GPKG":
             write_gpkg_styles(target.path, out.stem, [class_style(cm.table, cm.selected, out.stem)])
@@ -164,11 +169,15 @@ def vectorize(
     notes = list(pa.notes)
     if min_area:
         notes.append(f"polygons under {min_area:g} m² left out")
-    return VectorizeResult(out, sum(counts.values()), counts, areas, pa.description, crs_wkt, notes)
+    if simplify:
+        notes.append(f"--simplify {simplify:g}: area_m2 is the area of each object's raster region (its pixels), "
+                     "polygon_area_m2 that of the simplified polygon as written")
+    return VectorizeResult(out, sum(counts.values()), counts, areas, pa.description, crs_wkt, notes,
+                           polygon_areas if simplify else None)
 
 
 def _polygonize_strips(cm: ClassMap, writer: FeatureWriter, simplify: float | None, min_area: float | None,
-                       strip_rows: int | None) -> tuple[dict[str, int], dict[str, float]]:
+                       strip_rows: int | None) -> tuple[dict[str, int], dict[str, float], dict[str, float]]:
     """Polygonise the class map strip by strip into ``writer``; polygon counts and areas per class."""
 
     tbl, selected, pa = cm.table, cm.selected, cm.pixel_area
@@ -177,6 +186,7 @@ def _polygonize_strips(cm: ClassMap, writer: FeatureWriter, simplify: float | No
     keep[selected] = True
     counts = {tbl.names[c]: 0 for c in selected}
     areas = {tbl.names[c]: 0.0 for c in selected}
+    polygon_areas = {tbl.names[c]: 0.0 for c in selected}
     open_pieces: dict[int, list[Any]] = {c: [] for c in selected}
 
     def emit(c: int, geoms: Sequence[Any]) -> None:
@@ -184,9 +194,11 @@ def _polygonize_strips(cm: ClassMap, writer: FeatureWriter, simplify: float | No
             return
         g, a = _finish(np.array(geoms, dtype=object), pa, t, simplify, min_area)
         if len(g):
-            writer.add(g, np.full(len(g), c), np.full(len(g), tbl.names[c], dtype=object), a)
+            pg = pa.geometry_areas(g) if simplify else a  # the written polygon's own area
+            writer.add(g, np.full(len(g), c), np.full(len(g), tbl.names[c], dtype=object), a, pg)
             counts[tbl.names[c]] += len(g)
             areas[tbl.names[c]] += float(a.sum())
+            polygon_areas[tbl.names[c]] += float(np.sum(pg))
 
     for win in strips(cm.ds, strip_rows):
         r0, r1 = win.row_off, win.row_off + win.height
@@ -211,7 +223,7 @@ def _polygonize_strips(cm: ClassMap, writer: FeatureWriter, simplify: float | No
             emit(c, whole)
     for c in selected:
         emit(c, open_pieces[c])
-    return counts, areas
+    return counts, areas, polygon_areas
 
 
 def _finish(geoms: np.ndarray, pa: PixelArea, t: rasterio.Affine, simplify: float | None,

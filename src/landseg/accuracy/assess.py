@@ -50,8 +50,9 @@ def parse_reference(values: np.ndarray, table: ClassTable, source: str) -> np.nd
     return out
 
 
-def points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.ndarray, np.ndarray, int]:
-    """(map stratum per point, reference index per point (-1 unlabelled), points whose map_index differs)."""
+def points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
+    """(map stratum per point, reference index per point (-1 unlabelled), points whose map_index differs, notes),
+    one point per map pixel."""
     x, y, fields, pcrs = read_points(points)
     if "reference" not in fields:
         raise InputError(f"{points}: no 'reference' field; the fields are {', '.join(fields) or '(none)'}")
@@ -72,7 +73,44 @@ def points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.n
     moved = 0
     if "map_index" in fields:
         moved = int(np.sum(np.asarray(fields["map_index"], dtype=np.int64) != stratum))
-    return stratum, ref, moved
+    keep, notes = _one_point_per_pixel(row, col, ref, table, points)
+    return stratum[keep], ref[keep], moved, notes
+
+
+def _one_point_per_pixel(row: np.ndarray, col: np.ndarray, ref: np.ndarray, table: ClassTable,
+                         points: Path) -> tuple[np.ndarray, list[str]]:
+    """Which points to keep: one labelled point per map pixel. A stratified sample of pixels draws each pixel at
+    most once, so labelled points repeating a pixel (a copied feature, a file appended twice) are the same sample
+    unit, not new evidence: counted once, with a note; repeats labelled with different classes are refused."""
+    keep = np.ones(len(row), dtype=bool)
+    if int((ref >= 0).sum()) < 2:
+        return keep, []
+    key = row.astype(np.int64) * (int(col.max()) + 1) + col
+    order = np.argsort(key, kind="stable")
+    order = order[ref[order] >= 0]  # unlabelled points are skipped anyway: only labelled ones can repeat a unit
+    ks = key[order]
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    sizes = np.diff(np.r_[starts, len(ks)])
+    dropped, conflicts = [], []
+    for s0, n in zip(starts[sizes > 1], sizes[sizes > 1]):
+        members = order[s0:s0 + n]  # feature order
+        labels = sorted({int(v) for v in ref[members]})
+        if len(labels) > 1:
+            conflicts.append(f"features {', '.join(str(int(m) + 1) for m in members)} (row {int(row[members[0]])}, "
+                             f"col {int(col[members[0]])}): {', '.join(table.names[v] for v in labels)}")
+            continue
+        others = [int(m) for m in members[1:]]
+        keep[others] = False
+        dropped += others
+    if conflicts:
+        raise InputError(f"{points}: points on the same map pixel are labelled with different classes: "
+                         f"{'; '.join(conflicts[:5])}{' ...' if len(conflicts) > 5 else ''}; a pixel has one "
+                         "reference class: fix or remove the repeated points")
+    if not dropped:
+        return keep, []
+    shown = ", ".join(str(d + 1) for d in sorted(dropped)[:10]) + (" ..." if len(dropped) > 10 else "")
+    return keep, [f"{len(dropped)} points repeat the map pixel of another point (features {shown}); each pixel is "
+                  "one sample unit, so they are counted once (a stratified random sample draws a pixel at most once)"]
 
 
 def _check_strata(counts: np.ndarray, pixels: np.ndarray, table: ClassTable, points: Path) -> list[str]:
@@ -100,12 +138,12 @@ def assess_accuracy(classmap: str | Path, points: str | Path, table: str | Path 
     tbl = areas.table
     pixels = np.array([c.pixels for c in areas.classes], dtype=np.float64)
     m2 = np.array([c.area_m2 for c in areas.classes], dtype=np.float64)
-    stratum, ref, moved = points_on_map(path, pts, tbl)
+    stratum, ref, moved, dup_notes = points_on_map(path, pts, tbl)
     labelled = ref >= 0
     k = tbl.num_classes
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (stratum[labelled], ref[labelled]), 1)
-    notes = list(areas.notes) + _check_strata(counts, pixels, tbl, pts)
+    notes = list(areas.notes) + dup_notes + _check_strata(counts, pixels, tbl, pts)
     if moved:
         notes.append(f"{moved} points have a map_index that differs from the map at their location; the strata are "
                      "taken from the map (was the map changed after sampling?)")
@@ -113,7 +151,7 @@ def assess_accuracy(classmap: str | Path, points: str | Path, table: str | Path 
     known = bool(np.isfinite(m2).all())
     if not known:
         notes.append("the map has no georeferencing and no --gsd: areas are given in pixels")
-    est = stratified_estimate(counts, m2 if known else pixels, float((m2 if known else pixels).sum()))
+    est = stratified_estimate(counts, m2 if known else pixels, float((m2 if known else pixels).sum()), tbl.names)
     return AccuracyResult(str(path), str(pts), tbl, areas.pixel_area, est, pixels.astype(np.int64),
                           int(pixels.sum()), len(ref), int((~labelled).sum()), notes, area_known=known)
 

@@ -55,6 +55,32 @@ def allocate(stratum_sizes: np.ndarray, n: int, min_per_class: int | None = None
     return _round_to_total(alloc, n, cap)
 
 
+def allocation_notes(stratum_sizes: np.ndarray, n: int, min_per_class: int | None, allocation: np.ndarray,
+                     names: list[str]) -> list[str]:
+    """What the user should know about an allocation: a per-class floor that could not be met, and why."""
+    size = np.asarray(stratum_sizes, dtype=np.int64)
+    alloc = np.asarray(allocation, dtype=np.int64)
+    live = size > 0
+    k = int(live.sum())
+    floor = DEFAULT_MIN_PER_CLASS if min_per_class is None else int(min_per_class)
+    if k == 0 or floor <= 0:
+        return []
+    opt = "the default --min-per-class" if min_per_class is None else "--min-per-class"
+    notes = []
+    short = live & (alloc < floor) & (size >= floor)
+    if short.any():
+        got = alloc[short]
+        span = f"{got.min()}" if got.min() == got.max() else f"{got.min()}-{got.max()}"
+        notes.append(f"{opt} {floor} cannot be met: {int(alloc.sum())} points over {k} mapped classes; "
+                     f"{int(short.sum())} classes get only {span} points each ({', '.join(np.array(names)[short])}); "
+                     f"draw at least {floor * k} points (--n) to give every class {floor}")
+    tiny = live & (size < floor)
+    if tiny.any():
+        notes.append(f"{int(tiny.sum())} mapped classes hold fewer pixels than {opt} {floor}, so all their pixels "
+                     "are drawn: " + ", ".join(f"{names[i]} ({int(size[i])} px)" for i in np.nonzero(tiny)[0]))
+    return notes
+
+
 def _round_to_total(alloc: np.ndarray, n: int, cap: np.ndarray) -> np.ndarray:
     out = np.floor(alloc + 1e-9).astype(np.int64)
     short = n - int(out.sum())

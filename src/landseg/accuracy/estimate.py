@@ -10,6 +10,15 @@ mapped area in stratum i) and ``n_i = sum_j n[i, j]``:
 * the error-adjusted area of class j ``A_tot p_.j`` with ``S(p_.j) = sqrt(sum_i W_i^2 (n_ij/n_i)
   (1 - n_ij/n_i) / (n_i - 1))`` (eq. 10) and the 95 % interval ``± 1.96 S A_tot`` (eq. 11).
 
+95 % intervals of the accuracies (overall, user's, producer's) are the normal intervals
+``estimate ± 1.96 S`` of the paper, clipped to [0, 1], except where that interval degenerates: an
+estimate of 0 or 1 has a stratified variance of 0 (and a stratum with one unit none), which would
+claim certainty from a handful of points ("0.00 % ± 0.00 %" for 10 points all wrong). There the
+interval is the Wilson score interval of the sample counts (Wilson 1927; Agresti & Coull 1998):
+user's accuracy of class i from the ``n_ii`` correct of the ``n_i`` points in stratum i, producer's of
+class j from the ``n_jj`` correct of the ``n_.j`` points whose reference is j, overall from the diagonal
+of all points. It is never of zero width (10 of 10 correct: 72.2-100 %). ``*_method`` says which was used.
+
 Within a stratum the sample is drawn per pixel, so the proportions are pixel proportions; the
 weights are area shares. Both agree on projected grids (every pixel has the same area).
 """
@@ -46,6 +55,14 @@ class StratifiedEstimate:
     adjusted_area: np.ndarray  # p_.j A_tot
     se_area: np.ndarray  # S(p_.j) A_tot
     notes: list[str] = field(default_factory=list)
+    # 95 % intervals of the accuracies, (low, high) and the method per value: "normal" (± 1.96 S, clipped to
+    # [0, 1]) or "wilson" (where the normal one degenerates; see the module docstring)
+    users_interval: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    users_method: list[str] = field(default_factory=list)
+    producers_interval: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    producers_method: list[str] = field(default_factory=list)
+    overall_interval: tuple[float, float] = (np.nan, np.nan)
+    overall_method: str = "normal"
 
     @property
     def ci_area(self) -> np.ndarray:
@@ -65,18 +82,43 @@ class StratifiedEstimate:
         return 1.96 * self.se_producers
 
 
+def wilson_interval(successes: np.ndarray | float, n: np.ndarray | float, z: float = Z95) -> np.ndarray:
+    """Wilson score interval(s) of a binomial proportion: shape (..., 2) of (low, high); NaN where n = 0."""
+    x = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / m
+        denom = 1 + z * z / m
+        centre = (p + z * z / (2 * m)) / denom
+        half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / denom
+    lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    lo = np.where(x <= 0, 0.0, lo)  # exact ends where the estimate sits on them
+    hi = np.where(x >= m, 1.0, hi)
+    return np.where((m > 0)[..., None], np.stack([lo, hi], axis=-1), np.nan)
+
+
+def _intervals(est: np.ndarray, se: np.ndarray, x: np.ndarray, n: np.ndarray,
+               degenerate: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Normal intervals est ± 1.96 se clipped to [0, 1], Wilson's from (x of n) where ``degenerate``."""
+    normal = np.clip(np.stack([est - 1.96 * se, est + 1.96 * se], axis=-1), 0, 1)
+    use = degenerate & (n > 0) & np.isfinite(est)
+    out = np.where(use[..., None], wilson_interval(x, n), normal)
+    return out, ["wilson" if u else "normal" for u in np.atleast_1d(use)]
+
+
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
 
 
-def stratified_estimate(counts: np.ndarray, weights: np.ndarray, total_area: float = 1.0) -> StratifiedEstimate:
+def stratified_estimate(counts: np.ndarray, weights: np.ndarray, total_area: float = 1.0,
+                        names: list[str] | tuple[str, ...] | None = None) -> StratifiedEstimate:
     """Accuracy and error-adjusted areas from sample ``counts`` (K x K) and stratum ``weights``.
 
     ``weights`` are stratum areas or pixel counts (normalised here); ``total_area`` is the mapped
     area the weights share (1.0 gives proportions). A stratum with weight > 0 must hold at least one
     sample unit (else ValueError); one with a single unit makes the standard errors that need its
-    variance NaN (``n_i - 1 = 0``), noted in ``notes``.
+    variance NaN (``n_i - 1 = 0``), noted in ``notes``. ``names`` (class names) are used in the notes.
     """
     n = np.asarray(counts, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
@@ -108,12 +150,28 @@ def stratified_estimate(counts: np.ndarray, weights: np.ndarray, total_area: flo
     if single.size:
         notes.append(f"strata {single.tolist()} hold one sample unit: their variance is undefined, so the "
                      "standard errors that sum over every stratum (overall, producer's, areas) are n/a")
+    se_users, se_prod, se_overall = np.sqrt(var_users), np.sqrt(var_prod), float(np.sqrt(var_overall))
+    overall = float(diag.sum())
+    nd = np.diag(n)
+    u_int, u_how = _intervals(users, se_users, nd, n_i, (se_users == 0) | (n_i == 1))
+    p_int, p_how = _intervals(producers, se_prod, nd, n.sum(axis=0), se_prod == 0)
+    o_int, o_how = _intervals(np.array([overall]), np.array([se_overall]), np.array([nd.sum()]),
+                              np.array([n.sum()]), np.array([se_overall == 0]))
+    label = list(names) if names is not None else [str(k) for k in range(len(w))]
+    wil = [f"user's {label[k]}" for k in range(len(u_how)) if u_how[k] == "wilson" and w[k] > 0]
+    wil += [f"producer's {label[k]}" for k in range(len(p_how)) if p_how[k] == "wilson"]
+    wil += ["overall"] if o_how[0] == "wilson" else []
+    if wil:
+        notes.append(f"accuracies estimated at 0 or 100 % (or from one point) have a stratified variance of 0, which "
+                     f"would give an interval of zero width; their 95 % intervals are Wilson score intervals of the "
+                     f"sample counts instead ({', '.join(wil)})")
     return StratifiedEstimate(
         counts=n, weights=w, total_area=float(total_area), proportions=p,
-        overall=float(diag.sum()), se_overall=float(np.sqrt(var_overall)),
-        users=users, se_users=np.sqrt(var_users), producers=producers, se_producers=np.sqrt(var_prod),
+        overall=overall, se_overall=se_overall,
+        users=users, se_users=se_users, producers=producers, se_producers=se_prod,
         mapped_area=w * total_area, adjusted_area=p_col * total_area, se_area=np.sqrt(var_pcol) * total_area,
-        notes=notes,
+        notes=notes, users_interval=u_int, users_method=u_how, producers_interval=p_int, producers_method=p_how,
+        overall_interval=(float(o_int[0, 0]), float(o_int[0, 1])), overall_method=o_how[0],
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
+from landseg.accuracy.design import allocate, allocation_notes, draw_ranks, locate_ranks
 from landseg.accuracy.strata import ChangeStrata
 from landseg.area.totals import class_areas
 from landseg.classes import ClassTable
@@ -87,7 +87,9 @@ class SampleDesign:
             "notes": list(self.notes),
         }
 
-    def summary(self) -> str:
+    def summary(self, notes: bool = True) -> str:
+        """The allocation table and where the points went; ``notes=False`` leaves the notes out (the CLI
+        writes them to stderr)."""
         lines = [f"{'stratum':<24}{'pixels':>14}{'share':>9}{'points':>8}"]
         total = max(int(self.stratum_pixels.sum()), 1)
         for i, name in enumerate(self.names):
@@ -95,7 +97,7 @@ class SampleDesign:
                          f"{int(self.allocation[i]):>8}")
         lines.append(f"{int(self.allocation.sum())} points (seed {self.seed}) written to {self.points}; "
                      f"design in {design_path(self.points).name}")
-        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+        return "\n".join(lines + ([f"note: {n}" for n in self.notes] if notes else []))
 
 
 def draw_sample(
@@ -179,7 +181,7 @@ def draw_sample(
             np.array([""] * len(row), dtype=object)
     fields.update({"row": row.astype(np.int32), "col": col.astype(np.int32)})
     write_points(out, np.asarray(x), np.asarray(y), fields, crs, layer="reference_sample")
-    notes = list(areas.notes)
+    notes = list(areas.notes) + allocation_notes(sizes, n, min_per_class, alloc, [str(x) for x in names])
     if min(n, int(sizes.sum())) < n:
         notes.append(f"the map holds only {int(sizes.sum())} valid pixels; all of them are drawn")
     design = SampleDesign(str(path), str(out), tbl, seed, n, min_per_class, sizes, stratum_m2, alloc,

@@ -166,9 +166,11 @@ class IndicatorResult(Report):
         footer += [f"zone area: {ZONE_AREA_RULE}", f"{BUILDING_RULE}"
                    + (f", at least {self.min_building_m2:g} m²" if self.min_building_m2 > 0 else ""),
                    f"roles: {self._roles_text()}", f"pixel area: {z.pixel_area}", *self.rules]
-        footer += [f"note: {n}" for n in self.notes + z.notes]
         title = f"Planning indicators per zone of {Path(z.zones_path).name} in {Path(z.raster).name}"
         return title, cols, rows, footer
+
+    def all_notes(self) -> list[str]:
+        return self.notes + self.zonal.notes
 
     def _roles_text(self) -> str:
         roles = self.table.role_map()

@@ -53,7 +53,6 @@ class ObjectStats(Report):
         footer = [f"pixel area: {self.pixel_area}",
                   f"objects: {self.connectivity}-connected pixels of one class"
                   + (f", at least {self.min_area_m2:g} m²" if self.min_area_m2 > 0 else "")]
-        footer += [f"note: {n}" for n in self.notes]
         return f"Objects in {Path(self.raster).name}", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:

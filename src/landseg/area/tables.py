@@ -8,8 +8,6 @@ indicators (:mod:`landseg.area.indicators`) all derive from :class:`Report` and 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from landseg.errors import InputError
+from landseg.io.csvfile import csv_float, csv_text
 from landseg.io.files import write_text_atomic
 
 UNITS: dict[str, tuple[float, str, int]] = {
@@ -63,6 +62,14 @@ def unit_columns(units: str) -> list[str]:
     return ["m2", "ha"] if key == "m2" else [key]
 
 
+def area_text(value_m2: float, units: str) -> str:
+    """An area in ``units`` for a text line, with the unit's decimals and label (``625.00 m²``, ``0.000625 km²``);
+    'n/a' where unknown. Every area written in a sentence goes through it, so ``--units`` holds everywhere."""
+    factor, label, dec = unit_info(units)
+    v = float(value_m2)
+    return f"{v / factor:,.{dec}f} {label}" if math.isfinite(v) else "n/a"
+
+
 def finite(x: float) -> float | None:
     """A float for JSON: None for NaN/inf."""
     x = float(x)
@@ -95,28 +102,23 @@ def _cell(value: Any, kind: str, for_csv: bool) -> str:
     if kind == "bool":
         return ("true" if value else "false") if for_csv else ("yes" if value else "no")
     if kind == "num":
-        return repr(float(f"{float(value):.12g}")) if for_csv else f"{float(value):,.4g}"
+        return csv_float(value) if for_csv else f"{float(value):,.4g}"
     if kind == "px":
-        return f"{value:.4f}".rstrip("0").rstrip(".") if for_csv else f"{value:,.2f}"
+        return csv_float(value) if for_csv else f"{value:,.2f}"
     if kind == "pct":
-        return f"{float(value) * 100:.4f}" if for_csv else f"{value * 100:.2f} %"
+        return csv_float(float(value) * 100) if for_csv else f"{value * 100:.2f} %"
     if kind.startswith("area:"):
         factor, _, dec = unit_info(kind[5:])
         v = float(value) / factor
-        return repr(float(f"{v:.12g}")) if for_csv else f"{v:,.{dec}f}"
+        return csv_float(v) if for_csv else f"{v:,.{dec}f}"
     raise ValueError(kind)
 
 
 def render_table(fmt: str, cols: Sequence[Col], rows: Sequence[Sequence[Any]], *, title: str = "",
                  footer: Sequence[str] = ()) -> str:
     """Render rows as an aligned text table, a Markdown table or CSV (no title/footer in CSV)."""
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow([c.csv_key() for c in cols])
-        for r in rows:
-            w.writerow([_cell(v, c.kind, True) for v, c in zip(r, cols)])
-        return buf.getvalue()
+    if fmt == "csv":  # floats rounded by the one CSV rule (landseg.io.csvfile)
+        return csv_text([c.csv_key() for c in cols], ([_cell(v, c.kind, True) for v, c in zip(r, cols)] for r in rows))
     cells = [[_cell(v, c.kind, False) for v, c in zip(r, cols)] for r in rows]
     if fmt == "markdown":
         lines = [f"**{title}**", ""] if title else []
@@ -158,7 +160,12 @@ def areas_in(value_m2: float, units: str, prefix: str = "area") -> dict[str, flo
 
 
 class Report:
-    """Shared ``format``/``to_*`` helpers; subclasses provide ``_table`` and ``to_dict``."""
+    """Shared ``format``/``to_*`` helpers; subclasses provide ``_table`` and ``to_dict``.
+
+    A report's notes (:meth:`all_notes`) end its text and Markdown renderings (``notes=False`` leaves them
+    out, for a caller that writes them to stderr itself, as the CLI does in every format) and are listed
+    under ``notes`` in its JSON; CSV holds the rows only.
+    """
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
         raise NotImplementedError
@@ -166,13 +173,20 @@ class Report:
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
         raise NotImplementedError
 
-    def to_text(self, units: str = "m2") -> str:
-        title, cols, rows, footer = self._table(units)
-        return render_table("table", cols, rows, title=title, footer=footer)
+    def all_notes(self) -> list[str]:
+        """The notes of this report (what the reader should know: ignored options, skipped inputs...)."""
+        return list(getattr(self, "notes", []))
 
-    def to_markdown(self, units: str = "m2") -> str:
+    def _rendered(self, fmt: str, units: str, notes: bool) -> str:
         title, cols, rows, footer = self._table(units)
-        return render_table("markdown", cols, rows, title=title, footer=footer)
+        footer = footer + ([f"note: {n}" for n in self.all_notes()] if notes else [])
+        return render_table(fmt, cols, rows, title=title, footer=footer)
+
+    def to_text(self, units: str = "m2", notes: bool = True) -> str:
+        return self._rendered("table", units, notes)
+
+    def to_markdown(self, units: str = "m2", notes: bool = True) -> str:
+        return self._rendered("markdown", units, notes)
 
     def to_csv(self, units: str = "m2") -> str:
         _, cols, rows, _ = self._table(units)
@@ -181,16 +195,16 @@ class Report:
     def to_json(self, units: str = "m2") -> str:
         return json.dumps(self.to_dict(units), indent=2, ensure_ascii=False) + "\n"
 
-    def format(self, fmt: str = "table", units: str = "m2") -> str:
-        """``fmt`` is table, csv, json or markdown."""
+    def format(self, fmt: str = "table", units: str = "m2", notes: bool = True) -> str:
+        """``fmt`` is table, csv, json or markdown; ``notes=False`` leaves the notes out of table and markdown."""
         if fmt == "json":
             return self.to_json(units)
         if fmt == "csv":
             return self.to_csv(units)
         if fmt == "markdown":
-            return self.to_markdown(units)
+            return self.to_markdown(units, notes)
         if fmt == "table":
-            return self.to_text(units)
+            return self.to_text(units, notes)
         raise InputError(f"unknown format {fmt!r}; use table, csv, json or markdown")
 
     def write(self, path: str | Path, fmt: str | None = None, units: str = "m2") -> Path:

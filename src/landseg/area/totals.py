@@ -12,7 +12,7 @@ import numpy as np
 
 from landseg.area.classmap import ClassMap, open_classmap
 from landseg.area.pixel_area import weighted_count
-from landseg.area.tables import Col, Report, area_cols, areas_in, unit_columns
+from landseg.area.tables import Col, Report, area_cols, area_text, areas_in, unit_columns
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.io.labels import NBINS
 from landseg.io.raster import strips
@@ -68,9 +68,8 @@ class AreaResult(Report):
             rows.append(["all classes", self.valid_pixels, *[self.valid_m2] * len(ucols), 1.0 if self.valid_m2 else 0.0])
         footer = [f"pixel area: {self.pixel_area}"]
         if self.nodata_pixels:
-            m2 = f" ({self.nodata_m2:,.2f} m²)" if math.isfinite(self.nodata_m2) else ""
+            m2 = f" ({area_text(self.nodata_m2, units)})" if math.isfinite(self.nodata_m2) else ""
             footer.append(f"nodata/ignore: {self.nodata_pixels:,} pixels{m2}, not in the shares")
-        footer += [f"note: {n}" for n in self.notes]
         return f"Class areas of {Path(self.raster).name} (table {self.table.name!r})", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:

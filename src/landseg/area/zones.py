@@ -72,7 +72,6 @@ class ZonalResult(Report):
         rows = [[z.zone_id, z.zone_area_m2, z.covered_share, *[z.class_m2[i] for i in self.selected], z.nodata_m2]
                 for z in self.zones]
         footer = [f"pixel area: {self.pixel_area}", f"coverage rule: {self.coverage_rule}"]
-        footer += [f"note: {n}" for n in self.notes]
         title = f"Class areas per zone of {Path(self.zones_path).name} in {Path(self.raster).name}"
         return title, cols, rows, footer
 

@@ -103,13 +103,21 @@ def assign_splits(
     """Split tile ids: ``test``/``val`` are ids or glob patterns; remaining val drawn at random.
 
     Splitting is by tile, never by patch. If no val pattern is given, ``val_fraction`` of the
-    non-test tiles (at least one when there are two or more) is held out with ``seed``.
+    non-test tiles (at least one when there are two or more) is held out with ``seed``. A pattern that
+    matches none of ``ids`` raises :class:`InputError` (an empty split is never made silently).
     """
 
     def matches(tid: str, patterns: Iterable[str]) -> bool:
         return any(fnmatch.fnmatchcase(tid, p) for p in patterns)
 
     test, val = list(test), list(val)
+    for kind, patterns in (("test", test), ("validation", val)):
+        for p in patterns:
+            if not any(fnmatch.fnmatchcase(tid, p) for tid in ids):
+                shown = ", ".join(sorted(ids)[:8]) + (", ..." if len(ids) > 8 else "")
+                raise InputError(f"{kind} split pattern {p!r} matches none of the {len(ids)} tiles it applies to "
+                                 f"({shown or 'none'}); tile ids are the image names without suffix, and patterns "
+                                 "are case-sensitive globs (* ? [..])")
     split = {tid: "test" if matches(tid, test) else "val" if matches(tid, val) else "train" for tid in ids}
     if not val:
         pool = sorted(t for t in ids if split[t] == "train")

@@ -12,6 +12,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 from landseg.errors import InputError
+from landseg.io.names import distinct_names
 from landseg.io.raster import is_georeferenced
 
 
@@ -32,7 +33,7 @@ def on_grid(src: rasterio.DatasetReader, like: rasterio.DatasetReader) -> Iterat
     mixed); pixels of ``like``'s grid outside ``src`` are masked (an alpha band), so they read as nodata.
     Rasters without georeferencing must have the same size and are compared pixel by pixel.
     """
-    name, ref = Path(src.name).name, Path(like.name).name
+    name, ref = distinct_names(src.name, like.name)
     if same_grid(src, like):
         yield src, None
         return
@@ -52,7 +53,7 @@ def on_grid(src: rasterio.DatasetReader, like: rasterio.DatasetReader) -> Iterat
 def check_same_grid(src: rasterio.DatasetReader, like: rasterio.DatasetReader, what: str = "") -> None:
     """Raise :class:`InputError` unless ``src`` lies on ``like``'s grid (same size, CRS and geotransform), naming
     what differs; rasters without georeferencing on either side must both lack it (and match in size)."""
-    name, ref = Path(src.name).name, Path(like.name).name
+    name, ref = distinct_names(Path(src.name), Path(like.name))
     if same_grid(src, like):
         return
     diffs = []

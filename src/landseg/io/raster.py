@@ -50,7 +50,29 @@ def open_raster(path: str | Path) -> rasterio.DatasetReader:
         ds = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(f"{path}: not a readable raster (GeoTIFF, PNG or JPG expected): {exc}") from None
+    cut = tiff_truncation(ds, path.stat().st_size)
+    if cut:
+        ds.close()
+        raise InputError(f"{path}: the file is truncated or corrupt ({cut}); copy or write it again")
     return ds
+
+
+def tiff_truncation(ds: rasterio.DatasetReader, size: int) -> str | None:
+    """Why a (Geo)TIFF of ``size`` bytes is cut short, or None. A cut file can still open (its header is
+    read) while its tags and pixels are gone, so what it lacks must not be taken for what it never had
+    (a class map "without a class table"). The first and last blocks of the first and last band (the full
+    resolution of a COG and the last strips of a plain TIFF lie at the end of the file) must lie within it."""
+    if ds.driver != "GTiff" or not ds.block_shapes:
+        return None
+    bh, bw = ds.block_shapes[0]
+    last = ((ds.width - 1) // bw, (ds.height - 1) // bh)
+    for bidx in sorted({1, ds.count}):
+        for x, y in ((0, 0), last):
+            off = ds.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=bidx)
+            n = ds.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=bidx)
+            if off and n and int(off) + int(n) > size:
+                return f"{size:,} bytes, but its pixel data reach byte {int(off) + int(n):,}"
+    return None
 
 
 def create_raster(path: str | Path, profile: dict[str, Any]) -> Any:

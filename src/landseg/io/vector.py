@@ -196,8 +196,11 @@ class FeatureWriter:
         self._buf: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._n = 0
 
-    def add(self, geoms: np.ndarray, cls: np.ndarray, names: np.ndarray, areas: np.ndarray) -> None:
-        self._buf.append((geoms, cls, names, areas))
+    def add(self, geoms: np.ndarray, cls: np.ndarray, names: np.ndarray, areas: np.ndarray,
+            polygon_areas: np.ndarray | None = None) -> None:
+        """``areas``: ground area of each object's raster region (``area_m2``); ``polygon_areas``: of the polygon
+        as written (``polygon_area_m2``; the same as ``areas`` when not given)."""
+        self._buf.append((geoms, cls, names, areas, areas if polygon_areas is None else polygon_areas))
         self._n += len(geoms)
         if self._n >= self.batch:
             self.flush()
@@ -207,14 +210,16 @@ class FeatureWriter:
         if not self._buf and self.started:
             return
         if self._buf:
-            geoms, cls, names, areas = (np.concatenate(c) for c in zip(*self._buf))
+            geoms, cls, names, areas, pareas = (np.concatenate(c) for c in zip(*self._buf))
         else:  # nothing at all: an empty layer still makes a valid file
-            geoms, cls, names, areas = (np.array([], dtype=object), np.array([], np.int32),
-                                        np.array([], dtype=object), np.array([], np.float64))
+            geoms, cls, names, areas, pareas = (np.array([], dtype=object), np.array([], np.int32),
+                                                np.array([], dtype=object), np.array([], np.float64),
+                                                np.array([], np.float64))
         pyogrio.raw.write(
-            str(self.path), shapely.to_wkb(geoms), [cls.astype(np.int32), names.astype(object), areas.astype(np.float64)],
-            ["class", "class_name", "area_m2"], driver=self.driver, geometry_type="Polygon", crs=self.crs_wkt,
-            append=self.started, promote_to_multi=False, layer=self.layer,
+            str(self.path), shapely.to_wkb(geoms),
+            [cls.astype(np.int32), names.astype(object), areas.astype(np.float64), pareas.astype(np.float64)],
+            ["class", "class_name", "area_m2", "polygon_area_m2"], driver=self.driver, geometry_type="Polygon",
+            crs=self.crs_wkt, append=self.started, promote_to_multi=False, layer=self.layer,
         )
         self.started = True
         if self.target is not None:

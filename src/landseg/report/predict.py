@@ -114,6 +114,14 @@ def zones_table(data: dict[str, Any]) -> str:
     return f'<div class="scroll"><table class="zones">{head}{"".join(rows)}</table></div>{more}{rule}'
 
 
+def interval_text(d: dict[str, Any], key: str) -> str:
+    """A 95 % interval of an accuracy as 'low–high' in %, from ``KEY_low``/``KEY_high`` (older records: ± ``KEY``)."""
+    lo, hi = d.get(f"{key}_low"), d.get(f"{key}_high")
+    if is_finite(lo) and is_finite(hi):
+        return f"{fmt_pct(lo)}–{fmt_pct(hi)}" + (" (Wilson)" if d.get(f"{key}_method") == "wilson" else "")
+    return f"± {fmt_pct(d.get(key))}" if is_finite(d.get(key)) else "–"
+
+
 def accuracy_table(data: dict[str, Any]) -> str:
     """Accuracy from a reference sample (``landseg area --reference``): per class the mapped and
     error-adjusted areas with their 95 % intervals, user's and producer's accuracy with theirs, the
@@ -123,8 +131,8 @@ def accuracy_table(data: dict[str, Any]) -> str:
     unit, key = ("m²", "m2") if known else ("px", "pixels")
     head = (f'<tr><th>class</th><th class="num">sample</th><th class="num">mapped ({unit})</th>'
             f'<th class="num">adjusted ({unit})</th><th class="num">± 95 % ({unit})</th>'
-            '<th class="num">user\'s (%)</th><th class="num">± 95 %</th>'
-            '<th class="num">producer\'s (%)</th><th class="num">± 95 %</th></tr>')
+            '<th class="num">user\'s (%)</th><th class="num">95 % interval</th>'
+            '<th class="num">producer\'s (%)</th><th class="num">95 % interval</th></tr>')
     rows = []
     for c in classes:
         n = c["name"]
@@ -135,14 +143,14 @@ def accuracy_table(data: dict[str, Any]) -> str:
                     + cell(c.get(f"adjusted_{key}"), f"adjusted-{key}", None, class_=n)
                     + cell(c.get(f"ci95_{key}"), f"ci95-{key}", None, class_=n)
                     + cell(c.get("users_accuracy"), "users", fmt_pct(c.get("users_accuracy")), class_=n)
-                    + cell(c.get("users_ci95"), "users-ci95", fmt_pct(c.get("users_ci95")), class_=n)
+                    + cell(c.get("users_ci95_low"), "users-ci95", interval_text(c, "users_ci95"), class_=n)
                     + cell(c.get("producers_accuracy"), "producers", fmt_pct(c.get("producers_accuracy")), class_=n)
-                    + cell(c.get("producers_ci95"), "producers-ci95", fmt_pct(c.get("producers_ci95")), class_=n)
+                    + cell(c.get("producers_ci95_low"), "producers-ci95", interval_text(c, "producers_ci95"), class_=n)
                     + "</tr>")
     oa = data.get("overall_accuracy", {})
     pts = data.get("points", {})
     foot = (f'<p class="overall" data-value="{esc(oa.get("value"))}">overall accuracy: {fmt_pct(oa.get("value"))} % '
-            f'± {fmt_pct(oa.get("ci95"))} % (95 %); {fmt_num(pts.get("labelled"), 0)} labelled reference points'
+            f'(95 % interval {interval_text(oa, "ci95")} %); {fmt_num(pts.get("labelled"), 0)} labelled reference points'
             + (f', {fmt_num(pts.get("unlabelled"), 0)} unlabelled skipped' if pts.get("unlabelled") else "") + "</p>")
     foot += f'<p class="muted">method: {esc(data.get("method", ""))}</p>'
     foot += "".join(f'<p class="muted">note: {esc(n)}</p>' for n in data.get("notes", []))

@@ -313,17 +313,19 @@ function renderAccuracy(acc) {
     el("th", { class: "num", text: `Mapped (${unit})` }), el("th", { class: "num", text: `Adjusted (${unit})` }),
     el("th", { class: "num", text: `± 95 % (${unit})` }), el("th", { class: "num", text: "User's" }),
     el("th", { class: "num", text: "Producer's" }));
-  const pm = (v, ci) => (v === null || v === undefined ? "–" : pct(v) + (ci === null || ci === undefined ? "" : ` ± ${pct(ci)}`));
+  // an accuracy with its 95 % interval (low–high: Wilson's where the normal one would have zero width)
+  const pm = (v, lo, hi) => (v === null || v === undefined ? "–" : pct(v) +
+    (lo === null || lo === undefined || hi === null || hi === undefined ? "" : ` (${pct(lo)}–${pct(hi)})`));
   const rows = acc.classes.map((c) => el("tr", { "data-class": c.name }, el("td", { text: c.name }),
     numCell(c.sample_size, "sample", c.name, fmt(c.sample_size, 0)),
     numCell(known ? c.mapped_m2 : c.mapped_pixels, `mapped-${key}`, c.name, fmt(known ? c.mapped_m2 : c.mapped_pixels)),
     numCell(c[`adjusted_${key}`], `adjusted-${key}`, c.name, fmt(c[`adjusted_${key}`])),
     numCell(c[`ci95_${key}`], `ci95-${key}`, c.name, fmt(c[`ci95_${key}`])),
-    numCell(c.users_accuracy, "users", c.name, pm(c.users_accuracy, c.users_ci95)),
-    numCell(c.producers_accuracy, "producers", c.name, pm(c.producers_accuracy, c.producers_ci95))));
+    numCell(c.users_accuracy, "users", c.name, pm(c.users_accuracy, c.users_ci95_low, c.users_ci95_high)),
+    numCell(c.producers_accuracy, "producers", c.name, pm(c.producers_accuracy, c.producers_ci95_low, c.producers_ci95_high))));
   $("accuracy-table").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
   const oa = acc.overall_accuracy || {};
-  $("accuracy-overall").textContent = `Overall accuracy: ${pm(oa.value, oa.ci95)} (95 % confidence).`;
+  $("accuracy-overall").textContent = `Overall accuracy: ${pm(oa.value, oa.ci95_low, oa.ci95_high)} (95 % confidence).`;
   $("accuracy-method").textContent = `Method: ${acc.method || ""}.` + (acc.notes || []).map((n) => ` Note: ${n}.`).join("");
 }
 
