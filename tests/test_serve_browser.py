@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from loopback import running_server
+from servescene import scene, varied_checkpoint
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
@@ -19,37 +19,6 @@ def playwright_api():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
     return sync_api
-
-
-def scene() -> np.ndarray:
-    """Four coloured quadrants with a texture: enough for a random model to give several classes."""
-    img = np.zeros((3, 128, 128), np.int32)
-    for (r, c), colour in zip([(0, 0), (0, 64), (64, 0), (64, 64)], [(230, 40, 40), (40, 200, 60), (30, 30, 220), (250, 250, 250)]):
-        img[:, r : r + 64, c : c + 64] = np.array(colour)[:, None, None]
-    yy, xx = np.mgrid[:128, :128]
-    return (img + (xx * 7 + yy * 3) % 40 - 20).clip(0, 255).astype(np.uint8)
-
-
-def varied_checkpoint(path: Path, image: np.ndarray) -> Path:
-    """A random tiny U-Net whose batch-norm statistics are fitted to ``image`` (so its output varies)."""
-    import torch
-
-    from landseg.classes import ISPRS
-    from landseg.models.checkpoint import Checkpoint, save_checkpoint
-    from landseg.models.unet import build_model
-
-    torch.manual_seed(0)
-    arch = {"name": "unet", "in_channels": 3, "num_classes": ISPRS.num_classes, "width": 4, "depth": 3}
-    model = build_model(arch).train()
-    x = (torch.from_numpy(image).float()[None] - 120.0) / 50.0
-    with torch.no_grad():
-        for _ in range(30):
-            model(x)
-    save_checkpoint(Checkpoint(arch=arch, class_table=ISPRS, bands=["red", "green", "blue"], mean=[120.0] * 3,
-                               std=[50.0] * 3, pixel_size=None, state_dict=model.state_dict()), path)
-    return path
-
-
 
 
 def test_upload_view_and_areas_in_the_browser(playwright_api, tmp_path, make_geotiff):
