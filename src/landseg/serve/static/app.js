@@ -370,13 +370,14 @@ function zoneValue(result, mode, k) {
 }
 
 function zoneStyle(result, mode, k, max) {
-  const base = { color: "#1d2327", weight: 2, opacity: 0.9, fillOpacity: 0.55 };
-  if (mode === "none") return { ...base, fillOpacity: 0.05, fillColor: "#ffffff" };
+  // the fill and a thick outline in the zone's colour, so zones read over any class colours
+  const style = (colour) => ({ color: colour, fillColor: colour, weight: 3, opacity: 1, fillOpacity: 0.4 });
+  if (mode === "none") return { color: "#1d2327", weight: 2, opacity: 0.9, fillColor: "#ffffff", fillOpacity: 0.05 };
   const v = zoneValue(result, mode, k);
-  if (mode.startsWith("limit:")) return { ...base, fillColor: v === true ? OVER : v === false ? WITHIN : UNKNOWN };
-  if (v === null || v === undefined) return { ...base, fillColor: UNKNOWN };
+  if (mode.startsWith("limit:")) return style(v === true ? OVER : v === false ? WITHIN : UNKNOWN);
+  if (v === null || v === undefined) return style(UNKNOWN);
   const top = mode === "buildings" ? Math.max(max, 1) : 1;
-  return { ...base, fillColor: RAMP[Math.min(RAMP.length - 1, Math.floor((RAMP.length * v) / top))] };
+  return style(RAMP[Math.min(RAMP.length - 1, Math.floor((RAMP.length * v) / top))]);
 }
 
 function zoneLegend(result, mode, max) {
