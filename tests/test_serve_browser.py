@@ -115,14 +115,12 @@ LIMITED = {  # two parcels in EPSG:32633 over the 128x128, 5 cm scene; max_cov: 
             [367004.0, 5807994.0]]]}},
     ],
 }
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tmp_path, make_geotiff):
     """The result page's map: image, classes, zones coloured by a limit breach, a zone's popup, the sample's
     points; a change job of two images; the model stays chosen; /docs works; nothing is fetched elsewhere."""
     import json
-    import os
 
     from landseg.serve.app import create_app
 
@@ -191,8 +189,6 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
             zone_a.click(position={"x": 4, "y": box["height"] / 2})
             page.wait_for_selector(".leaflet-popup .zone-popup[data-zone=A]", timeout=10_000)
             page.screenshot(path=str(shot), full_page=True)
-            if os.environ.get("LANDSEG_DOCS_SCREENSHOT"):  # refresh the README's screenshot
-                page.locator("#result").screenshot(path=str(SHOTS / "serve-map.png"))
 
             # a change job of two images, with the same zones; the model is still the chosen one
             page.click("#kind-change")
@@ -210,6 +206,10 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
             assert page.locator("#change-table tbody tr").count() == 6
             assert page.locator("#map path.zone").count() == 2 and page.locator("#map path.sample-point").count() == 0
             assert page.input_value("#colour-by") == "changed"
+            assert not page.locator("#area-grid").is_visible() and not page.locator("#indicators-section").is_visible()
+            assert page.locator("#legend li").count() == len(page.evaluate(
+                "fetch('/api/jobs/' + location.hash.split('=')[1]).then(r => r.json()).then(j => j.result.legend)"))
+            page.screenshot(path=str(tmp_path / "change.png"), full_page=True)
 
             # the API documentation, offline: Swagger UI from this server
             page.goto(base + "/docs")
