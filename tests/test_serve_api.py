@@ -740,3 +740,17 @@ def test_job_budgets_pixels_windows_and_time(make_app, image):
         assert job["status"] == "failed" and "--job-timeout" in job["error"]
         app.state.runner.timeout = None  # the worker is free again: the next job runs
         assert wait(c, upload(c, image).json()["id"])["status"] == "done"
+
+
+def test_the_package_data_ships_the_page_and_its_vendored_libraries():
+    """Every file the page serves (static/, vendor/ included) is matched by pyproject's package-data."""
+    import glob
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["landseg"]
+    pkg = root / "src" / "landseg"
+    shipped = {Path(p) for pat in patterns for p in glob.glob(pat, root_dir=pkg, recursive=True)}
+    static = {p.relative_to(pkg) for p in (pkg / "serve" / "static").rglob("*") if p.is_file()}
+    assert Path("serve/static/vendor/leaflet/leaflet.js") in static
+    assert static <= shipped, sorted(map(str, static - shipped))
