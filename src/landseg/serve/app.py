@@ -415,7 +415,7 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
     name, src = await _receive_image(form, job_dir, max_bytes)
     images = [(name, src)]
     if kind == "change":
-        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "after image"))
+        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "an after image"))
     elif form.files.get("image2") is not None and (form.files["image2"].size or form.files["image2"].filename) \
             or form.fields.get("sample2", "").strip():
         raise ApiError(400, "a second image (image2/sample2) is for change jobs: send kind=change")
