@@ -29,6 +29,20 @@ def wait_for_map(page) -> None:
                                " return i && i.complete && i.naturalWidth > 0 }", timeout=30_000)
 
 
+def click_zone(page, zone: str) -> None:
+    """Click a zone on the map where it shows (not under a sample point, not outside the map's frame)."""
+    path = page.locator(f"#map path.zone[data-zone={zone}]")
+    path.scroll_into_view_if_needed()
+    spot = page.evaluate("""z => {
+        const b = z.getBoundingClientRect(), m = document.getElementById('map').getBoundingClientRect();
+        for (let y = Math.max(b.top, m.top) + 3; y < Math.min(b.bottom, m.bottom); y += 3)
+            for (let x = Math.max(b.left, m.left) + 3; x < Math.min(b.right, m.right); x += 3)
+                if (document.elementFromPoint(x, y) === z) return [x, y];
+        return null; }""", path.element_handle())
+    assert spot, f"zone {zone} shows nowhere on the map"
+    page.mouse.click(*spot)
+
+
 def test_upload_view_and_areas_in_the_browser(playwright_api, tmp_path, make_geotiff):
     import httpx
 
@@ -166,9 +180,7 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
             assert page.input_value("#colour-by") == "limit:max_cov"
             assert page.get_attribute("#map path.zone[data-zone=A]", "fill") == "#d7301f"
             assert page.get_attribute("#map path.zone[data-zone=B]", "fill") == "#4daf4a"
-            zone_a = page.locator("#map path.zone[data-zone=A]")
-            box = zone_a.bounding_box()
-            zone_a.click(position={"x": 4, "y": box["height"] / 2})
+            click_zone(page, "A")
             popup = page.wait_for_selector(".leaflet-popup .zone-popup[data-zone=A]", timeout=10_000)
             text = popup.inner_text()
             ind = job["result"]["indicators"]["zones"][0]
@@ -179,6 +191,9 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
             assert page.locator("#indicators-table tbody tr").count() == 2
             assert "over the limit" in page.locator("#zone-legend").inner_text()
 
+            page.click("#indicators-table tbody tr[data-zone=B]")  # a row of the table opens its zone on the map
+            assert "within" in page.wait_for_selector(".leaflet-popup .zone-popup[data-zone=B]", timeout=10_000).inner_text()
+
             # the sample: 40 points drawn (circle markers), as many as the GeoPackage holds
             assert page.locator("#map path.sample-point").count() == 40
             assert job["result"]["sample"]["n_drawn"] == 40
@@ -186,7 +201,7 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
             page.select_option("#colour-by", "building_coverage")
             assert page.get_attribute("#map path.zone[data-zone=A]", "fill") in ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
             page.select_option("#colour-by", "limit:max_cov")
-            zone_a.click(position={"x": 4, "y": box["height"] / 2})
+            page.click("#indicators-table tbody tr[data-zone=A]")
             page.wait_for_selector(".leaflet-popup .zone-popup[data-zone=A]", timeout=10_000)
             page.screenshot(path=str(shot), full_page=True)
 

@@ -406,6 +406,7 @@ function drawZones(job, zones) {
   $("colour-by-row").hidden = !zones.features.length || modes.length < 2;
   const first = modes.find(([m]) => m.startsWith("limit:")) || modes.find(([m]) => m === "building_coverage") || modes[modes.length - 1];
   select.value = first[0];
+  state.zoneLayers = {};
   if (!zones.features.length) { $("zone-legend").hidden = true; return; }
   const layer = L.geoJSON(zones, {
     coordsToLatLng: toLatLng,
@@ -424,7 +425,6 @@ function drawZones(job, zones) {
   };
   select.onchange = restyle;
   restyle();
-  state.zoneLayers = {};
   layer.eachLayer((lyr) => { state.zoneLayers[lyr.feature.properties.k] = lyr; });
 }
 
@@ -435,8 +435,8 @@ function drawPoints(job, points) {
     coordsToLatLng: toLatLng,
     pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 5, color: "#000", weight: 1.5, fillOpacity: 1,
       fillColor: colours[f.properties.map_class] || "#fff", className: "sample-point" }),
-    onEachFeature: (f, lyr) => lyr.bindTooltip(() => `sample point: mapped ${f.properties.map_class}`
-      + (f.properties.reference ? `, reference ${f.properties.reference}` : "")),
+    onEachFeature: (f, lyr) => lyr.bindTooltip(() => el("span", { text: `sample point: mapped ${f.properties.map_class}`
+      + (f.properties.reference ? `, reference ${f.properties.reference}` : "") })),
   }).addTo(state.map);
 }
 
