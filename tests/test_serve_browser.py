@@ -203,6 +203,7 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
             page.select_option("#colour-by", "limit:max_cov")
             page.click("#indicators-table tbody tr[data-zone=A]")
             page.wait_for_selector(".leaflet-popup .zone-popup[data-zone=A]", timeout=10_000)
+            page.wait_for_timeout(500)  # the popup's fade-in
             page.screenshot(path=str(shot), full_page=True)
 
             # a change job of two images, with the same zones; the model is still the chosen one

@@ -479,7 +479,8 @@ function zonePopup(result, k, id) {
 function openZone(k) {
   const lyr = state.zoneLayers && state.zoneLayers[k];
   if (!lyr) return;
-  state.map.fitBounds(lyr.getBounds(), { maxZoom: state.map.getZoom() + 2 });
+  // no animation: the popup opens on the zone's final place (and pans the map to show itself whole)
+  state.map.fitBounds(lyr.getBounds().pad(0.6), { maxZoom: state.map.getZoom() + 2, animate: false });
   lyr.openPopup();
 }
 
