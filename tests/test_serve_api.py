@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 from loopback import running_server
+from servescene import scene, varied_checkpoint
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -70,7 +71,7 @@ def client(make_app):
 def upload(client, path, name=None, **data):
     with open(path, "rb") as f:
         files = {"image": (name or Path(path).name, f, "application/octet-stream")}
-        for field in ("zones", "reference"):
+        for field in ("zones", "reference", "image2"):
             if field in data:
                 fpath = data.pop(field)
                 files[field] = (Path(fpath).name, open(fpath, "rb"), "application/octet-stream")
@@ -190,6 +191,156 @@ def test_reference_points_give_adjusted_areas(client, image, tmp_path):
     assert "bare.gpkg: no 'reference' field" in body["detail"]
 
 
+LIMITED = json.loads(json.dumps(ZONES))  # the parcels with a limit column (shares in [0, 1]): A at 0, B at 1
+LIMITED["features"][0]["properties"]["max_cov"] = 0.0  # shares must lie in [0, 1] (issue 23.12)
+LIMITED["features"][1]["properties"]["max_cov"] = 1.0
+
+
+def test_indicators_limits_sample_and_the_map(client, image, tmp_path):
+    from landseg.pipeline import AreaRequest, measure_areas
+    from landseg.serve.mapdata import MAX_VERTICES  # noqa: F401 - the module the page's map comes from
+
+    zones = tmp_path / "parcels.geojson"
+    zones.write_text(json.dumps(LIMITED))
+    r = upload(client, image, zones=zones, zone_id="parcel", indicators="on", limits="max_cov:building_coverage",
+               sample_points="40", seed="3")
+    assert r.status_code == 202, r.text
+    assert r.json()["options"] == {"indicators": True, "limits": ["max_cov:building_coverage"], "sample": 40, "seed": 3,
+                                   "min_per_class": None}
+    done = wait(client, r.json()["id"])
+    assert done["status"] == "done", done["error"]
+    res = done["result"]
+    assert res["warnings"] == [] and res["kind"] == "segment"
+    assert {"indicators_csv", "indicators_json", "indicators_gpkg", "sample_gpkg", "map"} <= set(done["files"])
+
+    # indicators: the numbers of `landseg area --zones --indicators --limit` on the same class map
+    classes = tmp_path / "classes.tif"
+    classes.write_bytes(client.get(done["files"]["classes"]).content)
+    cli = measure_areas(classes, AreaRequest(zones=zones, zone_id="parcel", indicators=True,
+                                             limits=["max_cov:building_coverage"]))[0][1].to_dict()
+    ind = res["indicators"]
+    assert ind["zones_file"] == "parcels.geojson" and "/" not in json.dumps(ind["zones_file"])
+    assert [z["id"] for z in ind["zones"]] == ["A", "B"]
+    for got, want in zip(ind["zones"], cli["zones"]):
+        for key in ("valid_m2", "building_coverage", "sealed_share", "green_share", "tree_share", "buildings"):
+            assert got[key] == pytest.approx(want[key], nan_ok=True), key
+    # the tiny random model maps no building here (coverage 0 in both parcels): A's limit 0 is kept, as the CLI says
+    flags = [z["limits"]["max_cov"]["exceeds"] for z in ind["zones"]]
+    assert flags == [z["limits"]["max_cov"]["exceeds"] for z in cli["zones"]] == [False, False]
+    assert ind["limits"] == [{"column": "max_cov", "indicator": "building_coverage", "exceedances": 0}]
+    assert client.get(done["files"]["indicators_csv"]).text.startswith("parcel,")
+
+    # the map: both parcels on the class map's pixel grid (5 cm pixels from (367000, 5808000), y down)
+    m = client.get(done["files"]["map"]).json()
+    assert (m["width"], m["height"], m["georeferenced"]) == (128, 128, True)
+    feats = m["zones"]["features"]
+    assert [(f["properties"]["k"], f["properties"]["id"]) for f in feats] == [(0, "A"), (1, "B")]
+    for f, (c0, r0, c1, r1) in zip(feats, [(10, 20, 60, 80), (80, 60, 120, 120)]):
+        ring = np.array(f["geometry"]["coordinates"][0])
+        assert ring[:, 0].min() == pytest.approx(c0) and ring[:, 0].max() == pytest.approx(c1)
+        assert ring[:, 1].min() == pytest.approx(r0) and ring[:, 1].max() == pytest.approx(r1)
+
+    # the sample: `landseg sample --n 40 --seed 3` on the same map gives the same points, drawn at pixel centres
+    pts = tmp_path / "sample.gpkg"
+    pts.write_bytes(client.get(done["files"]["sample_gpkg"]).content)
+    again = tmp_path / "again.gpkg"
+    draw_sample(classes, again, 40, seed=3)
+    x, y, fields, crs = read_points(pts)
+    x2, y2, fields2, _ = read_points(again)
+    assert len(x) == 40 and np.array_equal(x, x2) and np.array_equal(y, y2) and crs
+    assert res["sample"]["n_drawn"] == 40 and res["sample"]["points"] == "input_sample.gpkg"
+    with rasterio.open(classes) as ds:
+        cmap = ds.read(1)
+    points = m["points"]["features"]
+    assert len(points) == 40
+    names = [c["name"] for c in res["legend"]]
+    for p, r_, c_ in zip(points, fields["row"], fields["col"]):
+        col, row = p["geometry"]["coordinates"]
+        assert (col, row) == (c_ + 0.5, r_ + 0.5)
+        assert p["properties"]["map_class"] == names[cmap[int(row), int(col)]]
+    xs = 367000 + 0.05 * np.array([p["geometry"]["coordinates"][0] for p in points])
+    assert np.allclose(xs, x)  # the same places as the GeoPackage's map coordinates
+
+
+def test_indicator_limit_and_sample_fields_are_checked(client, image, tmp_path):
+    zones = tmp_path / "parcels.geojson"
+    zones.write_text(json.dumps(LIMITED))
+    body = assert_error(upload(client, image, indicators="1"), 400)
+    assert "add a zones file" in body["detail"]
+    body = assert_error(upload(client, image, zones=zones, limits="max_cov:roof_share"), 400)
+    assert "roof_share" in body["detail"] and "building_coverage" in body["detail"]
+    body = assert_error(upload(client, image, zones=zones, limits="max_height:building_coverage"), 400, "bad_limit")
+    assert "parcels.geojson" in body["detail"] and "'max_height'" in body["detail"] and "max_cov" in body["detail"]
+    assert "/" not in body["detail"].replace("parcels.geojson", "")  # no server paths
+    assert "sample_points" in assert_error(upload(client, image, sample_points="0"), 400)["detail"]
+    assert "sample_points" in assert_error(upload(client, image, seed="4"), 400)["detail"]
+    assert assert_error(upload(client, image, kind="merge"), 400)["detail"].startswith("unknown job kind")
+    assert client.get("/api/jobs").json()["jobs"] == []  # nothing was queued
+
+
+def test_change_job_of_two_images(make_app, make_geotiff, tmp_path):
+
+    zones = tmp_path / "parcels.geojson"
+    zones.write_text(json.dumps(ZONES))
+    image = make_geotiff(scene(), name="scene.tif")
+    flipped = make_geotiff(scene(flip=True), name="later.tif")
+    app = create_app({"varied": str(varied_checkpoint(tmp_path / "varied.safetensors", scene()))}, tmp_path / "serve",
+                     predict_options=PREDICT, allowed_hosts=["testserver"])
+    with TestClient(app) as client:
+        _change_job(client, image, flipped, zones, tmp_path)
+
+
+def _change_job(client, image, flipped, zones, tmp_path):
+    from landseg.change import detect_change
+
+    assert "kind=change" in assert_error(upload(client, image, image2=flipped), 400)["detail"]
+    assert "image2" in assert_error(upload(client, image, kind="change"), 400)["detail"]
+    r = upload(client, image, kind="change", image2=flipped, zones=zones, zone_id="parcel")
+    assert r.status_code == 202, r.text
+    done = wait(client, r.json()["id"])
+    assert done["status"] == "done", done["error"]
+    assert done["kind"] == "change" and done["name"] == "scene.tif" and done["name2"] == "later.tif"
+    res = done["result"]
+    assert res["windows"] == 2 * WINDOWS and res["warnings"] == []
+    change = res["change"]
+    assert (change["before"], change["after"]) == ("scene.tif", "later.tif")  # names, not server paths
+    # the numbers of `landseg change` on the two class maps the job made
+    out = client.app.state.store.job_dir(done["id"]) / "out"
+    cli = detect_change(out / "before" / "input_classes.tif", out / "after" / "input2_classes.tif", tmp_path / "chg",
+                        zones=zones, zone_id="parcel").to_dict()
+    assert change["matrix_pixels"] == cli["matrix_pixels"] and sum(map(sum, cli["matrix_pixels"])) == 128 * 128
+    assert [z["matrix_pixels"] for z in change["zones"]] == [z["matrix_pixels"] for z in cli["zones"]]
+    assert change["changed_m2"] == pytest.approx(cli["changed_m2"]) and change["changed_m2"] > 0
+    present = [i for i, v in enumerate(np.ravel(cli["matrix_pixels"])) if v]
+    assert [c["index"] for c in res["legend"]] == present
+    assert {"change_tif", "change_csv", "change_json", "image", "layer", "map"} <= set(done["files"])
+    m = client.get(done["files"]["map"]).json()
+    assert [f["properties"]["id"] for f in m["zones"]["features"]] == ["A", "B"] and m["points"]["features"] == []
+    # the layer shows the transitions: its colours are those of the present transitions
+    from PIL import Image
+
+    layer = np.asarray(Image.open(io.BytesIO(client.get(done["files"]["layer"]).content)).convert("RGB"))
+    assert {tuple(c) for c in layer.reshape(-1, 3)} == {tuple(c["color"]) for c in res["legend"]}
+
+
+def test_docs_work_offline(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text and "http://" not in page.text
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert any(r.endswith("swagger-ui-bundle.js") for r in refs) and any(r.endswith("swagger-ui.css") for r in refs)
+    for ref in refs:
+        assert ref.startswith("/static/") and client.get(ref).status_code == 200, ref
+    assert '"validatorUrl": null' in page.text  # no badge fetched from validator.swagger.io
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN
+    from landseg.serve.app import STATIC
+
+    for lib in ("leaflet", "swagger-ui"):  # vendored with their licence
+        assert (STATIC / "vendor" / lib / "LICENSE").stat().st_size > 500
+
+
 def test_a_data_folder_of_schema_1_gains_the_reference_columns(tmp_path):
     (tmp_path / "serve").mkdir()
     db = sqlite3.connect(tmp_path / "serve" / "jobs.db")
@@ -204,6 +355,7 @@ def test_a_data_folder_of_schema_1_gains_the_reference_columns(tmp_path):
     store.create({"id": "b", "model": "m", "name": "n", "input": "i", "reference": "reference.gpkg",
                   "reference_name": "pts.gpkg"})
     assert store.get("a")["reference"] is None and store.get("b")["reference_name"] == "pts.gpkg"
+    assert store.get("a")["kind"] == "segment" and store.get("a")["options"] == {}  # schema 3's columns too
     store.close()
 
 
@@ -270,8 +422,13 @@ def test_plain_png_and_jpeg(client, tmp_path):
     png, jpg = tmp_path / "photo.png", tmp_path / "photo.jpg"
     Image.fromarray(rgb).save(png)
     Image.fromarray(rgb).save(jpg, quality=90)
-    plain = wait(client, upload(client, png).json()["id"])
+    plain = wait(client, upload(client, png, sample_points="25").json()["id"])
     assert plain["status"] == "done" and plain["result"]["crs"] is None
+    m = client.get(plain["files"]["map"]).json()  # the map works in pixels: no georeferencing needed
+    assert (m["width"], m["height"], m["georeferenced"]) == (96, 80, False)
+    cols_rows = np.array([p["geometry"]["coordinates"] for p in m["points"]["features"]])
+    assert len(cols_rows) == 25 and (cols_rows % 1 == 0.5).all()
+    assert cols_rows[:, 0].max() < 96 and cols_rows[:, 1].max() < 80
     areas = plain["result"]["areas"]
     assert areas["total"]["pixels"] == 80 * 96 and areas["total"]["area_m2"] is None
     assert any("no georeferencing" in w for w in plain["result"]["warnings"])
@@ -589,3 +746,17 @@ def test_job_budgets_pixels_windows_and_time(make_app, image):
         assert job["status"] == "failed" and "--job-timeout" in job["error"]
         app.state.runner.timeout = None  # the worker is free again: the next job runs
         assert wait(c, upload(c, image).json()["id"])["status"] == "done"
+
+
+def test_the_package_data_ships_the_page_and_its_vendored_libraries():
+    """Every file the page serves (static/, vendor/ included) is matched by pyproject's package-data."""
+    import glob
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["landseg"]
+    pkg = root / "src" / "landseg"
+    shipped = {Path(p) for pat in patterns for p in glob.glob(pat, root_dir=pkg, recursive=True)}
+    static = {p.relative_to(pkg) for p in (pkg / "serve" / "static").rglob("*") if p.is_file()}
+    assert Path("serve/static/vendor/leaflet/leaflet.js") in static
+    assert static <= shipped, sorted(map(str, static - shipped))

@@ -5,7 +5,9 @@ Routes (documented at ``/docs`` and ``/openapi.json``)::
     GET  /                                  the page (static/index.html)
     GET  /static/...                        its CSS and JS, only from the package's static folder
     GET  /api/info                          models, bundled samples, upload limit
-    POST /api/jobs                          multipart upload: image or sample, model, zones, zone_id, reference, gsd
+    GET  /docs                              the API documentation (Swagger UI served from static/vendor, offline)
+    POST /api/jobs                          multipart upload: image or sample, model, zones, zone_id, reference, gsd;
+                                            indicators, limits, sample_points, seed; kind=change with image2/sample2
     GET  /api/jobs                          recent jobs with their progress
     GET  /api/jobs/{id}                     one job: status, stage, windows done/total, result summary
     POST /api/jobs/{id}/retry               queue a failed job again
@@ -32,17 +34,20 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from landseg import __version__
+from landseg.area.indicators import INDICATORS, Limit
 from landseg.assets import DEFAULT_MODEL, samples
 from landseg.errors import ConfigError, InputError
+from landseg.io.vector import read_attributes
 from landseg.models.checkpoint import read_metadata, resolve_model_path
-from landseg.serve.jobs import ARTIFACTS, EngineCache, JobRunner, JobStore
+from landseg.serve.jobs import ARTIFACTS, KINDS, EngineCache, JobRunner, JobStore
 from landseg.serve.uploads import (
     IMAGE_FORMATS,
     ZONE_FORMATS,
@@ -61,6 +66,7 @@ from landseg.serve.uploads import (
 
 STATIC = Path(__file__).resolve().parent / "static"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_SAMPLE_POINTS = 5000  # points of a sample drawn by a job (the page draws each one)
 FORM_SLACK = 64 * 1024  # multipart headers and text fields on top of the file limit
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -90,9 +96,12 @@ class Progress(BaseModel):
 
 class JobOut(BaseModel):
     id: str
+    kind: str = "segment"
     status: str
     stage: str | None = None
     name: str
+    name2: str | None = None
+    options: dict[str, Any] = {}
     model: str
     zones_name: str | None = None
     zone_id: str | None = None
@@ -123,6 +132,19 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                       "description": "optional reference sample (GeoPackage/GeoJSON points from `landseg sample`, "
                                      "`reference` filled): accuracy and error-adjusted areas"},
         "gsd": {"type": "number", "description": "pixel size in metres, for images without georeferencing"},
+        "kind": {"type": "string", "enum": ["segment", "change"],
+                 "description": "segment (default): one image; change: two images (`image`/`sample` before, "
+                                "`image2`/`sample2` after), segmented with the same model, then their transitions"},
+        "image2": {"type": "string", "format": "binary", "description": "change jobs: the after image"},
+        "sample2": {"type": "string", "description": "change jobs: a bundled sample as the after image"},
+        "indicators": {"type": "boolean", "description": "with zones: planning indicators per zone "
+                                                         "(as `landseg area --zones --indicators`)"},
+        "limits": {"type": "string", "description": "with zones: COLUMN:INDICATOR limits, comma-separated, e.g. "
+                                                    "max_coverage:building_coverage (as `--limit`)"},
+        "sample_points": {"type": "integer", "description": "draw a stratified random reference sample of this many "
+                                                            "points (as `landseg sample --n`)"},
+        "seed": {"type": "integer", "description": "the sample's random seed (default 0)"},
+        "min_per_class": {"type": "integer", "description": "at least this many sample points per mapped class"},
     },
 }}}}}
 
@@ -197,7 +219,7 @@ def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None
     store = JobStore(data)
     runner = JobRunner(store, EngineCache(models, device), workers=workers, predict_options=predict_options,
                        max_pixels=max_job_pixels, max_windows=max_job_windows, timeout=job_timeout)
-    app = FastAPI(title="landseg serve", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="landseg serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Land-cover segmentation of aerial images with class areas: upload an image, "
                               "follow the job, download the class map, polygons, areas and report. "
                               "Every error answers with JSON {\"error\", \"detail\"}.")
@@ -313,8 +335,9 @@ def job_out(job: dict[str, Any]) -> dict[str, Any]:
     files = {}
     if job["status"] == "done" and job.get("result"):
         files = {a: f"/api/jobs/{job['id']}/files/{a}" for a in job["result"].get("files", [])}
-    return {**{k: job.get(k) for k in ("id", "status", "stage", "name", "model", "zones_name", "zone_id", "reference_name", "gsd",
-                                       "created", "started", "finished", "queue_position", "error", "result")},
+    return {**{k: job.get(k) for k in ("id", "kind", "status", "stage", "name", "name2", "options", "model", "zones_name",
+                                       "zone_id", "reference_name", "gsd", "created", "started", "finished",
+                                       "queue_position", "error", "result")},
             "progress": {"done": job.get("done") or 0, "total": job.get("total") or 0}, "files": files}
 
 
@@ -331,11 +354,22 @@ def index() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html")
 
 
+@router.get("/docs", include_in_schema=False)
+def docs() -> HTMLResponse:
+    """The API documentation (Swagger UI) from the files vendored in static/vendor: it works offline."""
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="landseg serve: API",
+                               swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                               swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                               swagger_favicon_url="/static/favicon.svg",
+                               swagger_ui_parameters={"validatorUrl": None})  # no badge from validator.swagger.io
+
+
 @router.get("/api/info", summary="Models, bundled samples and limits")
 def info(request: Request) -> dict[str, Any]:
     st = request.app.state
     return {"version": __version__, "models": list(st.infos.values()), "samples": sorted(_samples()),
-            "max_upload_bytes": st.max_bytes, "workers": st.runner.workers,
+            "max_upload_bytes": st.max_bytes, "workers": st.runner.workers, "indicators": list(INDICATORS),
+            "max_sample_points": MAX_SAMPLE_POINTS,
             "image_formats": list(IMAGE_FORMATS.values()), "zone_formats": list(ZONE_FORMATS.values()),
             "jobs": st.store.counts()}
 
@@ -369,25 +403,94 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
     infos, max_bytes = request.app.state.infos, request.app.state.max_bytes
     try:
         form = await read_form(request.stream(), request.headers.get("content-type", ""), job_dir,
-                               max_bytes + FORM_SLACK, {"image", "zones", "reference"},
-                               {"sample", "model", "zone_id", "gsd"})
+                               max_bytes + FORM_SLACK, {"image", "image2", "zones", "reference"},
+                               {"sample", "sample2", "model", "zone_id", "gsd", "kind", "indicators", "limits",
+                                "sample_points", "seed", "min_per_class"})
     except UploadTooLarge:
         raise ApiError(413, f"upload is over the limit of {max_bytes / 2**20:g} MB") from None
     except BadUpload as exc:
         raise ApiError(exc.status, exc.detail, exc.error) from None
     model, gsd = _model_and_gsd(form.fields, infos)
+    kind, options = _kind_and_options(form.fields)
     name, src = await _receive_image(form, job_dir, max_bytes)
-    try:
-        await run_in_threadpool(check_image, src, infos[model]["bands"], name)
-    except InputError as exc:
-        raise ApiError(400, str(exc), "unreadable_image") from None
+    images = [(name, src)]
+    if kind == "change":
+        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "an after image"))
+    elif form.files.get("image2") is not None and (form.files["image2"].size or form.files["image2"].filename) \
+            or form.fields.get("sample2", "").strip():
+        raise ApiError(400, "a second image (image2/sample2) is for change jobs: send kind=change")
+    for shown, path in images:
+        try:
+            await run_in_threadpool(check_image, path, infos[model]["bands"], shown)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "unreadable_image") from None
     zones_file, zones_name, zone_id = await _receive_zones(form, job_dir)
+    if options.get("limits") or options.get("indicators"):
+        if zones_file is None:
+            raise ApiError(400, "planning indicators and limits are per zone: add a zones file")
+        await run_in_threadpool(_check_limit_columns, job_dir / zones_file, zones_name or "zones", options["limits"])
     reference, reference_name = await _receive_reference(form, job_dir)
+    if kind == "change" and reference:
+        raise ApiError(400, "reference points are for single-image jobs, not change jobs")
     for leftover in job_dir.glob("upload-*.part"):
         leftover.unlink()
     return {"id": job_id, "model": model, "name": name, "input": src.name, "zones": zones_file,
             "zones_name": zones_name, "zone_id": zone_id, "reference": reference, "reference_name": reference_name,
-            "gsd": gsd}
+            "gsd": gsd, "kind": kind, "options": options,
+            "input2": images[1][1].name if kind == "change" else None, "name2": images[1][0] if kind == "change" else None}
+
+
+def _kind_and_options(f: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """The job kind (``segment`` or ``change``) and its options from the form's text fields, checked."""
+    kind = f.get("kind", "").strip() or "segment"
+    if kind not in KINDS:
+        raise ApiError(400, f"unknown job kind {kind!r}; kinds: {', '.join(KINDS)}")
+    flag = f.get("indicators", "").strip().lower()
+    if flag not in ("", "0", "1", "true", "false", "on", "off", "yes", "no"):
+        raise ApiError(400, f"indicators must be true or false, got {f['indicators']!r}")
+    limits = [s.strip() for s in re.split(r"[,;\n]", f.get("limits", "")) if s.strip()]
+    for spec in limits:
+        try:
+            Limit.parse(spec)
+        except InputError as exc:
+            raise ApiError(400, str(exc).replace("--limit", "limit")) from None
+    options: dict[str, Any] = {"indicators": flag in ("1", "true", "on", "yes") or bool(limits), "limits": limits}
+    n = _int_field(f, "sample_points", 1, MAX_SAMPLE_POINTS)
+    if n is not None:
+        options.update(sample=n, seed=_int_field(f, "seed", 0, 2**31 - 1) or 0,
+                       min_per_class=_int_field(f, "min_per_class", 1, MAX_SAMPLE_POINTS))
+    elif f.get("seed", "").strip() or f.get("min_per_class", "").strip():
+        raise ApiError(400, "seed and min_per_class belong to a sample: give sample_points (the number of points)")
+    if kind == "change" and (options["indicators"] or n is not None):
+        raise ApiError(400, "planning indicators, limits and samples are for single-image jobs, not change jobs")
+    return kind, options
+
+
+def _int_field(f: dict[str, str], name: str, lo: int, hi: int) -> int | None:
+    text = f.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+        assert lo <= value <= hi
+    except (ValueError, AssertionError):
+        raise ApiError(400, f"{name} must be a whole number from {lo:,} to {hi:,}, got {text!r}") from None
+    return value
+
+
+def _check_limit_columns(zones: Path, name: str, limits: list[str]) -> None:
+    """Each limit's column is in the zones file and holds numbers (or nothing)."""
+    columns = list(dict.fromkeys(Limit.parse(s).column for s in limits))
+    try:
+        data = read_attributes(zones, columns, "a limit")
+    except InputError as exc:
+        raise ApiError(400, str(exc).replace(str(zones), name), "bad_limit") from None
+    for col, values in data.items():
+        for v in values.tolist():
+            try:
+                float("nan" if v is None or v == "" else v)
+            except (TypeError, ValueError):
+                raise ApiError(400, f"{name}: column {col!r} of a limit holds {v!r}, not a number", "bad_limit") from None
 
 
 def _model_and_gsd(f: dict[str, str], infos: dict[str, Any]) -> tuple[str, float | None]:
@@ -404,13 +507,14 @@ def _model_and_gsd(f: dict[str, str], infos: dict[str, Any]) -> tuple[str, float
     return model, gsd
 
 
-async def _receive_image(form: Any, job_dir: Path, max_bytes: int) -> tuple[str, Path]:
-    """The uploaded image (or a copy of the bundled sample) as ``job_dir/input.<ext>``; (name shown, path)."""
-    image, sample = form.files.get("image"), form.fields.get("sample", "").strip()
+async def _receive_image(form: Any, job_dir: Path, max_bytes: int, field: str = "image", sample_field: str = "sample",
+                         stem: str = "input", what: str = "an image") -> tuple[str, Path]:
+    """The uploaded image (or a copy of the bundled sample) as ``job_dir/<stem>.<ext>``; (name shown, path)."""
+    image, sample = form.files.get(field), form.fields.get(sample_field, "").strip()
     if image is not None and image.size == 0 and not image.filename:
         image = None  # an empty file input sent by a browser form
     if (image is None) == (not sample):
-        raise ApiError(400, "give either an image file (field 'image') or a bundled sample (field 'sample')")
+        raise ApiError(400, f"give either {what} file (field '{field}') or a bundled sample (field '{sample_field}')")
     if image is not None:
         name = display_name(image.filename)
         if image.size > max_bytes:
@@ -418,7 +522,7 @@ async def _receive_image(form: Any, job_dir: Path, max_bytes: int) -> tuple[str,
         ext = sniff_image(image.head)
         if ext is None:
             raise ApiError(415, f"{name}: not a GeoTIFF, PNG or JPEG image (checked by content, not the name)")
-        return name, image.path.rename(job_dir / f"input.{ext}")
+        return name, image.path.rename(job_dir / f"{stem}.{ext}")
     known = _samples()
     if sample not in known:
         raise ApiError(400, f"unknown sample {sample!r}; samples: {', '.join(known) or '(none bundled)'}")
@@ -426,7 +530,7 @@ async def _receive_image(form: Any, job_dir: Path, max_bytes: int) -> tuple[str,
         ext = sniff_image(fh.read(16))
     if ext is None:
         raise ApiError(400, f"sample {sample!r} is not a GeoTIFF, PNG or JPEG image")
-    src = job_dir / f"input.{ext}"
+    src = job_dir / f"{stem}.{ext}"
     await run_in_threadpool(shutil.copyfile, known[sample], src)
     return sample, src
 
@@ -473,6 +577,7 @@ def list_jobs(request: Request, limit: int = 100) -> dict[str, Any]:
     queued = sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["created"])
     pos = {r["id"]: i + 1 for i, r in enumerate(queued)}
     return {"jobs": [{**{k: r[k] for k in ("id", "status", "stage", "name", "model", "created", "finished", "error")},
+                      "kind": r["kind"] or "segment",
                       "progress": {"done": r["done"] or 0, "total": r["total"] or 0},
                       "queue_position": pos.get(r["id"])} for r in rows],
             "counts": store.counts()}

@@ -6,7 +6,15 @@ Layout of the data folder::
     jobs/<id>/input.<ext>       the uploaded image (or a copy of a bundled sample)
     jobs/<id>/zones.<ext>       the uploaded zones, if any
     jobs/<id>/reference.<ext>   the uploaded reference sample (labelled points), if any
-    jobs/<id>/out/              predict outputs (input_classes.tif, ...), polygons.gpkg, zones, report.html
+    jobs/<id>/input2.<ext>      a change job's second (after) image
+    jobs/<id>/out/              predict outputs (input_classes.tif, ...), polygons.gpkg, zones, report.html,
+                                indicators, the drawn sample, map.json (what the page's map draws);
+                                a change job: before/ and after/ (each image's predict outputs), transitions.*
+
+Kinds: ``segment`` (one image: class map, areas, optional zones with planning indicators and limits, a drawn
+reference sample, accuracy from a filled one) and ``change`` (two images segmented with the same model,
+then the from->to transitions between their class maps, :func:`landseg.change.detect_change`). A job's
+``options`` (JSON) hold the choices of its kind.
 
 Statuses: ``queued`` -> ``running`` -> ``done`` | ``failed``. A job is ``done`` only after every
 output is written. On start-up, a job the store still lists as ``running`` was interrupted (the server
@@ -32,20 +40,28 @@ from typing import Any
 
 import numpy as np
 
+from landseg.accuracy import draw_sample
+from landseg.change import detect_change, transition_name, transition_table
 from landseg.errors import ConfigError, LandsegError, OutputError
-from landseg.io.files import check_writable_dir, free_space
+from landseg.io.files import check_writable_dir, free_space, write_json_atomic
+from landseg.io.raster import raster_shape, read_resampled
 from landseg.models.engine import load_engine
-from landseg.pipeline import run_pipeline
+from landseg.pipeline import AreaRequest, measure_areas, run_pipeline, write_view_images
 from landseg.predict import PredictOptions
+from landseg.serve.mapdata import map_data
+from landseg.views import class_layer, preview_shape, write_png
 
 log = logging.getLogger("landseg.serve")
 
 STATUSES = ("queued", "running", "done", "failed")
 INTERRUPTED = "interrupted: the server stopped while this job ran; start it again"
-SCHEMA_VERSION = 2  # 2: reference, reference_name
+SCHEMA_VERSION = 3  # 2: reference, reference_name; 3: kind, input2, name2, options
+KINDS = ("segment", "change")
 _COLUMNS = ("id", "created", "started", "finished", "status", "stage", "model", "name", "input", "zones",
-            "zones_name", "zone_id", "reference", "reference_name", "gsd", "done", "total", "error", "result")
-_ADDED = {"reference": "TEXT", "reference_name": "TEXT"}  # columns added after version 1
+            "zones_name", "zone_id", "reference", "reference_name", "gsd", "done", "total", "error", "result",
+            "kind", "input2", "name2", "options")
+_ADDED = {"reference": "TEXT", "reference_name": "TEXT",  # columns added after version 1
+          "kind": "TEXT", "input2": "TEXT", "name2": "TEXT", "options": "TEXT"}
 # Results a client may download: artifact name -> (file in the job's out/ folder, media type, download suffix).
 ARTIFACTS: dict[str, tuple[str, str, str]] = {
     "classes": ("input_classes.tif", "image/tiff", "_classes.tif"),
@@ -61,6 +77,15 @@ ARTIFACTS: dict[str, tuple[str, str, str]] = {
     "image": ("image.png", "image/png", "_image.png"),
     "layer": ("layer.png", "image/png", "_classes.png"),
     "overlay": ("input_overlay.png", "image/png", "_overlay.png"),
+    "indicators_csv": ("input_indicators.csv", "text/csv", "_indicators.csv"),
+    "indicators_json": ("input_indicators.json", "application/json", "_indicators.json"),
+    "indicators_gpkg": ("input_indicators.gpkg", "application/geopackage+sqlite3", "_indicators.gpkg"),
+    "sample_gpkg": ("input_sample.gpkg", "application/geopackage+sqlite3", "_sample.gpkg"),
+    "change_tif": ("transitions.tif", "image/tiff", "_transitions.tif"),
+    "change_csv": ("transitions.csv", "text/csv", "_transitions.csv"),
+    "change_json": ("transitions.json", "application/json", "_transitions.json"),
+    "change_zones_csv": ("transitions_zones.csv", "text/csv", "_transitions_zones.csv"),
+    "map": ("map.json", "application/json", "_map.json"),
 }
 VIEW_SIZE = 1600  # longest side of the image and class layer shown on the page
 
@@ -144,6 +169,8 @@ class JobStore:
 
     def create(self, job: dict[str, Any]) -> None:
         row = {k: job.get(k) for k in _COLUMNS}
+        row["kind"] = row["kind"] or "segment"
+        row["options"] = json.dumps(row["options"] or {})
         row.update(created=row["created"] or time.time(), status="queued", stage="queued", done=0, total=0)
         with self._lock:
             self._db.execute(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
@@ -183,12 +210,14 @@ class JobStore:
                 job["queue_position"] = self._db.execute(
                     "SELECT COUNT(*) FROM jobs WHERE status='queued' AND created<=?", (job["created"],)).fetchone()[0]
         job["result"] = json.loads(job["result"]) if job["result"] else None
+        job["options"] = json.loads(job["options"]) if job.get("options") else {}
+        job["kind"] = job.get("kind") or "segment"  # jobs of a data folder of version 1-2
         return job
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._lock:
             rows = [dict(r) for r in self._db.execute(
-                "SELECT id, created, started, finished, status, stage, model, name, done, total, error "
+                "SELECT id, created, started, finished, status, stage, model, name, done, total, error, kind "
                 "FROM jobs ORDER BY created DESC LIMIT ?", (limit,))]
         return rows
 
@@ -362,48 +391,151 @@ def _planning_public(planning: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _public(message: str, job_dir: Path, job: dict[str, Any]) -> str:
     """An error message with server paths replaced by the names the user knows."""
-    for path, name in ((job_dir / "out" / "input_classes.tif", "the class map"), (job_dir / job["input"], job["name"]),
+    out = job_dir / "out"
+    for path, name in ((out / "input_classes.tif", "the class map"),
+                       (out / "before" / "input_classes.tif", "the before class map"),
+                       (out / "after" / "input2_classes.tif", "the after class map"), (job_dir / job["input"], job["name"]),
+                       (job_dir / (job.get("input2") or "-"), job.get("name2") or "the after image"),
                        (job_dir / (job["zones"] or "-"), job.get("zones_name") or "zones"),
                        (job_dir / (job.get("reference") or "-"), job.get("reference_name") or "reference points"),
-                       (job_dir / "out", "results"), (job_dir, "job")):
+                       (out, "results"), (job_dir, "job")):
         message = message.replace(str(path), name)
     return message
 
 
 def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_options: dict[str, Any], *,
             stage: Callable[[str], None], progress: Callable[[int, int], None]) -> dict[str, Any]:
-    """All outputs of one job into ``job_dir/out`` (:func:`landseg.pipeline.run_pipeline`); returns the
-    summary stored with the job."""
-    src = job_dir / job["input"]
+    """All outputs of one job into ``job_dir/out``; returns the summary stored with the job."""
     out = job_dir / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     stage("loading model")
     engine, ckpt = engines.get(job["model"])
     opts = PredictOptions(**predict_options, progress=False, overwrite=True, gsd=job["gsd"], on_progress=progress)
+    if job.get("kind") == "change":
+        result = _run_change(job, job_dir, engine, ckpt, opts, stage)
+    else:
+        result = _run_segment(job, job_dir, engine, ckpt, opts, stage)
+    result["files"] = sorted(name for name, (fname, _, _) in ARTIFACTS.items() if (out / fname).exists())
+    return result
+
+
+def _legend(table: Any) -> list[dict[str, Any]]:
+    return [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(zip(table.names, table.colors))]
+
+
+def _run_segment(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opts: PredictOptions,
+                 stage: Callable[[str], None]) -> dict[str, Any]:
+    """:func:`landseg.pipeline.run_pipeline`, then the planning indicators and limits of the zones
+    (``landseg area --zones --indicators --limit``) and a drawn reference sample (``landseg sample``)."""
+    src, out, options = job_dir / job["input"], job_dir / "out", job.get("options") or {}
+    zones = job_dir / job["zones"] if job["zones"] else None
     res = run_pipeline(engine, ckpt, src, out, model_name=job["model"], gsd=job["gsd"], opts=opts,
-                       zones=job_dir / job["zones"] if job["zones"] else None, zone_id=job["zone_id"] or None,
+                       zones=zones, zone_id=job["zone_id"] or None,
                        reference=job_dir / job["reference"] if job.get("reference") else None,
                        view_size=VIEW_SIZE, on_stage=stage)
+    classes = res.paths["classes"]
+    indicators = None
+    if zones is not None and res.sized and (options.get("indicators") or options.get("limits")):
+        stage("indicators")
+        try:
+            req = AreaRequest(zones=zones, zone_id=job["zone_id"] or None, indicators=True,
+                              limits=list(options.get("limits") or []), gsd=res.gsd)
+            ind = measure_areas(classes, req, note=log.info)[0][1]
+            for suffix in ("json", "csv", "gpkg"):
+                ind.write(out / f"input_indicators.{suffix}")
+            indicators = ind.to_dict()
+            indicators.pop("raster", None)
+            indicators["zones_file"] = job.get("zones_name") or "zones"
+        except LandsegError as exc:
+            res.warnings.append(f"indicators: {exc}")
+    sample = None
+    if options.get("sample"):
+        stage("sample")
+        try:
+            design = draw_sample(classes, out / "input_sample.gpkg", int(options["sample"]),
+                                 min_per_class=options.get("min_per_class"), seed=int(options.get("seed") or 0),
+                                 gsd=res.gsd)
+            sample = design.to_dict()
+            sample.pop("classmap", None)
+            sample["points"] = "input_sample.gpkg"
+        except LandsegError as exc:
+            res.warnings.append(f"sample: {exc}")
+    _write_map(out, classes, zones if res.zones is not None or indicators is not None else None, job["zone_id"],
+               out / "input_sample.gpkg" if sample else None, res.warnings)
     rec = res.record
-    zones = res.zones
-    if zones is not None:
-        zones["zones_file"] = job.get("zones_name") or "zones"
-        zones.pop("raster", None)
+    zres = res.zones
+    if zres is not None:
+        zres["zones_file"] = job.get("zones_name") or "zones"
+        zres.pop("raster", None)
     accuracy = res.accuracy
     if accuracy is not None:
         accuracy["reference"] = job.get("reference_name") or "reference points"
         accuracy.pop("raster", None)
     polygons = {"features": res.polygons.features, "counts": res.polygons.counts} if res.polygons is not None else None
-    table = ckpt.class_table
     areas = rec.get("areas") or {}
     areas.pop("raster", None)
     return {
-        "size": rec["size"], "crs": rec["crs"], "windows": rec["windows"], "note": _public(rec["note"], job_dir, job),
-        "seconds": rec["seconds_total"], "model": job["model"],
-        "legend": [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(zip(table.names, table.colors))],
-        "areas": areas, "zones": zones, "accuracy": accuracy, "polygons": polygons,
+        "kind": "segment", "size": rec["size"], "crs": rec["crs"], "windows": rec["windows"],
+        "note": _public(rec["note"], job_dir, job), "seconds": rec["seconds_total"], "model": job["model"],
+        "legend": _legend(ckpt.class_table), "areas": areas, "zones": zres, "indicators": indicators,
+        "accuracy": accuracy, "polygons": polygons, "sample": sample,
         "planning": _planning_public(res.planning),
         "warnings": [_public(w, job_dir, job) for w in res.warnings],
-        "files": sorted(name for name, (fname, _, _) in ARTIFACTS.items() if (out / fname).exists()),
     }
+
+
+def _run_change(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opts: PredictOptions,
+                stage: Callable[[str], None]) -> dict[str, Any]:
+    """Both images through predict (same model), then ``landseg change`` between their class maps; the
+    page shows the after image with the transitions."""
+    out = job_dir / "out"
+    zones = job_dir / job["zones"] if job["zones"] else None
+    runs, seconds = [], 0.0
+    for tag, src in (("before", job["input"]), ("after", job["input2"])):
+        def tagged(name: str, tag: str = tag) -> None:
+            stage(f"{name} ({tag} image)")
+
+        r = run_pipeline(engine, ckpt, job_dir / src, out / tag, model_name=job["model"], gsd=job["gsd"], opts=opts,
+                         polygons=False, report=False, on_stage=tagged)
+        runs.append(r)
+        seconds += r.record["seconds_total"]
+    stage("change")
+    result = detect_change(runs[0].paths["classes"], runs[1].paths["classes"], out, zones=zones,
+                           zone_id=job["zone_id"] or None, gsd=job["gsd"])
+    stage("preparing the view")
+    table = ckpt.class_table
+    write_view_images(job_dir / job["input2"], runs[1].paths["classes"], out, ckpt, VIEW_SIZE)
+    k = table.num_classes
+    h, w = preview_shape(*raster_shape(out / "transitions.tif"), VIEW_SIZE)
+    codes = read_resampled(out / "transitions.tif", (h, w)).astype(np.int64)
+    ttable = transition_table(table) if k * k <= 250 else None
+    if ttable is not None:
+        write_png(class_layer(codes, ttable), out / "layer.png", "RGBA")
+    change = result.to_dict()
+    change["before"], change["after"] = job["name"], job.get("name2") or "after"
+    pixels = np.asarray(change["matrix_pixels"])
+    legend = [{"index": int(c), "name": transition_name(table, int(c)),
+               "color": list(ttable.colors[c]) if ttable is not None else [0, 0, 0], "changed": c // k != c % k}
+              for c in np.flatnonzero(pixels.ravel())]
+    warnings = [w for r in runs for w in r.warnings]
+    if ttable is None:
+        warnings.append(f"{k} classes make {k * k} transitions, too many colours for the map layer: download the "
+                        "transition map")
+    _write_map(out, result.outputs[0], zones, job["zone_id"], None, warnings)
+    rec = runs[1].record
+    return {"kind": "change", "size": rec["size"], "crs": rec["crs"], "windows": sum(r.record["windows"] for r in runs),
+            "note": _public(rec["note"], job_dir, job), "seconds": round(seconds, 2), "model": job["model"],
+            "legend": legend, "classes": _legend(table), "change": change,
+            "warnings": [_public(w, job_dir, job) for w in warnings]}
+
+
+def _write_map(out: Path, classes: Path, zones: Path | None, zone_id: str | None, points: Path | None,
+               warnings: list[str]) -> None:
+    """``out/map.json``: the zones and sample points the page draws (:func:`landseg.serve.mapdata.map_data`)."""
+    try:
+        data = map_data(classes, VIEW_SIZE, zones=zones, zone_id=zone_id or None, points=points)
+    except LandsegError as exc:
+        warnings.append(f"map: zones and points are not drawn ({exc})")
+        return
+    write_json_atomic(out / "map.json", data)
