@@ -27,6 +27,7 @@ from landseg.io.files import write_json_atomic
 from landseg.io.labels import LabelReader, table_from_raster
 from landseg.io.points import write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
+from landseg.io.styles import LayerStyle, categorized_qml, categorized_sld, value_map_xml
 
 
 def design_path(points: str | Path) -> Path:
@@ -125,7 +126,8 @@ def draw_sample(
     names = np.array(tbl.names, dtype=object)
     write_points(out, np.asarray(x), np.asarray(y), {
         "map_class": names[stratum], "map_index": stratum.astype(np.int32), "reference": reference,
-        "row": row.astype(np.int32), "col": col.astype(np.int32)}, crs, layer="reference_sample")
+        "row": row.astype(np.int32), "col": col.astype(np.int32)}, crs, layer="reference_sample",
+        styles=[sample_style(tbl)])
     notes = list(areas.notes)
     if min(n, int(sizes.sum())) < n:
         notes.append(f"the map holds only {int(sizes.sum())} valid pixels; all of them are drawn")
@@ -134,6 +136,15 @@ def draw_sample(
                           areas.pixel_area, crs, notes)
     write_json_atomic(design_path(out), design.to_dict())
     return design
+
+
+def sample_style(table: ClassTable, layer: str = "reference_sample") -> LayerStyle:
+    """The QGIS style of a sample: points coloured by ``map_class`` (the class colours) and ``reference``
+    edited through a drop-down of the class names (a Value Map widget)."""
+    cats = [(n, c) for n, c in zip(table.names, table.colors)]
+    return LayerStyle("sample", categorized_qml("map_class", cats, kind="marker", extra=value_map_xml(
+        "reference", table.names)), categorized_sld(layer, "map_class", cats, kind="marker"), True,
+        f"sample points by mapped class; 'reference' picks a class of the {table.name!r} table")
 
 
 def _truth_at(truth: str | Path, table: ClassTable, row: np.ndarray, col: np.ndarray,

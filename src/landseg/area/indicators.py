@@ -62,7 +62,7 @@ ZONE_AREA_RULE = ("the zone's area on valid (non-nodata) pixels of the map, exac
 BUILDING_RULE = ("buildings = 8-connected objects of building-role pixels, each counted in every zone that "
                  "contains or touches its centroid (area-weighted mean of its pixel centres)")
 SHARE_BREAKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-EXCEEDS_COLOURS = (("1", (215, 48, 39)), ("0", (230, 230, 230)))
+EXCEEDS_COLOURS = (("1", (215, 48, 39), "over the limit"), ("0", (230, 230, 230), "within"))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +11,16 @@ import shapely
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
+from landseg.io.styles import LayerStyle, write_gpkg_styles
 from landseg.io.vector import reproject_xy
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 
 
 def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[str, np.ndarray],
-                 crs_wkt: str | None, layer: str | None = None) -> Path:
-    """Write points with attribute columns, atomically (GeoPackage or GeoJSON by suffix)."""
+                 crs_wkt: str | None, layer: str | None = None, styles: Sequence[LayerStyle] = ()) -> Path:
+    """Write points with attribute columns, atomically (GeoPackage or GeoJSON by suffix); a GeoPackage
+    also gets ``styles`` (QGIS layer styles) before it is renamed into place."""
 
     path = Path(path)
     driver = DRIVERS.get(path.suffix.lower())
@@ -28,6 +31,8 @@ def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[st
         tmp.unlink()
         pyogrio.raw.write(str(tmp), np.asarray(wkb, dtype=object), list(fields.values()), list(fields.keys()),
                           driver=driver, geometry_type="Point", crs=crs_wkt, layer=layer or path.stem)
+        if driver == "GPKG" and styles:
+            write_gpkg_styles(tmp, layer or path.stem, styles)
     return path
 
 

@@ -175,14 +175,26 @@ def graduated_qml(field: str, ranges: Sequence[tuple[float, float, str, Sequence
                 '<classificationMethod id="Fixed"/></renderer-v2>')
 
 
-def graduated_sld(layer: str, field: str, ranges: Sequence[tuple[float, float, str, Sequence[int]]]) -> str:
-    f = escape(field)
-    rules = [(label, (f"<ogc:Filter><ogc:And><ogc:PropertyIsGreaterThanOrEqualTo><ogc:PropertyName>{f}"
-                      f"</ogc:PropertyName><ogc:Literal>{lo}</ogc:Literal></ogc:PropertyIsGreaterThanOrEqualTo>"
-                      f"<ogc:PropertyIsLessThanOrEqualTo><ogc:PropertyName>{f}</ogc:PropertyName><ogc:Literal>{hi}"
+def graduated_sld(layer: str, field: str, ranges: Sequence[tuple[float, float, str, Sequence[int]]],
+                  denominator: str | None = None) -> str:
+    """The SLD of :func:`graduated_qml` on ``field`` (or on ``field / denominator``)."""
+    f = f"<ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
+    if denominator:
+        f = f"<ogc:Div>{f}<ogc:PropertyName>{escape(denominator)}</ogc:PropertyName></ogc:Div>"
+    rules = [(label, (f"<ogc:Filter><ogc:And><ogc:PropertyIsGreaterThanOrEqualTo>{f}"
+                      f"<ogc:Literal>{lo}</ogc:Literal></ogc:PropertyIsGreaterThanOrEqualTo>"
+                      f"<ogc:PropertyIsLessThanOrEqualTo>{f}<ogc:Literal>{hi}"
                       "</ogc:Literal></ogc:PropertyIsLessThanOrEqualTo></ogc:And></ogc:Filter>"), rgb)
              for lo, hi, label, rgb in ranges]
     return _sld(layer, rules)
+
+
+def share_expression(field: str, denominator: str) -> str:
+    """A QGIS expression of ``field / denominator`` (NULL where the denominator is 0), usable as the
+    attribute of :func:`graduated_qml`."""
+    q = '"' + field.replace('"', '""') + '"'
+    d = '"' + denominator.replace('"', '""') + '"'
+    return f"CASE WHEN {d} > 0 THEN {q} / {d} END"
 
 
 def class_raster_qml(entries: Sequence[tuple[int, str, Sequence[int]]]) -> str:
@@ -254,6 +266,7 @@ __all__ = [
     "graduated_qml",
     "graduated_sld",
     "raster_style_path",
+    "share_expression",
     "value_map_xml",
     "write_gpkg_styles",
     "write_raster_style",

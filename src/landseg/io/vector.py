@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from pyproj import CRS, Transformer
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
+from landseg.io.styles import LayerStyle, write_gpkg_styles
 
 VECTOR_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 """Output formats of :func:`landseg.vectorize.vectorize` by suffix."""
@@ -95,10 +97,11 @@ def reproject_geometries(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
 
 def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
                    *, layer: str | None = None, append: bool = False, tmp: Path | None = None,
-                   masks: list[np.ndarray | None] | None = None) -> None:
+                   masks: list[np.ndarray | None] | None = None, styles: Sequence[LayerStyle] = ()) -> None:
     """Write polygons with attributes to GeoPackage/GeoJSON (atomically unless ``tmp`` is given).
 
-    ``masks`` (one per field, or None) mark the values written as NULL."""
+    ``masks`` (one per field, or None) mark the values written as NULL; a GeoPackage also gets
+    ``styles`` (QGIS layer styles, :func:`landseg.io.styles.write_gpkg_styles`)."""
 
     suffix = path.suffix.lower()
     driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(suffix)
@@ -111,10 +114,14 @@ def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray],
         kw["field_mask"] = masks
     if tmp is not None:
         pyogrio.raw.write(str(tmp), wkb, list(fields.values()), list(fields.keys()), append=append, **kw)
+        if driver == "GPKG" and styles:
+            write_gpkg_styles(tmp, kw["layer"], styles)
         return
     with atomic_output(path) as t:
         t.unlink()
         pyogrio.raw.write(str(t), wkb, list(fields.values()), list(fields.keys()), **kw)
+        if driver == "GPKG" and styles:
+            write_gpkg_styles(t, kw["layer"], styles)
 
 
 class FeatureWriter:
