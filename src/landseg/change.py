@@ -89,7 +89,7 @@ def transition_table(table: ClassTable) -> ClassTable:
     for code in range(k * k):
         f, t = divmod(code, k)
         if f == t:
-            c = 0.3 * cols[f] + 0.7 * MUTED_GREY
+            c = 0.25 * cols[f] + 0.75 * MUTED_GREY
         else:
             rnd, pos = divmod(change, len(CHANGE_COLOURS))
             c = np.array(CHANGE_COLOURS[pos], dtype=np.float64) * (0.75 ** rnd)

@@ -427,7 +427,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- report
 def add_report(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="a predict output folder, an evaluate folder or a training run folder")
+    p.add_argument("input", help="a predict output folder, an evaluate folder, a change folder or a training run folder")
     p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
     p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
     p.add_argument("--samples", type=nonneg_int, default=3, help="training run: sample windows shown (default 3)")
@@ -508,7 +508,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "vectorize": ("polygons per class (GeoPackage/GeoJSON) with their areas", add_vectorize, cmd_vectorize),
     "evaluate": ("ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
                  add_evaluate, cmd_evaluate),
-    "report": ("one self-contained HTML report of a predict, evaluate or training-run folder", add_report, cmd_report),
+    "report": ("one self-contained HTML report of a predict, evaluate, change or training-run folder", add_report, cmd_report),
     "demo": ("segment a bundled real sample and print its class areas (predict, area, vectorize, report)",
              add_demo, cmd_demo),
     "serve": ("local web app: upload images, follow jobs, view classes and areas, download results",
