@@ -77,7 +77,7 @@ MUTED_GREY = 226.0
 def transition_table(table: ClassTable) -> ClassTable:
     """A class table of the K*K transitions (codes from*K+to), for the transition map.
 
-    Stable pixels (from == to) get a muted version of their class colour (30 % colour, 70 % light
+    Stable pixels (from == to) get a muted version of their class colour (25 % colour, 75 % light
     grey), so unchanged land reads as a quiet background; each change type gets its own strong colour
     of :data:`CHANGE_COLOURS` (in code order; past the palette, darker repeats). Colours are nudged
     until unique. Needs K*K <= 250 (the class-table limit)."""
