@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -80,8 +81,14 @@ def test_plugin_in_headless_qgis(qgis_python, tmp_path):
     write_features(zones, np.array([shapely.box(x0 + 1, ym, xm, y1 - 1), shapely.box(xm, ym, x1 - 1, y1 - 1),
                                     shapely.box(x0 + 1.3, y0 + 1, x1 - 1, ym)], dtype=object),
                    {"parcel": np.array(["A", "B", "C"], dtype=object)}, crs.to_wkt(), layer="zones")
+    # the plugin as `make qgis-plugin` packs it, unpacked as QGIS's "Install from ZIP" does
+    built = subprocess.run([sys.executable, str(ROOT / "tools" / "build_qgis_plugin.py"), "--out", str(tmp_path)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    with zipfile.ZipFile(built) as z:
+        assert {n.split("/")[0] for n in z.namelist()} == {"landseg_provider"}
+        z.extractall(tmp_path / "plugins")
     probes = [(10, 10), (100, 150), (180, 60)]
-    cases = {"plugin_dir": str(ROOT / "qgis"), "executable": _landseg_executable(tmp_path), "classmap": str(classmap),
+    cases = {"plugin_dir": str(tmp_path / "plugins"), "executable": _landseg_executable(tmp_path), "classmap": str(classmap),
              "zones": str(zones), "out": str(tmp_path / "qgis_out"), "render_size": 200, "probe_pixels": probes,
              "cancel_image": str(SAMPLES / "dubai_tile7_part003.jpg"), "cancel_out": str(tmp_path / "cancelled"),
              "cancel_after": 4.0}

@@ -7,6 +7,6 @@ This package imports nothing of ``landseg``: every algorithm runs the ``landseg`
 
 
 def classFactory(iface):  # noqa: N802 - the name QGIS looks for
-    from .plugin import LandsegPlugin
+    from .plugin import LandsegPlugin  # noqa: PLC0415 - QGIS's plugin pattern: load on enabling
 
     return LandsegPlugin(iface)

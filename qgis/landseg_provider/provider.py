@@ -2,6 +2,7 @@
 
 import os
 
+from processing.core.ProcessingConfig import ProcessingConfig, Setting
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
@@ -28,11 +29,6 @@ class LandsegProvider(QgsProcessingProvider):
         return ICON
 
     def load(self):
-        try:
-            from processing.core.ProcessingConfig import ProcessingConfig, Setting
-        except ImportError:  # Processing plugin absent: the executable comes from PATH
-            self.refreshAlgorithms()
-            return True
         ProcessingConfig.settingIcons[self.name()] = self.icon()
         ProcessingConfig.addSetting(Setting(
             self.name(), SETTING, "landseg executable (empty: 'landseg' on PATH)", "", valuetype=Setting.FILE))
@@ -41,10 +37,6 @@ class LandsegProvider(QgsProcessingProvider):
         return True
 
     def unload(self):
-        try:
-            from processing.core.ProcessingConfig import ProcessingConfig
-        except ImportError:
-            return
         ProcessingConfig.removeSetting(SETTING)
 
     def loadAlgorithms(self):  # noqa: N802 - QGIS API

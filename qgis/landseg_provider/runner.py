@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 
+from processing.core.ProcessingConfig import ProcessingConfig
 from qgis.core import QgsApplication, QgsProcessingException
 
 SETTING = "LANDSEG_EXECUTABLE"
@@ -19,12 +20,7 @@ PERCENT = re.compile(r"(\d{1,3})%\|")
 
 def configured_executable():
     """The landseg executable: the provider setting, else ``landseg`` on PATH (None if neither)."""
-    try:
-        from processing.core.ProcessingConfig import ProcessingConfig
-
-        value = ProcessingConfig.getSetting(SETTING)
-    except Exception:  # noqa: BLE001 - Processing not initialised: fall back to PATH
-        value = None
+    value = ProcessingConfig.getSetting(SETTING)
     if value:
         return str(value)
     return shutil.which("landseg")
