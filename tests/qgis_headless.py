@@ -100,6 +100,18 @@ def main(cases_path):
     out["render_pixels"] = {f"{r},{c}": list(img.pixelColor(c, r).getRgb()[:3])
                             for r, c in cases.get("probe_pixels", [])}
 
+    # -- landseg:predict: progress streamed from the subprocess, the class map loaded with its legend
+    if cases.get("predict_model"):
+        fb = QgsProcessingFeedback()
+        progress = []
+        fb.progressChanged.connect(lambda p: progress.append(round(p)))
+        res = processing.run("landseg:predict", {"INPUT": cases["predict_image"], "MODEL": cases["predict_model"],
+                                                 "OUTPUT_FOLDER": cases["predict_out"]}, context=context, feedback=fb)
+        out["predict_progress"] = progress
+        layer = QgsRasterLayer(res["CLASSES"], "predicted")
+        out["predict_legend"] = [i[0] for i in layer.renderer().legendSymbologyItems()]
+        out["predict_loaded_on_completion"] = [k for k in context.layersToLoadOnCompletion() if k == res["CLASSES"]]
+
     # -- cancel: landseg:predict stopped mid-run leaves no output behind
     if cases.get("cancel_image"):
         fb = QgsProcessingFeedback()

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from PIL import Image
 
 from landseg.classes import ISPRS
 from landseg.cli import main
@@ -70,7 +71,7 @@ def _classmap(tmp: Path) -> Path:
     return dst
 
 
-def test_plugin_in_headless_qgis(qgis_python, tmp_path):
+def test_plugin_in_headless_qgis(qgis_python, tmp_path, tiny_checkpoint):
     classmap = _classmap(tmp_path)
     assert classmap.with_suffix(".qml").exists()
     with rasterio.open(classmap) as ds:
@@ -92,6 +93,10 @@ def test_plugin_in_headless_qgis(qgis_python, tmp_path):
              "zones": str(zones), "out": str(tmp_path / "qgis_out"), "render_size": 200, "probe_pixels": probes,
              "cancel_image": str(SAMPLES / "dubai_tile7_part003.jpg"), "cancel_out": str(tmp_path / "cancelled"),
              "cancel_after": 4.0}
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (700, 1100, 3), dtype=np.uint8)).save(tmp_path / "photo.png")  # 6 windows
+    cases.update(predict_model=str(tiny_checkpoint()), predict_image=str(tmp_path / "photo.png"),
+                 predict_out=str(tmp_path / "predicted"))
     (tmp_path / "qgis_out").mkdir()
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     proc = subprocess.run([qgis_python, str(ROOT / "tests" / "qgis_headless.py"), str(tmp_path / "cases.json")],
@@ -130,6 +135,11 @@ def test_plugin_in_headless_qgis(qgis_python, tmp_path):
     for r, c in probes:
         value = idx[int((r + 0.5) * h / 200), int((c + 0.5) * w / 200)]
         assert got["render_pixels"][f"{r},{c}"] == list(ISPRS.colors[value]), (r, c, value)
+
+    # predict: the windows' progress reached the Processing feedback; the map loads with its class legend
+    assert len(set(got["predict_progress"])) >= 4 and max(got["predict_progress"]) == 100, got["predict_progress"]
+    assert got["predict_legend"] == list(ISPRS.names)
+    assert got["predict_loaded_on_completion"] == [str(tmp_path / "predicted" / "photo_classes.tif")]
 
     # cancelled mid-run: the subprocess ended, no output (complete or partial) was left
     assert "cancelled" in got["cancel"], got["cancel"]

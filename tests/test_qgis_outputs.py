@@ -75,13 +75,15 @@ def test_ungeoreferenced_class_map_has_no_geotransform(tmp_path):
     assert any(issubclass(w.category, NotGeoreferencedWarning) for w in caught)
 
 
-def test_predict_without_georeferencing_is_upright_and_styled(tiny_checkpoint, tmp_path):
+def test_predict_without_georeferencing_is_upright_and_styled(tiny_checkpoint, tmp_path, capsys):
     from PIL import Image
 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
     assert main(["predict", str(tiny_checkpoint()), str(tmp_path / "photo.png"), "--out", str(tmp_path / "out"),
-                 "--window", "32", "--overlap", "8", "--no-previews"]) == 0
+                 "--window", "32", "--overlap", "8", "--no-previews", "--progress-lines"]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("progress: ")]
+    assert lines[0].endswith("(0%)") and lines[-1].endswith("(100%)") and len(lines) > 2  # for the QGIS plugin
     classes = tmp_path / "out" / "photo_classes.tif"
     assert [n for _, n, _ in _palette(classes.with_suffix(".qml"))] == list(ISPRS.names)
     with warnings.catch_warnings(record=True) as caught:

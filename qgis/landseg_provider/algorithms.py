@@ -178,7 +178,8 @@ class Predict(LandsegAlgorithm):
         src = self.raster_path(parameters, "INPUT", context)
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         os.makedirs(folder, exist_ok=True)
-        args = ["predict", self.parameterAsString(parameters, "MODEL", context) or "default", src, "--out", folder]
+        args = ["predict", self.parameterAsString(parameters, "MODEL", context) or "default", src, "--out", folder,
+                "--progress-lines"]
         if self.parameterAsBool(parameters, "TTA", context):
             args.append("--tta")
         run_landseg(args + self.common_args(parameters, context), feedback)

@@ -14,8 +14,8 @@ from processing.core.ProcessingConfig import ProcessingConfig
 from qgis.core import QgsApplication, QgsProcessingException
 
 SETTING = "LANDSEG_EXECUTABLE"
-PERCENT = re.compile(r"(\d{1,3})%\|")
-"""tqdm's progress line: ' 45%|████      | 9/20 [...]'."""
+PERCENT = re.compile(r"^progress: .*\((\d{1,3})%\)$|(\d{1,3})%\|")
+"""landseg's ``--progress-lines`` ('progress: 9/20 windows (45%)') or a tqdm bar (' 45%|████  | 9/20')."""
 
 
 def configured_executable():
@@ -121,7 +121,7 @@ def run_landseg(args, feedback):
             continue
         m = PERCENT.search(line)
         if m:
-            pct = min(100, int(m.group(1)))
+            pct = min(100, int(m.group(1) or m.group(2)))
             if feedback is not None and pct != last_progress:
                 feedback.setProgress(pct)
                 last_progress = pct

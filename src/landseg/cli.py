@@ -211,7 +211,23 @@ def add_predict(p: argparse.ArgumentParser) -> None:
                         "either way (default 8)")
     p.add_argument("--max-pixels", type=positive_float, default=2e9,
                    help="refuse inputs whose inference grid would exceed this many pixels (default 2e9)")
+    p.add_argument("--progress-lines", action="store_true",
+                   help="print 'progress: DONE/TOTAL windows (P%%)' lines on stderr, for programs that run landseg "
+                        "(the QGIS plugin); the progress bar shows only on a terminal")
     add_cluster_options(p)
+
+
+def progress_lines() -> Callable[[int, int], None]:
+    """An ``on_progress`` that prints one line on stderr per whole percent of windows done."""
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct != last[0]:
+            last[0] = pct
+            print(f"progress: {done}/{total} windows ({pct}%)", file=sys.stderr, flush=True)
+
+    return report
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -245,7 +261,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite,
-                          max_scale=args.max_scale, max_pixels=args.max_pixels)
+                          max_scale=args.max_scale, max_pixels=args.max_pixels,
+                          on_progress=progress_lines() if args.progress_lines else None)
     if args.ray is not None and not args.mosaic:
         raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
     if args.mosaic:
