@@ -130,15 +130,15 @@ def tiny_disk(tmp_path):
 
 
 # -- CI: what must run may not skip ----------------------------------------------------------------
-# Under CI=true (set by CI services and .ci/run) the browser tests and the real-data tests fail instead of
-# skipping when Chromium, Playwright or ../shared/realdata is missing: a green CI run means they ran.
+# Under CI=true (set by CI services and .ci/run) the browser, QGIS and real-data tests fail instead of
+# skipping when Chromium, Playwright, QGIS or ../shared/realdata is missing: a green CI run means they ran.
 # Tests skipped only for being slow (without --runslow) stay skipped.
 def _ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def _must_run(item) -> bool:
-    return "browser" in item.keywords or "realdata" in getattr(item, "fixturenames", ())
+    return "browser" in item.keywords or "qgis" in item.keywords or "realdata" in getattr(item, "fixturenames", ())
 
 
 def _skip_reason(rep) -> str:

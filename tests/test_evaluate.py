@@ -106,6 +106,7 @@ def test_evaluate_cli_writes_all_outputs(potsdam, tiny_checkpoint, tmp_path, cap
         assert ds.crs == img.crs and ds.transform == img.transform and ds.shape == img.shape
         assert json.loads(ds.tags()["LANDSEG_CLASS_TABLE"])["name"] == "isprs"
         assert ds.read(1).max() < 6
+    assert "label=\"building\"" in (out / "tiles" / "2_13_classes.qml").read_text()  # the QGIS legend beside it
     assert (out / "tiles" / "4_13_overlay.png").exists() and (out / "tiles" / "4_13_truth.png").exists()
 
 

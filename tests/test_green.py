@@ -78,7 +78,7 @@ def test_adjusted_change_perfect_maps_and_verdicts(tmp_path, capsys):
     # landseg report of the folder: the transitions, the error-adjusted change and the green table
     assert main(["report", str(out)]) == 0
     html = (out / "report.html").read_text()
-    assert "Green space and tree canopy per zone" in html and "Transitions (m²)" in html
+    assert "Green space and tree canopy per zone" in html and "Transition matrix" in html
     assert 'class="green-verdict" data-zone="1" style="color:#d73027' in html
 
 

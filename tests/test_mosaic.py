@@ -125,6 +125,9 @@ def test_known_answer_mosaic_equals_merged_raster(tmp_path, tiny_checkpoint):
     with rasterio.open(tmp_path / "out" / "classes.vrt") as vrt:  # the VRT over the outputs is the same map
         assert np.array_equal(vrt.read(1), one) and vrt.nodata == 255 and vrt.colormap(1)[1][:3] == (0, 0, 255)
         assert vrt.transform == rasterio.open(merged).transform
+    for style in [tmp_path / "out" / "classes.qml", *(tmp_path / "out").rglob("*_classes.qml")]:
+        assert 'label="building"' in style.read_text()  # QGIS legends beside the VRT and every tile
+    assert len(list((tmp_path / "out").rglob("*_classes.qml"))) == len(list((tmp_path / "out").rglob("*_classes.tif")))
     rows = (tmp_path / "out" / "areas.csv").read_text()
     assert "building" in rows
 

@@ -555,7 +555,8 @@ def test_kill_9_mid_run_leaves_nothing_that_the_rerun_keeps(make_geotiff, tiny_c
     assert main(["predict", str(model), str(src), "--out", str(out), "--window", "256", "--overlap", "32"]) == 0
     assert "already done" not in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"big_{k}" for k in ("classes.tif", "preview.png", "overlay.png", "areas.csv", "areas.json", "predict.json"))
+        f"big_{k}" for k in ("classes.tif", "classes.qml", "preview.png", "overlay.png", "areas.csv", "areas.json",
+                             "predict.json"))
     with rasterio.open(out / "big_classes.tif") as ds:
         assert ds.shape == (1536, 1536)
     assert main(["predict", str(model), str(src), "--out", str(out), "--window", "256", "--overlap", "32"]) == 0

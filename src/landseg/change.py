@@ -17,6 +17,7 @@ The after map is brought onto the before map's grid (nearest neighbour, see
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import tempfile
@@ -28,6 +29,10 @@ from typing import Any
 import numpy as np
 import rasterio
 import shapely
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -53,6 +58,7 @@ from landseg.io.raster import (
     tiled_profile,
 )
 from landseg.io.vector import read_zones, reproject_geometries
+from landseg.views import preview_shape
 
 
 def transition_name(table: ClassTable, code: int) -> str:
@@ -60,18 +66,36 @@ def transition_name(table: ClassTable, code: int) -> str:
     return f"{table.names[code // k]}->{table.names[code % k]}"
 
 
+CHANGE_COLOURS = (
+    (230, 25, 75), (0, 130, 200), (255, 225, 25), (60, 180, 75), (145, 30, 180), (245, 130, 48),
+    (70, 240, 240), (240, 50, 230), (128, 0, 0), (0, 0, 128), (170, 110, 40), (128, 128, 0),
+    (0, 128, 128), (210, 245, 60), (255, 20, 147), (0, 200, 120), (100, 60, 255), (200, 80, 0),
+)
+"""Strong, mutually distinct colours for the change types (after Kelly's and Trubetskoy's palettes of
+maximum contrast); the stable classes are drawn muted, so every change stands out against them."""
+MUTED_GREY = 226.0
+
+
 def transition_table(table: ClassTable) -> ClassTable:
     """A class table of the K*K transitions (codes from*K+to), for the transition map.
 
-    Unchanged pixels get their class colour pale; changes get a 65/35 mix of the new and old colours;
-    colours are nudged until unique. Needs K*K <= 250 (the class-table limit)."""
+    Stable pixels (from == to) get a muted version of their class colour (25 % colour, 75 % light
+    grey), so unchanged land reads as a quiet background; each change type gets its own strong colour
+    of :data:`CHANGE_COLOURS` (in code order; past the palette, darker repeats). Colours are nudged
+    until unique. Needs K*K <= 250 (the class-table limit)."""
     k = table.num_classes
     cols = np.array(table.colors, dtype=np.float64)
     used: set[tuple[int, int, int]] = set()
     colours = []
+    change = 0
     for code in range(k * k):
         f, t = divmod(code, k)
-        c = 0.45 * cols[f] + 0.55 * 235 if f == t else 0.65 * cols[t] + 0.35 * cols[f]
+        if f == t:
+            c = 0.25 * cols[f] + 0.75 * MUTED_GREY
+        else:
+            rnd, pos = divmod(change, len(CHANGE_COLOURS))
+            c = np.array(CHANGE_COLOURS[pos], dtype=np.float64) * (0.75 ** rnd)
+            change += 1
         rgb = tuple(int(round(v)) for v in c)
         while rgb in used:
             rgb = ((rgb[0] + 1) % 256, rgb[1], (rgb[2] + 3) % 256)
@@ -262,7 +286,48 @@ def detect_change(
                           zone_list, zoner.field if zoner else "", notes=list(pa.notes),
                           zone_geometries=zoner.geoms if zoner else None)
     result.outputs = [tif, *_write_tables(result, out)]
+    if k * k <= 250:
+        result.outputs.append(write_change_preview(tif, btable, result.pixels, out / "transitions_preview.png"))
     return result
+
+
+def write_change_preview(tif: Path, table: ClassTable, pixels: np.ndarray, dst: Path, size: int = 1000) -> Path:
+    """A PNG of the transition map (read decimated from its overviews) with a legend of the transitions
+    present: the change types first, largest first, with their share of the compared area, then the
+    unchanged classes (muted)."""
+    k = table.num_classes
+    tr = transition_table(table)
+    with open_raster(tif) as ds:
+        shape = preview_shape(ds.height, ds.width, size)
+        codes = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
+    rgb = np.full((*shape, 3), 255, dtype=np.uint8)
+    valid = codes < k * k
+    rgb[valid] = np.array(tr.colors, dtype=np.uint8)[codes[valid]]
+    total = max(int(pixels.sum()), 1)
+    flat = pixels.ravel()
+    changes = sorted((c for c in range(k * k) if flat[c] and c // k != c % k), key=lambda c: -flat[c])
+    stable = [c for c in range(k * k) if flat[c] and c // k == c % k]
+    changed = sum(int(flat[c]) for c in changes)
+    handles = [Patch(facecolor=np.array(tr.colors[c]) / 255, edgecolor="#333333", linewidth=0.4,
+                     label=f"{tr.names[c].replace('->', ' → ')}  {100 * flat[c] / total:.2f} %") for c in changes]
+    handles += [Patch(facecolor=np.array(tr.colors[c]) / 255, edgecolor="#999999", linewidth=0.4,
+                      label=f"{table.names[c // k]} (unchanged)  {100 * flat[c] / total:.2f} %") for c in stable]
+    handles = handles[:60]
+    height = max(7.0, 0.23 * len(handles) + 1.2)
+    fig = Figure(figsize=(11, height), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.01, 0.02, 0.6, 1 - 0.7 / height))
+    ax.imshow(rgb, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(f"{Path(tif).parent.name or 'change'}: {100 * changed / total:.1f} % of the area changed",
+                 fontsize=11, loc="left")
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.63, 1 - 0.3 / height), frameon=False, fontsize=9,
+               title="from → to (share of the compared area)", title_fontsize=9, alignment="left")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    with atomic_output(dst, suffix=".png") as tmp:
+        tmp.write_bytes(buf.getvalue())
+    return dst
 
 
 def _transition_tags(table: ClassTable, br: LabelReader, ar: LabelReader) -> dict[str, str]:
@@ -334,7 +399,7 @@ def _accumulate(br: LabelReader, ar: LabelReader, pa: PixelArea, zoner: _Zones |
             raise InputError(f"{br.source} and {ar.source}: no pixel holds a class in both maps (they overlap only "
                              f"where one of them is nodata or ignore: {int(px[kk]):,} pixels); nothing to compare. "
                              "Give two maps of the same place")
-        dst.finish(path)
+        dst.finish(path, classes=[int(c) for c in np.nonzero(px[:kk])[0]])  # the legend: transitions present
     return {"px": px[:kk].reshape(k, k), "m2": m2[:kk].reshape(k, k), "nodata": px[kk],
             "zone_px": zpx.reshape(nz, k, k).astype(np.int64), "zone_m2": zm2.reshape(nz, k, k)}
 

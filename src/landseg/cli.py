@@ -228,7 +228,23 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", choices=MASK_MODES, default="auto",
                    help="what marks input nodata: auto (a band tagged alpha that holds only 0/255, else the nodata "
                         "value or mask band), alpha, nodata (never an alpha band), none (default auto)")
+    p.add_argument("--progress-lines", action="store_true",
+                   help="print 'progress: DONE/TOTAL windows (P%%)' lines on stderr, for programs that run landseg "
+                        "(the QGIS plugin); the progress bar shows only on a terminal")
     add_cluster_options(p)
+
+
+def progress_lines() -> Callable[[int, int], None]:
+    """An ``on_progress`` that prints one line on stderr per whole percent of windows done."""
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct != last[0]:
+            last[0] = pct
+            print(f"progress: {done}/{total} windows ({pct}%)", file=sys.stderr, flush=True)
+
+    return report
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -273,7 +289,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite,
-                          max_scale=args.max_scale, max_pixels=args.max_pixels, mask=args.mask)
+                          max_scale=args.max_scale, max_pixels=args.max_pixels, mask=args.mask,
+                          on_progress=progress_lines() if args.progress_lines else None)
     if args.ray is not None and not args.mosaic:
         raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
     if args.datetime is not None and not args.mosaic:
@@ -552,7 +569,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- report
 def add_report(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="a predict output folder, an evaluate folder or a training run folder")
+    p.add_argument("input", help="a predict output folder, an evaluate folder, a change folder or a training run folder")
     p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
     p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
     p.add_argument("--samples", type=nonneg_int, default=3, help="training run: sample windows shown (default 3)")
@@ -636,7 +653,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "vectorize": ("polygons per class (GeoPackage/GeoJSON) with their areas", add_vectorize, cmd_vectorize),
     "evaluate": ("ISPRS-protocol accuracy of a model on a prepared dataset's split (4 variants side by side)",
                  add_evaluate, cmd_evaluate),
-    "report": ("one self-contained HTML report of a predict, evaluate or training-run folder", add_report, cmd_report),
+    "report": ("one self-contained HTML report of a predict, evaluate, change or training-run folder", add_report, cmd_report),
     "demo": ("segment a bundled real sample and print its class areas (predict, area, vectorize, report)",
              add_demo, cmd_demo),
     "serve": ("local web app: upload images, follow jobs, view classes and areas, download results",

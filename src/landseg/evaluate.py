@@ -56,11 +56,13 @@ from landseg.io.labels import class_map_tags
 from landseg.io.raster import (
     ClassMapWriter,
     class_map_profile,
+    class_style_entries,
     is_georeferenced,
     open_raster,
     read_resampled,
     read_window,
 )
+from landseg.io.styles import write_raster_style
 from landseg.metrics import (
     clutter_indices,
     confusion_matrix,
@@ -207,6 +209,8 @@ def evaluate_tile(
             bar.close()
         if out is not None:
             out.close()
+    if classes_path is not None:  # the QGIS legend of class names beside the map
+        write_raster_style(classes_path, class_style_entries(table))
     return cms
 
 

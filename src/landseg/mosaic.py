@@ -30,14 +30,17 @@ from landseg.area.totals import class_areas
 from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
 from landseg.io.files import check_writable_dir, clean_stale, write_text_atomic
+from landseg.io.labels import read_class_table
 from landseg.io.raster import (
     RasterInfo,
     check_readable,
+    class_style_entries,
     colormap_and_tags,
     raster_info,
     vrt_source_files,
     write_vrt,
 )
+from landseg.io.styles import write_raster_style
 from landseg.models.engine import load_engine
 from landseg.models.sliding import Region, check_window
 from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, output_paths, predict_raster
@@ -292,6 +295,9 @@ def write_classes_vrt(mosaic: Mosaic, done: list[tuple[RasterInfo, MosaicTile]],
     tags = {**tags, "LANDSEG_TILE_SIZE": f"{max(t.width for _, t in done)},{max(t.height for _, t in done)}"}
     write_vrt(dst, [(info, t.col, t.row) for info, t in done], mosaic.width, mosaic.height, mosaic.crs,
               mosaic.transform, nodata=255, colormap=colormap, tags=tags, description="class")
+    table = read_class_table(first)
+    if table is not None:  # the QGIS legend of class names, as beside each tile
+        write_raster_style(dst, class_style_entries(table))
     return dst
 
 

@@ -49,6 +49,7 @@ from landseg.io.raster import (
     MaskSource,
     choose_mask,
     class_map_profile,
+    class_style_entries,
     finalize_cog,
     is_georeferenced,
     open_raster,
@@ -59,6 +60,7 @@ from landseg.io.raster import (
     valid_mask,
     warped,
 )
+from landseg.io.styles import write_raster_style
 from landseg.models.checkpoint import Checkpoint
 from landseg.models.engine import load_engine, tta_call
 from landseg.models.sliding import (
@@ -319,6 +321,7 @@ def predict_raster(
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
             final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands, source)
         finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
+        write_raster_style(paths["classes"], class_style_entries(ckpt.class_table))  # QGIS legend: class names
         if opts.probs:
             with update_raster(final_probs) as pds:
                 pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})

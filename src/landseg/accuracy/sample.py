@@ -10,7 +10,7 @@ open the attribute table), and ``row``/``col``. A JSON sidecar records the desig
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from landseg.io.files import write_json_atomic
 from landseg.io.labels import LabelReader, change_table, table_from_raster
 from landseg.io.points import read_points, write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
+from landseg.io.styles import LayerStyle, categorized_qml, categorized_sld, value_map_xml
 
 
 def design_path(points: str | Path) -> Path:
@@ -48,6 +49,11 @@ def classes_at(reader: LabelReader, row: np.ndarray, col: np.ndarray) -> np.ndar
     return np.array([int(reader.index(Window(c, r, 1, 1))[0, 0]) for r, c in zip(row.tolist(), col.tolist())],
                     dtype=np.int64)
 
+
+STRATUM_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (228, 26, 28), (55, 126, 184), (77, 175, 74), (152, 78, 163), (255, 127, 0), (166, 86, 40), (247, 129, 191),
+    (153, 153, 153), (27, 158, 119), (217, 95, 2), (117, 112, 179), (231, 41, 138), (102, 166, 30), (230, 171, 2))
+"""Point colours of a change sample's strata (qualitative, RGB), repeated when there are more strata."""
 
 @dataclass
 class SampleDesign:
@@ -180,7 +186,8 @@ def draw_sample(
         fields["reference"] = _truth_at(truth, tbl, row, col, shape) if truth else \
             np.array([""] * len(row), dtype=object)
     fields.update({"row": row.astype(np.int32), "col": col.astype(np.int32)})
-    write_points(out, np.asarray(x), np.asarray(y), fields, crs, layer="reference_sample")
+    style = sample_style(tbl) if cs is None else sample_style(cs.table, strata=[str(v) for v in cs.names])
+    write_points(out, np.asarray(x), np.asarray(y), fields, crs, layer="reference_sample", styles=[style])
     notes = list(areas.notes) + allocation_notes(sizes, n, min_per_class, alloc, [str(x) for x in names])
     if min(n, int(sizes.sum())) < n:
         notes.append(f"the map holds only {int(sizes.sum())} valid pixels; all of them are drawn")
@@ -207,6 +214,23 @@ def check_not_overwriting(out: Path) -> None:
             what = "a file that is not a readable point layer"
     raise InputError(f"{there[0]}: already exists ({what}); it is kept. Choose another --out, or pass --overwrite to "
                      "replace it (and its design sidecar)")
+
+
+def sample_style(table: ClassTable, layer: str = "reference_sample", strata: Sequence[str] | None = None) -> LayerStyle:
+    """The QGIS style of a sample: points coloured by ``map_class`` and the reference fields edited through a
+    drop-down of the class names (a Value Map widget). A sample of classes is coloured with the class colours
+    and has ``reference``; a change sample (``strata``: its transition or role-transition names) gets a
+    distinct colour per stratum and drop-downs for ``reference_before`` and ``reference_after``."""
+    if strata is None:
+        cats: list[tuple[str, Sequence[int]]] = [(n, c) for n, c in zip(table.names, table.colors)]
+        fields: tuple[str, ...] = ("reference",)
+    else:
+        cats = [(n, STRATUM_COLOURS[k % len(STRATUM_COLOURS)]) for k, n in enumerate(strata)]
+        fields = ("reference_before", "reference_after")
+    return LayerStyle("sample", categorized_qml("map_class", cats, kind="marker", extra=value_map_xml(
+        fields, table.names)), categorized_sld(layer, "map_class", cats, kind="marker"), True,
+        f"sample points by mapped {'class' if strata is None else 'stratum'}; {', '.join(fields)} pick a class "
+        f"of the {table.name!r} table")
 
 
 def _truth_at(truth: str | Path, table: ClassTable, row: np.ndarray, col: np.ndarray,

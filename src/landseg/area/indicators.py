@@ -64,7 +64,7 @@ SHARE_BREAKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 DEFAULT_MIN_BUILDING_M2 = 10.0
 """Smallest building object counted by default (``landseg area --indicators``, ``landseg 3-30-300``): 10 m²
 (a garage is ~15 m²) keeps a class map's speckle of a few pixels from counting as buildings."""
-EXCEEDS_COLOURS = (("1", (215, 48, 39)), ("0", (230, 230, 230)))
+EXCEEDS_COLOURS = (("1", (215, 48, 39), "over the limit"), ("0", (230, 230, 230), "within"))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ from landseg.area.tables import UNITS, Col, Report, areas_in, find_by, unit_info
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import InputError
 from landseg.io.raster import strip_windows
+from landseg.io.styles import LayerStyle, graduated_breaks, graduated_qml, graduated_sld, share_expression
 from landseg.io.vector import read_zones, reproject_geometries, write_features
+
+ZONE_SHARE_BREAKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 COVERAGE_RULE = (
     "exact fractional coverage: each pixel counts with the share of its area inside the zone "
@@ -126,8 +129,23 @@ class ZonalResult(Report):
                 fields[f"{names[i]}_{u}"] = fields[f"{names[i]}_m2"] / unit_info(u)[0]
         fields["notes"] = np.array(["; ".join(z.notes) for z in self.zones], dtype=object)
         geoms = [z.geometry for z in self.zones]
-        write_features(path, np.array(geoms, dtype=object), fields, self.crs_wkt, layer="zones")
+        write_features(path, np.array(geoms, dtype=object), fields, self.crs_wkt, layer="zones",
+                       styles=self.styles("zones"))
         return path
+
+    def styles(self, layer: str) -> list[LayerStyle]:
+        """QGIS styles of the zone layer: one per listed class, the zones graduated by the class's share
+        of their valid area (``CLASS_m2 / valid_m2``); the first building-role class (else the first
+        listed) is the default."""
+        names = self.table.names
+        buildings = [i for i in self.table.role("building") if i in self.selected]
+        default = (buildings or list(self.selected) or [None])[0]
+        ranges = graduated_breaks(ZONE_SHARE_BREAKS, [f"{lo * 100:.0f}-{hi * 100:.0f} %"
+                                                      for lo, hi in zip(ZONE_SHARE_BREAKS, ZONE_SHARE_BREAKS[1:])])
+        return [LayerStyle(f"{names[i]}_share", graduated_qml(share_expression(f"{names[i]}_m2", "valid_m2"), ranges),
+                           graduated_sld(layer, f"{names[i]}_m2", ranges, "valid_m2"), i == default,
+                           f"{names[i]} share of the zone's valid area (landseg area --zones)")
+                for i in self.selected]
 
 
 @dataclass

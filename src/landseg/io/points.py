@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +10,16 @@ import pyogrio.raw
 import shapely
 
 from landseg.errors import InputError
+from landseg.io.styles import LayerStyle, write_gpkg_styles
 from landseg.io.vector import reproject_xy, vector_output
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 
 
 def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[str, np.ndarray],
-                 crs_wkt: str | None, layer: str | None = None) -> Path:
-    """Write points with attribute columns, atomically (GeoPackage or GeoJSON by suffix)."""
+                 crs_wkt: str | None, layer: str | None = None, styles: Sequence[LayerStyle] = ()) -> Path:
+    """Write points with attribute columns, atomically (GeoPackage or GeoJSON by suffix); a GeoPackage
+    also gets ``styles`` (QGIS layer styles) before it is renamed into place."""
 
     path = Path(path)
     driver = DRIVERS.get(path.suffix.lower())
@@ -27,6 +30,8 @@ def write_points(path: str | Path, x: np.ndarray, y: np.ndarray, fields: dict[st
         pyogrio.raw.write(str(target.path), np.asarray(wkb, dtype=object), list(fields.values()), list(fields.keys()),
                           driver=driver, geometry_type="Point", crs=crs_wkt, layer=layer or path.stem)
         target.features = len(wkb)
+        if driver == "GPKG" and styles:
+            write_gpkg_styles(target.path, layer or path.stem, styles)
     return path
 
 

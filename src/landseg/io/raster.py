@@ -28,6 +28,7 @@ from rasterio.windows import Window
 from landseg.classes import ClassTable
 from landseg.errors import InputError, OutputError
 from landseg.io.files import atomic_output, free_space
+from landseg.io.styles import write_raster_style
 
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 
@@ -248,12 +249,18 @@ def tiled_profile(
     width: int, height: int, count: int, dtype: str, *, crs: Any = None, transform: Any = None,
     nodata: float | None = None, compress: str | None = None, block: int = 256,
 ) -> dict[str, Any]:
-    """A GeoTIFF profile with internal tiles (fast windowed reads), optionally compressed."""
+    """A GeoTIFF profile with internal tiles (fast windowed reads), optionally compressed.
+
+    Without georeferencing (no ``transform``, or an identity one and no ``crs``) the file gets no
+    geotransform at all: GIS software (QGIS) then shows row 0 at the top; a written identity
+    transform would put it at the bottom (y grows upward in map space) and show the raster upside
+    down. Reading such a file gives the identity transform, as before."""
     prof: dict[str, Any] = dict(
         driver="GTiff", width=width, height=height, count=count, dtype=dtype, crs=crs,
-        transform=transform if transform is not None else rasterio.Affine.identity(),
         tiled=True, blockxsize=block, blockysize=block, interleave="pixel", BIGTIFF="IF_SAFER",
     )
+    if transform is not None and not (crs is None and rasterio.Affine(*transform[:6]).is_identity):
+        prof["transform"] = transform
     if nodata is not None:
         prof["nodata"] = nodata
     if compress:
@@ -400,20 +407,32 @@ class ClassMapWriter(BlockWriter):
     """A class map (:func:`class_map_profile`) with its class table embedded: colour table, band description
     ``class``, the class-name tags (:func:`class_map_tags`) and nodata 255; finished as a COG with mode overviews.
 
+    With a table, :meth:`finish` also writes the QGIS style beside the COG (``NAME.qml``, which QGIS
+    loads by itself: a legend of the class names in their colours, :func:`class_style_entries`).
     ``table=None`` writes a bare class grid (no colour table), e.g. one re-gridded later.
     """
 
     def __init__(self, path: str | Path, profile: dict[str, Any], table: ClassTable | None = None,
                  tags: dict[str, str] | None = None) -> None:
         super().__init__(path, profile)
+        self.table = table
         if table is not None:
             self.ds.write_colormap(1, table.colormap())
             self.ds.set_band_description(1, "class")
         if tags:
             self.ds.update_tags(**tags)
 
-    def finish(self, dst: str | Path, *, overview_resampling: str = "mode") -> None:
+    def finish(self, dst: str | Path, *, overview_resampling: str = "mode",
+               classes: list[int] | None = None) -> None:
+        """The COG at ``dst`` and, with a table, its QGIS style listing ``classes`` (default: all)."""
         super().finish(dst, overview_resampling=overview_resampling)
+        if self.table is not None:
+            write_raster_style(dst, class_style_entries(self.table, classes))
+
+
+def class_style_entries(table: ClassTable, classes: list[int] | None = None) -> list[tuple[int, str, Any]]:
+    """(value, name, RGB) of the table's classes (``classes``: these indices only) for a raster style."""
+    return [(i, table.names[i], table.colors[i]) for i in (range(table.num_classes) if classes is None else classes)]
 
 
 # ---------------------------------------------------------------------------------------------- mosaics (VRT)

@@ -17,6 +17,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from landseg.errors import InputError
+from landseg.io.files import atomic_output
 
 QGIS_VERSION = "3.28.0-Firenze"
 OUTLINE = (35, 35, 35)
@@ -60,19 +61,59 @@ def _fill_symbol(name: str, rgb: Sequence[int]) -> str:
             f"{old}</layer></symbol>")
 
 
-def _qml(renderer: str) -> str:
+def _marker_symbol(name: str, rgb: Sequence[int]) -> str:
+    """A QGIS simple marker symbol (a circle of 2.4 mm with a dark outline), for point layers."""
+    props = {"color": _rgba(rgb), "outline_color": _rgba(OUTLINE), "outline_style": "solid",
+             "outline_width": "0.3", "outline_width_unit": "MM", "name": "circle", "size": "2.4",
+             "size_unit": "MM", "angle": "0", "joinstyle": "bevel", "scale_method": "diameter"}
+    options = "".join(f'<Option name="{k}" type="QString" value="{v}"/>' for k, v in props.items())
+    old = "".join(f'<prop k="{k}" v="{v}"/>' for k, v in props.items())
+    return (f'<symbol type="marker" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="SimpleMarker" enabled="1" locked="0" pass="0"><Option type="Map">{options}</Option>'
+            f"{old}</layer></symbol>")
+
+
+def _symbol(kind: str, name: str, rgb: Sequence[int]) -> str:
+    if kind not in ("fill", "marker"):
+        raise ValueError(f"symbol kind must be 'fill' or 'marker', got {kind!r}")
+    return _fill_symbol(name, rgb) if kind == "fill" else _marker_symbol(name, rgb)
+
+
+def _qml(renderer: str, extra: str = "") -> str:
+    """A QGIS vector style: the renderer, and ``extra`` layer settings (field widgets)."""
     return (f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-            f'<qgis version="{QGIS_VERSION}" styleCategories="Symbology">{renderer}'
+            f'<qgis version="{QGIS_VERSION}" styleCategories="AllStyleCategories">{renderer}{extra}'
             "<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode><layerOpacity>1</layerOpacity></qgis>\n")
 
 
-def _sld(layer: str, rules: Sequence[tuple[str, str, Sequence[int]]]) -> str:
-    """An SLD 1.1 of polygons: one rule per (title, ogc:Filter XML, RGB)."""
+def value_map_xml(fields: str | Sequence[str], values: Sequence[str]) -> str:
+    """The QGIS form settings that edit each of ``fields`` through a drop-down of ``values`` (a "Value Map"
+    widget; each value is shown as itself), to pass as ``extra`` of :func:`categorized_qml`."""
+    entries = "".join(f'<Option type="Map"><Option name={quoteattr(v)} type="QString" value={quoteattr(v)}/></Option>'
+                      for v in values)
+    names = [fields] if isinstance(fields, str) else list(fields)
+    widgets = "".join(f'<field name={quoteattr(f)} configurationFlags="None">'
+                      '<editWidget type="ValueMap"><config><Option type="Map">'
+                      f'<Option name="map" type="List">{entries}</Option></Option></config></editWidget></field>'
+                      for f in names)
+    return f"<fieldConfiguration>{widgets}</fieldConfiguration>"
+
+
+def _sld_symbolizer(kind: str, rgb: Sequence[int]) -> str:
+    fill = f'<se:Fill><se:SvgParameter name="fill">{_hex(rgb)}</se:SvgParameter></se:Fill>'
+    stroke = (f'<se:Stroke><se:SvgParameter name="stroke">{_hex(OUTLINE)}</se:SvgParameter>'
+              '<se:SvgParameter name="stroke-width">1</se:SvgParameter></se:Stroke>')
+    if kind == "marker":
+        return (f"<se:PointSymbolizer><se:Graphic><se:Mark><se:WellKnownName>circle</se:WellKnownName>{fill}{stroke}"
+                "</se:Mark><se:Size>9</se:Size></se:Graphic></se:PointSymbolizer>")
+    return f"<se:PolygonSymbolizer>{fill}{stroke}</se:PolygonSymbolizer>"
+
+
+def _sld(layer: str, rules: Sequence[tuple[str, str, Sequence[int]]], kind: str = "fill") -> str:
+    """An SLD 1.1 of polygons (or points, ``kind="marker"``): one rule per (title, ogc:Filter XML, RGB)."""
     body = "".join(
         f"<se:Rule><se:Name>{escape(title)}</se:Name><se:Description><se:Title>{escape(title)}</se:Title>"
-        f"</se:Description>{flt}<se:PolygonSymbolizer><se:Fill><se:SvgParameter name=\"fill\">{_hex(rgb)}"
-        f"</se:SvgParameter></se:Fill><se:Stroke><se:SvgParameter name=\"stroke\">{_hex(OUTLINE)}</se:SvgParameter>"
-        "<se:SvgParameter name=\"stroke-width\">1</se:SvgParameter></se:Stroke></se:PolygonSymbolizer></se:Rule>"
+        f"</se:Description>{flt}{_sld_symbolizer(kind, rgb)}</se:Rule>"
         for title, flt, rgb in rules)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<StyledLayerDescriptor version="1.1.0" '
             'xmlns="http://www.opengis.net/sld" xmlns:ogc="http://www.opengis.net/ogc" '
@@ -82,21 +123,30 @@ def _sld(layer: str, rules: Sequence[tuple[str, str, Sequence[int]]]) -> str:
             f"<se:FeatureTypeStyle>{body}</se:FeatureTypeStyle></UserStyle></NamedLayer></StyledLayerDescriptor>\n")
 
 
-def categorized_qml(field: str, categories: Sequence[tuple[str, Sequence[int]]]) -> str:
-    """A QGIS categorized renderer on ``field``: one fill colour per value (value, RGB)."""
-    cats = "".join(f'<category value={quoteattr(str(v))} symbol="{k}" label={quoteattr(str(v))} render="true"/>'
-                   for k, (v, _) in enumerate(categories))
-    symbols = "".join(_fill_symbol(str(k), rgb) for k, (_, rgb) in enumerate(categories))
+Category = tuple[str, Sequence[int]] | tuple[str, Sequence[int], str]
+"""(value, RGB) or (value, RGB, legend label); without a label the legend shows the value."""
+
+
+def _label(cat: Category) -> str:
+    return str(cat[2]) if len(cat) > 2 else str(cat[0])  # type: ignore[misc]
+
+
+def categorized_qml(field: str, categories: Sequence[Category], *, kind: str = "fill", extra: str = "") -> str:
+    """A QGIS categorized renderer on ``field``: one colour per value; ``kind`` "fill" (polygons) or
+    "marker" (points); ``extra``: more layer settings, e.g. :func:`value_map_xml`."""
+    cats = "".join(f'<category value={quoteattr(str(c[0]))} symbol="{k}" label={quoteattr(_label(c))} render="true"/>'
+                   for k, c in enumerate(categories))
+    symbols = "".join(_symbol(kind, str(k), c[1]) for k, c in enumerate(categories))
     return _qml(f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(field)} symbollevels="0" '
                 f'enableorderby="0" forceraster="0"><categories>{cats}</categories><symbols>{symbols}</symbols>'
-                f"<source-symbol>{_fill_symbol('0', (200, 200, 200))}</source-symbol></renderer-v2>")
+                f"<source-symbol>{_symbol(kind, '0', (200, 200, 200))}</source-symbol></renderer-v2>", extra)
 
 
-def categorized_sld(layer: str, field: str, categories: Sequence[tuple[str, Sequence[int]]]) -> str:
-    rules = [(str(v), (f"<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
-                       f"<ogc:Literal>{escape(str(v))}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>"), rgb)
-             for v, rgb in categories]
-    return _sld(layer, rules)
+def categorized_sld(layer: str, field: str, categories: Sequence[Category], *, kind: str = "fill") -> str:
+    rules = [(_label(c), (f"<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
+                          f"<ogc:Literal>{escape(str(c[0]))}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>"), c[1])
+             for c in categories]
+    return _sld(layer, rules, kind)
 
 
 def graduated_breaks(breaks: Sequence[float], labels: Sequence[str] | None = None,
@@ -127,14 +177,57 @@ def graduated_qml(field: str, ranges: Sequence[tuple[float, float, str, Sequence
                 '<classificationMethod id="Fixed"/></renderer-v2>')
 
 
-def graduated_sld(layer: str, field: str, ranges: Sequence[tuple[float, float, str, Sequence[int]]]) -> str:
-    f = escape(field)
-    rules = [(label, (f"<ogc:Filter><ogc:And><ogc:PropertyIsGreaterThanOrEqualTo><ogc:PropertyName>{f}"
-                      f"</ogc:PropertyName><ogc:Literal>{lo}</ogc:Literal></ogc:PropertyIsGreaterThanOrEqualTo>"
-                      f"<ogc:PropertyIsLessThanOrEqualTo><ogc:PropertyName>{f}</ogc:PropertyName><ogc:Literal>{hi}"
+def graduated_sld(layer: str, field: str, ranges: Sequence[tuple[float, float, str, Sequence[int]]],
+                  denominator: str | None = None) -> str:
+    """The SLD of :func:`graduated_qml` on ``field`` (or on ``field / denominator``)."""
+    f = f"<ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
+    if denominator:
+        f = f"<ogc:Div>{f}<ogc:PropertyName>{escape(denominator)}</ogc:PropertyName></ogc:Div>"
+    rules = [(label, (f"<ogc:Filter><ogc:And><ogc:PropertyIsGreaterThanOrEqualTo>{f}"
+                      f"<ogc:Literal>{lo}</ogc:Literal></ogc:PropertyIsGreaterThanOrEqualTo>"
+                      f"<ogc:PropertyIsLessThanOrEqualTo>{f}<ogc:Literal>{hi}"
                       "</ogc:Literal></ogc:PropertyIsLessThanOrEqualTo></ogc:And></ogc:Filter>"), rgb)
              for lo, hi, label, rgb in ranges]
     return _sld(layer, rules)
+
+
+def share_expression(field: str, denominator: str) -> str:
+    """A QGIS expression of ``field / denominator`` (NULL where the denominator is 0), usable as the
+    attribute of :func:`graduated_qml`."""
+    q = '"' + field.replace('"', '""') + '"'
+    d = '"' + denominator.replace('"', '""') + '"'
+    return f"CASE WHEN {d} > 0 THEN {q} / {d} END"
+
+
+def class_raster_qml(entries: Sequence[tuple[int, str, Sequence[int]]]) -> str:
+    """A QGIS style of a class raster: a paletted renderer of band 1 with one legend entry per
+    (pixel value, class name, RGB); other values (nodata, unused codes) are not drawn or listed."""
+    palette = "".join(f'<paletteEntry value="{int(v)}" color={quoteattr(_hex(rgb))} alpha="255" label={quoteattr(name)}/>'
+                      for v, name, rgb in entries)
+    return (f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+            f'<qgis version="{QGIS_VERSION}" styleCategories="AllStyleCategories"><pipe>'
+            '<rasterrenderer type="paletted" opacity="1" band="1" alphaBand="-1" nodataColor="">'
+            "<rasterTransparency/><minMaxOrigin><limits>None</limits><extent>WholeRaster</extent>"
+            "<statAccuracy>Estimated</statAccuracy><cumulativeCutLower>0.02</cumulativeCutLower>"
+            "<cumulativeCutUpper>0.98</cumulativeCutUpper><stdDevFactor>2</stdDevFactor></minMaxOrigin>"
+            f"<colorPalette>{palette}</colorPalette></rasterrenderer>"
+            '<brightnesscontrast brightness="0" contrast="0" gamma="1"/>'
+            '<huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128" '
+            'colorizeBlue="128" colorizeStrength="100"/><rasterresampler maxOversampling="2"/>'
+            "<resamplingStage>resamplingFilter</resamplingStage></pipe><blendMode>0</blendMode></qgis>\n")
+
+
+def raster_style_path(raster: str | Path) -> Path:
+    """The style file QGIS loads by itself with a raster: the same name with ``.qml``."""
+    return Path(raster).with_suffix(".qml")
+
+
+def write_raster_style(raster: str | Path, entries: Sequence[tuple[int, str, Sequence[int]]]) -> Path:
+    """Write :func:`class_raster_qml` of ``entries`` beside ``raster`` (atomically); returns its path."""
+    dst = raster_style_path(raster)
+    with atomic_output(dst) as tmp:
+        tmp.write_text(class_raster_qml(entries), encoding="utf-8")
+    return dst
 
 
 def write_gpkg_styles(path: str | Path, layer: str, styles: Sequence[LayerStyle]) -> None:
@@ -166,11 +259,17 @@ def write_gpkg_styles(path: str | Path, layer: str, styles: Sequence[LayerStyle]
 
 __all__ = [
     "RAMP",
+    "Category",
     "LayerStyle",
+    "class_raster_qml",
     "categorized_qml",
     "categorized_sld",
     "graduated_breaks",
     "graduated_qml",
     "graduated_sld",
+    "raster_style_path",
+    "share_expression",
+    "value_map_xml",
     "write_gpkg_styles",
+    "write_raster_style",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from pyproj import CRS, Transformer
 
 from landseg.errors import InputError, OutputError
 from landseg.io.files import atomic_output, free_space, write_failure
+from landseg.io.styles import LayerStyle, write_gpkg_styles
 
 VECTOR_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 """Output formats of :func:`landseg.vectorize.vectorize` by suffix."""
@@ -162,10 +163,11 @@ def vector_output(path: str | Path, layer: str) -> Iterator[VectorTarget]:
 
 def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray], crs_wkt: str | None,
                    *, layer: str | None = None, append: bool = False, tmp: Path | None = None,
-                   masks: list[np.ndarray | None] | None = None) -> None:
+                   masks: list[np.ndarray | None] | None = None, styles: Sequence[LayerStyle] = ()) -> None:
     """Write polygons with attributes to GeoPackage/GeoJSON (atomically unless ``tmp`` is given).
 
-    ``masks`` (one per field, or None) mark the values written as NULL."""
+    ``masks`` (one per field, or None) mark the values written as NULL; a GeoPackage also gets
+    ``styles`` (QGIS layer styles, :func:`landseg.io.styles.write_gpkg_styles`)."""
 
     suffix = path.suffix.lower()
     driver = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}.get(suffix)
@@ -178,10 +180,14 @@ def write_features(path: Path, geoms: np.ndarray, fields: dict[str, np.ndarray],
         kw["field_mask"] = masks
     if tmp is not None:  # inside the caller's vector_output
         pyogrio.raw.write(str(tmp), wkb, list(fields.values()), list(fields.keys()), append=append, **kw)
+        if driver == "GPKG" and styles:
+            write_gpkg_styles(tmp, kw["layer"], styles)
         return
     with vector_output(path, kw["layer"]) as target:
         pyogrio.raw.write(str(target.path), wkb, list(fields.values()), list(fields.keys()), **kw)
         target.features = len(wkb)
+        if driver == "GPKG" and styles:
+            write_gpkg_styles(target.path, kw["layer"], styles)
 
 
 class FeatureWriter:

@@ -6,8 +6,8 @@ The input folder is recognised by its files (:func:`detect_kind`):
   ``NAME_predict.json``, optionally ``NAME_zones.json``, ``NAME_truth.json`` and ``NAME_accuracy.json``
   (a reference sample's accuracy and error-adjusted areas) from ``landseg area``);
 * ``evaluate``: ``metrics.json`` written by ``landseg evaluate``;
-* ``change``: ``transitions.json`` from ``landseg change`` (+ ``transitions_adjusted.json`` with a reference
-  sample, ``green.json`` from ``landseg green``);
+* ``change``: ``transitions.json`` (+ ``transitions.tif``) from ``landseg change`` (+ ``transitions_adjusted.json``
+  with a reference sample, ``green.json`` from ``landseg green``);
 * ``train``: a training run (``metrics.json`` with a history, ``best.safetensors``/``last.safetensors``,
   and the sample windows ``samples/samples.json`` that :func:`landseg.evaluate.sample_predictions` wrote).
 
@@ -26,9 +26,9 @@ from typing import Any
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output
+from landseg.report.change import change_report, is_change_folder
 from landseg.report.evaluate import evaluate_report
 from landseg.report.page import read_json
-from landseg.report.planning import change_report
 from landseg.report.predict import predict_report
 from landseg.report.train import train_report
 
@@ -36,12 +36,12 @@ KINDS = ("predict", "evaluate", "train", "change")
 
 EXPECTED = ("a predict output folder (NAME_classes.tif with NAME_preview.png / NAME_areas.json), "
             "an evaluate folder (metrics.json from `landseg evaluate`), "
-            "a training run folder (metrics.json, best.safetensors / last.safetensors from `landseg train`), "
-            "or a change folder (transitions.json from `landseg change` / `landseg green`)")
+            "a change folder (transitions.json from `landseg change` / `landseg green`), "
+            "or a training run folder (metrics.json, best.safetensors / last.safetensors from `landseg train`)")
 
 
 def detect_kind(folder: str | Path) -> str:
-    """'predict', 'evaluate' or 'train' from the files in ``folder``; else a clear :class:`InputError`."""
+    """'predict', 'evaluate', 'train' or 'change' from the files in ``folder``; else a clear :class:`InputError`."""
     p = Path(folder)
     if not p.exists():
         raise InputError(f"{p}: not found; give {EXPECTED}")
@@ -55,7 +55,7 @@ def detect_kind(folder: str | Path) -> str:
         return "train"
     if any(p.glob("*_classes.tif")):
         return "predict"
-    if (p / "transitions.json").exists():
+    if is_change_folder(p):
         return "change"
     found = sorted(f.name for f in p.iterdir())[:8]
     raise InputError(f"{p}: holds no landseg results (found: {', '.join(found) or 'nothing'}); expected {EXPECTED}")

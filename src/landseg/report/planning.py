@@ -77,29 +77,6 @@ def adjusted_section(page: Page, d: dict[str, Any]) -> None:
              f'<div class="scroll"><table class="change-adjusted">{thead}{"".join(trows)}</table></div>')
 
 
-def change_report(folder: Path, max_size: int) -> Page:
-    """A ``landseg change`` / ``landseg green`` output folder."""
-    d = read_json(folder / "transitions.json")
-    page = Page(f"Land-cover change: {folder.name}",
-                f"<code>{esc(Path(d.get('before', '')).name)}</code> → <code>{esc(Path(d.get('after', '')).name)}</code>")
-    names = d.get("classes", [])
-    m2 = d.get("matrix_m2", [])
-    page.h2("Transitions (m²)")
-    head = "<tr><th>before \\ after</th>" + "".join(f'<th class="num">{esc(n)}</th>' for n in names) + "</tr>"
-    rows = [f'<tr><td>{esc(a)}</td>' + "".join(cell(v, "transition-m2", None, from_=a, to=b) for b, v in zip(names, r))
-            + "</tr>" for a, r in zip(names, m2)]
-    page.add(f'<div class="scroll"><table class="transitions">{head}{"".join(rows)}</table></div>')
-    heads = d.get("headline_m2", {})
-    page.add("<h3>Headline figures (mapped, m²)</h3><ul>" + "".join(
-        f"<li>{esc(r)}: " + ", ".join(f"{esc(k)} {fmt_num(v)}" for k, v in fig.items()) + "</li>"
-        for r, fig in heads.items()) + "</ul>")
-    if (folder / "transitions_adjusted.json").exists():
-        adjusted_section(page, read_json(folder / "transitions_adjusted.json"))
-    if (folder / "green.json").exists():
-        green_section(page, read_json(folder / "green.json"))
-    return page
-
-
 def planning_section(page: Page, path: Path) -> None:
     """``NAME_planning.json`` beside a class map: per-zone indicators with the planning columns."""
     d = read_json(path)
@@ -111,4 +88,4 @@ def planning_section(page: Page, path: Path) -> None:
         page.add(f'<p class="muted">{esc(r)}</p>')
 
 
-__all__ = ["adjusted_section", "change_report", "green_section", "planning_section", "zone_rows_table"]
+__all__ = ["adjusted_section", "green_section", "planning_section", "zone_rows_table"]
