@@ -211,7 +211,25 @@ def add_predict(p: argparse.ArgumentParser) -> None:
                         "either way (default 8)")
     p.add_argument("--max-pixels", type=positive_float, default=2e9,
                    help="refuse inputs whose inference grid would exceed this many pixels (default 2e9)")
+    p.add_argument("--bands", type=parse_band_map, default=None, metavar="I,J,K",
+                   help="input band numbers (1-based) to feed the model's bands in order, e.g. 2,3,1")
+    p.add_argument("--input-bands", default=None, metavar="MEANING",
+                   help="what the input's bands are when the file does not say: rgb, irrg, rgbi, ... or names "
+                        "such as nir,red,green (an input that differs from the model's bands needs --bands)")
+    p.add_argument("--confidence", action="store_true",
+                   help="also write NAME_confidence.tif: the model's confidence, uint8 0-100, nodata 255")
     add_cluster_options(p)
+
+
+def parse_band_map(text: str) -> list[int]:
+    """``--bands 2,3,1``: distinct 1-based band numbers."""
+    try:
+        out = [int(v) for v in text.split(",")]
+    except ValueError:
+        out = []
+    if not out or any(v < 1 for v in out):
+        raise argparse.ArgumentTypeError(f"expected comma-separated band numbers from 1, e.g. 2,3,1, got {text!r}")
+    return out
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -245,7 +263,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite,
-                          max_scale=args.max_scale, max_pixels=args.max_pixels)
+                          max_scale=args.max_scale, max_pixels=args.max_pixels, band_map=args.bands,
+                          input_bands=args.input_bands, confidence=args.confidence)
     if args.ray is not None and not args.mosaic:
         raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
     if args.mosaic:
