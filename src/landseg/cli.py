@@ -39,6 +39,7 @@ from landseg.mosaic import predict_mosaic  # noqa: E402
 from landseg.pipeline import AreaRequest, format_reports, measure_areas  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
 from landseg.report import detect_kind, write_report  # noqa: E402
+from landseg.train import init_model_options
 from landseg.train import train as run_training
 from landseg.train_config import TrainConfig, make_config  # noqa: E402
 from landseg.vectorize import vectorize as run_vectorize  # noqa: E402
@@ -156,12 +157,16 @@ def add_train(p: argparse.ArgumentParser) -> None:
         ("device", str, "auto, cpu, cuda, cuda:1, mps"), ("precision", str, "auto, fp32, bf16, fp16"),
         ("num-workers", int, "data loader processes"), ("seed", int, "random seed"),
         ("time-limit", float, "stop after this many minutes (the schedule follows elapsed time)"),
+        ("init", str, "start from a trained model: default, a run folder or a checkpoint; its architecture is used "
+                      "(unless --model), the head is mapped by class name, new classes start fresh"),
     ):
         p.add_argument(f"--{key}", type=TRAIN_TYPES.get(key, typ), default=None, help=hlp)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k, None) for k in TrainConfig.keys() if k != "augment"}
+    if args.init and args.model is None and args.config is None and not any(x.startswith("model=") for x in args.set):
+        overrides.update({k: v for k, v in init_model_options(args.init).items() if overrides.get(k) is None})
     cfg = make_config(overrides, preset=args.preset, file=args.config, sets=args.set)
     final = run_training(args.dataset, args.out, cfg, resume=args.resume, overwrite=args.overwrite)
     if final and int(os.environ.get("RANK", "0")) == 0:
