@@ -95,7 +95,8 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------------------------------------- prepare
 def add_prepare(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=list(KINDS), help="source layout")
+    p.add_argument("kind", choices=list(KINDS), help="source layout; vector: IMAGES (GeoTIFF, folder or glob) labelled "
+                   "by polygons (--labels, --class-field)")
     p.add_argument("src", help="the download folder (zips or extracted) or the folder with images/ and masks/")
     p.add_argument("dest", help="output dataset folder")
     p.add_argument("--bands", default=None, help="potsdam: rgb (default), irrg or rgbir; vaihingen is irrg")
@@ -113,6 +114,10 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unknown-to-ignore", action="store_true", help="map label colours outside the table to ignore")
     p.add_argument("--gsd", type=gsd_metres, help="pixel size in metres for images without georeferencing")
     p.add_argument("--overwrite", action="store_true", help="redo tiles that are already prepared")
+    p.add_argument("--labels", help="vector: polygon labels (GeoPackage, GeoJSON, Shapefile; any CRS)")
+    p.add_argument("--class-field", help="vector: the attribute holding each polygon's class (name or index)")
+    p.add_argument("--background", metavar="CLASS",
+                   help="vector: class of the pixels outside every polygon (default: ignore, for sparse labels)")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -120,7 +125,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         args.kind, args.src, args.dest, bands=args.bands, class_table=args.class_table, test=args.test,
         val=args.val, test_list=args.test_list, val_list=args.val_list, val_fraction=args.val_fraction,
         seed=args.seed, export_patches=args.export_patches, unknown_to_ignore=args.unknown_to_ignore,
-        gsd=args.gsd, overwrite=args.overwrite, on_note=lambda n: _err(f"note: {n}"),
+        gsd=args.gsd, overwrite=args.overwrite, on_note=lambda n: _err(f"note: {n}"), labels=args.labels,
+        class_field=args.class_field, background=args.background,
     )
     print("\n".join(prepare_summary(manifest)))
     print(f"prepared dataset written to {args.dest}")

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from landseg.classes import ClassTable
-from landseg.data.dataset import RandomWindows, WindowSampler
+from landseg.data.dataset import RandomWindows, WindowSampler, labelled_share
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
@@ -373,6 +373,9 @@ class Trainer:
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"
                   f"{', ' + str(self.amp).replace('torch.', '') + ' autocast' if self.amp else ''}; "
                   f"{len(self.train_tiles)} training / {len(self.val_tiles)} validation tiles; {self.pretrained_note}")
+            share = labelled_share(self.train_tiles, cfg.label)
+            print(f"labelled share of the training tiles: {share:.1%}"
+                  + ("; windows are drawn around labelled pixels" if self.sparse_labels() else ""))
         stop = False
         try:
             while self.epoch < cfg.epochs and not stop:
@@ -398,13 +401,17 @@ class Trainer:
         ds = RandomWindows(self.root, self.train_tiles, cfg.window, math.ceil(cfg.windows_per_epoch / self.world_size),
                            label_key=cfg.label, seed=cfg.seed, augment=cfg.augment, jitter_strength=cfg.jitter,
                            scale=(cfg.scale_min, cfg.scale_max), ignore_index=self.table.ignore_index,
-                           rank=self.rank, world_size=self.world_size)
+                           rank=self.rank, world_size=self.world_size, sparse=self.sparse_labels())
         workers = cfg.num_workers if cfg.num_workers is not None else min(4, max((os.cpu_count() or 2) - 1, 0))
         sampler = WindowSampler(len(ds))
         loader = DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers, drop_last=False,
                             persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
                             pin_memory=self.device.type == "cuda")
         return loader, sampler
+
+    def sparse_labels(self) -> bool:
+        """Labels cover less than half of the training tiles (e.g. polygons): draw windows around them."""
+        return labelled_share(self.train_tiles, self.cfg.label) < 0.5
 
     def train_epoch(self) -> bool:
         """One training epoch (or the rest of one, on resume) without validation; True when the time
