@@ -289,3 +289,25 @@ def test_training_on_sparse_labels_draws_windows_where_labels_are(make_geotiff, 
     assert main(["train", str(dest), "--out", str(tmp_path / "run"), *FAST]) == 0
     assert "labelled share of the training tiles: 2.2%; windows are drawn around labelled pixels" in capsys.readouterr().out
 
+
+
+def test_report_shows_the_domain_banner(tiny_checkpoint, make_geotiff, tmp_path):
+    ck = load_checkpoint(tiny_checkpoint())
+    ck.domain = _record()  # colours 60-200 in every band
+    save_checkpoint(ck, tmp_path / "m.safetensors")
+    rng = np.random.default_rng(0)
+    inside = make_geotiff(rng.integers(60, 200, (3, 64, 64)).astype(np.uint8), name="inside.tif")
+    red = np.zeros((3, 64, 64), np.uint8)
+    red[0] = 250
+    outside = make_geotiff(red, name="outside.tif")
+    for img in (inside, outside):
+        out = tmp_path / img.stem
+        assert main(["predict", str(tmp_path / "m.safetensors"), str(img), "--out", str(out)]) == 0
+        assert main(["report", str(out), "--out", str(out / "r.html")]) == 0
+        rec = json.loads((out / f"{img.stem}_predict.json").read_text())
+        text = (out / "r.html").read_text()
+        unseen = any("never saw" in w for w in rec["warnings"])
+        assert unseen == (img is outside)
+        assert ('class="domain-warning"' in text) == bool(rec["warnings"])
+        if unseen:
+            assert "colours the model never saw in training" in text and "test imagery" in text

@@ -91,6 +91,22 @@ def dubai_domain(train_tiles: list[str], table_names: list[str], bands: list[str
                               classes=table_names, description=DUBAI_DESCRIPTION)
 
 
+def domain_card_lines(d: Domain | None) -> str:
+    """The model card's pixel-size and domain lines."""
+    if d is None or d.pixel_size is None:
+        return "- **Pixel size**: unknown."
+    mean = ", ".join(f"{m:.1f}" for m in d.band_mean or [])
+    std = ", ".join(f"{x:.1f}" for x in d.band_std or [])
+    lo, hi = d.pixel_size_range or (d.pixel_size, d.pixel_size)
+    return f"""- **Pixel size**: about {d.pixel_size:g} m (range {lo:g}-{hi:g} m), {d.pixel_size_method}
+  (BENCHMARKS.md, "Pixel size of the Dubai imagery"). The dataset is not georeferenced, so predictions are made at
+  the input's native resolution; the estimate is used by the domain check only, which warns when an input's pixels
+  are more than 2x larger or smaller. Expect the model to transfer poorly to very different resolutions (e.g. 5 cm
+  ISPRS orthophotos) and to other landscapes; `landseg predict` says so when an input looks unlike its training data.
+- **Domain record** (`landseg models default`): {d.description}; bands {d.band_meaning}; training-image band means
+  {mean} and standard deviations {std} (0-255), a 16-bin histogram per band and the colours seen in training."""
+
+
 def add_domain() -> None:
     """Write the domain record into the bundled model; its weights stay bit-identical (checked)."""
     path = ASSETS / "default.safetensors"
@@ -206,9 +222,7 @@ def build_card(evaluations: list[Path], baselines: list[Path], commands: dict[st
 - **Classes** (index: name): {', '.join(f'{i}: {n}' for i, n in enumerate(ck.class_table.names))}. Unlabeled grey
   and stray black in the masks were ignored.
 - **Input**: 3 bands {', '.join(ck.bands)}, 8-bit, normalised with mean {ck.mean} and std {ck.std} (0-255 scale).
-- **Pixel size**: unknown — the dataset is not georeferenced, so predictions are made at the input's
-  native resolution. The imagery is satellite-derived (MBRSC) over Dubai; expect it to transfer poorly to
-  very different resolutions (e.g. 5 cm ISPRS orthophotos) and to other landscapes.
+{domain_card_lines(ck.domain)}
 - **Training data**: Humans in the Loop "Semantic segmentation of aerial imagery" (Dubai), all of Tiles 1-7
   except `{HELD_OUT}`, the bundled demo image: {len(train_tiles)} training and {len(val_tiles)} validation
   images (random, seed 0). The checkpoint's metadata lists every image used for training and validation;
@@ -287,6 +301,11 @@ if __name__ == "__main__":
         build_model(a.run)
     if a.domain:
         add_domain()
+        card_md = (ASSETS / "MODEL_CARD.md").read_text()
+        start = card_md.index("- **Pixel size**")
+        end = card_md.index("- **Training data**")
+        d = load_checkpoint(ASSETS / "default.safetensors").domain
+        (ASSETS / "MODEL_CARD.md").write_text(card_md[:start] + domain_card_lines(d) + "\n" + card_md[end:])
         card_path = ASSETS / "model_card.json"
         card = json.loads(card_path.read_text())
         card["domain"] = load_checkpoint(ASSETS / "default.safetensors").domain.to_dict()

@@ -183,11 +183,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- models
 def add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=positive_int, default=512, help="window side for the FLOPs column (default 512)")
+    p.add_argument("model", nargs="?", default=None,
+                   help="a trained model (default, run folder, checkpoint): show its domain (training data, pixel "
+                        "size, bands, band statistics, classes) and parent instead of the table")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     if args.window < 32 or args.window % 32:
         raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
+    if args.model:
+        ck = load_checkpoint(args.model)
+        init = ck.train.get("init") or {}
+        print(f"{ck.path}: {ck.arch}")
+        print("\n".join(ck.domain_or_unknown().summary_lines()))
+        if init:
+            print(f"initialised from: {init.get('model')} ({init.get('description', 'unknown')})")
+        return 0
     print(models_table(args.window))
     return 0
 

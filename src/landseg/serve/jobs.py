@@ -395,5 +395,7 @@ def run_job(job: dict[str, Any], job_dir: Path, engines: EngineCache, predict_op
         "legend": [{"index": i, "name": n, "color": list(c)} for i, (n, c) in enumerate(zip(table.names, table.colors))],
         "areas": areas, "zones": zones, "accuracy": accuracy, "polygons": polygons,
         "warnings": [_public(w, job_dir, job) for w in res.warnings],
+        "domain_warnings": [_public(w, job_dir, job) for w in rec.get("warnings", [])],
+        "domain": rec.get("domain"),
         "files": sorted(name for name, (fname, _, _) in ARTIFACTS.items() if (out / fname).exists()),
     }
