@@ -3,20 +3,25 @@
 import json
 
 import numpy as np
-import pyogrio
-import pyogrio.raw
 import pytest
 import rasterio
 import rasterio.features
 import shapely
 import torch
+from pyogrio.raw import write
+from safetensors import safe_open
+from safetensors.torch import save_file
 from synthetic import potsdam_download
 
 from landseg.assets import SAMPLES
 from landseg.classes import ISPRS, ClassTable
 from landseg.cli import main
-from landseg.models.checkpoint import load_checkpoint, save_checkpoint
+from landseg.data.dataset import RandomWindows
+from landseg.data.prepare import load_manifest
+from landseg.io.vector import transform_geoms
+from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.models.domain import HIST_BINS, InputStats, check_domain, colour_counts, record_from_counts
+from landseg.models.unet import build_model
 
 FAST = ["--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0", "--set", "val_window=128",
         "--set", "val_overlap=32", "--epochs", "1", "--windows-per-epoch", "16"]
@@ -49,8 +54,6 @@ def test_corrupt_domain_record_is_one_line(tiny_checkpoint, make_geotiff, tmp_pa
     ck = load_checkpoint(tiny_checkpoint())
     ck.domain = _record()
     save_checkpoint(ck, tmp_path / "m.safetensors")
-    from safetensors import safe_open
-    from safetensors.torch import save_file
     with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as f:
         meta = json.loads(f.metadata()["landseg"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -164,8 +167,6 @@ def dataset(tmp_path_factory):
 def test_train_init_maps_the_head_by_class_name_and_records_the_parent(dataset, tmp_path, capsys):
     parent_table = ClassTable("other", ("tree", "building", "water"), ((0, 255, 0), (0, 0, 255), (0, 0, 200)))
     arch = {"name": "unet", "in_channels": 3, "num_classes": 3, "width": 4, "depth": 3}
-    from landseg.models.checkpoint import Checkpoint
-    from landseg.models.unet import build_model
     torch.manual_seed(3)
     pm = build_model(arch)
     parent = tmp_path / "parent.safetensors"
@@ -212,9 +213,8 @@ def _polygonise(label_tif, out, crs=None):
     geoms = np.array([g for g, _ in shapes])
     names = np.array([ISPRS.names[v] for _, v in shapes], dtype=object)
     if crs:
-        from landseg.io.vector import transform_geoms
         geoms = transform_geoms(geoms, src_crs, crs)
-    pyogrio.raw.write(out, shapely.to_wkb(geoms), field_data=[names], fields=["landuse"],
+    write(out, shapely.to_wkb(geoms), field_data=[names], fields=["landuse"],
                       crs=crs or src_crs, driver="GPKG", geometry_type="Polygon")
     return a
 
@@ -235,7 +235,6 @@ def test_vector_labels_reproduce_the_raster_label(make_geotiff, tmp_path, crs):
 
 
 def test_vector_labels_sparse_skip_overlap_and_errors(make_geotiff, tmp_path, capsys):
-    from pyogrio.raw import write
     t = rasterio.Affine(1, 0, 500000, 0, -1, 4000100)
     a = make_geotiff(np.full((3, 100, 100), 90, np.uint8), name="a.tif", crs="EPSG:32633", transform=t)
     far = rasterio.Affine(1, 0, 600000, 0, -1, 4000100)
@@ -266,9 +265,6 @@ def test_vector_labels_sparse_skip_overlap_and_errors(make_geotiff, tmp_path, ca
 
 
 def test_training_on_sparse_labels_draws_windows_where_labels_are(make_geotiff, tmp_path, capsys):
-    from landseg.data.dataset import RandomWindows
-    from landseg.data.prepare import load_manifest
-    from pyogrio.raw import write
     t = rasterio.Affine(1, 0, 500000, 0, -1, 4000400)
     rng = np.random.default_rng(0)
     for name in ("a", "b"):

@@ -375,7 +375,8 @@ def predict_raster(
 def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
     """Whether an earlier run left every output ``opts`` asks for. ``predict.json`` is written last, after the class
     map and the side outputs, so a run killed part-way is redone."""
-    want = ["classes", "predict"] + ["probs"] * opts.probs + ["confidence"] * opts.confidence + ["preview", "overlay"] * opts.previews \
+    want = ["classes", "predict"] + ["probs"] * opts.probs + ["confidence"] * opts.confidence \
+        + ["preview", "overlay"] * opts.previews \
         + ["areas", "areas_json"] * opts.areas
     return all(paths[k].exists() for k in want)
 
@@ -495,7 +496,8 @@ def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: 
 def _regrid_confidence(tmpdir: Path, ds, vrt_args: dict[str, Any], bands: list[int]) -> Path:
     """The confidence raster copied back onto the input grid (bilinear, input nodata -> 255)."""
     georef = is_georeferenced(ds)
-    prof = class_map_profile(ds.width, ds.height, crs=ds.crs if georef else None, transform=ds.transform if georef else None)
+    prof = class_map_profile(ds.width, ds.height, crs=ds.crs if georef else None,
+                             transform=ds.transform if georef else None)
     out_path = tmpdir / "confidence.tif"
     with BlockWriter(out_path, prof) as out:
         _finish(tmpdir / "confidence_grid.tif", out, ds, prof, vrt_args, Resampling.bilinear, mask=True, bands=bands)

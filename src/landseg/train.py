@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 import yaml
+from rasterio.enums import Resampling
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -29,9 +30,9 @@ from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
+from landseg.io.raster import open_raster
 from landseg.metrics import metrics_from_confusion
 from landseg.models.build import build_model
-from landseg.io.raster import open_raster
 from landseg.models.catalog import (
     FAMILY_NAMES,
     model_arch,
@@ -141,7 +142,7 @@ def init_weights(model: torch.nn.Module, parent: Checkpoint, names: list[str]) -
 
 def training_domain(manifest: dict[str, Any], tiles: list[dict[str, Any]], step: int = 4):
     """The domain record of a model trained on ``tiles``: band statistics and seen colours of their images
-    (every ``step``-th row and column, read strip by strip), pixel size, band meaning, classes, description."""
+    (decimated ``step`` times each way, read strip by strip), pixel size, band meaning, classes, description."""
     root = Path(manifest["root"])
     nb = manifest["band_count"]
     hist = np.zeros((nb, 256), np.int64)
@@ -150,7 +151,8 @@ def training_domain(manifest: dict[str, Any], tiles: list[dict[str, Any]], step:
         with open_raster(root / t["files"]["image"]) as ds:
             for row in range(0, ds.height, 512):
                 h = min(512, ds.height - row)
-                a = ds.read(window=((row, row + h), (0, ds.width)))[:, ::step, ::step]
+                a = ds.read(window=((row, row + h), (0, ds.width)), resampling=Resampling.nearest,
+                            out_shape=(ds.count, -(-h // step), -(-ds.width // step)))
                 for b in range(nb):
                     hist[b] += np.bincount(a[b].ravel(), minlength=256)
                 cells += colour_counts(a)

@@ -12,8 +12,8 @@ from typing import Any
 
 from landseg.classes import load_class_table
 from landseg.data import folder, isprs
-from landseg.data.vector import vector_sources
 from landseg.data.prepare import PrepareOptions, assign_splits, prepare_dataset
+from landseg.data.vector import vector_sources
 from landseg.errors import InputError
 from landseg.io.raster import open_raster
 
