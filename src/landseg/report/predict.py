@@ -173,8 +173,8 @@ def domain_banner(rec: dict[str, Any]) -> str:
     d = rec.get("domain") or {}
     figs = [f"{k.replace('_', ' ')} {d[k]:.0%}" for k in ("unseen_colour_share", "low_confidence_share") if k in d]
     items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
-    return (f'<div class="domain-warning" role="alert"><strong>This image does not look like the model\'s training '
-            f'data ({esc(d.get("model_description", "unknown"))}); the map may be wrong.</strong>'
+    return (f'<div class="domain-warning" role="alert"><strong>Domain check: the map may be wrong for this image'
+            f'</strong> (model trained on: {esc(d.get("model_description", "unknown"))})'
             f'{"<br><span class=muted>" + esc(", ".join(figs)) + "</span>" if figs else ""}<ul>{items}</ul></div>')
 
 
