@@ -51,6 +51,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--vaihingen", type=int, default=None, help="only the first N Vaihingen crops")
     ap.add_argument("--dubai-per-tile", type=int, default=None, help="only the first N images of each Dubai tile")
+    ap.add_argument("--sets", default=None, help="comma-separated subset of: dubai, potsdam_5cm, "
+                    "potsdam_thumbnails_1.2m, vaihingen_irrg (default: all)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     engine, ckpt = load_engine("default")
@@ -64,6 +66,8 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name, files in image_sets(a.vaihingen, a.dubai_per_tile).items():
+            if a.sets and name not in a.sets.split(","):
+                continue
             rows = []
             for f in files:
                 rec = predict_raster(engine, ckpt, f, tmp, opts, model_name="default")
@@ -82,7 +86,7 @@ def main() -> None:
             print(f"{name:<24} n={len(rows):>3}  unseen colours min/median/max {u.min():.3f}/{np.median(u):.3f}/"
                   f"{u.max():.3f}  mean confidence {c.min():.2f}/{np.median(c):.2f}/{c.max():.2f}  low-confidence "
                   f"share {lo.min():.3f}/{np.median(lo):.3f}/{lo.max():.3f}  warned {warned}/{len(rows)} (colours "
-                  f"{why['never saw']}, confidence {why['unsure']}, pixel size {why['pixels are']})")
+                  f"{why['never saw']}, confidence {why['unsure']}, pixel size {why['pixels are']})", flush=True)
             if name == "dubai":
                 held = [r for r in rows if not r["trained_on"]]
                 hu, hl = np.array([r["unseen"] for r in held]), np.array([r["low"] for r in held])

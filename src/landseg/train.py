@@ -162,7 +162,7 @@ def training_domain(manifest: dict[str, Any], tiles: list[dict[str, Any]], step:
     return record_from_counts(
         hist, cells, pixel_size=pixel, pixel_size_method="from the training tiles' georeferencing" if pixel else "unknown",
         band_meaning=band_meaning(manifest["bands"]), classes=list(table.names),
-        description=f"prepared dataset {manifest.get('dataset')!r} at {root.resolve()}: {len(tiles)} training tiles, "
+        description=f"prepared dataset {manifest.get('dataset')!r} ({root.resolve().name}): {len(tiles)} training tiles, "
                     f"bands {','.join(manifest['bands'])}")
 
 
