@@ -39,9 +39,9 @@ COLOUR_LEVELS = 16  # joint colour histogram of the first three bands: 16 levels
 COLOUR_MIN_DENSITY = 1e-5  # a colour cell is "seen in training" when it holds at least this share of the pixels
 
 # Thresholds (calibrated on real data, see BENCHMARKS.md "Domain check"):
-UNSEEN_THRESHOLD = 0.10  # warn when more than this share of the input's pixels has colours unseen in training
+UNSEEN_THRESHOLD = 0.12  # warn when more than this share of the input's pixels has colours unseen in training
 CONFIDENCE_LOW = 0.5  # a pixel whose blended max-probability is below this counts as low-confidence
-LOW_SHARE_THRESHOLD = 0.30  # warn when more than this share of the pixels is low-confidence
+LOW_SHARE_THRESHOLD = 0.15  # warn when more than this share of the pixels is low-confidence
 PIXEL_SIZE_FACTOR = 2.0  # warn when the input's pixel size differs from the model's estimate by more
 
 
