@@ -254,7 +254,7 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
 def _grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions) -> tuple[dict[str, Any] | None, str]:
     model_ps = ckpt.pixel_size
     if model_ps is None:
-        return None, "model has no training pixel size: input used at its native resolution"
+        return None, "model has no exact training pixel size: input used at its native resolution"
     georef = ds.crs is not None and not ds.transform.is_identity
     if georef:
         upm = _units_per_metre(ds.crs)
