@@ -19,9 +19,12 @@ from landseg.cli import main
 from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import load_manifest
 from landseg.io.vector import transform_geoms
+from landseg.models.build import build_model as build_any
+from landseg.models.catalog import model_arch
 from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.models.domain import HIST_BINS, InputStats, check_domain, colour_counts, record_from_counts
 from landseg.models.unet import build_model
+from landseg.train import init_weights
 
 FAST = ["--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0", "--set", "val_window=128",
         "--set", "val_overlap=32", "--epochs", "1", "--windows-per-epoch", "16"]
@@ -308,3 +311,23 @@ def test_report_shows_the_domain_banner(tiny_checkpoint, make_geotiff, tmp_path)
         assert ('class="domain-warning"' in text) == bool(rec["warnings"])
         if unseen:
             assert "colours the model never saw in training" in text and "test imagery" in text
+
+
+@pytest.mark.parametrize("name", ["small", "effnet-lite0-unet", "effnet-lite0-former", "resnet18-unet", "plain-former"])
+def test_init_weights_every_family(name):
+    """Every architecture family: body copied, head rows mapped by class name, new classes left as initialised."""
+    parent_table = ClassTable("p", ("tree", "building", "water"), ((0, 255, 0), (0, 0, 255), (0, 0, 200)))
+    torch.manual_seed(0)
+    parent_model = build_any(model_arch(name, 3, 3))
+    parent = Checkpoint(arch=model_arch(name, 3, 3), class_table=parent_table, bands=["red", "green", "blue"],
+                        mean=[0.0] * 3, std=[1.0] * 3, pixel_size=None, state_dict=parent_model.state_dict())
+    torch.manual_seed(1)
+    child = build_any(model_arch(name, 3, 2))
+    fresh = {k: v.clone() for k, v in child.state_dict().items()}
+    rec = init_weights(child, parent, ["background", "building"])
+    sd = child.state_dict()
+    heads = [k for k in sd if k.startswith("head.")]
+    assert heads and rec["classes_mapped"] == ["building"] and rec["classes_new"] == ["background"]
+    for k in heads:
+        assert torch.equal(sd[k][1], parent.state_dict[k][1]) and torch.equal(sd[k][0], fresh[k][0])
+    assert all(torch.equal(sd[k], parent.state_dict[k]) for k in sd if not k.startswith("head."))
