@@ -20,7 +20,7 @@ from areahelpers import classmap  # noqa: E402
 from landseg.classes import ISPRS  # noqa: E402
 from landseg.io.labels import CLASS_TABLE_TAG  # noqa: E402
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+REALDATA = Path(os.environ.get("LANDSEG_REALDATA") or Path(__file__).resolve().parents[2] / "shared" / "realdata")
 
 
 def pytest_addoption(parser):

@@ -110,7 +110,7 @@ def test_upload_progress_result_downloads(client, image, tmp_path):
     assert done["progress"] == {"done": WINDOWS, "total": WINDOWS}
     res = done["result"]
     assert res["size"] == [128, 128] and res["crs"] == "EPSG:32633" and res["windows"] == WINDOWS
-    assert res["warnings"] == []
+    assert res["warnings"] == [] and isinstance(res["domain_warnings"], list) and "mean_confidence" in res["domain"]
     assert "/" not in json.dumps(res["areas"]).replace("m²", "").replace(" / ", "")  # no server paths leak
     listed = client.get("/api/jobs").json()["jobs"]
     assert [j["id"] for j in listed] == [job["id"]] and listed[0]["status"] == "done"

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import rasterio
+import torch
 
 from landseg.classes import ISPRS
 from landseg.io.labels import class_table_tags, read_label
 from landseg.models.checkpoint import load_checkpoint, save_checkpoint
+from landseg.models.domain import COLOUR_LEVELS, Domain, band_meaning, colour_counts, record_from_counts
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent / "shared" / "realdata"
+REAL = Path(os.environ.get("LANDSEG_REALDATA") or ROOT.parent / "shared" / "realdata")
 ASSETS = ROOT / "src" / "landseg" / "assets"
 DUBAI_TILE7 = REAL / "Kaarti22_satellite-imagery" / "Semantic segmentation dataset" / "Tile 7"
 SAMPLE_PART = "image_part_003"
@@ -50,6 +54,69 @@ def build_model(run: Path) -> None:
     ck = load_checkpoint(run / "best.safetensors")
     ck.state_dict = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.state_dict.items()}
     save_checkpoint(ck, ASSETS / "default.safetensors")
+
+
+# The Dubai imagery is not georeferenced; its pixel size was estimated by measuring objects of known size in
+# pixels on crops viewed at native resolution (see BENCHMARKS.md "Pixel size of the Dubai imagery"):
+# villa plot pitch (Tile 7 part 5, ~25 px for 20-25 m plots: 0.8-1.0 m), residential street width (Tile 7 part 5,
+# ~10 px for 7-10 m: 0.7-1.0 m), parking-stall pitch (Tile 3 part 5, ~3.7 px for 2.5 m: 0.7 m), bus/truck length
+# (Tile 6 part 4, ~10 px for 12 m: 1.2 m), car length (Tile 6 part 4 / Tile 3 part 5, 3-4 px for 4.5 m: 1.1-1.5 m).
+DUBAI_PIXEL_SIZE = 0.9
+DUBAI_PIXEL_RANGE = [0.6, 1.4]
+DUBAI_PIXEL_METHOD = ("estimated (the imagery is not georeferenced) from objects of known size measured in pixels "
+                      "in 4 images: villa plot pitch, street width, parking-stall pitch, bus and car lengths")
+DUBAI_DESCRIPTION = ("Dubai, UAE: MBRSC satellite imagery (Humans in the Loop 'Semantic segmentation of aerial "
+                     "imagery'), 8-bit RGB JPEG, desert, coast, water, villas and roads")
+
+
+def dubai_image(tile_id: str) -> Path:
+    """The source JPEG of a prepared Dubai tile id such as ``Tile_7__image_part_003``."""
+    tile, part = tile_id.split("__")
+    return DUBAI_TILE7.parent / tile.replace("_", " ") / "images" / f"{part}.jpg"
+
+
+def dubai_domain(train_tiles: list[str], table_names: list[str], bands: list[str]) -> Domain:
+    """The domain record of a model trained on these Dubai tiles: statistics of the real training images."""
+    hist = np.zeros((3, 256), np.int64)
+    cells = np.zeros(COLOUR_LEVELS**3, np.int64)
+    for tid in train_tiles:
+        with rasterio.open(dubai_image(tid)) as ds:
+            for _, win in ds.block_windows(1):
+                a = ds.read(window=win)
+                for b in range(3):
+                    hist[b] += np.bincount(a[b].ravel(), minlength=256)
+                cells += colour_counts(a)
+    return record_from_counts(hist, cells, pixel_size=DUBAI_PIXEL_SIZE, pixel_size_range=DUBAI_PIXEL_RANGE,
+                              pixel_size_method=DUBAI_PIXEL_METHOD, band_meaning=band_meaning(bands),
+                              classes=table_names, description=DUBAI_DESCRIPTION)
+
+
+def domain_card_lines(d: Domain | None) -> str:
+    """The model card's pixel-size and domain lines."""
+    if d is None or d.pixel_size is None:
+        return "- **Pixel size**: unknown."
+    mean = ", ".join(f"{m:.1f}" for m in d.band_mean or [])
+    std = ", ".join(f"{x:.1f}" for x in d.band_std or [])
+    lo, hi = d.pixel_size_range or (d.pixel_size, d.pixel_size)
+    return f"""- **Pixel size**: about {d.pixel_size:g} m (range {lo:g}-{hi:g} m), {d.pixel_size_method}
+  (BENCHMARKS.md, "Pixel size of the Dubai imagery"). The dataset is not georeferenced, so predictions are made at
+  the input's native resolution; the estimate is used by the domain check only, which warns when an input's pixels
+  are more than 2x larger or smaller. Expect the model to transfer poorly to very different resolutions (e.g. 5 cm
+  ISPRS orthophotos) and to other landscapes; `landseg predict` says so when an input looks unlike its training data.
+- **Domain record** (`landseg models default`): {d.description}; bands {d.band_meaning}; training-image band means
+  {mean} and standard deviations {std} (0-255), a 16-bin histogram per band and the colours seen in training."""
+
+
+def add_domain() -> None:
+    """Write the domain record into the bundled model; its weights stay bit-identical (checked)."""
+    path = ASSETS / "default.safetensors"
+    ck = load_checkpoint(path)
+    ck.domain = dubai_domain(ck.train.get("train_tiles") or [], list(ck.class_table.names), ck.bands)
+    before = {k: v.clone() for k, v in ck.state_dict.items()}
+    save_checkpoint(ck, path)
+    after = load_checkpoint(path).state_dict
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype
+                                                  for k in before), "weights changed"
 
 
 def sample_metrics(model: str = "default") -> dict:
@@ -117,6 +184,7 @@ def build_card(evaluations: list[Path], baselines: list[Path], commands: dict[st
         "classes": list(ck.class_table.names),
         "bands": ck.bands,
         "pixel_size": ck.pixel_size,
+        "domain": ck.domain.to_dict() if ck.domain else None,
         "architecture": ck.arch,
         "parameters_m": round(n_params / 1e6, 2),
         "file_mb": round((ASSETS / "default.safetensors").stat().st_size / 1e6, 2),
@@ -154,9 +222,7 @@ def build_card(evaluations: list[Path], baselines: list[Path], commands: dict[st
 - **Classes** (index: name): {', '.join(f'{i}: {n}' for i, n in enumerate(ck.class_table.names))}. Unlabeled grey
   and stray black in the masks were ignored.
 - **Input**: 3 bands {', '.join(ck.bands)}, 8-bit, normalised with mean {ck.mean} and std {ck.std} (0-255 scale).
-- **Pixel size**: unknown — the dataset is not georeferenced, so predictions are made at the input's
-  native resolution. The imagery is satellite-derived (MBRSC) over Dubai; expect it to transfer poorly to
-  very different resolutions (e.g. 5 cm ISPRS orthophotos) and to other landscapes.
+{domain_card_lines(ck.domain)}
 - **Training data**: Humans in the Loop "Semantic segmentation of aerial imagery" (Dubai), all of Tiles 1-7
   except `{HELD_OUT}`, the bundled demo image: {len(train_tiles)} training and {len(val_tiles)} validation
   images (random, seed 0). The checkpoint's metadata lists every image used for training and validation;
@@ -216,6 +282,8 @@ if __name__ == "__main__":
     ap.add_argument("--run", type=Path, help="the shipped model's run (trained on all tiles but the demo image)")
     ap.add_argument("--evaluation", type=Path, nargs="+", help="`landseg evaluate` outputs of the recipe trained on "
                     "Tiles 1-6, scored on Tile 7 (one per seed)")
+    ap.add_argument("--domain", action="store_true", help="(re)write the bundled model's domain record and the "
+                    "card's domain entry (weights unchanged)")
     ap.add_argument("--baseline", type=Path, nargs="*", default=[], help="the same for the plain U-Net, same time")
     src = "'shared/realdata/Kaarti22_satellite-imagery/Semantic segmentation dataset'"
     ap.add_argument("--prepare-command", default=f"landseg prepare folder {src} data/dubai --class-table dubai "
@@ -231,6 +299,17 @@ if __name__ == "__main__":
     build_samples()
     if a.run:
         build_model(a.run)
+    if a.domain:
+        add_domain()
+        card_md = (ASSETS / "MODEL_CARD.md").read_text()
+        start = card_md.index("- **Pixel size**")
+        end = card_md.index("- **Training data**")
+        d = load_checkpoint(ASSETS / "default.safetensors").domain
+        (ASSETS / "MODEL_CARD.md").write_text(card_md[:start] + domain_card_lines(d) + "\n" + card_md[end:])
+        card_path = ASSETS / "model_card.json"
+        card = json.loads(card_path.read_text())
+        card["domain"] = load_checkpoint(ASSETS / "default.safetensors").domain.to_dict()
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
     if a.evaluation:
         build_card(a.evaluation, a.baseline, {k: getattr(a, k) for k in (
             "prepare_command", "recipe_command", "evaluate_command", "prepare_all_command", "train_command")})

@@ -44,6 +44,7 @@ from landseg.mosaic import parse_datetime, predict_mosaic  # noqa: E402
 from landseg.pipeline import AreaRequest, format_reports, measure_areas  # noqa: E402
 from landseg.predict import PredictOptions, predict_files  # noqa: E402
 from landseg.report import detect_kind, write_report  # noqa: E402
+from landseg.train import init_model_options
 from landseg.train import train as run_training
 from landseg.train_config import TrainConfig, make_config  # noqa: E402
 from landseg.vectorize import vectorize as run_vectorize  # noqa: E402
@@ -105,7 +106,8 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------------------------------------- prepare
 def add_prepare(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=list(KINDS), help="source layout")
+    p.add_argument("kind", choices=list(KINDS), help="source layout; vector: IMAGES (GeoTIFF, folder or glob) labelled "
+                   "by polygons (--labels, --class-field)")
     p.add_argument("src", help="the download folder (zips or extracted) or the folder with images/ and masks/")
     p.add_argument("dest", help="output dataset folder")
     p.add_argument("--bands", default=None, help="potsdam: rgb (default), irrg or rgbir; vaihingen is irrg")
@@ -123,6 +125,10 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unknown-to-ignore", action="store_true", help="map label colours outside the table to ignore")
     p.add_argument("--gsd", type=gsd_metres, help="pixel size in metres for images without georeferencing")
     p.add_argument("--overwrite", action="store_true", help="redo tiles that are already prepared")
+    p.add_argument("--labels", help="vector: polygon labels (GeoPackage, GeoJSON, Shapefile; any CRS)")
+    p.add_argument("--class-field", help="vector: the attribute holding each polygon's class (name or index)")
+    p.add_argument("--background", metavar="CLASS",
+                   help="vector: class of the pixels outside every polygon (default: ignore, for sparse labels)")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -130,7 +136,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         args.kind, args.src, args.dest, bands=args.bands, class_table=args.class_table, test=args.test,
         val=args.val, test_list=args.test_list, val_list=args.val_list, val_fraction=args.val_fraction,
         seed=args.seed, export_patches=args.export_patches, unknown_to_ignore=args.unknown_to_ignore,
-        gsd=args.gsd, overwrite=args.overwrite, on_note=lambda n: _err(f"note: {n}"),
+        gsd=args.gsd, overwrite=args.overwrite, on_note=lambda n: _err(f"note: {n}"), labels=args.labels,
+        class_field=args.class_field, background=args.background,
     )
     print("\n".join(prepare_summary(manifest)))
     print(f"prepared dataset written to {args.dest}")
@@ -167,12 +174,16 @@ def add_train(p: argparse.ArgumentParser) -> None:
         ("device", str, "auto, cpu, cuda, cuda:1, mps"), ("precision", str, "auto, fp32, bf16, fp16"),
         ("num-workers", int, "data loader processes"), ("seed", int, "random seed"),
         ("time-limit", float, "stop after this many minutes (the schedule follows elapsed time)"),
+        ("init", str, "start from a trained model: default, a run folder or a checkpoint; its architecture is used "
+                      "(unless --model), the head is mapped by class name, new classes start fresh"),
     ):
         p.add_argument(f"--{key}", type=TRAIN_TYPES.get(key, typ), default=None, help=hlp)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k, None) for k in TrainConfig.keys() if k != "augment"}
+    if args.init and args.model is None and args.config is None and not any(x.startswith("model=") for x in args.set):
+        overrides.update({k: v for k, v in init_model_options(args.init).items() if overrides.get(k) is None})
     cfg = make_config(overrides, preset=args.preset, file=args.config, sets=args.set)
     final = run_training(args.dataset, args.out, cfg, resume=args.resume, overwrite=args.overwrite)
     if final and int(os.environ.get("RANK", "0")) == 0:
@@ -183,11 +194,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- models
 def add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=positive_int, default=512, help="window side for the FLOPs column (default 512)")
+    p.add_argument("model", nargs="?", default=None,
+                   help="a trained model (default, run folder, checkpoint): show its domain (training data, pixel "
+                        "size, bands, band statistics, classes) and parent instead of the table")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     if args.window < 32 or args.window % 32:
         raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
+    if args.model:
+        ck = load_checkpoint(args.model)
+        init = ck.train.get("init") or {}
+        print(f"{ck.path}: {ck.arch}")
+        print("\n".join(ck.domain_or_unknown().summary_lines()))
+        if init:
+            print(f"initialised from: {init.get('model')} ({init.get('description', 'unknown')})")
+        return 0
     print(models_table(args.window))
     return 0
 
@@ -231,6 +253,13 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress-lines", action="store_true",
                    help="print 'progress: DONE/TOTAL windows (P%%)' lines on stderr, for programs that run landseg "
                         "(the QGIS plugin); the progress bar shows only on a terminal")
+    p.add_argument("--bands", type=parse_band_map, default=None, metavar="I,J,K",
+                   help="input band numbers (1-based) to feed the model's bands in order, e.g. 2,3,1")
+    p.add_argument("--input-bands", default=None, metavar="MEANING",
+                   help="what the input's bands are when the file does not say: rgb, irrg, rgbi, ... or names "
+                        "such as nir,red,green (an input that differs from the model's bands needs --bands)")
+    p.add_argument("--confidence", action="store_true",
+                   help="also write NAME_confidence.tif: the model's confidence, uint8 0-100, nodata 255")
     add_cluster_options(p)
 
 
@@ -245,6 +274,17 @@ def progress_lines() -> Callable[[int, int], None]:
             print(f"progress: {done}/{total} windows ({pct}%)", file=sys.stderr, flush=True)
 
     return report
+
+
+def parse_band_map(text: str) -> list[int]:
+    """``--bands 2,3,1``: distinct 1-based band numbers."""
+    try:
+        out = [int(v) for v in text.split(",")]
+    except ValueError:
+        out = []
+    if not out or any(v < 1 for v in out):
+        raise argparse.ArgumentTypeError(f"expected comma-separated band numbers from 1, e.g. 2,3,1, got {text!r}")
+    return out
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -290,7 +330,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite,
                           max_scale=args.max_scale, max_pixels=args.max_pixels, mask=args.mask,
-                          on_progress=progress_lines() if args.progress_lines else None)
+                          on_progress=progress_lines() if args.progress_lines else None, band_map=args.bands,
+                          input_bands=args.input_bands, confidence=args.confidence)
     if args.ray is not None and not args.mosaic:
         raise ConfigError("--ray distributes the tiles of a mosaic: add --mosaic")
     if args.datetime is not None and not args.mosaic:

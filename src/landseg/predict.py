@@ -5,10 +5,13 @@ For each input ``NAME.ext`` the output folder receives::
     NAME_classes.tif    uint8 class map, Cloud-Optimized GeoTIFF, input CRS/transform, nodata 255,
                         colour table and class names embedded (written first, the side outputs after it)
     NAME_probs.tif      optional, per-class probabilities scaled to 0-255
+    NAME_confidence.tif optional (``confidence``), the blended max-probability as uint8 0-100, nodata 255
     NAME_preview.png    class colours, downsampled to at most ``preview_size`` pixels
     NAME_overlay.png    the image with the classes blended over it
     NAME_areas.csv/json class areas (see :mod:`landseg.area`)
-    NAME_predict.json   what was done (model, windows, resampling, timings); written last: with every
+    NAME_predict.json   what was done (model, windows, resampling, timings), the domain check (``domain``:
+                        the measured figures; ``warnings``: one sentence each, empty when the input looks like
+                        the model's training data; see :mod:`landseg.models.domain`); written last: with every
                         output the options ask for present, it marks the input done (:func:`is_complete`)
 """
 
@@ -62,6 +65,7 @@ from landseg.io.raster import (
 )
 from landseg.io.styles import write_raster_style
 from landseg.models.checkpoint import Checkpoint
+from landseg.models.domain import BAND_MEANINGS, InputStats, band_meaning, check_domain, parse_band_meaning
 from landseg.models.engine import load_engine, tta_call
 from landseg.models.sliding import (
     Block,
@@ -98,6 +102,9 @@ class PredictOptions:
     extra_tags: dict[str, str] = field(default_factory=dict)
     mask: str = "auto"  # what marks input nodata: auto, alpha, nodata, none (io.raster.choose_mask)
     on_progress: Callable[[int, int], None] | None = None  # (windows done, windows total), e.g. for a web UI
+    band_map: list[int] | None = None  # --bands: 1-based input bands fed to the model's bands, in order
+    input_bands: str | None = None  # --input-bands: what the input's bands are (rgb, irrg, ...), if it does not say
+    confidence: bool = False  # also write NAME_confidence.tif
 
 
 def output_paths(src: str | Path, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
@@ -105,7 +112,7 @@ def output_paths(src: str | Path, out_dir: str | Path, stem: str | None = None) 
     stem = stem or Path(src).stem
     out = Path(out_dir)
     return {k: out / f"{stem}_{k}{ext}" for k, ext in (
-        ("classes", ".tif"), ("probs", ".tif"), ("preview", ".png"), ("overlay", ".png"),
+        ("classes", ".tif"), ("probs", ".tif"), ("confidence", ".tif"), ("preview", ".png"), ("overlay", ".png"),
         ("areas", ".csv"), ("predict", ".json"))} | {"areas_json": out / f"{stem}_areas.json"}
 
 
@@ -157,11 +164,17 @@ def output_stems(files: Sequence[Path]) -> list[str]:
     return stems
 
 
-def _input_bands(ds: rasterio.DatasetReader, need: int, path: Path) -> list[int]:
-    """Band indexes to feed the model: the bands not tagged alpha when they are as many as the model needs, else
-    the raster's first ``need`` bands (an RGB model reads bands 1-3 of an RGBI image; :func:`describe_bands`
-    says so)."""
+def _input_bands(ds: rasterio.DatasetReader, need: int, path: Path, band_map: list[int] | None = None) -> list[int]:
+    """Band indexes to feed the model: ``band_map`` (``--bands``) if given; else the bands not tagged alpha when
+    they are as many as the model needs, else the raster's first ``need`` bands (an RGB model reads bands 1-3 of
+    an RGBI image; :func:`describe_bands` says so)."""
     ci = list(ds.colorinterp)
+    if band_map is not None:
+        if len(band_map) != need or any(not 1 <= b <= ds.count for b in band_map):
+            raise InputError(f"{path}: --bands {','.join(map(str, band_map))}: the model needs {need} band numbers "
+                             f"between 1 and {ds.count} (this raster's bands), e.g. --bands "
+                             f"{','.join(str(i + 1) for i in range(need))}")
+        return list(band_map)
     data_bands = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha]
     if len(data_bands) == need:
         return data_bands
@@ -176,6 +189,35 @@ def describe_bands(ds: rasterio.DatasetReader, bands: list[int], model_bands: Se
     unused = [i for i in ds.indexes if i not in bands]
     text = f"bands {', '.join(map(str, bands))} of {ds.count} as {', '.join(model_bands)}"
     return text + (f" (band {', '.join(map(str, unused))} not fed to the model)" if unused else "")
+
+
+def declared_band_meaning(ds: rasterio.DatasetReader, opts: PredictOptions) -> tuple[str, str]:
+    """What the input's bands are, and who says so: ``--input-bands``, else the raster's band descriptions
+    (e.g. ``nir``, ``red``, ``green`` set in QGIS/GDAL). GDAL's colour interpretation is not used: PNG and
+    JPEG always report red/green/blue, and so do most 3-band GeoTIFFs, whatever the bands hold."""
+    if opts.input_bands:
+        return parse_band_meaning(opts.input_bands, ds.count), "--input-bands"
+    desc = [d for d in ds.descriptions if d]
+    if len(desc) == ds.count:
+        meaning = band_meaning(desc)
+        if meaning != "unknown":
+            return meaning, "band descriptions"
+    return "unknown", "not declared"
+
+
+def check_band_meaning(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions, path: Path) -> tuple[str, str]:
+    """Refuse an input whose declared bands differ from the model's (IRRG into an RGB model) unless ``--bands``
+    maps them explicitly; returns the input's meaning and its source."""
+    meaning, source = declared_band_meaning(ds, opts)
+    model = ckpt.domain_or_unknown().band_meaning
+    if opts.band_map is None and "unknown" not in (meaning, model) and meaning != model:
+        have, want = BAND_MEANINGS[meaning], BAND_MEANINGS[model]
+        hint = ",".join(str(have.index(b) + 1) if b in have else "?" for b in want)
+        hint = f" (e.g. --bands {hint})" if "?" not in hint else ""
+        raise InputError(f"{path}: its bands are {meaning} ({', '.join(have)}; from its {source}) but the model "
+                         f"expects {model} ({', '.join(want)}); map the bands explicitly with --bands{hint}, or use "
+                         f"a model trained on {meaning} imagery")
+    return meaning, source
 
 
 def _scaler(ds: rasterio.DatasetReader, path: Path, opts: PredictOptions, bands: list[str]) -> Callable[[np.ndarray], np.ndarray]:
@@ -228,7 +270,7 @@ def prediction_grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictO
 def _grid(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: PredictOptions) -> tuple[dict[str, Any] | None, str]:
     model_ps = ckpt.pixel_size
     if model_ps is None:
-        return None, "model has no training pixel size: input used at its native resolution"
+        return None, "model has no exact training pixel size: input used at its native resolution"
     georef = ds.crs is not None and not ds.transform.is_identity
     if georef:
         upm = _units_per_metre(ds.crs)
@@ -298,8 +340,9 @@ def predict_raster(
     with ExitStack() as stack:
         ds = stack.enter_context(open_raster(src))
         vrt_args, note = prediction_grid(ds, ckpt, opts)
-        bands = _input_bands(ds, len(ckpt.mean), src)
+        bands = _input_bands(ds, len(ckpt.mean), src, opts.band_map)
         source = choose_mask(ds, bands, opts.mask)
+        meaning, meaning_source = check_band_meaning(ds, ckpt, opts, src)
         scale = _scaler(ds, src, opts, ckpt.bands)
         _check_has_data(ds, src, source, bands)
         grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
@@ -314,14 +357,20 @@ def predict_raster(
         except OSError as exc:
             raise output_error(paths["classes"].parent, exc) from None
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
+        stats = InputStats(len(bands))
         n_windows = infer_grid(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts,
-                               mosaic[1] if mosaic else None, source)
+                               mosaic[1] if mosaic else None, source, stats=stats)
         t_model = time.perf_counter() - t0
         final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
+        final_conf = tmpdir / "confidence_grid.tif"
         if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
             final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands, source)
+            if opts.confidence:
+                final_conf = _regrid_confidence(tmpdir, ds, vrt_args, bands, source)
         finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
         write_raster_style(paths["classes"], class_style_entries(ckpt.class_table))  # QGIS legend: class names
+        if opts.confidence:
+            finalize_cog(final_conf, paths["confidence"], overview_resampling="average")
         if opts.probs:
             with update_raster(final_probs) as pds:
                 pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
@@ -336,6 +385,10 @@ def predict_raster(
                   "tta": opts.tta, "windows": n_windows, "inference_grid": [grid.width, grid.height],
                   "seconds_model": round(t_model, 2), "bands": bands,
                   "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text, "made_from": made_from}
+        in_ps = None if vrt_args is not None else _input_pixel_size(ds, opts.gsd)
+        check = check_domain(ckpt.domain_or_unknown(), stats, input_meaning=meaning, meaning_source=meaning_source,
+                             input_pixel_size=in_ps, band_map=opts.band_map)
+        record["domain"], record["warnings"] = check["figures"], check["warnings"]
         if opts.areas:
             record["areas"] = _write_areas(final_raw, paths, None if georef else opts.gsd)
         record["seconds_total"] = round(time.perf_counter() - t0, 2)
@@ -356,7 +409,8 @@ def run_identity(src: Path, ckpt: Checkpoint, opts: PredictOptions, model_name: 
                "input_range": list(opts.input_range) if opts.input_range else None, "mask": opts.mask,
                "resample_tolerance": opts.resample_tolerance, "preview_size": opts.preview_size,
                "extra_tags": dict(sorted(opts.extra_tags.items())),
-               "mosaic_region": list(mosaic[1]) if mosaic else None}
+               "mosaic_region": list(mosaic[1]) if mosaic else None, "band_map": opts.band_map,
+               "input_bands": opts.input_bands, "confidence": opts.confidence or None}
     return {"input": file_identity(src), "model": model, "options": shaping}
 
 
@@ -385,7 +439,8 @@ def changed_since(record_path: Path, made_from: dict[str, Any]) -> str | None:
 def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
     """Whether an earlier run left every output ``opts`` asks for. ``predict.json`` is written last, after the class
     map and the side outputs, so a run killed part-way is redone."""
-    want = ["classes", "predict"] + ["probs"] * opts.probs + ["preview", "overlay"] * opts.previews \
+    want = ["classes", "predict"] + ["probs"] * opts.probs + ["confidence"] * opts.confidence \
+        + ["preview", "overlay"] * opts.previews \
         + ["areas", "areas_json"] * opts.areas
     return all(paths[k].exists() for k in want)
 
@@ -402,9 +457,10 @@ def _check_has_data(ds: rasterio.DatasetReader, src: Path, source: MaskSource | 
 
 def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, bands: list[int], scale,
                vrt_args: dict[str, Any] | None, tmpdir: Path, tags: dict[str, str], opts: PredictOptions,
-               region: Region | None = None, source: MaskSource | None = None) -> int:
+               region: Region | None = None, source: MaskSource | None = None, stats: InputStats | None = None) -> int:
     """Sliding-window inference on the inference grid into ``tmpdir`` (classes_grid.tif, probs_grid.tif);
-    returns the number of windows.
+    returns the number of windows. ``stats`` gathers the input's band statistics from the windows as they are
+    read and the model's confidence from the blended probabilities as they are written (same pass).
 
     Without resampling the inference grid is the input grid: the class map gets its class table now and
     the writer masks input nodata as it writes (through its own handle of the input); no second pass.
@@ -426,7 +482,11 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
     probs = None
     if opts.probs:
         probs = stack.enter_context(BlockWriter(tmpdir / "probs_grid.tif", {**prof, "count": nc, "nodata": None}))
+    conf = None
+    if opts.confidence:
+        conf = stack.enter_context(BlockWriter(tmpdir / "confidence_grid.tif", prof))
     mask_ds = stack.enter_context(open_raster(src)) if direct else None
+    nodata = grid.nodata
 
     def write(blk: Block) -> None:
         row, col = blk.row - r0, blk.col - c0
@@ -434,8 +494,16 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
             h, w = blk.classes.shape
             blk.classes[~valid_mask(mask_ds, Window(col, row, w, h), indexes=bands, source=source)] = CLASS_MAP_NODATA
         classes.write(blk.classes, row, col)
-        if probs is not None:
+        if probs is not None and opts.probs:
             probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
+        if blk.probs is not None:
+            maxp = blk.probs.max(axis=0)
+            ok = blk.classes != CLASS_MAP_NODATA
+            if stats is not None:
+                stats.add_confidence(maxp[ok])
+            if conf is not None:
+                c = np.where(ok, np.clip(maxp * 100 + 0.5, 0, 100), CLASS_MAP_NODATA).astype(np.uint8)
+                conf.write(c, row, col)
 
     def read(r: int, c: int, h: int, w: int) -> np.ndarray:
         try:
@@ -451,7 +519,10 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
                              + "; replace the tile or leave it out of the mosaic") from None
         if a.dtype.kind == "f":  # NaN/inf pixels are nodata (masked on writing); feed the model zeros there
             a = np.where(np.isfinite(a), a, 0)
-        return scale(a)
+        a = scale(a)
+        if stats is not None:
+            stats.add_pixels(a, None if nodata is None else ~(a == np.asarray(nodata).astype(a.dtype)).all(axis=0))
+        return a
 
     n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width, region)
     bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
@@ -468,12 +539,15 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
     try:
         write_blocks(sliding_window(read, H, W, model, nc, window=opts.window, overlap=opts.overlap,
                                     batch_size=opts.batch_size, chunk_width=opts.chunk_width,
-                                    want_probs=opts.probs, progress=tick, region=region), write)
+                                    want_probs=opts.probs or opts.confidence or stats is not None, progress=tick,
+                                    region=region), write)
     finally:
         bar.close()
     classes.close()
     if probs is not None:
         probs.close()
+    if conf is not None:
+        conf.close()
     return n_windows
 
 
@@ -493,6 +567,27 @@ def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: 
         with BlockWriter(final_probs, pprof) as out:
             _finish(tmpdir / "probs_grid.tif", out, ds, pprof, vrt_args, Resampling.bilinear, mask=False)
     return final_raw, final_probs
+
+
+def _regrid_confidence(tmpdir: Path, ds, vrt_args: dict[str, Any], bands: list[int],
+                       source: MaskSource | None = None) -> Path:
+    """The confidence raster copied back onto the input grid (bilinear, input nodata -> 255)."""
+    georef = is_georeferenced(ds)
+    prof = class_map_profile(ds.width, ds.height, crs=ds.crs if georef else None,
+                             transform=ds.transform if georef else None)
+    out_path = tmpdir / "confidence.tif"
+    with BlockWriter(out_path, prof) as out:
+        _finish(tmpdir / "confidence_grid.tif", out, ds, prof, vrt_args, Resampling.bilinear, mask=True, bands=bands,
+                source=source)
+    return out_path
+
+
+def _input_pixel_size(ds: rasterio.DatasetReader, gsd: float | None) -> float | None:
+    """The input's pixel size in metres (georeferencing or ``--gsd``), None where unknown."""
+    if is_georeferenced(ds):
+        upm = _units_per_metre(ds.crs)
+        return None if upm is None else _pixel_size(ds) / upm
+    return gsd
 
 
 def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dict[str, Any], resampling: Resampling,
@@ -583,6 +678,8 @@ def predict_files(
              f"nodata mask: {rec['mask']})")
         for n in rec.get("notes", []):
             warn(f"note: {f}: {n}")
+        for w in rec.get("warnings", []):
+            warn(f"landseg predict: warning: {f}: {w}")
     if errors:
         warn(f"landseg predict: {len(errors)} of {len(shard(files))} inputs failed: {', '.join(failed)}")
     return errors

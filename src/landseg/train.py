@@ -21,23 +21,33 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 import yaml
+from rasterio.enums import Resampling
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from landseg.classes import ClassTable
-from landseg.data.dataset import RandomWindows, WindowSampler
+from landseg.data.dataset import RandomWindows, WindowSampler, labelled_share
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
 from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
+from landseg.io.raster import open_raster
 from landseg.metrics import metrics_from_confusion
 from landseg.models.build import build_model
 from landseg.models.catalog import (
+    FAMILY_NAMES,
     model_arch,
     model_encoder,
 )
-from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from landseg.models.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    read_metadata,
+    resolve_model_path,
+    save_checkpoint,
+)
+from landseg.models.domain import COLOUR_LEVELS, band_meaning, colour_counts, record_from_counts
 from landseg.models.engine import autocast_dtype, pick_device
 from landseg.models.pretrained import load_pretrained, normalisation
 from landseg.models.unet import count_parameters
@@ -132,6 +142,72 @@ def check_run_folder(run: str | Path, *, resume: bool, overwrite: bool) -> None:
         )
 
 
+def arch_model_name(arch: dict[str, Any]) -> tuple[str, int | None, int | None]:
+    """The ``--model`` name (and U-Net width/depth) of a stored architecture."""
+    if arch.get("name") == "segmodel":
+        for name, (enc, dec) in FAMILY_NAMES.items():
+            if (enc, dec) == (arch["encoder"], arch["decoder"]):
+                return name, None, None
+        raise CheckpointError(f"no --model name for the architecture {arch}")
+    return "small", int(arch["width"]), int(arch["depth"])
+
+
+def init_model_options(spec: str) -> dict[str, Any]:
+    """``--model`` (and U-Net ``width``/``depth``) of the ``--init`` model, for a run that names no model."""
+    name, width, depth = arch_model_name(read_metadata(resolve_model_path(spec))["arch"])
+    return {"model": name, "width": width, "depth": depth}
+
+
+def _family(arch: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in arch.items() if k not in ("num_classes", "in_channels")}
+
+
+def init_weights(model: torch.nn.Module, parent: Checkpoint, names: list[str]) -> dict[str, Any]:
+    """Copy every weight of ``parent`` into ``model`` (same architecture, any class table); the head (``head.*``)
+    row by row where a class name of ``names`` is in the parent's table, left freshly initialised for new classes.
+    Returns what was mapped (recorded in the new checkpoint)."""
+    sd = model.state_dict()
+    pnames = list(parent.class_table.names)
+    mapped = {n: pnames.index(n) for n in names if n in pnames}
+    with torch.no_grad():
+        for k, v in sd.items():
+            src = parent.state_dict[k].to(v.dtype)
+            if k.startswith("head."):
+                for i, n in enumerate(names):
+                    if n in mapped:
+                        v[i] = src[mapped[n]]
+            else:
+                v.copy_(src)
+    return {"classes_mapped": sorted(mapped), "classes_new": [n for n in names if n not in mapped],
+            "classes_dropped": [n for n in pnames if n not in names]}
+
+
+def training_domain(manifest: dict[str, Any], tiles: list[dict[str, Any]], step: int = 4):
+    """The domain record of a model trained on ``tiles``: band statistics and seen colours of their images
+    (decimated ``step`` times each way, read strip by strip), pixel size, band meaning, classes, description."""
+    root = Path(manifest["root"])
+    nb = manifest["band_count"]
+    hist = np.zeros((nb, 256), np.int64)
+    cells = np.zeros(COLOUR_LEVELS**3, np.int64)
+    for t in tiles:
+        with open_raster(root / t["files"]["image"]) as ds:
+            for row in range(0, ds.height, 512):
+                h = min(512, ds.height - row)
+                a = ds.read(window=((row, row + h), (0, ds.width)), resampling=Resampling.nearest,
+                            out_shape=(ds.count, -(-h // step), -(-ds.width // step)))
+                for b in range(nb):
+                    hist[b] += np.bincount(a[b].ravel(), minlength=256)
+                cells += colour_counts(a)
+    ps = manifest.get("pixel_size")
+    pixel = float(ps[0]) if isinstance(ps, list) and ps and not isinstance(ps[0], list) else None
+    table = ClassTable.from_dict(manifest["class_table"])
+    return record_from_counts(
+        hist, cells, pixel_size=pixel, pixel_size_method="from the training tiles' georeferencing" if pixel else "unknown",
+        band_meaning=band_meaning(manifest["bands"]), classes=list(table.names),
+        description=f"prepared dataset {manifest.get('dataset')!r} ({root.resolve().name}): {len(tiles)} training tiles, "
+                    f"bands {','.join(manifest['bands'])}")
+
+
 class Trainer:
     def __init__(self, dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False,
                  overwrite: bool = False):
@@ -169,7 +245,19 @@ class Trainer:
         self.arch = model_arch(cfg.model, self.manifest["band_count"], self.table.num_classes, cfg.width, cfg.depth)
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.arch)
-        self.norm_mean, self.norm_std, self.pretrained_note = self._pretrained(resume)
+        self.parent = self._load_parent() if cfg.init else None
+        self.init_record: dict[str, Any] | None = None
+        if self.parent is not None:
+            self.norm_mean, self.norm_std = list(self.parent.mean), list(self.parent.std)
+            self.pretrained_note = f"weights restored from the checkpoint (initialised from {cfg.init})"
+            if not resume:
+                self.init_record = init_weights(self.model, self.parent, list(self.table.names))
+                self.pretrained_note = (f"initialised from {cfg.init} ({self.parent.path}): classes mapped by name: "
+                                        f"{', '.join(self.init_record['classes_mapped']) or 'none'}; new: "
+                                        f"{', '.join(self.init_record['classes_new']) or 'none'}")
+        else:
+            self.norm_mean, self.norm_std, self.pretrained_note = self._pretrained(resume)
+        self.domain = training_domain(self.manifest, self.train_tiles) if self.rank == 0 else None
         self.model = self.model.to(self.device).to(memory_format=torch.channels_last)
         self.amp = autocast_dtype(self.device, cfg.precision)
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -192,6 +280,21 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     # -- setup helpers -----------------------------------------------------------------
+    def _load_parent(self) -> Checkpoint:
+        """The ``--init`` model, checked against this run: same architecture family, same band count."""
+        spec = str(self.cfg.init)
+        parent = load_checkpoint(spec)
+        pname = arch_model_name(parent.arch)[0]
+        if _family(parent.arch) != _family(self.arch):
+            raise ConfigError(f"--init {spec} is a {pname} model ({_family(parent.arch)}) but --model {self.cfg.model} "
+                              f"is {_family(self.arch)}; weights carry over within one architecture only: leave out "
+                              f"--model (the parent's is used) or give --model {pname}")
+        if parent.arch["in_channels"] != self.arch["in_channels"]:
+            raise ConfigError(f"--init {spec} takes {parent.arch['in_channels']} bands ({', '.join(parent.bands)}) but "
+                              f"the dataset {self.root} has {self.arch['in_channels']}; start from a model with the "
+                              "dataset's bands, or without --init")
+        return parent
+
     def _pretrained(self, resume: bool) -> tuple[list[float], list[float], str]:
         """Load the encoder's pretrained weights (not on resume: the checkpoint has them) and pick the
         normalisation: the weights' own with pretrained weights, else the dataset's statistics."""
@@ -233,6 +336,7 @@ class Trainer:
         if not path.exists():
             raise CheckpointError(f"{self.run}: nothing to resume (no last.safetensors)")
         ck = load_checkpoint(path, with_training_state=True)
+        self.init_record = (ck.train or {}).get("init")
         if ck.class_table.to_dict() != self.table.to_dict():
             raise CheckpointError(f"{path}: trained with class table {ck.class_table.name!r} {list(ck.class_table.names)}, "
                                   f"but this dataset has {self.table.name!r} {list(self.table.names)}")
@@ -253,17 +357,30 @@ class Trainer:
         pixel = float(ps[0]) if isinstance(ps, list) and ps and not isinstance(ps[0], list) else None
         return Checkpoint(
             arch=self.arch, class_table=self.table, bands=self.manifest["bands"], mean=self.norm_mean,
-            std=self.norm_std, pixel_size=pixel, state_dict=self.model.state_dict(),
+            std=self.norm_std, pixel_size=pixel, state_dict=self.model.state_dict(), domain=self.domain,
             train={"config": dataclasses.asdict(self.cfg), "metrics": metrics, "epoch": self.epoch, "step": self.step,
                    "batch_in_epoch": self.batch_in_epoch, "elapsed": self.elapsed, "best": self.best,
                    "history": self.history, "dataset": self.manifest["dataset"], "dataset_root": str(Path(self.root).resolve()),
                    "world_size": self.world_size,
                    "epoch_partial": self._partial_state(self._partial) if self.batch_in_epoch and not self.distributed
                    else None,
-                   "train_tiles": [t["id"] for t in self.train_tiles], "val_tiles": [t["id"] for t in self.val_tiles]},
+                   "train_tiles": [t["id"] for t in self.train_tiles], "val_tiles": [t["id"] for t in self.val_tiles],
+                   "init": self._init_info()},
             optim_state=self.opt.state_dict() if with_state else None,
             rng_state={"torch": torch.get_rng_state()} if with_state else None,
         )
+
+    def _init_info(self) -> dict[str, Any] | None:
+        """The parent model of an ``--init`` run (recorded in every checkpoint)."""
+        if self.parent is None:
+            return None
+        if self.init_record is not None and "model" in self.init_record:
+            return self.init_record
+        info = {"model": str(self.cfg.init), "path": self.parent.path, "arch": self.parent.arch,
+                "classes": list(self.parent.class_table.names),
+                "description": self.parent.domain_or_unknown().description, **(self.init_record or {})}
+        self.init_record = info
+        return info
 
     def _partial_state(self, partial: dict[str, Any] | None) -> dict[str, Any] | None:
         """The running training statistics as plain numbers (for the checkpoint)."""
@@ -300,6 +417,9 @@ class Trainer:
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"
                   f"{', ' + str(self.amp).replace('torch.', '') + ' autocast' if self.amp else ''}; "
                   f"{len(self.train_tiles)} training / {len(self.val_tiles)} validation tiles; {self.pretrained_note}")
+            share = labelled_share(self.train_tiles, cfg.label)
+            print(f"labelled share of the training tiles: {share:.1%}"
+                  + ("; windows are drawn around labelled pixels" if self.sparse_labels() else ""))
         stop = False
         try:
             while self.epoch < cfg.epochs and not stop:
@@ -325,13 +445,17 @@ class Trainer:
         ds = RandomWindows(self.root, self.train_tiles, cfg.window, math.ceil(cfg.windows_per_epoch / self.world_size),
                            label_key=cfg.label, seed=cfg.seed, augment=cfg.augment, jitter_strength=cfg.jitter,
                            scale=(cfg.scale_min, cfg.scale_max), ignore_index=self.table.ignore_index,
-                           rank=self.rank, world_size=self.world_size)
+                           rank=self.rank, world_size=self.world_size, sparse=self.sparse_labels())
         workers = cfg.num_workers if cfg.num_workers is not None else min(4, max((os.cpu_count() or 2) - 1, 0))
         sampler = WindowSampler(len(ds))
         loader = DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers, drop_last=False,
                             persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
                             pin_memory=self.device.type == "cuda")
         return loader, sampler
+
+    def sparse_labels(self) -> bool:
+        """Labels cover less than half of the training tiles (e.g. polygons): draw windows around them."""
+        return labelled_share(self.train_tiles, self.cfg.label) < 0.5
 
     def train_epoch(self) -> bool:
         """One training epoch (or the rest of one, on resume) without validation; True when the time

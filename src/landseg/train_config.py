@@ -52,6 +52,7 @@ class TrainConfig:
     pretrained: str | None = None    # encoder weights: None = the model's default, 'none', or a file
     encoder_lr: float | None = None  # encoder lr as a share of lr (default 0.1 with pretrained weights)
     freeze_encoder_epochs: int = 0   # epochs with the encoder frozen (lr 0, BatchNorm statistics fixed)
+    init: str | None = None          # start from a trained model: 'default', a run folder or a checkpoint file
 
     @classmethod
     def keys(cls) -> list[str]:

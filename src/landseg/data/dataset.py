@@ -63,6 +63,10 @@ class RandomWindows(Dataset):
 
     Tiles are drawn in proportion to their area. Tiles smaller than the window are padded with
     zeros and the ignore label. ``scale`` draws a zoom factor (log-uniform) per window.
+
+    With ``sparse`` (labels that cover little of the tiles, e.g. from polygons) tiles are drawn in proportion
+    to their labelled pixels and each window is centred on a labelled pixel (drawn from a per-tile grid of
+    labelled-pixel counts in 32x32 blocks, made once per worker), so few windows are all ignore.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class RandomWindows(Dataset):
         ignore_index: int = 255,
         rank: int = 0,
         world_size: int = 1,
+        sparse: bool = False,
     ) -> None:
         self.root = Path(root)
         self.tiles = list(tiles)
@@ -89,7 +94,11 @@ class RandomWindows(Dataset):
         self.ignore_index = ignore_index
         self.rank, self.world_size = rank, world_size
         areas = np.array([t["width"] * t["height"] for t in self.tiles], dtype=np.float64)
+        self.sparse = sparse
+        if sparse:
+            areas = np.array([labelled_pixels(t, label_key) for t in self.tiles], dtype=np.float64) + 1e-9
         self.p = areas / areas.sum()
+        self._blocks: dict[str, np.ndarray] = {}
         self.epoch = 0
         self._h = _Handles()
 
@@ -103,7 +112,10 @@ class RandomWindows(Dataset):
         s = self.window
         zoom = float(np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1])))) if self.augment else 1.0
         src = max(8, int(round(s * zoom)))
-        r, c = random_window(t["height"], t["width"], src, rng)
+        if self.sparse:
+            r, c = self._labelled_window(t, src, rng)
+        else:
+            r, c = random_window(t["height"], t["width"], src, rng)
         win = Window(c, r, min(src, t["width"]), min(src, t["height"]))
         img = read_window(self._h.get(str(self.root / t["files"]["image"])), win)
         lbl = read_window(self._h.get(str(self.root / t["files"][self.label_key])), win, indexes=1)
@@ -121,6 +133,51 @@ class RandomWindows(Dataset):
                                                 antialias=src > s)[0].round().clamp(0, 255).to(torch.uint8)
             y = torch.nn.functional.interpolate(y[None, None].float(), size=(s, s), mode="nearest")[0, 0].to(torch.uint8)
         return x, y.long()
+
+
+    def _labelled_window(self, t: dict[str, Any], size: int, rng: np.random.Generator) -> tuple[int, int]:
+        """A window of ``size`` centred on a random labelled pixel of tile ``t`` (clamped to the tile)."""
+        blocks = self._blocks.get(t["id"])
+        if blocks is None:
+            blocks = self._blocks[t["id"]] = label_blocks(self._h.get(str(self.root / t["files"][self.label_key])),
+                                                          self.ignore_index)
+        flat = blocks.ravel().astype(np.float64)
+        if flat.sum() == 0:
+            return random_window(t["height"], t["width"], size, rng)
+        k = int(rng.choice(flat.size, p=flat / flat.sum()))
+        by, bx = divmod(k, blocks.shape[1])
+        y = min(by * BLOCK + int(rng.integers(BLOCK)), t["height"] - 1)
+        x = min(bx * BLOCK + int(rng.integers(BLOCK)), t["width"] - 1)
+        r = int(np.clip(y - size // 2, 0, max(t["height"] - size, 0)))
+        c = int(np.clip(x - size // 2, 0, max(t["width"] - size, 0)))
+        return r, c
+
+
+BLOCK = 32
+
+
+def labelled_pixels(tile: dict[str, Any], label_key: str = "label") -> int:
+    """Labelled (not ignore) pixels of a prepared tile, from its manifest record."""
+    return int(sum((tile.get("class_counts") or {}).get(label_key, [])))
+
+
+def labelled_share(tiles: Sequence[dict[str, Any]], label_key: str = "label") -> float:
+    """Share of the tiles' pixels that are labelled."""
+    total = sum(t["width"] * t["height"] for t in tiles)
+    return sum(labelled_pixels(t, label_key) for t in tiles) / max(total, 1)
+
+
+def label_blocks(ds: Any, ignore: int) -> np.ndarray:
+    """Labelled-pixel counts per BLOCK x BLOCK block of a label raster, read strip by strip."""
+    nby, nbx = -(-ds.height // BLOCK), -(-ds.width // BLOCK)
+    out = np.zeros((nby, nbx), np.int64)
+    for by in range(0, nby, 16):
+        r0 = by * BLOCK
+        h = min(16 * BLOCK, ds.height - r0)
+        a = ds.read(1, window=Window(0, r0, ds.width, h)) != ignore
+        a = np.pad(a, ((0, -(-h // BLOCK) * BLOCK - h), (0, nbx * BLOCK - ds.width)))
+        out[by: by + a.shape[0] // BLOCK] = a.reshape(a.shape[0] // BLOCK, BLOCK, nbx, BLOCK).sum(axis=(1, 3))
+    return out
 
 
 class WindowSampler(Sampler[int]):

@@ -13,10 +13,11 @@ from typing import Any
 from landseg.classes import load_class_table
 from landseg.data import folder, isprs
 from landseg.data.prepare import PrepareOptions, assign_splits, prepare_dataset
+from landseg.data.vector import vector_sources
 from landseg.errors import InputError
 from landseg.io.raster import open_raster
 
-KINDS = ("potsdam", "vaihingen", "folder")
+KINDS = ("potsdam", "vaihingen", "folder", "vector")
 
 
 def ingest(
@@ -37,6 +38,9 @@ def ingest(
     gsd: float | None = None,
     overwrite: bool = False,
     on_note: Callable[[str], None] | None = None,
+    labels: str | None = None,
+    class_field: str | None = None,
+    background: str | None = None,
 ) -> dict[str, Any]:
     """Prepare ``src`` of layout ``kind`` into ``dest`` and return the manifest.
 
@@ -65,6 +69,17 @@ def ingest(
         table = load_class_table(class_table or "isprs")
         extra = dict(expected_band_count=3, binarize_labels=True, gsd=gsd or isprs.VAIHINGEN_GSD)
         info = {"scheme": "official ISPRS Vaihingen split (16 train / 17 test areas)"}
+    elif kind == "vector":
+        if not class_table or not labels or not class_field:
+            raise InputError("prepare vector needs --labels FILE, --class-field FIELD and --class-table (a preset or a "
+                             "YAML/JSON file)")
+        table = load_class_table(class_table)
+        sources = vector_sources(src, dest, labels, class_field, table, background, on_note)
+        notes = []
+        names = [b.strip() for b in bands.split(",")] if bands else []
+        extra = dict(gsd=gsd, expected_band_count=len(names) or None)
+        info = {"scheme": "patterns", "test": test, "labels": str(labels), "class_field": class_field,
+                "background": background}
     elif kind == "folder":
         if not class_table:
             raise InputError("prepare folder needs --class-table (a preset: isprs, dubai; or a YAML/JSON file)")
@@ -77,7 +92,7 @@ def ingest(
         info = {"scheme": "patterns", "test": test}
     else:
         raise InputError(f"unknown source layout {kind!r}; expected one of {', '.join(KINDS)}")
-    if kind == "folder":
+    if kind in ("folder", "vector"):
         split = assign_splits([s.tile_id for s in sources], test=test, val=val, val_fraction=val_fraction, seed=seed)
     else:
         train_ids = [s.tile_id for s in sources if s.split == "train"]

@@ -231,3 +231,34 @@ class FeatureWriter:
         if self.target is not None:
             self.target.features += len(geoms)
         self._buf, self._n = [], 0
+
+
+def read_label_polygons(path: str | Path, field: str) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Polygons and their ``field`` values from a GeoPackage, GeoJSON or Shapefile: (geometries, values, CRS).
+
+    Features without a polygon geometry are dropped; a missing file, an unreadable file or a missing field
+    raises :class:`InputError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: label file not found")
+    attrs = read_attributes(path, [field], purpose="--class-field")
+    try:
+        meta, _, wkb, _ = pyogrio.raw.read(path, columns=[])
+    except Exception as exc:  # noqa: BLE001 - GDAL/OGR errors: not a readable vector file
+        raise InputError(f"{path}: not a readable label file (GeoPackage, GeoJSON or Shapefile expected): {exc}") from None
+    if wkb is None or len(wkb) == 0:
+        raise InputError(f"{path}: holds no features")
+    geoms = shapely.from_wkb(wkb)
+    keep = np.isin(shapely.get_type_id(geoms), (3, 6, 7))
+    if not keep.any():
+        raise InputError(f"{path}: labels must be polygons; this file holds no polygon features")
+    return geoms[keep], attrs[field][keep], meta.get("crs")
+
+
+def transform_geoms(geoms: np.ndarray, src: Any, dst: Any) -> np.ndarray:
+    """Geometries reprojected from CRS ``src`` to ``dst`` (unchanged when either is unknown or they are equal)."""
+    if src is None or dst is None or CRS.from_user_input(src) == CRS.from_user_input(dst):
+        return geoms
+    tr = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+    return shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))

@@ -25,6 +25,7 @@ from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, ConfigError, LandsegError, OutputError
 from landseg.io.files import atomic_output, free_space
 from landseg.models.build import build_model, check_arch
+from landseg.models.domain import Domain, band_meaning
 
 FORMAT = "landseg-checkpoint-1"
 
@@ -44,6 +45,15 @@ class Checkpoint:
     optim_state: dict[str, Any] | None = None
     rng_state: dict[str, Any] | None = None
     path: str | None = None
+    domain: Domain | None = None  # what the training imagery looked like (None: not recorded)
+
+    def domain_or_unknown(self) -> Domain:
+        """The recorded domain, or for older checkpoints one that knows only the bands, classes and pixel size."""
+        if self.domain is not None:
+            return self.domain
+        return Domain(pixel_size=self.pixel_size, band_meaning=band_meaning(self.bands),
+                      pixel_size_method="from the training data's georeferencing" if self.pixel_size else "unknown",
+                      classes=list(self.class_table.names))
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         model = build_model(self.arch)
@@ -90,6 +100,8 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         "pixel_size": ckpt.pixel_size,
         "train": ckpt.train,
     }
+    if ckpt.domain is not None:
+        meta["domain"] = ckpt.domain.to_dict()
     if ckpt.optim_state is not None:
         t, m = _flatten_optim(ckpt.optim_state)
         tensors.update(t)
@@ -179,6 +191,8 @@ def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
     ps = meta.get("pixel_size")
     if ps is not None and (not isinstance(ps, (int, float)) or isinstance(ps, bool) or not math.isfinite(ps) or ps <= 0):
         raise CheckpointError(f"{path}: the model's pixel size must be a positive number of metres or null, got {ps!r}")
+    if "domain" in meta:
+        Domain.from_dict(meta["domain"], bands=nb, path=path)
 
 
 def _check_tensors(arch: dict[str, Any], state: dict[str, torch.Tensor], path: Path) -> None:
@@ -211,6 +225,7 @@ def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> C
         arch=meta["arch"], class_table=ClassTable.from_dict(meta["class_table"]), bands=meta["bands"],
         mean=meta["mean"], std=meta["std"], pixel_size=meta.get("pixel_size"), state_dict=model_sd,
         train=meta.get("train", {}), path=str(path),
+        domain=Domain.from_dict(meta["domain"], bands=len(meta["bands"]), path=path) if "domain" in meta else None,
     )
     if with_training_state:
         if "optim" in meta:

@@ -153,6 +153,8 @@ ul.legend li { display: flex; align-items: center; gap: .35rem; font-size: .9rem
 img.plot { max-width: 100%; height: auto; border: 1px solid var(--line); }
 svg.bars { width: 100%; max-width: 640px; height: auto; }
 svg.bars text { font: 12px system-ui, sans-serif; fill: var(--fg); }
+.domain-warning { background: #fdecea; border-left: 5px solid #c62828; padding: .5rem .8rem; margin: .6rem 0; }
+.domain-warning ul { margin: .3rem 0 0; padding-left: 1.2rem; }
 .note { background: #fff8e1; border-left: 4px solid #f2b705; padding: .35rem .7rem; margin: .4rem 0; font-size: .9rem; }
 footer { margin-top: 2.5rem; color: var(--muted); font-size: .8rem; }
 @media (max-width: 760px) { .panels { grid-template-columns: 1fr; } body { padding: .8rem; } }

@@ -174,6 +174,19 @@ def accuracy_table(data: dict[str, Any]) -> str:
 
 
 # ============================================================================ predict folders
+def domain_banner(rec: dict[str, Any]) -> str:
+    """The domain check of a predict record: a red banner listing its warnings (nothing when there are none)."""
+    warnings = rec.get("warnings") or []
+    if not warnings:
+        return ""
+    d = rec.get("domain") or {}
+    figs = [f"{k.replace('_', ' ')} {d[k]:.0%}" for k in ("unseen_colour_share", "low_confidence_share") if k in d]
+    items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
+    return (f'<div class="domain-warning" role="alert"><strong>Domain check: the map may be wrong for this image'
+            f'</strong> (model trained on: {esc(d.get("model_description", "unknown"))})'
+            f'{"<br><span class=muted>" + esc(", ".join(figs)) + "</span>" if figs else ""}<ul>{items}</ul></div>')
+
+
 def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
     folder = classes_path.parent
     stem = classes_path.name[: -len("_classes.tif")]
@@ -200,6 +213,7 @@ def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
         page.add(f'<p class="meta">{" · ".join(bits)}</p>')
     if rec.get("note"):
         page.add(f'<p class="muted">{esc(rec["note"])}</p>')
+    page.add(domain_banner(rec))
     # images: class layer from the class map (exact colours, transparent nodata), image from the input
     # raster if it is still there, else recovered from the overlay PNG.
     index, (H, W) = read_classes(classes_path, max_size)

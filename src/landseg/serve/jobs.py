@@ -482,6 +482,8 @@ def _run_segment(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opt
         "accuracy": accuracy, "polygons": polygons, "sample": sample,
         "planning": _planning_public(res.planning),
         "warnings": [_public(w, job_dir, job) for w in res.warnings],
+        "domain_warnings": [_public(w, job_dir, job) for w in rec.get("warnings", [])],
+        "domain": rec.get("domain"),
     }
 
 

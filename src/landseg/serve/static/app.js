@@ -291,6 +291,9 @@ function renderResult(job) {
     el("li", {}, el("a", { href: files[k], text: label, download: "", "data-artifact": k }))));
   $("warnings").replaceChildren(...(r.warnings || []).map((w) => el("li", { text: w })));
   $("notes").replaceChildren(...(r.note ? [el("li", { text: r.note })] : []));
+  const domain = r.domain_warnings || [];
+  $("domain-banner").hidden = domain.length === 0;
+  $("domain-warnings").replaceChildren(...domain.map((w) => el("li", { text: w })));
   renderMap(job);
 }
 
