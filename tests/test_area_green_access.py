@@ -98,3 +98,17 @@ def test_bad_roles_and_outputs(case, tmp_path, capsys):
     assert "unknown role 'canopy'" in capsys.readouterr().err
     assert main(["3-30-300", str(cmap), "--zones", str(z), "--buildings-out", str(tmp_path / "b.shp")]) == 2
     assert not (tmp_path / "b.shp").exists()
+
+
+def test_buildings_geopackage_is_styled_for_qgis(case, tmp_path):
+    """Every GeoPackage landseg writes carries a QGIS style (issue 21): the per-building points of 3-30-300 open
+    coloured by 'green space within 300 m' (yes/no), with '3 trees within 30 m' as a second style."""
+    cmap, z = case
+    bout = tmp_path / "b.gpkg"
+    assert main(["3-30-300", str(cmap), "--zones", str(z), "--buildings-out", str(bout)]) == 0
+    with sqlite3.connect(bout) as db:
+        styles = {r[0]: (r[1], r[2]) for r in db.execute("select styleName, useAsDefault, styleQML from layer_styles")}
+    assert set(styles) == {"park_within_300m", "three_trees"} and styles["park_within_300m"][0] == 1
+    assert 'label="yes"' in styles["park_within_300m"][1] and 'attr="park_within_300m"' in styles["park_within_300m"][1]
+    meta, _, _, cols = pyogrio.raw.read(bout)
+    assert sorted(dict(zip(meta["fields"], cols))["park_within_300m"].tolist()) == [0, 1]

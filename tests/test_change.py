@@ -126,6 +126,27 @@ def test_zones_matrices(make_geotiff, tmp_path):
     assert [z.zone_id for z in res.zones] == ["north", "south"]
     lines = (tmp_path / "out" / "transitions_zones.csv").read_text().splitlines()
     assert lines[0].startswith("name,from,to") and len(lines) == 1 + 2 * K * K
+    # the zones as a GeoPackage styled for QGIS (issue 21: change per zone): the same figures as the matrices
+    import sqlite3
+
+    import pyogrio.raw
+
+    gpkg = tmp_path / "out" / "transitions_zones.gpkg"
+    assert gpkg in res.outputs
+    meta, _, wkb, cols = pyogrio.raw.read(gpkg)
+    got = dict(zip(meta["fields"], cols))
+    assert list(got["name"]) == ["north", "south"] and wkb is not None and len(wkb) == 2
+    for i, (z, (r0, c0, r1, c1)) in enumerate(zip(res.zones, boxes)):
+        bb, aa = b[r0:r1, c0:c1], a[r0:r1, c0:c1]
+        assert got["compared_px"][i] == bb.size and got["changed_px"][i] == int((bb != aa).sum())
+        assert got["changed_m2"][i] == pytest.approx((bb != aa).sum() * PX * PX)
+        assert got["changed_share"][i] == pytest.approx((bb != aa).mean())
+        off = np.where(~np.eye(K, dtype=bool), z.pixels, 0)
+        top = np.unravel_index(int(np.argmax(off)), off.shape)
+        assert got["main_change"][i] == f"{ISPRS.names[top[0]]}->{ISPRS.names[top[1]]}"
+    with sqlite3.connect(gpkg) as db:
+        styles = {r[0]: r[1] for r in db.execute("select styleName, useAsDefault from layer_styles")}
+    assert styles == {"changed_share": 1}
 
 
 def test_different_class_tables_refused(make_geotiff, tmp_path, capsys):

@@ -57,7 +57,8 @@ from landseg.io.raster import (
     strip_windows,
     tiled_profile,
 )
-from landseg.io.vector import read_zones, reproject_geometries
+from landseg.io.styles import LayerStyle, graduated_breaks, graduated_qml, graduated_sld, write_gpkg_styles
+from landseg.io.vector import read_zones, reproject_geometries, vector_output, write_features
 from landseg.views import preview_shape
 
 
@@ -271,6 +272,7 @@ def detect_change(
         grid, note = stack.enter_context(on_grid(ads, bds))
         pa, known = measured_pixel_area(bds, gsd, allow_pixels_only=True)
         zoner = _Zones(zones, zone_id, bds) if zones else None
+        zone_crs = bds.crs.to_wkt() if zoner is not None and is_georeferenced(bds) else None
         clean_stale(out, recursive=False)  # temp folders of a killed earlier run
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(), dir=out)))
         tif = out / "transitions.tif"
@@ -286,6 +288,8 @@ def detect_change(
                           zone_list, zoner.field if zoner else "", notes=list(pa.notes),
                           zone_geometries=zoner.geoms if zoner else None)
     result.outputs = [tif, *_write_tables(result, out)]
+    if zoner is not None:
+        result.outputs.append(write_zone_layer(result, out / "transitions_zones.gpkg", zone_crs))
     if k * k <= 250:
         result.outputs.append(write_change_preview(tif, btable, result.pixels, out / "transitions_preview.png"))
     return result
@@ -430,5 +434,49 @@ def _write_tables(result: ChangeResult, out: Path) -> list[Path]:
     return written
 
 
+def write_zone_layer(result: ChangeResult, path: Path, crs_wkt: str | None) -> Path:
+    """The zones as a GeoPackage (styled for QGIS by changed share): per zone the compared and changed area
+    (m², and pixels), the changed share and its largest change (from->to) with that change's area."""
+    zones = result.zones or []
+    k = result.table.num_classes
+    known = bool(np.isfinite(result.m2).all())
+    off = ~np.eye(k, dtype=bool)
+    rows: dict[str, list[Any]] = {n: [] for n in ("compared_px", "changed_px", "compared_m2", "changed_m2",
+                                                   "changed_share", "main_change", "main_change_m2")}
+    for z in zones:
+        moved = np.where(off, z.pixels, 0)
+        top = int(np.argmax(moved))
+        rows["compared_px"].append(int(z.pixels.sum()))
+        rows["changed_px"].append(int(moved.sum()))
+        rows["compared_m2"].append(float(z.m2.sum()) if known else math.nan)
+        rows["changed_m2"].append(float(z.m2[off].sum()) if known else math.nan)
+        rows["changed_share"].append(float(moved.sum() / z.pixels.sum()) if z.pixels.sum() else math.nan)
+        rows["main_change"].append(transition_name(result.table, top) if moved.flat[top] > 0 else "")
+        rows["main_change_m2"].append(float(z.m2.flat[top]) if known and moved.flat[top] > 0 else math.nan)
+    id_name = result.zone_field if result.zone_field and result.zone_field.lower() != "fid" else "zone"  # fid: GPKG's
+    fields: dict[str, np.ndarray] = {id_name: np.array([str(z.zone_id) for z in zones], dtype=object)}
+    masks: list[np.ndarray | None] = [None]
+    for name, vals in rows.items():
+        if name == "main_change":
+            fields[name], m = np.array(vals, dtype=object), None
+        elif name.endswith("_px"):
+            fields[name], m = np.array(vals, dtype=np.int64), None
+        else:
+            fields[name] = np.array(vals, dtype=np.float64)
+            m = ~np.isfinite(fields[name])
+        masks.append(m)
+    ranges = graduated_breaks((0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 1.0),
+                              ["< 2 %", "2-5 %", "5-10 %", "10-20 %", "20-40 %", "40-100 %"])
+    style = LayerStyle("changed_share", graduated_qml("changed_share", ranges),
+                       graduated_sld("zones_change", "changed_share", ranges), True,
+                       "share of the zone's compared area whose class changed")
+    geoms = np.array(result.zone_geometries if result.zone_geometries is not None else [None] * len(zones), dtype=object)
+    with vector_output(path, "zones_change") as target:
+        write_features(path, geoms, fields, crs_wkt, layer="zones_change", tmp=target.path, masks=masks)
+        target.features = len(zones)
+        write_gpkg_styles(target.path, "zones_change", [style])
+    return path
+
+
 __all__ = ["ChangeResult", "ZoneChange", "detect_change", "role_figures", "transition_name", "transition_table",
-           "write_csv"]
+           "write_csv", "write_zone_layer"]

@@ -30,7 +30,6 @@ from landseg.change import ChangeResult, detect_change
 from landseg.change_reference import ChangeSample, check_change_points, read_change_sample, role_change, too_few_note
 from landseg.classes import ClassTable
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
 from landseg.io.raster import is_georeferenced, open_raster
 from landseg.io.styles import (
     LayerStyle,
@@ -41,7 +40,7 @@ from landseg.io.styles import (
     graduated_sld,
     write_gpkg_styles,
 )
-from landseg.io.vector import write_features
+from landseg.io.vector import vector_output, write_features
 
 GREEN_THRESHOLD, CANOPY_THRESHOLD = 0.45, 0.10
 VERDICTS = (("loss", (215, 48, 39)), ("no significant change", (230, 230, 230)), ("gain", (26, 152, 80)),
@@ -135,10 +134,11 @@ class GreenResult(Report):
                 masks.append(~np.isfinite(arr))
         with open_raster(self.change.transition_map) as ds:
             crs = ds.crs.to_wkt() if is_georeferenced(ds) else None
-        with atomic_output(path) as tmp:
-            tmp.unlink()
-            write_features(path, geoms, fields, crs, layer="green", tmp=tmp, masks=masks)
-            write_gpkg_styles(tmp, "green", self.styles("green"))
+        with vector_output(path, "green") as target:  # the verified, atomic path of every vector file
+            write_features(path, geoms, fields, crs, layer="green", tmp=target.path, masks=masks)
+            target.features = len(geoms)
+            if path.suffix.lower() == ".gpkg":
+                write_gpkg_styles(target.path, "green", self.styles("green"))
         return path
 
     def styles(self, layer: str) -> list[LayerStyle]:

@@ -23,8 +23,6 @@ missed. Everything is read strip by strip; memory grows with the objects, not th
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +37,18 @@ from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2, ExtraColumn, Indica
 from landseg.area.objects import large_object_edges, object_centroids
 from landseg.classes import ClassTable
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
+from landseg.io.csvfile import csv_text
+from landseg.io.files import write_text_atomic
 from landseg.io.labels import table_with_roles
 from landseg.io.points import write_points
-from landseg.io.styles import LayerStyle, graduated_breaks, graduated_qml, graduated_sld
+from landseg.io.styles import (
+    LayerStyle,
+    categorized_qml,
+    categorized_sld,
+    graduated_breaks,
+    graduated_qml,
+    graduated_sld,
+)
 from landseg.io.vector import read_zones, reproject_geometries
 
 PARK_MIN_M2 = 5000.0  # 0.5 ha
@@ -162,24 +168,29 @@ def write_buildings(access: BuildingAccess, path: str | Path, crs_wkt: str | Non
         "three_trees": access.three_trees.astype(np.int32),
     }
     if path.suffix.lower() == ".csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["x", "y", *fields])
-        for k in range(access.x.size):
-            w.writerow([repr(float(access.x[k])), repr(float(access.y[k])),
-                        *[_csv_value(name, v[k]) for name, v in fields.items()]])
-        with atomic_output(path) as tmp:
-            tmp.write_text(buf.getvalue(), encoding="utf-8")
-        return path
+        rows = ([float(access.x[k]), float(access.y[k]), *[_csv_value(name, v[k]) for name, v in fields.items()]]
+                for k in range(access.x.size))
+        return write_text_atomic(path, csv_text(["x", "y", *fields], rows), ".csv")  # the one CSV number rule
     if path.suffix.lower() not in (".gpkg", ".geojson"):
         raise InputError(f"--buildings-out {path}: use .gpkg, .geojson or .csv")
-    return write_points(path, access.x, access.y, fields, crs_wkt, layer="buildings")
+    return write_points(path, access.x, access.y, fields, crs_wkt, layer="buildings", styles=building_styles())
 
 
-def _csv_value(name: str, v: Any) -> str:
+def building_styles(layer: str = "buildings") -> list[LayerStyle]:
+    """QGIS styles of the per-building points: park within 300 m (the default) and 3 trees within 30 m."""
+    yes_no = (("1", (26, 152, 80), "yes"), ("0", (215, 48, 39), "no"))
+    return [LayerStyle("park_within_300m", categorized_qml("park_within_300m", yes_no, kind="marker"),
+                       categorized_sld(layer, "park_within_300m", yes_no, kind="marker"), True,
+                       "a green space of at least 0.5 ha within 300 m"),
+            LayerStyle("three_trees", categorized_qml("three_trees", yes_no, kind="marker"),
+                       categorized_sld(layer, "three_trees", yes_no, kind="marker"), False,
+                       "at least 3 trees within 30 m")]
+
+
+def _csv_value(name: str, v: Any) -> Any:
     if name == "park_distance_m":
-        return "" if v < 0 else repr(float(v))
-    return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
+        return None if v < 0 else float(v)
+    return float(v) if isinstance(v, (float, np.floating)) else v
 
 
 def _park_polygon_distance(parks: str | Path, crs: Any, pa: Any, bx: np.ndarray, by: np.ndarray) -> np.ndarray:
