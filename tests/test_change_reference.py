@@ -99,6 +99,14 @@ def test_perfect_maps_adjusted_equals_mapped_interval_zero(tmp_path, capsys, str
     fields = dict(zip(meta["fields"], data))
     assert {"reference_before", "reference_after", "map_before", "map_after"} <= set(fields)
     assert set(fields["reference_before"].tolist()) == {""}
+    import sqlite3  # the QGIS style: points by stratum, both reference fields picked from the class names
+
+    with sqlite3.connect(pts) as db:
+        qml = db.execute("select styleQML from layer_styles").fetchone()[0]
+    assert 'name="reference_before"' in qml and 'name="reference_after"' in qml and qml.count('"ValueMap"') == 2
+    from xml.sax.saxutils import quoteattr
+
+    assert all(f"value={quoteattr(n)}" in qml for n in set(fields["map_class"].tolist()))  # e.g. "green-&gt;sealed"
     fill(pts, before, after)
     zones = write_zones(tmp_path / "zones.gpkg", [shapely.box(X0, Y0 - 5, X0 + 7.5, Y0), shapely.box(X0 + 7.5, Y0 - 10,
                                                   X0 + 15, Y0)], [1, 2])
