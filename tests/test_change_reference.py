@@ -236,3 +236,44 @@ def test_area_roles_change_the_indicators(tmp_path, capsys):
     assert main(["area", str(path), "--zones", str(zones), "--indicators", "--format", "json",
                  "--roles", "sealed=impervious_surface,building"]) == 0
     assert json.loads(capsys.readouterr().out)["zones"][0]["sealed_share"] == pytest.approx(0.5)
+
+
+def test_repeated_change_points_count_once_and_conflicts_are_refused(tmp_path, capsys):
+    """Issue 23.16 for change samples: a labelled point repeated on the same pixel (a copied feature) is one sample
+    unit, counted once with a note, so the estimate equals the one without the copy; copies labelled with
+    different classes are refused in one line."""
+    before, after = pair()
+    bp, ap, out = run_change(tmp_path, before, after)
+    pts = tmp_path / "pts.gpkg"
+    assert main(["sample", str(out / "transitions.tif"), "--n", "300", "--min-per-class", "10", "--strata", "roles",
+                 "--out", str(pts)]) == 0
+    fill(pts, before, after)
+    assert main(["change", str(bp), str(ap), "--out", str(out), "--reference", str(pts)]) == 0
+    once = json.loads((out / "transitions_adjusted.json").read_text())["transitions"]
+    meta, _, wkb, data = pyogrio.raw.read(pts)
+
+    def write_with_copies(path, edit=None):
+        fields = {k: np.concatenate([v, v[:3]]) for k, v in zip(meta["fields"], data)}
+        if edit:
+            edit(fields)
+        pyogrio.raw.write(str(path), np.concatenate([wkb, wkb[:3]]), list(fields.values()), list(fields.keys()),
+                          driver="GPKG", crs=meta["crs"], geometry_type="Point", layer="reference_sample")
+
+    dup = tmp_path / "dup.gpkg"
+    write_with_copies(dup)
+    capsys.readouterr()
+    assert main(["change", str(bp), str(ap), "--out", str(out), "--reference", str(dup)]) == 0
+    assert "3 points repeat the map pixel of another point" in capsys.readouterr().err
+    twice = json.loads((out / "transitions_adjusted.json").read_text())["transitions"]
+    assert [t["adjusted"] for t in twice] == pytest.approx([t["adjusted"] for t in once])
+    assert [t["ci95"] for t in twice] == pytest.approx([t["ci95"] for t in once], nan_ok=True)
+
+    def relabel(fields):  # the copies get another 'after' class than their originals
+        n = len(fields["reference_after"]) - 3
+        fields["reference_after"][n:] = ["car" if v != "car" else "tree" for v in fields["reference_after"][:3]]
+
+    bad = tmp_path / "bad.gpkg"
+    write_with_copies(bad, relabel)
+    assert main(["change", str(bp), str(ap), "--out", str(tmp_path / "o2"), "--reference", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "points on the same map pixel are labelled with different classes" in err, err

@@ -27,10 +27,11 @@ import shapely
 
 from landseg.accuracy import StratifiedEstimate, StratifiedTotal, design_path, parse_reference, stratified_estimate
 from landseg.accuracy import stratified_total as _total
+from landseg.accuracy.assess import one_point_per_pixel
 from landseg.accuracy.sample import classes_at, pixel_of
 from landseg.accuracy.strata import ChangeStrata
 from landseg.area.tables import Col, Report, finite
-from landseg.change import ChangeResult, write_csv
+from landseg.change import ChangeResult, transition_table, write_csv
 from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
 from landseg.errors import InputError
 from landseg.io.files import atomic_output, read_json, write_json_atomic
@@ -190,7 +191,12 @@ def read_change_sample(result: ChangeResult, points: str | Path) -> ChangeSample
         if moved:
             notes.append(f"{moved} points have a map_index that differs from the transition map at their location; "
                          "the strata are taken from the map (were the maps changed after sampling?)")
-    keep = labelled
+    # one point per map pixel, as for a map's sample: repeats counted once (noted), conflicting labels refused
+    k = cs.table.num_classes
+    unique, dup_notes = one_point_per_pixel(row, col, np.where(labelled, rb * k + ra, -1), transition_table(cs.table),
+                                            Path(pts))
+    notes += dup_notes
+    keep = labelled & unique
     return ChangeSample(str(pts), cs, stratum[keep], rb[keep], ra[keep], zone[keep], len(x),
                         int((~labelled).sum()), notes)
 
@@ -236,8 +242,11 @@ class ChangeAccuracy(Report):
             short = sum(1 for z in self.zones if z.note)
             footer.append(f"per zone: {len(self.zones) - short} of {len(self.zones)} zones estimated"
                           + (f", {short} with too few points (see transitions_adjusted_zones.csv)" if short else ""))
-        footer += [f"note: {n}" for n in self.notes + self.sample.notes + e.notes]
         return "Error-adjusted change (reference sample)", cols, rows, footer
+
+    def all_notes(self) -> list[str]:
+        """The notes of the estimate, its sample and its strata (the CLI writes them to stderr)."""
+        return self.notes + self.sample.notes + self.estimate.notes
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
         e, names = self.estimate, self.sample.strata.names

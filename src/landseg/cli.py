@@ -497,7 +497,8 @@ def cmd_change(args: argparse.Namespace) -> int:
     print(result.to_text(args.units, notes=False), end="")
     if args.reference:
         acc = assess_change(result, args.reference)
-        print(acc.to_text(), end="")
+        print(acc.to_text(notes=False), end="")
+        _notes(acc.all_notes())
         result.outputs += write_change_accuracy(acc, Path(args.out))
     print(f"wrote {', '.join(str(p) for p in result.outputs)}")
     _notes(result.all_notes())
@@ -523,8 +524,9 @@ def add_green(p: argparse.ArgumentParser) -> None:
 def cmd_green(args: argparse.Namespace) -> int:
     result = green_monitoring(args.before, args.after, args.zones, args.out, zone_id=args.zone_id,
                               table=args.class_table, gsd=args.gsd, reference=args.reference, roles=args.roles)
-    print(result.to_text(), end="")
+    print(result.to_text(notes=False), end="")
     print(f"wrote {', '.join(str(p) for p in result.outputs)}")
+    _notes(result.all_notes())
     return 0
 
 
@@ -556,11 +558,12 @@ def cmd_green_access(args: argparse.Namespace) -> int:
     result, access = green_access(args.classmap, args.zones, args.zone_id, args.class_table, parks=args.parks,
                                   gsd=args.gsd, min_area=args.min_area, min_tree_area=args.min_tree_area,
                                   roles=args.roles)
-    print(result.to_text(), end="")
+    print(result.to_text(notes=False), end="")
     if out is not None:
         print(f"wrote {result.write(out)}")
     if args.buildings_out:
         print(f"wrote {write_buildings(access, args.buildings_out, result.zonal.crs_wkt)} ({access.x.size} buildings)")
+    _notes(result.all_notes())
     return 0
 
 

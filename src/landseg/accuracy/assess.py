@@ -73,11 +73,11 @@ def points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.n
     moved = 0
     if "map_index" in fields:
         moved = int(np.sum(np.asarray(fields["map_index"], dtype=np.int64) != stratum))
-    keep, notes = _one_point_per_pixel(row, col, ref, table, points)
+    keep, notes = one_point_per_pixel(row, col, ref, table, points)
     return stratum[keep], ref[keep], moved, notes
 
 
-def _one_point_per_pixel(row: np.ndarray, col: np.ndarray, ref: np.ndarray, table: ClassTable,
+def one_point_per_pixel(row: np.ndarray, col: np.ndarray, ref: np.ndarray, table: ClassTable,
                          points: Path) -> tuple[np.ndarray, list[str]]:
     """Which points to keep: one labelled point per map pixel. A stratified sample of pixels draws each pixel at
     most once, so labelled points repeating a pixel (a copied feature, a file appended twice) are the same sample
