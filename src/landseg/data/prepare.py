@@ -537,7 +537,7 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
                              f"unreadable ({exc}); {fix}") from None
         if rec.get("id") != t["id"] or (settings is not None and (rec.get("made_from") or {}).get("settings") != settings):
             raise InputError(f"{tj}: this tile was prepared with other settings than {MANIFEST} records; {fix}")
-        with open_raster(root / t["files"]["image"]) as ds:
+        with open_raster(root / t["files"]["image"], remedy=fix) as ds:
             if ds.count != manifest["band_count"] or (ds.width, ds.height) != (t["width"], t["height"]):
                 raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
                                  f"{manifest['band_count']} bands of {t['width']}x{t['height']}; {fix}")
@@ -549,7 +549,7 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
         for key in label_keys:
             if key not in t["files"]:
                 continue
-            with open_raster(root / t["files"][key]) as ds:
+            with open_raster(root / t["files"][key], remedy=fix) as ds:
                 if (ds.count, ds.width, ds.height) != (1, t["width"], t["height"]):
                     raise InputError(f"{ds.name}: expected a 1-band {t['width']}x{t['height']} label, found "
                                      f"{ds.count} bands of {ds.width}x{ds.height}; {fix}")

@@ -35,8 +35,9 @@ warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 CLASS_MAP_NODATA = 255
 
 
-def open_raster(path: str | Path) -> rasterio.DatasetReader:
-    """Open a raster for reading; a missing, unreadable or corrupt file raises :class:`InputError`."""
+def open_raster(path: str | Path, remedy: str = "copy or write it again") -> rasterio.DatasetReader:
+    """Open a raster for reading; a missing, unreadable or corrupt file raises :class:`InputError` (a file cut
+    short ends with ``remedy``, what the user should do, e.g. prepare a dataset's tile again)."""
     if str(path).startswith("/vsi"):  # GDAL virtual file (e.g. inside a zip): let GDAL check it
         try:
             return rasterio.open(str(path))
@@ -54,7 +55,7 @@ def open_raster(path: str | Path) -> rasterio.DatasetReader:
     cut = tiff_truncation(ds, path.stat().st_size)
     if cut:
         ds.close()
-        raise InputError(f"{path}: the file is truncated or corrupt ({cut}); copy or write it again")
+        raise InputError(f"{path}: the file is truncated or corrupt ({cut}); {remedy}")
     return ds
 
 
