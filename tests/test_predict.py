@@ -671,7 +671,8 @@ def test_a_changed_input_model_or_option_is_predicted_again(make_geotiff, tiny_c
     assert "already done" not in text and "predicted again: the input file changed (fingerprint)" in text, text
     assert (out / "x_areas.csv").read_text() != first
     for extra, why in ((["--window", "96"], "options changed: window 64 -> 96"), (["--tta"], "tta False -> True"),
-                       (["--mask", "none"], "mask 'auto' -> 'none'")):
+                       (["--mask", "none"], "mask 'auto' -> 'none'"),
+                       (["--precision", "bf16"], "-> 'TorchEngine cpu bfloat16'")):
         assert main([*args, *extra]) == 0
         assert why in capsys.readouterr().out
     assert main([*args[:1], str(other), *args[2:]]) == 0

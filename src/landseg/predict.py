@@ -329,7 +329,7 @@ def predict_raster(
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     paths = output_paths(src, out_dir, stem)
-    made_from = run_identity(src, ckpt, opts, model_name, mosaic)
+    made_from = run_identity(src, ckpt, opts, model_name, mosaic, engine)
     redo = None
     if not opts.overwrite and is_complete(paths, opts):
         redo = changed_since(paths["predict"], made_from)
@@ -399,8 +399,19 @@ def predict_raster(
     return record
 
 
+def engine_label(engine: Any) -> str:
+    """What runs the model, as far as it shapes the outputs: the engine kind, its device and its precision
+    (bf16 autocast and ONNX give probabilities a little different from fp32 torch)."""
+    parts = [type(engine).__name__]
+    if getattr(engine, "device", None) is not None:
+        parts.append(str(engine.device))
+    if hasattr(engine, "dtype"):
+        parts.append("fp32" if engine.dtype is None else str(engine.dtype).replace("torch.", ""))
+    return " ".join(parts)
+
+
 def run_identity(src: Path, ckpt: Checkpoint, opts: PredictOptions, model_name: str,
-                 mosaic: tuple[Path, Region] | None) -> dict[str, Any]:
+                 mosaic: tuple[Path, Region] | None, engine: Any = None) -> dict[str, Any]:
     """What an input's outputs were made from: the input file's identity (size, mtime, fingerprint:
     :func:`~landseg.io.files.file_identity`), the model's (its file's identity) and the options that shape the
     outputs. Recorded in ``predict.json``; a rerun reuses the outputs only when it is the same."""
@@ -410,7 +421,8 @@ def run_identity(src: Path, ckpt: Checkpoint, opts: PredictOptions, model_name: 
                "resample_tolerance": opts.resample_tolerance, "preview_size": opts.preview_size,
                "extra_tags": dict(sorted(opts.extra_tags.items())),
                "mosaic_region": list(mosaic[1]) if mosaic else None, "band_map": opts.band_map,
-               "input_bands": opts.input_bands, "confidence": opts.confidence or None}
+               "input_bands": opts.input_bands, "confidence": opts.confidence or None,
+               "engine": None if engine is None else engine_label(engine)}
     return {"input": file_identity(src), "model": model, "options": shaping}
 
 
