@@ -200,6 +200,18 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
             assert page.locator("#sample-table tbody tr").count() == 6
             page.select_option("#colour-by", "building_coverage")
             assert page.get_attribute("#map path.zone[data-zone=A]", "fill") in ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+            # the planning table's shares (canopy, 3-30-300, ...) colour the zones too, each zone by its own row
+            plan = job["result"]["planning"]
+            modes = page.eval_on_selector_all("#colour-by option", "os => os.map(o => o.value)")
+            plan_modes = [m for m in modes if m.startswith("plan:")]
+            assert plan and plan["zones"] and plan_modes, (modes, plan)
+            ramp = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+            for mode in plan_modes:
+                page.select_option("#colour-by", mode)
+                for zid in ("A", "B"):
+                    v = next(z for z in plan["zones"] if str(z["id"]) == zid)[mode[5:]]
+                    want = ramp[min(4, int(5 * v))] if isinstance(v, (int, float)) else "#bdbdbd"
+                    assert page.get_attribute(f"#map path.zone[data-zone={zid}]", "fill") == want, (mode, zid, v)
             page.select_option("#colour-by", "limit:max_cov")
             page.click("#indicators-table tbody tr[data-zone=A]")
             page.wait_for_selector(".leaflet-popup .zone-popup[data-zone=A]", timeout=10_000)

@@ -356,6 +356,15 @@ function colourModes(result) {
     }
     if (ind.zones.some((z) => z.buildings !== null && z.buildings !== undefined)) modes.push(["buildings", "number of buildings"]);
   }
+  // planning columns (canopy share, 3-30-300 shares, ...): any share column the indicators do not offer already
+  const plan = result.planning && result.planning.zones;
+  if (plan && plan.length) {
+    const offered = new Set(modes.map(([m]) => m));
+    for (const c of Object.keys(plan[0])) {
+      if (c === "id" || !/share|coverage/.test(c) || offered.has(c)) continue;
+      if (plan.some((z) => typeof z[c] === "number" && z[c] >= 0 && z[c] <= 1)) modes.push([`plan:${c}`, c.replaceAll("_", " ")]);
+    }
+  }
   if (result.change && result.change.zones) modes.push(["changed", "changed share"]);
   return modes;
 }
@@ -366,6 +375,13 @@ function zoneValue(result, mode, k) {
     const z = result.change.zones[k], m = z.matrix_pixels;
     const total = m.flat().reduce((a, b) => a + b, 0), same = m.reduce((a, row, i) => a + row[i], 0);
     return total ? (total - same) / total : null;
+  }
+  if (mode.startsWith("plan:")) {
+    // planning rows are matched to the map's zones by id (a zone off the map has no row)
+    const f = state.mapData && state.mapData.zones.features.find((x) => x.properties.k === k);
+    const row = f && result.planning.zones.find((p) => String(p.id) === String(f.properties.id));
+    const v = row ? row[mode.slice(5)] : null;
+    return typeof v === "number" ? v : null;
   }
   const z = result.indicators && result.indicators.zones[k];
   if (!z) return null;
