@@ -713,7 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"landseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_, add_args, handler) in COMMANDS.items():
-        sp = sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
+        # argparse %-formats each command's help in `landseg --help` (a literal % must be doubled there)
+        sp = sub.add_parser(name, help=help_.replace("%", "%%"), description=help_[:1].upper() + help_[1:] + ".")
         add_args(sp)
         sp.set_defaults(_handler=handler)
     return parser
