@@ -77,7 +77,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _common import machine
 
-    print(f"# start-up, {machine()}, Python {sys.version.split()[0]}, {a.runs} runs each")
+    print(f"# start-up, {machine()}, {a.runs} runs each")
     print(f"\n## python -X importtime -c 'import landseg.cli' (top {a.top} by cumulative time)")
     print(f"{'cumulative s':>12} {'self s':>8}  module")
     for cum, self_, name in import_times(a.top):
@@ -88,7 +88,7 @@ def main() -> None:
         shutil.copy(SAMPLE, folder / "potsdam_4_13_label_classes.tif")
         cases = [("--help", ["--help"]),
                  ("area SAMPLE", ["area", str(SAMPLE)]),
-                 ("report PREDICT_FOLDER", ["report", str(folder), "-o", str(Path(tmp) / "r.html")])]
+                 ("report PREDICT_FOLDER", ["report", str(folder), "--out", str(Path(tmp) / "r.html")])]
         print("\n## wall time of landseg COMMAND (fresh interpreter each run)")
         print(f"{'command':<24} {'median s':>9} {'min s':>7}  torch imported")
         for label, args in cases:
