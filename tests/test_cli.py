@@ -49,3 +49,17 @@ def test_area_out_suffix_is_checked_first(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unsupported file type '.xlsx'" in err and ".csv, .json, .md, .txt" in err
     assert not (tmp_path / "a.xlsx").exists()
+
+
+def test_help_of_every_command(capsys, monkeypatch):
+    """`landseg --help` and `landseg CMD --help` print and exit 0 (a literal % in a command's help once crashed
+    the top-level help: argparse %-formats it)."""
+    from landseg.cli import COMMANDS
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per command: the text is not wrapped
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "45 %/10 % thresholds" in out and all(name in out for name in COMMANDS)
+    for name in COMMANDS:
+        assert main([name, "--help"]) == 0, name
+        assert capsys.readouterr().out.startswith("usage: landseg " + name)

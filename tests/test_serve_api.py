@@ -197,7 +197,7 @@ LIMITED["features"][1]["properties"]["max_cov"] = 1.0
 
 
 def test_indicators_limits_sample_and_the_map(client, image, tmp_path):
-    from landseg.pipeline import AreaRequest, measure_areas
+    from landseg.measure import AreaRequest, measure_areas
     from landseg.serve.mapdata import MAX_VERTICES  # noqa: F401 - the module the page's map comes from
 
     zones = tmp_path / "parcels.geojson"

@@ -19,35 +19,16 @@ from typing import Any
 # memory of every command flat in the raster size. A GDAL_CACHEMAX set by the user wins.
 os.environ.setdefault("GDAL_CACHEMAX", "64")  # MB
 
+# Each command imports its module when it runs (inside its handler): `landseg area`, `sample`, `change`,
+# `vectorize`, `report` and `--help` then never import torch, and start in a fraction of the time
+# (tests/test_imports.py checks it; benchmarks/bench_startup.py measures it). Only what the parser
+# itself needs is imported here.
 from landseg import __version__  # noqa: E402
-from landseg.accuracy import draw_sample  # noqa: E402
-from landseg.area import (  # noqa: E402
-    UNITS,
-)
-from landseg.area.green_access import green_access, write_buildings  # noqa: E402
-from landseg.change import detect_change  # noqa: E402
-from landseg.change_reference import assess_change, check_change_points, write_change_accuracy  # noqa: E402
+from landseg.area.tables import UNITS  # noqa: E402
 from landseg.cluster import ClusterOptions  # noqa: E402
-from landseg.data.ingest import KINDS, ingest  # noqa: E402
-from landseg.data.prepare import summary_lines as prepare_summary  # noqa: E402
-from landseg.demo import run_demo  # noqa: E402
+from landseg.data.ingest import KINDS  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
-from landseg.evaluate import evaluate_model, sample_predictions  # noqa: E402
-from landseg.evaluate_outputs import summary_lines as evaluate_summary
-from landseg.green import green_monitoring  # noqa: E402
-from landseg.io.files import write_text_atomic  # noqa: E402
 from landseg.io.raster import MASK_MODES  # noqa: E402
-from landseg.models.catalog import models_table  # noqa: E402
-from landseg.models.checkpoint import load_checkpoint  # noqa: E402
-from landseg.models.engine import export_onnx  # noqa: E402
-from landseg.mosaic import parse_datetime, predict_mosaic  # noqa: E402
-from landseg.pipeline import AreaRequest, format_reports, measure_areas  # noqa: E402
-from landseg.predict import PredictOptions, predict_files  # noqa: E402
-from landseg.report import detect_kind, write_report  # noqa: E402
-from landseg.train import init_model_options
-from landseg.train import train as run_training
-from landseg.train_config import TrainConfig, make_config  # noqa: E402
-from landseg.vectorize import vectorize as run_vectorize  # noqa: E402
 
 AREA_FORMATS = ("table", "csv", "json", "markdown")
 SUFFIX_FORMAT = {".csv": "csv", ".json": "json", ".md": "markdown", ".txt": "table"}
@@ -132,6 +113,9 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from landseg.data.ingest import ingest
+    from landseg.data.prepare import summary_lines as prepare_summary
+
     manifest = ingest(
         args.kind, args.src, args.dest, bands=args.bands, class_table=args.class_table, test=args.test,
         val=args.val, test_list=args.test_list, val_list=args.val_list, val_fraction=args.val_fraction,
@@ -181,6 +165,10 @@ def add_train(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from landseg.train import init_model_options
+    from landseg.train import train as run_training
+    from landseg.train_config import TrainConfig, make_config
+
     overrides = {k: getattr(args, k, None) for k in TrainConfig.keys() if k != "augment"}
     if args.init and args.model is None and args.config is None and not any(x.startswith("model=") for x in args.set):
         overrides.update({k: v for k, v in init_model_options(args.init).items() if overrides.get(k) is None})
@@ -202,6 +190,9 @@ def add_models(p: argparse.ArgumentParser) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     if args.window < 32 or args.window % 32:
         raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
+    from landseg.models.catalog import models_table
+    from landseg.models.checkpoint import load_checkpoint
+
     if args.model:
         ck = load_checkpoint(args.model)
         init = ck.train.get("init") or {}
@@ -305,6 +296,8 @@ def parse_when(text: str | None) -> Any:
     """``--datetime`` as an aware UTC datetime (None when not given)."""
     if text is None:
         return None
+    from landseg.mosaic import parse_datetime
+
     try:
         return parse_datetime(text)
     except ValueError:
@@ -326,6 +319,9 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from landseg.mosaic import predict_mosaic
+    from landseg.predict import PredictOptions, predict_files
+
     opts = PredictOptions(window=args.window, overlap=args.overlap, batch_size=args.batch_size, tta=args.tta,
                           probs=args.probs, previews=not args.no_previews, gsd=args.gsd,
                           input_range=parse_range(args.input_range), overwrite=args.overwrite,
@@ -354,6 +350,9 @@ def add_export(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from landseg.models.checkpoint import load_checkpoint
+    from landseg.models.engine import export_onnx
+
     ckpt = load_checkpoint(args.model)
     export_onnx(ckpt, args.out, opset=args.opset)
     print(f"exported {ckpt.path} to {args.out}")
@@ -403,6 +402,9 @@ def add_area(p: argparse.ArgumentParser) -> None:
 
 def cmd_area(args: argparse.Namespace) -> int:
     """Class areas (default), per zone (--zones), objects (--objects), vs truth (--truth)."""
+    from landseg.io.files import write_text_atomic
+    from landseg.measure import AreaRequest, format_reports, measure_areas
+
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (*SUFFIX_FORMAT, ".gpkg", ".geojson"):
         raise ConfigError(f"--out {out}: unsupported file type {out.suffix or '(none)'!r}; "
@@ -464,6 +466,8 @@ def add_roles_option(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from landseg.accuracy import draw_sample
+
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
                          table=args.class_table, truth=args.truth, gsd=args.gsd, strata=args.strata, roles=args.roles,
                          overwrite=args.overwrite)
@@ -490,6 +494,9 @@ def add_change(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_change(args: argparse.Namespace) -> int:
+    from landseg.change import detect_change
+    from landseg.change_reference import assess_change, check_change_points, write_change_accuracy
+
     if args.reference:
         check_change_points(args.reference)  # before anything is written
     result = detect_change(args.before, args.after, args.out, table=args.class_table, zones=args.zones,
@@ -522,6 +529,8 @@ def add_green(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_green(args: argparse.Namespace) -> int:
+    from landseg.green import green_monitoring
+
     result = green_monitoring(args.before, args.after, args.zones, args.out, zone_id=args.zone_id,
                               table=args.class_table, gsd=args.gsd, reference=args.reference, roles=args.roles)
     print(result.to_text(notes=False), end="")
@@ -555,6 +564,8 @@ def cmd_green_access(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: use .csv, .json, .md, .txt, .gpkg or .geojson")
     if args.buildings_out and Path(args.buildings_out).suffix.lower() not in (".csv", ".gpkg", ".geojson"):
         raise ConfigError(f"--buildings-out {args.buildings_out}: use .gpkg, .geojson or .csv")
+    from landseg.area.green_access import green_access, write_buildings
+
     result, access = green_access(args.classmap, args.zones, args.zone_id, args.class_table, parks=args.parks,
                                   gsd=args.gsd, min_area=args.min_area, min_tree_area=args.min_tree_area,
                                   roles=args.roles)
@@ -582,6 +593,8 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_vectorize(args: argparse.Namespace) -> int:
+    from landseg.vectorize import vectorize as run_vectorize
+
     res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
                         min_area=args.min_area, gsd=args.gsd, unknown_to_ignore=args.unknown_to_ignore)
     print(res.summary(notes=False))
@@ -601,6 +614,9 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from landseg.evaluate import evaluate_model
+    from landseg.evaluate_outputs import summary_lines as evaluate_summary
+
     result = evaluate_model(args.model, args.dataset, args.split, args.out, window=args.window, overlap=args.overlap,
                             batch_size=args.batch_size, tta=args.tta, device=args.device, precision=args.precision,
                             write_maps=not args.no_maps)
@@ -623,8 +639,12 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from landseg.report import detect_kind, write_report
+
     out = Path(args.out) if args.out else Path(args.input) / "report.html"
     if args.samples > 0 and detect_kind(args.input) == "train":  # the report runs no model: predict its samples first
+        from landseg.evaluate import sample_predictions  # torch: only a training run's samples need the model
+
         sample_predictions(args.input, args.dataset, args.samples, args.device)
     info = write_report(args.input, out, samples=args.samples, max_size=args.max_size)
     _notes(info.get("notes", []))
@@ -639,6 +659,8 @@ def add_demo(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from landseg.demo import run_demo
+
     run_demo(args.out, args.model)
     return 0
 
@@ -713,7 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"landseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_, add_args, handler) in COMMANDS.items():
-        sp = sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
+        # argparse %-formats each command's help in `landseg --help` (a literal % must be doubled there)
+        sp = sub.add_parser(name, help=help_.replace("%", "%%"), description=help_[:1].upper() + help_[1:] + ".")
         add_args(sp)
         sp.set_defaults(_handler=handler)
     return parser

@@ -50,7 +50,7 @@ from landseg import __version__, area
 from landseg.classes import ClassTable
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, InputError
-from landseg.evaluate_outputs import write_outputs
+from landseg.evaluate_outputs import SAMPLES_FILE, write_outputs
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
 from landseg.io.labels import class_map_tags
 from landseg.io.raster import (
@@ -87,7 +87,6 @@ from landseg.views import (
 )
 
 FORMAT = "landseg-evaluate-1"
-SAMPLES_FILE = "samples/samples.json"  # sample windows of a training run, for ``landseg report``
 REFERENCES = {"full": "label", "eroded": "label_eroded"}  # reference -> the tile's file key
 
 

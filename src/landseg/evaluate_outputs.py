@@ -1,5 +1,7 @@
 """The files ``landseg evaluate`` writes from its result: metrics.md, metrics.json, confusion matrices
-(CSV and PNG) and per-tile CSV, plus the summary printed on the command line."""
+(CSV and PNG) and per-tile CSV, plus the summary printed on the command line; and the name of the sample
+windows :func:`landseg.evaluate.sample_predictions` keeps in a training run (read by ``landseg report``,
+which must not import the torch side to know it)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from landseg.classes import ClassTable
 from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, write_json_atomic
 from landseg.metrics import REFERENCE_NAMES, SUMMARY_METRICS, VARIANTS, row_normalised, variant_title
+
+SAMPLES_FILE = "samples/samples.json"  # sample windows of a training run, for ``landseg report``
 
 
 def _pct(x: float | None, nd: int = 2) -> str:

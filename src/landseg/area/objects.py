@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage  # scipy loads lazily: the CLI starts faster
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+
+# scipy's submodules load on first use (scipy.ndimage, scipy.sparse.csgraph: ~0.5 s): every user of
+# landseg.area imports this module, and plain class areas never label objects
+import scipy
 
 from landseg.area.classmap import ClassMap, open_classmap
 from landseg.area.tables import UNITS, Col, Report, find_by, unit_key
@@ -93,7 +94,7 @@ def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None,
     across the whole raster); with ``centroids`` also each piece's area-weighted sums of the pixel
     centres' row and column."""
 
-    structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
+    structure = np.ones((3, 3), bool) if connectivity == 8 else scipy.ndimage.generate_binary_structure(2, 1)
     W = cm.ds.width
     groups = groups if groups is not None else {c: [c] for c in cm.selected}
     state: dict[Any, dict[str, Any]] = {
@@ -107,7 +108,7 @@ def _label_strips(cm: ClassMap, connectivity: int, strip_rows: int | None,
         for g, members in groups.items():
             st = state[g]
             mask = cls == members[0] if len(members) == 1 else np.isin(cls, members)
-            lab, n = ndimage.label(mask, structure=structure)
+            lab, n = scipy.ndimage.label(mask, structure=structure)
             if n == 0:
                 st["last"] = np.zeros(W, np.int64)
                 continue
@@ -145,8 +146,8 @@ def _join(st: dict[str, Any], key: str = "areas") -> np.ndarray:
     if not st["edges"]:
         return values
     e = np.concatenate(st["edges"]) - 1
-    graph = coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
-    ncomp, comp = connected_components(graph, directed=False)
+    graph = scipy.sparse.coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+    ncomp, comp = scipy.sparse.csgraph.connected_components(graph, directed=False)
     return np.bincount(comp, weights=values, minlength=ncomp)
 
 
@@ -189,27 +190,28 @@ def large_object_edges(cm: ClassMap, classes: list[int], min_area: float, *, con
     values = np.concatenate(st["areas"])
     if st["edges"]:
         e = np.concatenate(st["edges"]) - 1
-        graph = coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
-        _, comp = connected_components(graph, directed=False)
+        graph = scipy.sparse.coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+        _, comp = scipy.sparse.csgraph.connected_components(graph, directed=False)
     else:
         comp = np.arange(n)
     large_piece = np.concatenate([[False], (np.bincount(comp, weights=values)[comp] >= min_area)])
     if not large_piece.any():
         return np.zeros(0), np.zeros(0)
-    structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
+    structure = np.ones((3, 3), bool) if connectivity == 8 else scipy.ndimage.generate_binary_structure(2, 1)
     xs, ys, offset = [], [], 0
     t = cm.ds.transform
     for win in strips(cm.ds, strip_rows):
         cls = cm.reader.index(win)
         mask = np.isin(cls, classes)
-        lab, k = ndimage.label(mask, structure=structure)
+        lab, k = scipy.ndimage.label(mask, structure=structure)
         if k == 0:
             continue
         keep = large_piece[np.where(lab > 0, lab + offset, 0)]
         offset += k
         if not keep.any():
             continue
-        inner = ndimage.binary_erosion(keep, structure=ndimage.generate_binary_structure(2, 1), border_value=0)
+        inner = scipy.ndimage.binary_erosion(keep, structure=scipy.ndimage.generate_binary_structure(2, 1),
+                                             border_value=0)
         r, c = np.nonzero(keep & ~inner)
         r = r + win.row_off + 0.5
         c = c + 0.5

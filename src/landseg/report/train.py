@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from landseg.classes import ClassTable
-from landseg.evaluate import SAMPLES_FILE
+from landseg.evaluate_outputs import SAMPLES_FILE
 from landseg.report.page import (
     Page,
     cell,
