@@ -28,7 +28,7 @@ import shapely
 from landseg.accuracy import StratifiedEstimate, StratifiedTotal, design_path, parse_reference, stratified_estimate
 from landseg.accuracy import stratified_total as _total
 from landseg.accuracy.assess import one_point_per_pixel
-from landseg.accuracy.sample import classes_at, pixel_of
+from landseg.accuracy.sample import classes_at, points_on_grid
 from landseg.accuracy.strata import ChangeStrata
 from landseg.area.tables import Col, Report, finite
 from landseg.change import ChangeResult, transition_table, write_csv
@@ -36,8 +36,8 @@ from landseg.classes import IGNORE_INDEX, ROLES, ClassTable
 from landseg.errors import InputError
 from landseg.io.files import atomic_output, read_json, write_json_atomic
 from landseg.io.labels import LabelReader, table_from_raster
-from landseg.io.points import read_points, reproject_xy
-from landseg.io.raster import is_georeferenced, open_raster
+from landseg.io.points import read_points
+from landseg.io.raster import open_raster
 
 METHOD = ("Olofsson et al. (2014) stratified estimators on change strata: adjusted area of a reference category "
           "= sum_h A_h n_hj / n_h, 95 % CI = ± 1.96 sqrt(sum_h A_h² s_h² / n_h); the same per zone with the "
@@ -162,13 +162,7 @@ def read_change_sample(result: ChangeResult, points: str | Path) -> ChangeSample
         raise InputError(f"{pts}: no point has reference_before and reference_after filled; label the points first")
     tmap = result.transition_map
     with open_raster(tmap) as ds:
-        if is_georeferenced(ds):
-            x, y = reproject_xy(x, y, pcrs, ds.crs)
-        row, col = pixel_of(ds.transform, x, y)
-        outside = (row < 0) | (row >= ds.height) | (col < 0) | (col >= ds.width)
-        if outside.any():
-            raise InputError(f"{pts}: {int(outside.sum())} of {len(x)} points lie outside the maps (bounds "
-                             f"{tuple(round(v, 3) for v in ds.bounds)}); is this the sample of these maps?")
+        row, col = points_on_grid(ds, x, y, pcrs, pts, "the maps", "is this the sample of these maps?")
         ttable = table_from_raster(ds)
         if ttable is None:
             raise InputError(f"{tmap}: the transition map lost its class table; run landseg change again")

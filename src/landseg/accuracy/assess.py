@@ -15,14 +15,14 @@ import numpy as np
 
 from landseg.accuracy.estimate import stratified_estimate
 from landseg.accuracy.report import AccuracyResult
-from landseg.accuracy.sample import classes_at, design_path, pixel_of
+from landseg.accuracy.sample import classes_at, design_path, points_on_grid
 from landseg.area.totals import class_areas
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import InputError
 from landseg.io.files import read_json
 from landseg.io.labels import LabelReader
-from landseg.io.points import read_points, reproject_xy
-from landseg.io.raster import is_georeferenced, open_raster
+from landseg.io.points import read_points
+from landseg.io.raster import open_raster
 
 
 def parse_reference(values: np.ndarray, table: ClassTable, source: str) -> np.ndarray:
@@ -58,13 +58,7 @@ def points_on_map(classmap: Path, points: Path, table: ClassTable) -> tuple[np.n
         raise InputError(f"{points}: no 'reference' field; the fields are {', '.join(fields) or '(none)'}")
     ref = parse_reference(fields["reference"], table, str(points))
     with open_raster(classmap) as ds:
-        if is_georeferenced(ds):
-            x, y = reproject_xy(x, y, pcrs, ds.crs)
-        row, col = pixel_of(ds.transform, x, y)
-        outside = (row < 0) | (row >= ds.height) | (col < 0) | (col >= ds.width)
-        if outside.any():
-            raise InputError(f"{points}: {int(outside.sum())} of {len(x)} points lie outside {classmap.name} "
-                             f"(bounds {tuple(round(v, 3) for v in ds.bounds)}); is this the map they were drawn from?")
+        row, col = points_on_grid(ds, x, y, pcrs, points, classmap.name, "is this the map they were drawn from?")
         stratum = classes_at(LabelReader(ds, table, str(classmap)), row, col)
     on_nodata = stratum == IGNORE_INDEX
     if on_nodata.any():

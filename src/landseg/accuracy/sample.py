@@ -27,7 +27,7 @@ from landseg.errors import InputError
 from landseg.io.align import check_same_grid
 from landseg.io.files import write_json_atomic
 from landseg.io.labels import LabelReader, change_table, table_from_raster
-from landseg.io.points import read_points, write_points
+from landseg.io.points import read_points, reproject_xy, write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
 from landseg.io.styles import LayerStyle, categorized_qml, categorized_sld, value_map_xml
 
@@ -256,4 +256,18 @@ def pixel_of(transform: rasterio.Affine, x: np.ndarray, y: np.ndarray) -> tuple[
     return np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
 
 
-__all__ = ["SampleDesign", "class_strips", "classes_at", "design_path", "draw_sample", "pixel_of"]
+def points_on_grid(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray, crs_wkt: str | None, points: str | Path,
+                   where: str, question: str) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of points given in ``crs_wkt`` on the grid of ``ds`` (reprojected when it is georeferenced);
+    points off the grid raise :class:`InputError` naming ``points``, ``where`` they should lie and ``question``."""
+    if is_georeferenced(ds):
+        x, y = reproject_xy(x, y, crs_wkt, ds.crs)
+    row, col = pixel_of(ds.transform, x, y)
+    outside = (row < 0) | (row >= ds.height) | (col < 0) | (col >= ds.width)
+    if outside.any():
+        raise InputError(f"{points}: {int(outside.sum())} of {len(x)} points lie outside {where} (bounds "
+                         f"{tuple(round(v, 3) for v in ds.bounds)}); {question}")
+    return row, col
+
+
+__all__ = ["SampleDesign", "class_strips", "classes_at", "design_path", "draw_sample", "pixel_of", "points_on_grid"]
