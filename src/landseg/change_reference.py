@@ -121,20 +121,28 @@ def check_change_points(points: str | Path) -> None:
     reference fields, no point with only one of them filled, at least one labelled point."""
     pts = Path(points)
     _, _, fields, _ = read_points(pts)
-    missing = [f for f in ("reference_before", "reference_after") if f not in fields]
-    if missing:
-        raise InputError(f"{pts}: no {' or '.join(missing)} field (fields: {', '.join(fields) or 'none'}); a change "
-                         "sample comes from landseg sample OUT/transitions.tif and needs both dates' reference")
+    _check_reference_fields(pts, fields)
 
     def filled(v: np.ndarray) -> np.ndarray:
         return np.array([x is not None and not (isinstance(x, float) and math.isnan(x)) and str(x).strip() != ""
                          for x in v.tolist()], dtype=bool)
 
-    fb, fa = filled(fields["reference_before"]), filled(fields["reference_after"])
-    if (fb != fa).any():
-        raise InputError(f"{pts}: {int((fb != fa).sum())} points have only one of reference_before / reference_after "
-                         "filled; a change point needs the class at both dates (or neither, to skip it)")
-    if not fb.any():
+    _check_both_dates(pts, filled(fields["reference_before"]), filled(fields["reference_after"]))
+
+
+def _check_reference_fields(pts: Path, fields: dict[str, np.ndarray]) -> None:
+    missing = [f for f in ("reference_before", "reference_after") if f not in fields]
+    if missing:
+        raise InputError(f"{pts}: no {' or '.join(missing)} field (fields: {', '.join(fields) or 'none'}); a change "
+                         "sample comes from landseg sample OUT/transitions.tif and needs both dates' reference")
+
+
+def _check_both_dates(pts: Path, before: np.ndarray, after: np.ndarray) -> None:
+    """Every labelled point has both dates filled, and at least one point is labelled (boolean arrays)."""
+    if (before != after).any():
+        raise InputError(f"{pts}: {int((before != after).sum())} points have only one of reference_before / "
+                         "reference_after filled; a change point needs the class at both dates (or neither, to skip it)")
+    if not before.any():
         raise InputError(f"{pts}: no point has reference_before and reference_after filled; label the points first")
 
 
@@ -143,23 +151,15 @@ def read_change_sample(result: ChangeResult, points: str | Path) -> ChangeSample
     :class:`InputError` naming the file, what is wrong and what to do)."""
     pts = Path(points)
     x, y, fields, pcrs = read_points(pts)
-    missing = [f for f in ("reference_before", "reference_after") if f not in fields]
-    if missing:
-        raise InputError(f"{pts}: no {' or '.join(missing)} field (fields: {', '.join(fields) or 'none'}); a change "
-                         "sample comes from landseg sample OUT/transitions.tif and needs both dates' reference")
+    _check_reference_fields(pts, fields)
     cs = _strata_of(pts, fields, result.table)
     if cs.table.names != result.table.names:
         raise InputError(f"{pts}: drawn for the classes {', '.join(cs.table.names)}, but the maps have "
                          f"{', '.join(result.table.names)}")
     rb = parse_reference(fields["reference_before"], cs.table, f"{pts} (reference_before)")
     ra = parse_reference(fields["reference_after"], cs.table, f"{pts} (reference_after)")
-    half = (rb >= 0) != (ra >= 0)
-    if half.any():
-        raise InputError(f"{pts}: {int(half.sum())} points have only one of reference_before / reference_after "
-                         "filled; a change point needs the class at both dates (or neither, to skip it)")
     labelled = rb >= 0
-    if not labelled.any():
-        raise InputError(f"{pts}: no point has reference_before and reference_after filled; label the points first")
+    _check_both_dates(pts, labelled, ra >= 0)
     tmap = result.transition_map
     with open_raster(tmap) as ds:
         row, col = points_on_grid(ds, x, y, pcrs, pts, "the maps", "is this the sample of these maps?")
