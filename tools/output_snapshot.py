@@ -4,11 +4,13 @@ Runs demo, prepare, a short train, predict (with confidence and mosaic), evaluat
 indicators), change, sample, vectorize, report and a serve job on the bundled samples, then hashes every file
 written. Normalised before hashing:
   - JSON: keys that hold timings or dates are dropped, the output folder is replaced by <OUT>;
-  - text (csv, md, html, qml, yaml, txt, sld): the output folder is replaced by <OUT>, timing figures in
-    "N s" form are kept (they are in JSON only) - files that differ are shown as a diff;
+  - text (csv, md, html, qml, yaml, txt, sld): the output folder, dates and "N s" timings are replaced;
+    CSV columns named like timings are dropped; files that differ are shown as a diff;
   - GeoPackage/GeoJSON: the features (attributes and WKB) as read by pyogrio, in order, not the file bytes
     (a GeoPackage stores its write time);
-  - everything else (GeoTIFF, PNG, safetensors): the bytes.
+  - GeoTIFF: the pixels (hashed), profile, tags, colour table and overviews (a path tag is normalised);
+  - safetensors: the tensors (hashed) and the metadata, timings dropped;
+  - everything else (PNG, ...): the bytes.
 
   python tools/output_snapshot.py --out /tmp/snapA --json before.json
   python tools/output_snapshot.py --out /tmp/snapB --json after.json --compare before.json
@@ -140,6 +142,55 @@ def norm_json(obj, out: str):
     return obj
 
 
+def _text_norm(text: str, out: str) -> str:
+    """Replace the output folder, dates and 'N s' timings in a text file."""
+    text = text.replace(out, "<OUT>")
+    text = re.sub(r"(?:/[\w.-]+)+/src/landseg/", "<PKG>/", text)  # the checkout that ran
+    text = re.sub(r'alt="learning curve" src="data:image/png;base64,[^"]*"', 'alt="learning curve" src="<PLOT>"', text)
+    text = re.sub(r'(class="elapsed-s num"[^>]*data-value=")[^"]*(">)[^<]*', r"\1<N>\2<N>", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?(\.\d+)?([+-]\d\d:\d\d|Z| UTC)?", "<DATE>", text)
+    return re.sub(r"\b\d+(\.\d+)?\s?(s|min|seconds)\b", "<N> s", text)
+
+
+def _csv_norm(text: str, out: str) -> str:
+    """Drop the columns that hold timings."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return text
+    keep = [k for k, h in enumerate(rows[0]) if not TIMING.search(h)]
+    return "\n".join(",".join(r[k] for k in keep if k < len(r)) for r in rows).replace(out, "<OUT>")
+
+
+def _tiff(path: Path, out: str) -> str:
+    """Pixels (hashed), profile, tags, colour table and overviews of a GeoTIFF, path tags normalised."""
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        parts = [repr({k: v for k, v in ds.profile.items()}), repr(ds.tags()), repr([ds.overviews(b) for b in ds.indexes]),
+                 repr([ds.tags(b) for b in ds.indexes]), repr(ds.descriptions)]
+        for b in ds.indexes:
+            parts.append(hashlib.sha256(ds.read(b).tobytes()).hexdigest())
+            try:
+                parts.append(repr(sorted(ds.colormap(b).items())))
+            except ValueError:
+                pass
+    return _text_norm("\n".join(parts), out)
+
+
+def _safetensors(path: Path, out: str) -> str:
+    """Tensors (hashed) and metadata (timings dropped, paths normalised) of a checkpoint."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        meta = {k: (norm_json(json.loads(v), out) if v[:1] in "[{" else v) for k, v in (f.metadata() or {}).items()
+                if not TIMING.search(k)}
+        tensors = [f"{k} {hashlib.sha256(f.get_tensor(k).tobytes()).hexdigest()}" for k in sorted(f.keys())]
+    return _text_norm(json.dumps(meta, indent=1, sort_keys=True) + "\n" + "\n".join(tensors), out)
+
+
 def fingerprint(path: Path, out: str) -> tuple[str, str | None]:
     """(hash, normalised text or None) of one output file."""
     suf = path.suffix.lower()
@@ -148,24 +199,31 @@ def fingerprint(path: Path, out: str) -> tuple[str, str | None]:
             text = json.dumps(norm_json(json.loads(path.read_text()), out), indent=1, sort_keys=False)
         except ValueError:
             text = path.read_text(errors="replace")
-        return hashlib.sha256(text.encode()).hexdigest(), text
-    if suf in (".gpkg", ".geojson"):
+        text = _text_norm(text, out)
+    elif suf in (".gpkg", ".geojson"):
         import pyogrio
         from pyogrio.raw import read
 
         parts = []
         for layer, _ in pyogrio.list_layers(path):
             meta, _fids, geom, fields = read(path, layer=layer)
-            cols = [list(f) for f in fields] + ([[g.hex() if g is not None else None for g in geom]]
-                                                if geom is not None else [])
+            keep = [k for k, name in enumerate(meta["fields"]) if not TIMING.search(str(name))]
+            cols = [list(fields[k]) for k in keep] + ([[g.hex() if g is not None else None for g in geom]]
+                                                      if geom is not None else [])
             rows = list(zip(*cols, strict=True))
-            parts.append(f"## {layer} {list(meta['fields'])} {meta['crs']}\n" + "\n".join(map(repr, rows)))
-        text = "\n".join(parts).replace(out, "<OUT>")
-        return hashlib.sha256(text.encode()).hexdigest(), text
-    if suf in TEXT:
-        text = path.read_text(errors="replace").replace(out, "<OUT>")
-        return hashlib.sha256(text.encode()).hexdigest(), text
-    return hashlib.sha256(path.read_bytes()).hexdigest(), None
+            parts.append(f"## {layer} {[meta['fields'][k] for k in keep]} {meta['crs']}\n" + "\n".join(map(repr, rows)))
+        text = _text_norm("\n".join(parts), out)
+    elif suf == ".csv":
+        text = _csv_norm(path.read_text(errors="replace"), out)
+    elif suf in TEXT or path.parent.name == "serve-files" and suf == ".txt":
+        text = _text_norm(path.read_text(errors="replace"), out)
+    elif suf in (".tif", ".tiff"):
+        text = _tiff(path, out)
+    elif suf == ".safetensors":
+        text = _safetensors(path, out)
+    else:
+        return hashlib.sha256(path.read_bytes()).hexdigest(), None
+    return hashlib.sha256(text.encode()).hexdigest(), text
 
 
 def main() -> None:
