@@ -22,7 +22,7 @@ from landseg.data.prepare import load_manifest
 from landseg.evaluate import evaluate_tiles
 from landseg.metrics import metrics_from_confusion
 from landseg.models.checkpoint import load_checkpoint
-from landseg.models.engine import TorchEngine, tta_call
+from landseg.inference.engine import TorchEngine, tta_call
 
 SRC = ROOT.parent / "shared" / "realdata" / "Kaarti22_satellite-imagery" / "Semantic segmentation dataset"
 

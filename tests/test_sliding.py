@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landseg.data.windows import axis_starts, grid_windows
-from landseg.models.sliding import blend_weights, count_windows, predict_array, sliding_window, write_blocks
+from landseg.inference.sliding import blend_weights, count_windows, predict_array, sliding_window, write_blocks
 
 
 def colour_model(x: np.ndarray) -> np.ndarray:
@@ -166,7 +166,7 @@ def test_column_chunks_equal_one_pass(chunk):
 
 
 def test_tta_is_the_mean_of_the_eight_d4_transforms():
-    from landseg.models.engine import tta_call
+    from landseg.inference.engine import tta_call
 
     model = context_model(seed=11)
     rng = np.random.default_rng(0)

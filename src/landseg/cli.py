@@ -351,7 +351,7 @@ def add_export(p: argparse.ArgumentParser) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from landseg.models.checkpoint import load_checkpoint
-    from landseg.models.engine import export_onnx
+    from landseg.inference.engine import export_onnx
 
     ckpt = load_checkpoint(args.model)
     export_onnx(ckpt, args.out, opset=args.opset)

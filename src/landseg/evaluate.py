@@ -69,8 +69,8 @@ from landseg.metrics import (
     variant_metrics,
 )
 from landseg.models.checkpoint import Checkpoint, load_checkpoint
-from landseg.models.engine import TorchEngine, tta_call
-from landseg.models.sliding import (
+from landseg.inference.engine import TorchEngine, tta_call
+from landseg.inference.sliding import (
     Block,
     check_window,
     count_windows,

@@ -2,7 +2,7 @@
 
 The tiles (one CRS and pixel size, on one pixel grid) are joined into a GDAL VRT written by landseg
 (``OUT/mosaic_input.vrt``). Each tile's class map is predicted from the VRT with the sliding windows of the
-*whole mosaic* (:func:`~landseg.models.sliding.sliding_window` with a region): windows that straddle a
+*whole mosaic* (:func:`~landseg.inference.sliding.sliding_window` with a region): windows that straddle a
 tile border read both sides, and every pixel blends the same windows as in a one-raster run, so the maps
 have no seams and equal the prediction of the merged raster pixel for pixel. Areas no tile covers (the
 outer edge, holes) read as nodata context and are nodata in the outputs.
@@ -41,8 +41,8 @@ from landseg.io.raster import (
     write_vrt,
 )
 from landseg.io.styles import write_raster_style
-from landseg.models.engine import load_engine
-from landseg.models.sliding import Region, check_window
+from landseg.inference.engine import load_engine
+from landseg.inference.sliding import Region, check_window
 from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, output_paths, predict_raster
 
 INPUT_VRT = "mosaic_input.vrt"

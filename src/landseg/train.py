@@ -48,7 +48,7 @@ from landseg.models.checkpoint import (
     save_checkpoint,
 )
 from landseg.models.domain import COLOUR_LEVELS, band_meaning, colour_counts, record_from_counts
-from landseg.models.engine import autocast_dtype, pick_device
+from landseg.inference.engine import autocast_dtype, pick_device
 from landseg.models.pretrained import load_pretrained, normalisation
 from landseg.models.unet import count_parameters
 from landseg.train_config import TrainConfig

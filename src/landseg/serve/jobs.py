@@ -46,7 +46,7 @@ from landseg.errors import ConfigError, LandsegError, OutputError
 from landseg.io.files import check_writable_dir, free_space, write_json_atomic
 from landseg.io.raster import raster_shape, read_resampled
 from landseg.measure import AreaRequest, measure_areas
-from landseg.models.engine import load_engine
+from landseg.inference.engine import load_engine
 from landseg.pipeline import run_pipeline, write_view_images
 from landseg.predict import PredictOptions
 from landseg.serve.mapdata import map_data

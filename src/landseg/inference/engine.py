@@ -6,6 +6,7 @@ An engine takes a uint8 batch (N, bands, H, W) and returns float32 class probabi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +19,8 @@ from landseg.models.checkpoint import Checkpoint, load_checkpoint
 
 
 class Engine(Protocol):
+    """What runs a model: uint8 (N, bands, H, W) -> float32 probabilities (N, classes, H, W)."""
+
     num_classes: int
     in_channels: int
     multiple: int
@@ -69,6 +72,8 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
 
 
 class TorchEngine:
+    """A checkpoint's torch model on a device, with mixed precision where it is fast."""
+
     def __init__(self, ckpt: Checkpoint, device: str | None = None, precision: str = "auto"):
         self.ckpt = ckpt
         self.device = pick_device(device)
@@ -144,7 +149,7 @@ def export_onnx(ckpt: Checkpoint, path: str, window: int = 512, opset: int = 17)
             raise CheckpointError(f"ONNX export failed: {exc}") from None
 
 
-def tta_call(engine: Engine, batch: np.ndarray) -> np.ndarray:
+def tta_call(engine: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
     """Average of the eight D4 transforms (flips and 90° rotations) of ``batch``."""
     out = None
     for k in range(4):
@@ -176,3 +181,10 @@ def load_engine(model: str, engine: str = "torch", device: str = "auto", precisi
         export_onnx(ckpt, str(onnx_path))
         return OnnxEngine(ckpt, str(onnx_path)), ckpt
     return TorchEngine(ckpt, device, precision), ckpt
+
+
+def with_tta(engine: Callable[[np.ndarray], np.ndarray], tta: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """``engine`` itself, or with ``tta`` the average of its eight D4 transforms (:func:`tta_call`)."""
+    if not tta:
+        return engine
+    return lambda batch: tta_call(engine, batch)
