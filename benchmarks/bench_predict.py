@@ -25,9 +25,9 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from landseg.classes import ISPRS
-from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.inference.engine import OnnxEngine, TorchEngine, export_onnx
 from landseg.inference.sliding import count_windows
+from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.models.unet import PRESETS, build_model
 from landseg.predict import PredictOptions, predict_raster
 

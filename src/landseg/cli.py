@@ -350,8 +350,8 @@ def add_export(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from landseg.models.checkpoint import load_checkpoint
     from landseg.inference.engine import export_onnx
+    from landseg.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.model)
     export_onnx(ckpt, args.out, opset=args.opset)
@@ -643,7 +643,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.input) / "report.html"
     if args.samples > 0 and detect_kind(args.input) == "train":  # the report runs no model: predict its samples first
-        from landseg.evaluate import sample_predictions  # torch: only a training run's samples need the model
+        from landseg.train_samples import sample_predictions  # torch: only a training run's samples need the model
 
         sample_predictions(args.input, args.dataset, args.samples, args.device)
     info = write_report(args.input, out, samples=args.samples, max_size=args.max_size)

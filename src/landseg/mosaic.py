@@ -29,6 +29,8 @@ from landseg.area.partial import merge_class_areas
 from landseg.area.totals import class_areas
 from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
+from landseg.inference.engine import load_engine
+from landseg.inference.sliding import Region, check_window
 from landseg.io.files import check_writable_dir, clean_stale, write_text_atomic
 from landseg.io.labels import read_class_table
 from landseg.io.raster import (
@@ -41,8 +43,6 @@ from landseg.io.raster import (
     write_vrt,
 )
 from landseg.io.styles import write_raster_style
-from landseg.inference.engine import load_engine
-from landseg.inference.sliding import Region, check_window
 from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, output_paths, predict_raster
 
 INPUT_VRT = "mosaic_input.vrt"

@@ -30,6 +30,7 @@ from landseg.data.dataset import RandomWindows, WindowSampler, labelled_share
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
+from landseg.inference.engine import autocast_dtype, pick_device
 from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.io.raster import open_raster
@@ -48,7 +49,6 @@ from landseg.models.checkpoint import (
     save_checkpoint,
 )
 from landseg.models.domain import COLOUR_LEVELS, band_meaning, colour_counts, record_from_counts
-from landseg.inference.engine import autocast_dtype, pick_device
 from landseg.models.pretrained import load_pretrained, normalisation
 from landseg.models.unet import count_parameters
 from landseg.train_config import TrainConfig
