@@ -113,16 +113,20 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from landseg.data.ingest import ingest
+    from landseg.data.ingest import INGEST, IngestOptions, ingest_vector
     from landseg.data.prepare import summary_lines as prepare_summary
 
-    manifest = ingest(
-        args.kind, args.src, args.dest, bands=args.bands, class_table=args.class_table, test=args.test,
-        val=args.val, test_list=args.test_list, val_list=args.val_list, val_fraction=args.val_fraction,
-        seed=args.seed, export_patches=args.export_patches, unknown_to_ignore=args.unknown_to_ignore,
-        gsd=args.gsd, overwrite=args.overwrite, on_note=lambda n: _err(f"note: {n}"), labels=args.labels,
-        class_field=args.class_field, background=args.background,
+    opts = IngestOptions(
+        bands=args.bands, class_table=args.class_table, test=args.test, val=args.val, test_list=args.test_list,
+        val_list=args.val_list, val_fraction=args.val_fraction, seed=args.seed, export_patches=args.export_patches,
+        unknown_to_ignore=args.unknown_to_ignore, gsd=args.gsd, overwrite=args.overwrite,
+        on_note=lambda n: _err(f"note: {n}"),
     )
+    if args.kind == "vector":
+        manifest = ingest_vector(args.src, args.dest, opts, labels=args.labels, class_field=args.class_field,
+                                 background=args.background)
+    else:
+        manifest = INGEST[args.kind](args.src, args.dest, opts)
     print("\n".join(prepare_summary(manifest)))
     print(f"prepared dataset written to {args.dest}")
     return 0

@@ -156,6 +156,92 @@ def _label_reader(path: str | None, image_ds: rasterio.DatasetReader, role: str,
     return ds
 
 
+@dataclass
+class _TileConversion:
+    """What the strip loop of one tile writes and measures: the output files, the labels' kinds and palettes, the
+    band histograms (every 4th row), class counts and label fixes per label."""
+
+    files: dict[str, tuple[Path, dict[str, Any]]]  # key -> (path, profile): image, label, label_eroded
+    kinds: dict[str, str]
+    palettes: dict[str, np.ndarray]
+    band_hist: np.ndarray
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+    fixes: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def convert(self, data: np.ndarray, raws: dict[str, np.ndarray], labels: dict[str, Any],
+                opts: PrepareOptions) -> dict[str, np.ndarray]:
+        """One strip: the image as it is and each label as class indices; statistics added."""
+        out = {"image": data}
+        for b in range(data.shape[0]):  # band statistics from every 4th row: plenty for mean/std
+            self.band_hist[b] += np.bincount(data[b, ::4].ravel(), minlength=256)
+        for k, raw in raws.items():
+            idx = label_to_index(
+                raw, self.kinds[k], opts.table, palette=self.palettes.get(k), source=str(labels[k].name),
+                unknown_to_ignore=opts.unknown_to_ignore, binarize=opts.binarize_labels,
+                stats=self.fixes.setdefault(k, {"snapped": 0, "ignored": 0}),
+            )
+            self.counts[k] += np.bincount(idx.ravel(), minlength=256)
+            out[k] = idx[None]
+        return out
+
+
+def _tile_grid(img: rasterio.DatasetReader, opts: PrepareOptions) -> tuple[Any, Any]:
+    """The tile's CRS (the layout's default where a world file has no .prj) and transform (identity without CRS)."""
+    crs = img.crs
+    if crs is None and not img.transform.is_identity and opts.default_crs:
+        crs = rasterio.crs.CRS.from_user_input(opts.default_crs)  # e.g. Potsdam's .tfw without .prj
+    return crs, img.transform if crs is not None else rasterio.Affine.identity()
+
+
+def _convert_strips(img: rasterio.DatasetReader, labels: dict[str, Any], tile_dir: Path, crs: Any, transform: Any,
+                    opts: PrepareOptions) -> _TileConversion:
+    """Write the tile's image and labels (as class indices) strip by strip, atomically, measuring as it goes."""
+    h, w, nb = img.height, img.width, img.count
+    kinds = {k: label_kind(ds) for k, ds in labels.items()}
+    outs = {"image": (tile_dir / "image.tif", tiled_profile(w, h, nb, "uint8", crs=crs, transform=transform))}
+    for k in labels:
+        outs[k] = (tile_dir / f"{k}.tif", tiled_profile(w, h, 1, "uint8", crs=crs, transform=transform,
+                                                          nodata=opts.table.ignore_index))
+    conv = _TileConversion(outs, kinds, {k: palette_array(ds) for k, ds in labels.items() if kinds[k] == "palette"},
+                           np.zeros((nb, 256), dtype=np.int64), {k: np.zeros(256, dtype=np.int64) for k in labels})
+    with ExitStack() as stack:
+        writers = {}
+        for k, (path, prof) in outs.items():
+            tmp = stack.enter_context(atomic_output(path, verify=_raster_check(path, prof)))
+            writers[k] = stack.enter_context(create_raster(tmp, prof))
+
+        def read_strip(row: int):
+            win = Window(0, row, w, min(STRIP, h - row))
+            raws = {k: read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1]) for k, ds in labels.items()}
+            return win, read_window(img, win), raws
+
+        def write_strip(win: Window, arrays: dict[str, np.ndarray]) -> None:
+            for k, a in arrays.items():
+                try:
+                    writers[k].write(a, window=win)
+                except (RasterioIOError, CPLE_BaseError) as exc:
+                    raise OutputError(f"{outs[k][0]}: writing failed ({exc}; "
+                                      f"{free_space(tile_dir)}); free space and run again") from None
+
+        # Reading the next strip and writing the last one overlap the conversion (GDAL releases the GIL).
+        io = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="landseg-prepare"))
+        pending_read = io.submit(read_strip, 0)
+        pending_write = None
+        for row in range(0, h, STRIP):
+            win, data, raws = pending_read.result()
+            if row + STRIP < h:
+                pending_read = io.submit(read_strip, row + STRIP)
+            out = conv.convert(data, raws, labels, opts)
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = io.submit(write_strip, win, out)
+        if pending_write is not None:
+            pending_write.result()
+        for wds in writers.values():
+            wds.close()
+    return conv
+
+
 def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str, Any]:
     """Prepare one tile strip by strip; returns its record (also written to ``tile.json``)."""
     for path in (src.image, src.label, src.label_eroded):  # zip members: CRC-checked, GDAL does not
@@ -171,74 +257,28 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         }
         labels = {k: v for k, v in labels.items() if v is not None}
         try:
-            crs = img.crs
-            if crs is None and not img.transform.is_identity and opts.default_crs:
-                crs = rasterio.crs.CRS.from_user_input(opts.default_crs)  # e.g. Potsdam's .tfw without .prj
-            transform = img.transform if crs is not None else rasterio.Affine.identity()
-            h, w, nb = img.height, img.width, img.count
-            kinds = {k: label_kind(ds) for k, ds in labels.items()}
-            palettes = {k: palette_array(ds) for k, ds in labels.items() if kinds[k] == "palette"}
-            band_hist = np.zeros((nb, 256), dtype=np.int64)
-            counts = {k: np.zeros(256, dtype=np.int64) for k in labels}
-            fixes: dict[str, dict[str, int]] = {}
-            outs = {"image": (tile_dir / "image.tif", tiled_profile(w, h, nb, "uint8", crs=crs, transform=transform))}
-            for k in labels:
-                outs[k] = (tile_dir / f"{k}.tif", tiled_profile(w, h, 1, "uint8", crs=crs, transform=transform,
-                                                                  nodata=opts.table.ignore_index))
-            with ExitStack() as stack:
-                writers = {}
-                for k, (path, prof) in outs.items():
-                    tmp = stack.enter_context(atomic_output(path, verify=_raster_check(path, prof)))
-                    writers[k] = stack.enter_context(create_raster(tmp, prof))
-                def read_strip(row: int):
-                    win = Window(0, row, w, min(STRIP, h - row))
-                    raws = {k: read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1])
-                            for k, ds in labels.items()}
-                    return win, read_window(img, win), raws
-
-                def write_strip(win: Window, arrays: dict[str, np.ndarray]) -> None:
-                    for k, a in arrays.items():
-                        try:
-                            writers[k].write(a, window=win)
-                        except (RasterioIOError, CPLE_BaseError) as exc:
-                            raise OutputError(f"{outs[k][0]}: writing failed ({exc}; "
-                                              f"{free_space(tile_dir)}); free space and run again") from None
-
-                # Reading the next strip and writing the last one overlap the conversion (GDAL releases the GIL).
-                io = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="landseg-prepare"))
-                pending_read = io.submit(read_strip, 0)
-                pending_write = None
-                for row in range(0, h, STRIP):
-                    win, data, raws = pending_read.result()
-                    if row + STRIP < h:
-                        pending_read = io.submit(read_strip, row + STRIP)
-                    out = {"image": data}
-                    for b in range(nb):  # band statistics from every 4th row: plenty for mean/std
-                        band_hist[b] += np.bincount(data[b, ::4].ravel(), minlength=256)
-                    for k, raw in raws.items():
-                        idx = label_to_index(
-                            raw, kinds[k], opts.table, palette=palettes.get(k), source=str(labels[k].name),
-                            unknown_to_ignore=opts.unknown_to_ignore, binarize=opts.binarize_labels,
-                            stats=fixes.setdefault(k, {"snapped": 0, "ignored": 0}),
-                        )
-                        counts[k] += np.bincount(idx.ravel(), minlength=256)
-                        out[k] = idx[None]
-                    if pending_write is not None:
-                        pending_write.result()
-                    pending_write = io.submit(write_strip, win, out)
-                if pending_write is not None:
-                    pending_write.result()
-                for wds in writers.values():
-                    wds.close()
+            crs, transform = _tile_grid(img, opts)
+            conv = _convert_strips(img, labels, tile_dir, crs, transform, opts)
         finally:
             for ds in labels.values():
                 ds.close()
+        record = tile_record(src, opts, (img.width, img.height, img.count), crs, transform, conv)
+    if opts.export_patches:
+        record["patches"] = export_patches(tile_dir, record, dest, opts)
+    write_json_atomic(tile_dir / "tile.json", record)
+    return record
+
+
+def tile_record(src: TileSource, opts: PrepareOptions, size: tuple[int, int, int], crs: Any, transform: Any,
+                conv: _TileConversion) -> dict[str, Any]:
+    """The record of a prepared tile (``tile.json``; the manifest lists it without histogram and origin)."""
+    w, h, nb = size
     ps = (opts.gsd, opts.gsd) if crs is None and opts.gsd else None
     if crs is not None:
         t = transform
         ps = (float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e)))
     nc = opts.table.num_classes
-    record = {
+    return {
         "id": src.tile_id,
         "split": src.split,
         "width": w,
@@ -247,20 +287,16 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         "crs": crs.to_string() if crs is not None else None,
         "transform": list(transform)[:6] if crs is not None else None,
         "pixel_size": list(ps) if ps else None,
-        "files": {k: f"tiles/{src.tile_id}/{p.name}" for k, (p, _) in outs.items()},
-        "label_kinds": kinds,
-        "class_counts": {k: c[:nc].tolist() for k, c in counts.items()},
-        "ignore_counts": {k: int(c[opts.table.ignore_index]) for k, c in counts.items()},
+        "files": {k: f"tiles/{src.tile_id}/{p.name}" for k, (p, _) in conv.files.items()},
+        "label_kinds": conv.kinds,
+        "class_counts": {k: c[:nc].tolist() for k, c in conv.counts.items()},
+        "ignore_counts": {k: int(c[opts.table.ignore_index]) for k, c in conv.counts.items()},
         # pixels whose colour was snapped to 0/255 (within SNAP_TOLERANCE), and off-table colours made ignore
-        "label_fixes": {k: dict(v) for k, v in fixes.items()},
-        "band_hist": band_hist.tolist(),
+        "label_fixes": {k: dict(v) for k, v in conv.fixes.items()},
+        "band_hist": conv.band_hist.tolist(),
         "source": {"image": src.image, "label": src.label, "label_eroded": src.label_eroded},
         "made_from": {"settings": recipe(opts), "sources": source_ids(src)},
     }
-    if opts.export_patches:
-        record["patches"] = export_patches(tile_dir, record, dest, opts)
-    write_json_atomic(tile_dir / "tile.json", record)
-    return record
 
 
 def _raster_check(path: Path, prof: dict[str, Any]):
