@@ -20,7 +20,7 @@ import fnmatch
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -384,6 +384,41 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             for k in new if old.get(k) != new.get(k)]
 
 
+def _manifest_differences(dest: Path, sources: Sequence[TileSource], settings: dict[str, Any]) -> list[str]:
+    """How the dataset recorded in DEST's manifest (if any) differs from this run's settings and tiles."""
+    mpath = dest / MANIFEST
+    if not mpath.exists():
+        return []
+    try:
+        old = json.loads(mpath.read_text())
+    except (OSError, json.JSONDecodeError):
+        old = {}
+    made = old.get("made_from")
+    if made is None:
+        return [f"{MANIFEST} was written by a landseg that did not record its settings"]
+    diffs = _differences(made.get("settings", {}), settings)
+    gone = sorted(set(made.get("sources", {})) - {s.tile_id for s in sources})
+    if gone:
+        diffs.append(f"{len(gone)} tiles of the earlier dataset are not in this source: {', '.join(gone[:5])}")
+    return diffs
+
+
+def _tile_differences(dest: Path, src: TileSource, settings: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """How a tile already prepared in DEST (if any) differs: (settings differences, shared by the tiles; this tile's
+    own, named by its id)."""
+    tpath = dest / "tiles" / src.tile_id / "tile.json"
+    if not tpath.exists():
+        return [], []
+    try:
+        made = json.loads(tpath.read_text()).get("made_from")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return [], []  # an unreadable tile.json: the tile is redone
+    if made is None:
+        return [], [f"tile {src.tile_id} was prepared by a landseg that did not record its settings"]
+    return (_differences(made.get("settings", {}), settings),
+            [f"tile {src.tile_id} {d}" for d in _differences(made.get("sources", {}), source_ids(src))])
+
+
 def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions) -> None:
     """Refuse to mix a new prepare into a DEST prepared from other settings or source files.
 
@@ -391,37 +426,10 @@ def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions)
     with this run's; raises :class:`OutputError` naming what differs and suggesting ``--overwrite``.
     """
     settings = recipe(opts)
-    diffs: list[str] = []
-    mpath = dest / MANIFEST
-    if mpath.exists():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError):
-            old = {}
-        made = old.get("made_from")
-        if made is None:
-            diffs.append(f"{MANIFEST} was written by a landseg that did not record its settings")
-        else:
-            diffs += _differences(made.get("settings", {}), settings)
-            gone = sorted(set(made.get("sources", {})) - {s.tile_id for s in sources})
-            if gone:
-                diffs.append(f"{len(gone)} tiles of the earlier dataset are not in this source: {', '.join(gone[:5])}")
+    diffs = _manifest_differences(dest, sources, settings)
     for src in sources:
-        tpath = dest / "tiles" / src.tile_id / "tile.json"
-        if not tpath.exists():
-            continue
-        try:
-            made = json.loads(tpath.read_text()).get("made_from")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            continue  # an unreadable tile.json: the tile is redone
-        if made is None:
-            diffs.append(f"tile {src.tile_id} was prepared by a landseg that did not record its settings")
-            continue
-        for d in _differences(made.get("settings", {}), settings):
-            if d not in diffs:
-                diffs.append(d)
-        for d in _differences(made.get("sources", {}), source_ids(src)):
-            diffs.append(f"tile {src.tile_id} {d}")
+        shared, own = _tile_differences(dest, src, settings)
+        diffs += [d for d in shared if d not in diffs] + own
     if diffs:
         more = f" (and {len(diffs) - 6} more)" if len(diffs) > 6 else ""
         raise OutputError(
@@ -573,34 +581,44 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
                              f"unreadable ({exc}); {fix}") from None
         if rec.get("id") != t["id"] or (settings is not None and (rec.get("made_from") or {}).get("settings") != settings):
             raise InputError(f"{tj}: this tile was prepared with other settings than {MANIFEST} records; {fix}")
-        with open_raster(root / t["files"]["image"], remedy=fix) as ds:
-            if ds.count != manifest["band_count"] or (ds.width, ds.height) != (t["width"], t["height"]):
-                raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
-                                 f"{manifest['band_count']} bands of {t['width']}x{t['height']}; {fix}")
-            try:
-                for row in range(0, ds.height, STRIP):
-                    read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
-            except InputError as exc:
-                raise InputError(f"{exc}; {fix}") from None
+        _check_tile_image(root / t["files"]["image"], t, manifest["band_count"], fix)
         for key in label_keys:
-            if key not in t["files"]:
-                continue
-            with open_raster(root / t["files"][key], remedy=fix) as ds:
-                if (ds.count, ds.width, ds.height) != (1, t["width"], t["height"]):
-                    raise InputError(f"{ds.name}: expected a 1-band {t['width']}x{t['height']} label, found "
-                                     f"{ds.count} bands of {ds.width}x{ds.height}; {fix}")
-                for row in range(0, ds.height, STRIP):
-                    try:
-                        a = read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
-                    except InputError as exc:
-                        raise InputError(f"{exc}; {fix}") from None
-                    bad = ~allowed[np.flatnonzero(np.bincount(a.ravel(), minlength=256))]
-                    if bad.any():
-                        vals = np.flatnonzero(np.bincount(a.ravel(), minlength=256))
-                        wrong = [int(v) for v in vals if not allowed[v]]
-                        raise InputError(
-                            f"{ds.name}: label values {wrong[:10]} are not classes of the table {table.name!r} "
-                            f"(0-{table.num_classes - 1}, ignore {table.ignore_index}); {fix}")
+            if key in t["files"]:
+                _check_tile_label(root / t["files"][key], t, table, allowed, fix)
+
+
+def _read_strips(ds: rasterio.DatasetReader, fix: str) -> Iterator[np.ndarray]:
+    """Every pixel of ``ds``, strip by strip; an undecodable strip raises :class:`InputError` ending with ``fix``."""
+    for row in range(0, ds.height, STRIP):
+        try:
+            yield read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
+        except InputError as exc:
+            raise InputError(f"{exc}; {fix}") from None
+
+
+def _check_tile_image(path: Path, t: dict[str, Any], band_count: int, fix: str) -> None:
+    """A tile's image has the manifest's band count and the tile's size, and all its pixels decode."""
+    with open_raster(path, remedy=fix) as ds:
+        if ds.count != band_count or (ds.width, ds.height) != (t["width"], t["height"]):
+            raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
+                             f"{band_count} bands of {t['width']}x{t['height']}; {fix}")
+        for _ in _read_strips(ds, fix):
+            pass
+
+
+def _check_tile_label(path: Path, t: dict[str, Any], table: ClassTable, allowed: np.ndarray, fix: str) -> None:
+    """A tile's label is one band of the tile's size holding only class indices of ``table`` or its ignore index."""
+    with open_raster(path, remedy=fix) as ds:
+        if (ds.count, ds.width, ds.height) != (1, t["width"], t["height"]):
+            raise InputError(f"{ds.name}: expected a 1-band {t['width']}x{t['height']} label, found "
+                             f"{ds.count} bands of {ds.width}x{ds.height}; {fix}")
+        for a in _read_strips(ds, fix):
+            vals = np.flatnonzero(np.bincount(a.ravel(), minlength=256))
+            wrong = [int(v) for v in vals if not allowed[v]]
+            if wrong:
+                raise InputError(
+                    f"{ds.name}: label values {wrong[:10]} are not classes of the table {table.name!r} "
+                    f"(0-{table.num_classes - 1}, ignore {table.ignore_index}); {fix}")
 
 
 def summary_lines(manifest: dict[str, Any]) -> list[str]:
