@@ -48,8 +48,8 @@ def main() -> None:
     from landseg.evaluate import evaluate_model
     from landseg.inference.engine import TorchEngine
     from landseg.inference.sliding import sliding_window
+    from landseg.models.build import build_model
     from landseg.models.checkpoint import Checkpoint
-    from landseg.models.unet import build_model
     from landseg.predict import PredictOptions, predict_raster
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-evaluate-")

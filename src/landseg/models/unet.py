@@ -108,7 +108,7 @@ def unet_parameter_count(cfg: UNetConfig) -> int:
     return n + widths[0] * cfg.num_classes + cfg.num_classes
 
 
-def check_arch(arch: Any) -> dict[str, Any]:
+def check_unet_arch(arch: Any) -> dict[str, Any]:
     """Validate a model description before anything is allocated; raises :class:`ConfigError`.
 
     Every key must be present with an integer in range, and the model may not exceed
@@ -142,9 +142,9 @@ def check_arch(arch: Any) -> dict[str, Any]:
     return {"name": name, **arch}
 
 
-def build_model(arch: dict[str, Any]) -> nn.Module:
+def build_unet(arch: dict[str, Any]) -> nn.Module:
     """Build a model from its description, e.g. ``{'name': 'unet', 'width': 32, ...}`` (checked first)."""
-    arch = check_arch(arch)
+    arch = check_unet_arch(arch)
     name = arch.pop("name")
     if name == "unet":
         return UNet(UNetConfig(**arch))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from landseg.classes import ClassTable
 from landseg.evaluate_outputs import SAMPLES_FILE
+from landseg.io.files import read_json
 from landseg.report.page import (
     Page,
     cell,
@@ -18,7 +19,6 @@ from landseg.report.page import (
     legend,
     panels,
     per_class_table,
-    read_json,
 )
 from landseg.views import (
     load_png,
