@@ -62,11 +62,14 @@ class MosaicTile:
 
     @property
     def region(self) -> Region:
+        """The tile's (row0, col0, row1, col1) in the mosaic."""
         return (self.row, self.col, self.row + self.height, self.col + self.width)
 
 
 @dataclass
 class Mosaic:
+    """Tiles joined into one VRT: their places, the mosaic's size and grid, and the tiles left out."""
+
     vrt: Path
     tiles: list[MosaicTile]
     width: int
@@ -198,6 +201,7 @@ class TilePredictor:
     loader: Callable[..., Any] = load_engine  # (model, engine, device, precision, cache_dir=) -> (engine, ckpt)
 
     def __call__(self) -> Callable[[MosaicTile], dict[str, Any]]:
+        """Load the model (once per worker) and return the function that predicts one tile."""
         eng, ckpt = self.loader(self.model, self.engine, self.device, self.precision, cache_dir=self.out)
         opts = replace(self.opts, progress=False, on_progress=None)
 

@@ -75,6 +75,8 @@ LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no geo
 
 @dataclass
 class PredictOptions:
+    """The options of ``landseg predict`` (window plan, side outputs, resampling, limits, masks, bands)."""
+
     window: int = 512
     overlap: int = 128
     batch_size: int = 4

@@ -79,6 +79,8 @@ class TileSource:
 
 @dataclass
 class PrepareOptions:
+    """How a source is prepared: its name, class table, band names and the layout's label and grid rules."""
+
     dataset: str
     table: ClassTable
     bands: Sequence[str]
@@ -364,6 +366,7 @@ def _file_id(path: str | None) -> dict[str, Any] | None:
 
 
 def source_ids(src: TileSource) -> dict[str, Any]:
+    """Name and size of each source file of a tile (what a prepared tile was made from)."""
     return {"image": _file_id(src.image), "label": _file_id(src.label), "label_eroded": _file_id(src.label_eroded)}
 
 

@@ -25,7 +25,8 @@ class Engine(Protocol):
     in_channels: int
     multiple: int
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities of a uint8 batch."""
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -87,6 +88,7 @@ class TorchEngine:
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (softmax) of a uint8 batch, normalised with the checkpoint's mean/std."""
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True).float()
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
@@ -123,6 +125,7 @@ class OnnxEngine:
         self.std = np.asarray(ckpt.std, np.float32).reshape(1, -1, 1, 1)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (softmax) of a uint8 batch, normalised with the checkpoint's mean/std."""
         x = (batch.astype(np.float32) - self.mean) / self.std
         logits = self.session.run(None, {self.input: x})[0]
         e = np.exp(logits - logits.max(axis=1, keepdims=True))

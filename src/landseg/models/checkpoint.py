@@ -56,6 +56,7 @@ class Checkpoint:
                       classes=list(self.class_table.names))
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The model with the checkpoint's weights, in eval mode on ``device``."""
         model = build_model(self.arch)
         try:
             model.load_state_dict(self.state_dict)

@@ -111,9 +111,11 @@ class Domain:
 
     @property
     def known(self) -> bool:
+        """Whether the record holds training-image statistics (else nothing can be compared)."""
         return self.band_hist is not None
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as stored in a checkpoint's metadata."""
         return {"pixel_size": self.pixel_size, "pixel_size_range": self.pixel_size_range,
                 "pixel_size_method": self.pixel_size_method, "band_meaning": self.band_meaning,
                 "band_mean": self.band_mean, "band_std": self.band_std, "band_hist": self.band_hist,
@@ -246,6 +248,7 @@ class InputStats:
         self.conf_hist = np.zeros(10, np.int64)
 
     def add_pixels(self, window: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Add a window's pixels (bands, H, W) to the band and colour histograms; ``valid`` masks nodata."""
         a = window.reshape(window.shape[0], -1)
         if valid is not None:
             a = a[:, valid.ravel()]
@@ -254,6 +257,7 @@ class InputStats:
         self.cells += colour_counts(a)
 
     def add_confidence(self, maxprob: np.ndarray) -> None:
+        """Add the blended maximum probabilities of predicted pixels."""
         p = np.asarray(maxprob, np.float64).ravel()
         self.conf_sum += float(p.sum())
         self.conf_low += int((p < CONFIDENCE_LOW).sum())
