@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +119,7 @@ def count_windows(height: int, width: int, window: int, overlap: int, chunk_widt
 _END = object()
 
 
-def prefetched(items: Iterable[Any], size: int, name: str = "landseg-reader") -> Iterator[Any]:
+def prefetched(items: Iterable[Any], size: int, name: str = "landseg-reader") -> Generator[Any, None, None]:
     """``items`` produced in a reader thread at most ``size`` ahead of the consumer (so reading overlaps the
     model); an error in the reader is raised here once the items before it are consumed."""
     q_in: queue.Queue = queue.Queue(maxsize=size)
@@ -223,7 +223,7 @@ def sliding_window(
     tasks = [(ci, ri, rows[ri], c) for ci, (_, _, cc) in enumerate(chunks) for ri in row_ids for c in cc]
     batches = ((batch, np.stack([read_padded(read, height, width, r - m, c - m, window) for _, _, r, c in batch]))
                for batch in (tasks[i : i + batch_size] for i in range(0, len(tasks), batch_size)))
-    band: _Band | None = None
+    band: _Band  # of the current column chunk, made with its first window
     key: tuple[int, int] | None = None
     remaining = 0
     with closing(prefetched(batches, prefetch)) as items:
@@ -231,7 +231,7 @@ def sliding_window(
             for (ci, ri, r, c), p in zip(batch, model(arr)):
                 x0, x1, cc = chunks[ci]
                 if key != (ci, ri):
-                    if band is None or key is None or key[0] != ci:
+                    if key is None or key[0] != ci:
                         band = _Band(num_classes, window, cc, want_probs)
                     key, remaining = (ci, ri), len(cc)
                 band.add(p, weights, c)
