@@ -26,8 +26,8 @@ from synthetic import synth_image, synth_scene
 
 from landseg.classes import ISPRS
 from landseg.cluster import ClusterOptions
+from landseg.models.build import build_model
 from landseg.models.checkpoint import Checkpoint, save_checkpoint
-from landseg.models.unet import build_model
 from landseg.mosaic import predict_mosaic
 from landseg.predict import PredictOptions, predict_files
 

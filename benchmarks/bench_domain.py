@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from _common import ROOT, machine
 
+from landseg.inference.engine import load_engine
 from landseg.models import domain as D
-from landseg.models.engine import load_engine
 from landseg.predict import PredictOptions, predict_raster
 
 REAL = Path(os.environ.get("LANDSEG_REALDATA") or ROOT.parent / "shared" / "realdata")

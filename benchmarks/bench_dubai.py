@@ -20,9 +20,9 @@ from _common import ROOT, machine
 from landseg.cli import main as cli
 from landseg.data.prepare import load_manifest
 from landseg.evaluate import evaluate_tiles
+from landseg.inference.engine import TorchEngine, tta_call
 from landseg.metrics import metrics_from_confusion
 from landseg.models.checkpoint import load_checkpoint
-from landseg.models.engine import TorchEngine, tta_call
 
 SRC = ROOT.parent / "shared" / "realdata" / "Kaarti22_satellite-imagery" / "Semantic segmentation dataset"
 

@@ -46,10 +46,10 @@ def main() -> None:
     from landseg.classes import ISPRS
     from landseg.cli import main as cli
     from landseg.evaluate import evaluate_model
+    from landseg.inference.engine import TorchEngine
+    from landseg.inference.sliding import sliding_window
+    from landseg.models.build import build_model
     from landseg.models.checkpoint import Checkpoint
-    from landseg.models.engine import TorchEngine
-    from landseg.models.sliding import sliding_window
-    from landseg.models.unet import build_model
     from landseg.predict import PredictOptions, predict_raster
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-evaluate-")

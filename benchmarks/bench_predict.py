@@ -25,10 +25,11 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from landseg.classes import ISPRS
+from landseg.inference.engine import OnnxEngine, TorchEngine, export_onnx
+from landseg.inference.sliding import count_windows
+from landseg.models.build import build_model
 from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from landseg.models.engine import OnnxEngine, TorchEngine, export_onnx
-from landseg.models.sliding import count_windows
-from landseg.models.unet import PRESETS, build_model
+from landseg.models.unet import PRESETS
 from landseg.predict import PredictOptions, predict_raster
 
 WINDOW, OVERLAP, BATCH = 512, 128, 4

@@ -71,8 +71,8 @@ def tiny_checkpoint(tmp_path):
     import torch
 
     from landseg.classes import ISPRS
+    from landseg.models.build import build_model
     from landseg.models.checkpoint import Checkpoint, save_checkpoint
-    from landseg.models.unet import build_model
 
     def factory(bands=3, pixel_size=None, table=ISPRS, name="tiny.safetensors", seed=0):
         torch.manual_seed(seed)

@@ -23,8 +23,8 @@ def varied_checkpoint(path: Path, image: np.ndarray) -> Path:
     import torch
 
     from landseg.classes import ISPRS
+    from landseg.models.build import build_model
     from landseg.models.checkpoint import Checkpoint, save_checkpoint
-    from landseg.models.unet import build_model
 
     torch.manual_seed(0)
     arch = {"name": "unet", "in_channels": 3, "num_classes": ISPRS.num_classes, "width": 4, "depth": 3}

@@ -6,8 +6,8 @@ import torch
 
 from landseg.classes import ISPRS
 from landseg.errors import CheckpointError
+from landseg.models.build import build_model
 from landseg.models.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
-from landseg.models.unet import build_model
 
 ARCH = {"name": "unet", "in_channels": 3, "num_classes": 6, "width": 4, "depth": 3}
 

@@ -19,11 +19,10 @@ from landseg.cli import main
 from landseg.data.dataset import RandomWindows
 from landseg.data.prepare import load_manifest
 from landseg.io.vector import transform_geoms
-from landseg.models.build import build_model as build_any
+from landseg.models.build import build_model
 from landseg.models.catalog import model_arch
 from landseg.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from landseg.models.domain import HIST_BINS, InputStats, check_domain, colour_counts, record_from_counts
-from landseg.models.unet import build_model
 from landseg.train import init_weights
 
 FAST = ["--model", "tiny", "--window", "64", "--batch-size", "8", "--num-workers", "0", "--set", "val_window=128",
@@ -318,11 +317,11 @@ def test_init_weights_every_family(name):
     """Every architecture family: body copied, head rows mapped by class name, new classes left as initialised."""
     parent_table = ClassTable("p", ("tree", "building", "water"), ((0, 255, 0), (0, 0, 255), (0, 0, 200)))
     torch.manual_seed(0)
-    parent_model = build_any(model_arch(name, 3, 3))
+    parent_model = build_model(model_arch(name, 3, 3))
     parent = Checkpoint(arch=model_arch(name, 3, 3), class_table=parent_table, bands=["red", "green", "blue"],
                         mean=[0.0] * 3, std=[1.0] * 3, pixel_size=None, state_dict=parent_model.state_dict())
     torch.manual_seed(1)
-    child = build_any(model_arch(name, 3, 2))
+    child = build_model(model_arch(name, 3, 2))
     fresh = {k: v.clone() for k, v in child.state_dict().items()}
     rec = init_weights(child, parent, ["background", "building"])
     sd = child.state_dict()

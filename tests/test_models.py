@@ -249,7 +249,7 @@ def test_checkpoint_round_trip(tmp_path, name):
 @pytest.mark.parametrize("encoder,decoder", ONNX_ARCHS)
 def test_onnx_export_matches_torch(tmp_path, encoder, decoder):
     ort = pytest.importorskip("onnxruntime")
-    from landseg.models.engine import export_onnx
+    from landseg.inference.engine import export_onnx
 
     torch.manual_seed(0)
     a = arch(encoder, decoder, classes=ISPRS.num_classes)

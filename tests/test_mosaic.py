@@ -18,9 +18,9 @@ from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.cluster import ClusterOptions
 from landseg.errors import ConfigError, InputError
+from landseg.inference.engine import load_engine
 from landseg.io.vector import write_features
 from landseg.models.checkpoint import load_checkpoint
-from landseg.models.engine import load_engine
 from landseg.mosaic import build_mosaic, list_tiles, predict_mosaic
 from landseg.predict import PredictOptions, output_paths, predict_raster
 

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from landseg.accuracy import draw_sample
-from landseg.models.engine import load_engine
+from landseg.inference.engine import load_engine
 from landseg.pipeline import STAGES, UNSIZED, run_pipeline
 from landseg.predict import PredictOptions
 

@@ -262,7 +262,7 @@ def test_trained_model_onnx_export_file_is_used_and_agrees(real_batch, make_geot
     """`landseg export` writes a file that ONNX Runtime loads; its probabilities equal torch's (fp32) within 1e-4,
     and `predict --engine onnx` uses that file (it is not re-exported) and writes the same probabilities."""
     pytest.importorskip("onnxruntime")
-    from landseg.models.engine import OnnxEngine, TorchEngine
+    from landseg.inference.engine import OnnxEngine, TorchEngine
 
     ck = load_checkpoint("default")
     out = tmp_path / "out"
@@ -295,7 +295,7 @@ def test_trained_model_onnx_export_file_is_used_and_agrees(real_batch, make_geot
 def test_mixed_precision_agrees_with_fp32(real_batch, precision):
     import torch
 
-    from landseg.models.engine import TorchEngine
+    from landseg.inference.engine import TorchEngine
 
     ck = load_checkpoint("default")
     ref = TorchEngine(ck, "cpu", "fp32")(real_batch)
@@ -311,7 +311,7 @@ def test_mixed_precision_agrees_with_fp32(real_batch, precision):
     # measured on a Xeon with AMX: bf16 mean 6e-4, 99th percentile 5e-3, max 0.017, argmax 99.8 %; fp16 8x less.
     # A CPU without native bf16 (an AMD EPYC without AVX-512, 2026-12) emulates it with coarser intermediate
     # rounding: bf16 mean 2.6e-3, 99th percentile 0.030, max 0.095 -- bounds twice those, argmax bound the same.
-    from landseg.models.engine import cpu_has_fast_bf16
+    from landseg.inference.engine import cpu_has_fast_bf16
     mean_b, q99_b, max_b = (0.005, 0.03, 0.15) if cpu_has_fast_bf16() else (0.01, 0.06, 0.25)
     q99 = np.quantile(diff, 0.99)
     assert diff.mean() < mean_b and q99 < q99_b and diff.max() < max_b, (diff.mean(), q99, diff.max())
@@ -321,7 +321,7 @@ def test_mixed_precision_agrees_with_fp32(real_batch, precision):
 def test_auto_precision_follows_the_cpu(monkeypatch, tiny_checkpoint):
     import torch
 
-    from landseg.models import engine as E
+    from landseg.inference import engine as E
 
     cpu = torch.device("cpu")
     for fast, want in ((True, torch.bfloat16), (False, None)):

@@ -450,3 +450,22 @@ def test_split_pattern_that_matches_nothing_is_refused(tmp_path, capsys, opt):
     code, err = _err(capsys, ["prepare", "folder", str(src), str(tmp_path / "d"), "--class-table", "isprs",
                               f"{opt}-list", str(lst)])
     assert code == 2 and "pattern 'A' matches none" in err
+
+
+# -- issue #24: one ingest function per source layout, one shared options object ------------------------
+def test_each_layout_is_one_function_with_shared_options(tmp_path):
+    from landseg.data.ingest import INGEST, KINDS, IngestOptions, ingest_folder
+
+    assert list(KINDS) == list(INGEST) == ["potsdam", "vaihingen", "folder", "vector"]
+    src = _folder(tmp_path, masks=("a.png", "b_mask.png"))  # b_mask.png has no image: a note
+    lst = tmp_path / "val.txt"
+    lst.write_text("a\n")
+    notes: list[str] = []
+    m = ingest_folder(src, tmp_path / "d", IngestOptions(class_table="isprs", val_list=str(lst), on_note=notes.append))
+    assert m["split"]["val"] == ["a"] and m["split_info"]["val"] == ["a"] and m["dataset"] == "folder"
+    assert m["bands"] == ["red", "green", "blue"]
+    assert len(notes) == 1 and "1 masks in" in notes[0] and "b_mask.png" in notes[0]
+    with pytest.raises(InputError, match="missing.txt: split list not found"):  # list files are read first
+        IngestOptions(class_table="isprs", test_list=str(tmp_path / "missing.txt"))
+    with pytest.raises(InputError, match="prepare folder needs --class-table"):
+        ingest_folder(src, tmp_path / "d2", IngestOptions())

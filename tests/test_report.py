@@ -15,10 +15,10 @@ from landseg.accuracy import draw_sample
 from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.errors import InputError
-from landseg.evaluate import sample_predictions
 from landseg.models.checkpoint import load_checkpoint
 from landseg.predict import PredictOptions, predict_raster
 from landseg.report import detect_kind, write_report
+from landseg.train_samples import sample_predictions
 
 ORIGIN = (367000.0, 5808000.0)
 

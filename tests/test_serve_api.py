@@ -373,7 +373,7 @@ def test_jobs_queue_and_report_their_position(make_app, image):
 
 def test_predict_reports_progress(tiny_checkpoint, image, tmp_path):
     """predict_raster's on_progress: (0, total) first, then windows done, ending at total."""
-    from landseg.models.engine import load_engine
+    from landseg.inference.engine import load_engine
     from landseg.predict import PredictOptions, predict_raster
 
     calls = []

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landseg.data.windows import axis_starts, grid_windows
-from landseg.models.sliding import blend_weights, count_windows, predict_array, sliding_window, write_blocks
+from landseg.inference.sliding import blend_weights, count_windows, predict_array, sliding_window, write_blocks
 
 
 def colour_model(x: np.ndarray) -> np.ndarray:
@@ -166,7 +166,7 @@ def test_column_chunks_equal_one_pass(chunk):
 
 
 def test_tta_is_the_mean_of_the_eight_d4_transforms():
-    from landseg.models.engine import tta_call
+    from landseg.inference.engine import tta_call
 
     model = context_model(seed=11)
     rng = np.random.default_rng(0)
@@ -187,3 +187,39 @@ def test_tta_is_the_mean_of_the_eight_d4_transforms():
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
     assert np.abs(got - model(batch)).max() > 0.05  # the model is far from symmetric: TTA changes the answer
     assert np.abs(got - want).max() < np.abs(model(batch) - want).max() / 1000
+
+
+# -- issue #24: the one driver (predict, evaluate, mosaics and training validation run through it) -------------
+def test_run_windows_writes_every_block_and_reports_progress():
+    from landseg.inference.driver import RunOptions, run_windows
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 255, (3, 70, 90)).astype(np.uint8)
+    read = lambda r, c, h, w: img[:, r:r + h, c:c + w]  # noqa: E731
+    want = predict_array(img, colour_model, 3, window=32, overlap=8)
+    out = np.full((70, 90), 9, np.uint8)
+    calls = []
+
+    def write(b):
+        assert b.probs is not None and np.allclose(b.probs.sum(axis=0), 1, atol=1e-5)
+        out[b.row:b.row + b.classes.shape[0], b.col:b.col + b.classes.shape[1]] = b.classes
+
+    n = run_windows(read, 70, 90, colour_model, 3, write,
+                    RunOptions(window=32, overlap=8, chunk_width=40, want_probs=True,
+                               on_progress=lambda done, total: calls.append((done, total))))
+    assert np.array_equal(out, want)
+    assert n == count_windows(70, 90, 32, 8, 40) and calls[0] == (0, n) and calls[-1] == (n, n) and len(calls) == n + 1
+    part = np.full((70, 90), 9, np.uint8)  # a region: only its pixels, exactly as in the whole run
+
+    def write_part(b):
+        part[b.row:b.row + b.classes.shape[0], b.col:b.col + b.classes.shape[1]] = b.classes
+
+    run_windows(read, 70, 90, colour_model, 3, write_part, RunOptions(window=32, overlap=8, region=(10, 20, 50, 61)))
+    assert np.array_equal(part[10:50, 20:61], want[10:50, 20:61])
+    assert (part[:10] == 9).all() and (part[:, :20] == 9).all() and (part[50:] == 9).all() and (part[:, 61:] == 9).all()
+
+    def failing(b):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):  # a writer's error stops the run and is raised
+        run_windows(read, 70, 90, colour_model, 3, failing, RunOptions(window=32, overlap=8))

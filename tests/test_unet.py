@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from landseg.errors import ConfigError
-from landseg.models.unet import PRESETS, UNet, UNetConfig, build_model, count_parameters
+from landseg.models.unet import PRESETS, UNet, UNetConfig, build_unet, count_parameters
 
 
 @pytest.mark.parametrize("bands,classes", [(3, 6), (4, 6), (3, 5)])
@@ -16,7 +16,7 @@ def test_forward_backward(bands, classes):
 
 
 def test_full_preset_is_the_papers_size():
-    n = count_parameters(build_model({"name": "unet", "in_channels": 3, "num_classes": 6, **PRESETS["full"]}))
+    n = count_parameters(build_unet({"name": "unet", "in_channels": 3, "num_classes": 6, **PRESETS["full"]}))
     assert 30e6 < n < 32e6
 
 
@@ -30,7 +30,7 @@ def test_wrong_input_says_what_is_needed():
 
 def test_unknown_arch():
     with pytest.raises(ConfigError, match="unknown architecture"):
-        build_model({"name": "segformer"})
+        build_unet({"name": "segformer"})
 
 
 @pytest.mark.parametrize("width, depth, bands, classes", [(4, 3, 3, 6), (16, 4, 4, 5), (8, 1, 1, 2), (64, 4, 3, 6)])
@@ -43,4 +43,4 @@ def test_parameter_count_without_building(width, depth, bands, classes):
 
 def test_absurd_architecture_is_refused_before_allocation():
     with pytest.raises(ConfigError, match="more than the 2,000,000,000"):
-        build_model({"name": "unet", "in_channels": 3, "num_classes": 6, "width": 512, "depth": 8})
+        build_unet({"name": "unet", "in_channels": 3, "num_classes": 6, "width": 512, "depth": 8})

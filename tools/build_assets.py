@@ -121,9 +121,9 @@ def add_domain() -> None:
 
 def sample_metrics(model: str = "default") -> dict:
     """A model's scores on the bundled held-out sample (for the default model: what tests/test_demo.py checks)."""
+    from landseg.inference.engine import load_engine
+    from landseg.inference.sliding import predict_array
     from landseg.metrics import confusion_matrix, metrics_from_confusion
-    from landseg.models.engine import load_engine
-    from landseg.models.sliding import predict_array
 
     engine, ck = load_engine(model)
     with rasterio.open(ASSETS / "samples" / "dubai_tile7_part003.jpg") as ds:

@@ -113,16 +113,20 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from landseg.data.ingest import ingest
+    from landseg.data.ingest import INGEST, IngestOptions, ingest_vector
     from landseg.data.prepare import summary_lines as prepare_summary
 
-    manifest = ingest(
-        args.kind, args.src, args.dest, bands=args.bands, class_table=args.class_table, test=args.test,
-        val=args.val, test_list=args.test_list, val_list=args.val_list, val_fraction=args.val_fraction,
-        seed=args.seed, export_patches=args.export_patches, unknown_to_ignore=args.unknown_to_ignore,
-        gsd=args.gsd, overwrite=args.overwrite, on_note=lambda n: _err(f"note: {n}"), labels=args.labels,
-        class_field=args.class_field, background=args.background,
+    opts = IngestOptions(
+        bands=args.bands, class_table=args.class_table, test=args.test, val=args.val, test_list=args.test_list,
+        val_list=args.val_list, val_fraction=args.val_fraction, seed=args.seed, export_patches=args.export_patches,
+        unknown_to_ignore=args.unknown_to_ignore, gsd=args.gsd, overwrite=args.overwrite,
+        on_note=lambda n: _err(f"note: {n}"),
     )
+    if args.kind == "vector":
+        manifest = ingest_vector(args.src, args.dest, opts, labels=args.labels, class_field=args.class_field,
+                                 background=args.background)
+    else:
+        manifest = INGEST[args.kind](args.src, args.dest, opts)
     print("\n".join(prepare_summary(manifest)))
     print(f"prepared dataset written to {args.dest}")
     return 0
@@ -350,8 +354,8 @@ def add_export(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from landseg.inference.engine import export_onnx
     from landseg.models.checkpoint import load_checkpoint
-    from landseg.models.engine import export_onnx
 
     ckpt = load_checkpoint(args.model)
     export_onnx(ckpt, args.out, opset=args.opset)
@@ -643,7 +647,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.input) / "report.html"
     if args.samples > 0 and detect_kind(args.input) == "train":  # the report runs no model: predict its samples first
-        from landseg.evaluate import sample_predictions  # torch: only a training run's samples need the model
+        from landseg.train_samples import sample_predictions  # torch: only a training run's samples need the model
 
         sample_predictions(args.input, args.dataset, args.samples, args.device)
     info = write_report(args.input, out, samples=args.samples, max_size=args.max_size)

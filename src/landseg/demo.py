@@ -13,12 +13,12 @@ from typing import Any
 
 from landseg import area
 from landseg.assets import SAMPLES, samples
+from landseg.inference.engine import load_engine
 from landseg.io.files import check_writable_dir
 from landseg.io.labels import read_label
 from landseg.io.raster import open_raster
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.checkpoint import Checkpoint
-from landseg.models.engine import load_engine
 from landseg.pipeline import run_pipeline
 from landseg.predict import PredictOptions, output_paths
 from landseg.vectorize import vectorize

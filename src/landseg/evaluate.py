@@ -36,12 +36,12 @@ import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-import yaml
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 from tqdm import tqdm
@@ -50,8 +50,14 @@ from landseg import __version__, area
 from landseg.classes import ClassTable
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, InputError
-from landseg.evaluate_outputs import SAMPLES_FILE, write_outputs
-from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
+from landseg.evaluate_outputs import write_outputs
+from landseg.inference.driver import RunOptions, raster_reader, run_windows
+from landseg.inference.engine import TorchEngine, with_tta
+from landseg.inference.sliding import (
+    Block,
+    check_window,
+)
+from landseg.io.files import atomic_output, check_writable_dir
 from landseg.io.labels import class_map_tags
 from landseg.io.raster import (
     ClassMapWriter,
@@ -69,18 +75,8 @@ from landseg.metrics import (
     variant_metrics,
 )
 from landseg.models.checkpoint import Checkpoint, load_checkpoint
-from landseg.models.engine import TorchEngine, tta_call
-from landseg.models.sliding import (
-    Block,
-    check_window,
-    count_windows,
-    predict_array,
-    sliding_window,
-    write_blocks,
-)
 from landseg.views import (
     colorize,
-    display_rgb,
     preview_shape,
     write_png,
     write_previews,
@@ -188,9 +184,6 @@ def evaluate_tile(
             out = stack.enter_context(ClassMapWriter(tmp, prof, table,
                                                      class_map_tags(table, str(ckpt.path or ""), extra_tags or {})))
 
-        def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-            return read_window(img, Window(c, r, w, h))
-
         def write(blk: Block) -> None:
             h, w = blk.classes.shape
             win = Window(blk.col, blk.row, w, h)
@@ -199,13 +192,9 @@ def evaluate_tile(
             if out is not None:
                 out.write(blk.classes, blk.row, blk.col)
 
-        n = count_windows(img.height, img.width, window, overlap)
-        bar = tqdm(total=n, desc=tile["id"], unit="win", disable=not progress or None, leave=False)
-        try:
-            write_blocks(sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
-                                        batch_size=batch_size, progress=bar.update), write, name="landseg-evaluate")
-        finally:
-            bar.close()
+        run_windows(raster_reader(img), img.height, img.width, model, nc, write,
+                    RunOptions(window=window, overlap=overlap, batch_size=batch_size, progress=progress,
+                               desc=tile["id"], writer_name="landseg-evaluate"))
         if out is not None:
             out.close()
     if classes_path is not None:  # the QGIS legend of class names beside the map
@@ -227,23 +216,33 @@ def evaluate_tiles(
     """Whole prepared tiles predicted with the sliding window (training validation); returns
     (confusion matrix, summed NLL of the reference class, pixels counted)."""
     nc = table.num_classes
-    cm = np.zeros((nc, nc), np.int64)
-    nll, npx = 0.0, 0
+    totals = _ValidationTotals(nc, table.ignore_index)
+    run = RunOptions(window=window, overlap=overlap, batch_size=batch_size, want_probs=True,
+                     writer_name="landseg-validate")
     for t in tiles:
         with open_raster(Path(root) / t["files"]["image"]) as img, open_raster(Path(root) / t["files"][label_key]) as lbl:
-            def read(r: int, c: int, h: int, w: int) -> np.ndarray:
-                return read_window(img, Window(c, r, w, h))
+            run_windows(raster_reader(img), img.height, img.width, model, nc, partial(totals.add, lbl), run)
+    return totals.cm, totals.nll, totals.npx
 
-            for b in sliding_window(read, img.height, img.width, model, nc, window=window, overlap=overlap,
-                                    batch_size=batch_size, want_probs=True):
-                h, w = b.classes.shape
-                ref = read_window(lbl, Window(b.col, b.row, w, h), indexes=1)
-                cm += confusion_matrix(ref, b.classes, nc, table.ignore_index)
-                valid = ref < nc
-                p = np.take_along_axis(b.probs, np.minimum(ref, nc - 1)[None].astype(np.int64), 0)[0]
-                nll += float(-np.log(np.clip(p[valid], 1e-7, 1)).sum())
-                npx += int(valid.sum())
-    return cm, nll, npx
+
+class _ValidationTotals:
+    """Confusion matrix and summed NLL of the reference class over the blocks of :func:`evaluate_tiles`."""
+
+    def __init__(self, num_classes: int, ignore_index: int):
+        self.nc, self.ignore_index = num_classes, ignore_index
+        self.cm = np.zeros((num_classes, num_classes), np.int64)
+        self.nll, self.npx = 0.0, 0
+
+    def add(self, labels: rasterio.DatasetReader, b: Block) -> None:
+        """Count one block of predictions against its tile's reference ``labels``."""
+        nc = self.nc
+        h, w = b.classes.shape
+        ref = read_window(labels, Window(b.col, b.row, w, h), indexes=1)
+        self.cm += confusion_matrix(ref, b.classes, nc, self.ignore_index)
+        valid = ref < nc
+        p = np.take_along_axis(b.probs, np.minimum(ref, nc - 1)[None].astype(np.int64), 0)[0]
+        self.nll += float(-np.log(np.clip(p[valid], 1e-7, 1)).sum())
+        self.npx += int(valid.sum())
 
 
 def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out_dir: Path,
@@ -309,11 +308,7 @@ def evaluate_model(
         notes.append("the dataset has no eroded (noBoundary) labels: only the full-reference variants are given")
     if not clutter_indices(table):
         notes.append(f"class table {table.name!r} has no 'clutter' class: the with/without clutter variants are identical")
-    if engine is None:
-        engine = TorchEngine(ckpt, device, precision)
-    fn = engine
-    if tta:
-        fn = lambda b: tta_call(engine, b)  # noqa: E731
+    fn = with_tta(engine if engine is not None else TorchEngine(ckpt, device, precision), tta)
     out_dir = check_writable_dir(out) if out is not None else None
     if out_dir is not None and write_maps:
         (out_dir / "tiles").mkdir(exist_ok=True)
@@ -417,101 +412,4 @@ def _per_tile_rows(per_tile_cm: dict[str, dict[str, np.ndarray]], table: ClassTa
     return per_tile
 
 
-# ---------------------------------------------------------------------------------- training-run samples
-def find_dataset(folder: Path, ckpt_train: dict[str, Any], dataset: str | Path | None) -> Path | None:
-    """The prepared dataset of a training run: ``dataset`` if given, else the one its checkpoint or config records."""
-    if dataset:
-        return Path(dataset)
-    for key in ("dataset_root", "dataset_path"):
-        if ckpt_train.get(key) and Path(ckpt_train[key]).exists():
-            return Path(ckpt_train[key])
-    cfg = folder / "config.yaml"
-    if cfg.exists():
-        try:
-            data = yaml.safe_load(cfg.read_text()) or {}
-        except yaml.YAMLError:
-            data = {}
-        if isinstance(data, dict) and data.get("dataset") and Path(str(data["dataset"])).exists():
-            return Path(str(data["dataset"]))
-    return None
-
-
-def sample_windows(manifest: dict[str, Any], tile_ids: Sequence[str], n: int, size: int,
-                   seed: int = 0) -> list[tuple[dict[str, Any], int, int, int]]:
-    """``n`` (tile, row, col, size) windows spread over ``tile_ids`` (seeded, reproducible)."""
-    by_id = {t["id"]: t for t in manifest["tiles"]}
-    tiles = [by_id[t] for t in tile_ids if t in by_id]
-    rng = np.random.default_rng(seed)
-    out: list[tuple[dict[str, Any], int, int, int]] = []
-    seen = set()
-    for i in range(4 * min(n, 64)):  # tiles no larger than the window give one window each
-        if not tiles or len(out) >= n:
-            break
-        t = tiles[i % len(tiles)]
-        s = min(size, t["height"], t["width"])
-        r = int(rng.integers(0, t["height"] - s + 1))
-        c = int(rng.integers(0, t["width"] - s + 1))
-        if (t["id"], r, c) not in seen:
-            seen.add((t["id"], r, c))
-            out.append((t, r, c, s))
-    return out
-
-
-def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: int = 3,
-                       device: str = "auto") -> dict[str, Any] | None:
-    """Predict ``n`` windows of a training run's validation (else test) tiles with its checkpoint.
-
-    Writes ``run/samples/``: ``<i>_image.png`` (display RGB), ``<i>_prediction.png`` and ``<i>_truth.png``
-    (class colours) and ``samples.json`` (what ``landseg report`` shows; a ``note`` instead when no samples
-    can be made). Returns that content; None for a run without a checkpoint.
-    """
-    folder = Path(run)
-    ckpt_path = next((folder / f for f in ("best.safetensors", "last.safetensors") if (folder / f).exists()), None)
-    if ckpt_path is None:
-        return None
-    ckpt = load_checkpoint(ckpt_path)
-    root = find_dataset(folder, ckpt.train, dataset)
-    if root is None:
-        return _write_samples(folder, {"note": "sample panels need the prepared dataset: pass --dataset DIR "
-                                               "(it is not recorded in this run)"})
-    manifest = load_manifest(root)
-    table = ckpt.class_table
-    if tuple(ClassTable.from_dict(manifest["class_table"]).names) != tuple(table.names):
-        raise InputError(f"{root}: its class table differs from the run's model ({', '.join(table.names)})")
-    ids = ckpt.train.get("val_tiles") or manifest["split"].get("val") or manifest["split"].get("test") or []
-    which = "validation" if ckpt.train.get("val_tiles") or manifest["split"].get("val") else "test"
-    if not ids:
-        return _write_samples(folder, {"note": f"{root}: no validation or test tiles to sample from"})
-    engine = TorchEngine(ckpt, device)
-    win = max(engine.multiple, (256 // engine.multiple) * engine.multiple)
-    out = (folder / SAMPLES_FILE).parent
-    out.mkdir(exist_ok=True)
-    entries = []
-    for i, (t, r, c, s) in enumerate(sample_windows(manifest, ids, n, 512)):
-        with open_raster(Path(manifest["root"]) / t["files"]["image"]) as ds:
-            img = read_window(ds, Window(c, r, s, s))
-        with open_raster(Path(manifest["root"]) / t["files"]["label"]) as ds:
-            truth = read_window(ds, Window(c, r, s, s), indexes=1)
-        pred = predict_array(img, engine, table.num_classes, window=win, overlap=win // 4)
-        valid = truth < table.num_classes
-        acc = float((pred[valid] == truth[valid]).mean()) if valid.any() else None
-        files = {k: f"{i}_{k}.png" for k in ("image", "prediction", "truth")}
-        for k, arr in (("image", display_rgb(img, ckpt.bands)), ("prediction", colorize(pred, table)),
-                       ("truth", colorize(truth, table))):
-            write_png(arr, out / files[k])
-        entries.append({"tile": t["id"], "row": r, "col": c, "size": s, "accuracy": acc, **files})
-    return _write_samples(folder, {"checkpoint": ckpt_path.name, "dataset": str(root), "which": which, "window": win,
-                                   "requested": n, "class_table": table.to_dict(), "samples": entries})
-
-
-def _write_samples(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
-    (folder / SAMPLES_FILE).parent.mkdir(exist_ok=True)
-    write_json_atomic(folder / SAMPLES_FILE, data)
-    return data
-
-
-# ---------------------------------------------------------------------------------- outputs
-
-
-__all__ = ["check_compatible", "evaluate_model", "evaluate_tile", "evaluate_tiles", "select_tiles",
-           "sample_predictions"]
+__all__ = ["check_compatible", "evaluate_model", "evaluate_tile", "evaluate_tiles", "select_tiles"]

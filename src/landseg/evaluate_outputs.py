@@ -1,6 +1,6 @@
 """The files ``landseg evaluate`` writes from its result: metrics.md, metrics.json, confusion matrices
 (CSV and PNG) and per-tile CSV, plus the summary printed on the command line; and the name of the sample
-windows :func:`landseg.evaluate.sample_predictions` keeps in a training run (read by ``landseg report``,
+windows :func:`landseg.train_samples.sample_predictions` keeps in a training run (read by ``landseg report``,
 which must not import the torch side to know it)."""
 
 from __future__ import annotations

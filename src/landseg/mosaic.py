@@ -2,7 +2,7 @@
 
 The tiles (one CRS and pixel size, on one pixel grid) are joined into a GDAL VRT written by landseg
 (``OUT/mosaic_input.vrt``). Each tile's class map is predicted from the VRT with the sliding windows of the
-*whole mosaic* (:func:`~landseg.models.sliding.sliding_window` with a region): windows that straddle a
+*whole mosaic* (:func:`~landseg.inference.sliding.sliding_window` with a region): windows that straddle a
 tile border read both sides, and every pixel blends the same windows as in a one-raster run, so the maps
 have no seams and equal the prediction of the merged raster pixel for pixel. Areas no tile covers (the
 outer edge, holes) read as nodata context and are nodata in the outputs.
@@ -29,6 +29,8 @@ from landseg.area.partial import merge_class_areas
 from landseg.area.totals import class_areas
 from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
+from landseg.inference.engine import load_engine
+from landseg.inference.sliding import Region, check_window
 from landseg.io.files import check_writable_dir, clean_stale, write_text_atomic
 from landseg.io.labels import read_class_table
 from landseg.io.raster import (
@@ -41,8 +43,6 @@ from landseg.io.raster import (
     write_vrt,
 )
 from landseg.io.styles import write_raster_style
-from landseg.models.engine import load_engine
-from landseg.models.sliding import Region, check_window
 from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, output_paths, predict_raster
 
 INPUT_VRT = "mosaic_input.vrt"
@@ -62,11 +62,14 @@ class MosaicTile:
 
     @property
     def region(self) -> Region:
+        """The tile's (row0, col0, row1, col1) in the mosaic."""
         return (self.row, self.col, self.row + self.height, self.col + self.width)
 
 
 @dataclass
 class Mosaic:
+    """Tiles joined into one VRT: their places, the mosaic's size and grid, and the tiles left out."""
+
     vrt: Path
     tiles: list[MosaicTile]
     width: int
@@ -198,6 +201,7 @@ class TilePredictor:
     loader: Callable[..., Any] = load_engine  # (model, engine, device, precision, cache_dir=) -> (engine, ckpt)
 
     def __call__(self) -> Callable[[MosaicTile], dict[str, Any]]:
+        """Load the model (once per worker) and return the function that predicts one tile."""
         eng, ckpt = self.loader(self.model, self.engine, self.device, self.precision, cache_dir=self.out)
         opts = replace(self.opts, progress=False, on_progress=None)
 

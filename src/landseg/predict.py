@@ -31,10 +31,12 @@ import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
-from tqdm import tqdm
 
 from landseg import area, views
 from landseg.errors import InputError, LandsegError
+from landseg.inference.driver import RunOptions, run_windows
+from landseg.inference.engine import load_engine, with_tta
+from landseg.inference.sliding import Block, Region, check_window
 from landseg.io.files import (
     check_writable_dir,
     clean_stale,
@@ -66,15 +68,6 @@ from landseg.io.raster import (
 from landseg.io.styles import write_raster_style
 from landseg.models.checkpoint import Checkpoint
 from landseg.models.domain import BAND_MEANINGS, InputStats, band_meaning, check_domain, parse_band_meaning
-from landseg.models.engine import load_engine, tta_call
-from landseg.models.sliding import (
-    Block,
-    Region,
-    check_window,
-    count_windows,
-    sliding_window,
-    write_blocks,
-)
 
 RASTER_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".jp2")
 LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no georeferencing
@@ -82,6 +75,8 @@ LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no geo
 
 @dataclass
 class PredictOptions:
+    """The options of ``landseg predict`` (window plan, side outputs, resampling, limits, masks, bands)."""
+
     window: int = 512
     overlap: int = 128
     batch_size: int = 4
@@ -345,44 +340,20 @@ def predict_raster(
         meaning, meaning_source = check_band_meaning(ds, ckpt, opts, src)
         scale = _scaler(ds, src, opts, ckpt.bands)
         _check_has_data(ds, src, source, bands)
-        grid = stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
-        if mosaic is not None:
-            if vrt_args is not None:
-                raise InputError(f"{src}: {note}; a mosaic is predicted on its tiles' grid, so resample the "
-                                 "tiles to the model's pixel size first (or predict them one by one without --mosaic)")
-            grid = stack.enter_context(open_raster(mosaic[0]))
-        try:
-            tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(),
-                                                                          dir=paths["classes"].parent)))
-        except OSError as exc:
-            raise output_error(paths["classes"].parent, exc) from None
+        job = GridRun(src, ds, _inference_grid(stack, ds, src, vrt_args, note, mosaic), bands, scale, vrt_args,
+                      source, mosaic[1] if mosaic else None)
+        tmpdir = _scratch_dir(stack, paths["classes"].parent)
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         stats = InputStats(len(bands))
-        n_windows = infer_grid(stack, engine, ckpt, src, ds, grid, bands, scale, vrt_args, tmpdir, tags, opts,
-                               mosaic[1] if mosaic else None, source, stats=stats)
+        n_windows = infer_grid(engine, ckpt, job, tmpdir, tags, opts, stats=stats)
         t_model = time.perf_counter() - t0
-        final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
-        final_conf = tmpdir / "confidence_grid.tif"
-        if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
-            final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, bands, source)
-            if opts.confidence:
-                final_conf = _regrid_confidence(tmpdir, ds, vrt_args, bands, source)
-        finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
-        write_raster_style(paths["classes"], class_style_entries(ckpt.class_table))  # QGIS legend: class names
-        if opts.confidence:
-            finalize_cog(final_conf, paths["confidence"], overview_resampling="average")
-        if opts.probs:
-            with update_raster(final_probs) as pds:
-                pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
-            finalize_cog(final_probs, paths["probs"], overview_resampling="average")
-        if opts.previews:
-            write_previews(ds, bands, scale, final_raw, ckpt, paths["preview"], paths["overlay"], opts.preview_size)
+        final_raw = _finish_maps(job, ckpt, tmpdir, tags, opts, paths)
         georef = is_georeferenced(ds)
         notes = [f"--gsd {opts.gsd:g} ignored: {src.name} is georeferenced; its own pixel size is used"] \
             if opts.gsd is not None and georef else []
         record = {"input": str(src), "model": model_name, "note": note, "notes": notes, "size": [ds.width, ds.height],
                   "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
-                  "tta": opts.tta, "windows": n_windows, "inference_grid": [grid.width, grid.height],
+                  "tta": opts.tta, "windows": n_windows, "inference_grid": [job.grid.width, job.grid.height],
                   "seconds_model": round(t_model, 2), "bands": bands,
                   "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text, "made_from": made_from}
         in_ps = None if vrt_args is not None else _input_pixel_size(ds, opts.gsd)
@@ -397,6 +368,51 @@ def predict_raster(
     if redo:
         record["redone"] = redo
     return record
+
+
+def _inference_grid(stack: ExitStack, ds: rasterio.DatasetReader, src: Path, vrt_args: dict[str, Any] | None,
+                    note: str, mosaic: tuple[Path, Region] | None) -> Any:
+    """The raster the model reads: the input, its resampling onto the model's pixel size, or the mosaic's VRT."""
+    if mosaic is None:
+        return stack.enter_context(warped(ds, **vrt_args)) if vrt_args else ds
+    if vrt_args is not None:
+        raise InputError(f"{src}: {note}; a mosaic is predicted on its tiles' grid, so resample the "
+                         "tiles to the model's pixel size first (or predict them one by one without --mosaic)")
+    return stack.enter_context(open_raster(mosaic[0]))
+
+
+def _scratch_dir(stack: ExitStack, out_dir: Path) -> Path:
+    """A temporary folder in ``out_dir`` (same file system: finished files are renamed into place), removed at the
+    end of ``stack``."""
+    try:
+        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(), dir=out_dir)))
+    except OSError as exc:
+        raise output_error(out_dir, exc) from None
+
+
+def _finish_maps(job: GridRun, ckpt: Checkpoint, tmpdir: Path, tags: dict[str, str], opts: PredictOptions,
+                 paths: dict[str, Path]) -> Path:
+    """The inference-grid rasters in ``tmpdir`` turned into the final outputs (back on the input grid, COGs,
+    style, previews); returns the scratch class map (same pixels as ``paths['classes']``)."""
+    ds, vrt_args = job.ds, job.vrt_args
+    final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
+    final_conf = tmpdir / "confidence_grid.tif"
+    if vrt_args is not None:  # back to the input grid (nearest for classes), masking input nodata
+        final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, job.bands, job.source)
+        if opts.confidence:
+            final_conf = _regrid_confidence(tmpdir, ds, vrt_args, job.bands, job.source)
+    finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
+    write_raster_style(paths["classes"], class_style_entries(ckpt.class_table))  # QGIS legend: class names
+    if opts.confidence:
+        finalize_cog(final_conf, paths["confidence"], overview_resampling="average")
+    if opts.probs:
+        with update_raster(final_probs) as pds:
+            pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
+        finalize_cog(final_probs, paths["probs"], overview_resampling="average")
+    if opts.previews:
+        write_raster_previews(ds, job.bands, job.scale, final_raw, ckpt, paths["preview"], paths["overlay"],
+                              opts.preview_size)
+    return final_raw
 
 
 def engine_label(engine: Any) -> str:
@@ -467,60 +483,36 @@ def _check_has_data(ds: rasterio.DatasetReader, src: Path, source: MaskSource | 
         raise InputError(f"{src}: every pixel is nodata{how}; nothing to predict")
 
 
-def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, bands: list[int], scale,
-               vrt_args: dict[str, Any] | None, tmpdir: Path, tags: dict[str, str], opts: PredictOptions,
-               region: Region | None = None, source: MaskSource | None = None, stats: InputStats | None = None) -> int:
-    """Sliding-window inference on the inference grid into ``tmpdir`` (classes_grid.tif, probs_grid.tif);
-    returns the number of windows. ``stats`` gathers the input's band statistics from the windows as they are
-    read and the model's confidence from the blended probabilities as they are written (same pass).
+@dataclass
+class GridRun:
+    """What :func:`infer_grid` predicts: the input, the grid the model sees, and how the input's pixels are read.
 
-    Without resampling the inference grid is the input grid: the class map gets its class table now and
-    the writer masks input nodata as it writes (through its own handle of the input); no second pass.
-
-    With ``region`` (row0, col0, row1, col1 of ``grid``, e.g. a mosaic VRT) only that part is predicted,
-    with the windows of the whole grid (see :func:`sliding_window`), onto ``ds``'s grid: ``ds`` is the
-    tile that covers exactly the region (its mask and georeferencing are the output's).
+    Without resampling (``vrt_args`` None) the inference grid is the input grid. With ``region`` (row0, col0, row1,
+    col1 of ``grid``, e.g. a mosaic VRT) only that part is predicted, with the windows of the whole grid (see
+    :func:`~landseg.inference.sliding.sliding_window`), onto ``ds``'s grid: ``ds`` is the tile that covers exactly
+    the region (its mask and georeferencing are the output's).
     """
-    nc = ckpt.class_table.num_classes
-    model = (lambda b: tta_call(engine, b)) if opts.tta else engine  # noqa: E731
-    H, W = grid.height, grid.width
-    r0, c0, r1, c1 = region or (0, 0, H, W)
-    on_grid = is_georeferenced(ds) or vrt_args
-    out_tr = (ds.transform if region else grid.transform) if on_grid else None
-    prof = class_map_profile(c1 - c0, r1 - r0, crs=grid.crs if on_grid else None, transform=out_tr)
-    direct = vrt_args is None
-    classes = stack.enter_context(ClassMapWriter(tmpdir / "classes_grid.tif", prof, ckpt.class_table if direct else None,
-                                                 tags if direct else None))
-    probs = None
-    if opts.probs:
-        probs = stack.enter_context(BlockWriter(tmpdir / "probs_grid.tif", {**prof, "count": nc, "nodata": None}))
-    conf = None
-    if opts.confidence:
-        conf = stack.enter_context(BlockWriter(tmpdir / "confidence_grid.tif", prof))
-    mask_ds = stack.enter_context(open_raster(src)) if direct else None
-    nodata = grid.nodata
 
-    def write(blk: Block) -> None:
-        row, col = blk.row - r0, blk.col - c0
-        if mask_ds is not None:
-            h, w = blk.classes.shape
-            blk.classes[~valid_mask(mask_ds, Window(col, row, w, h), indexes=bands, source=source)] = CLASS_MAP_NODATA
-        classes.write(blk.classes, row, col)
-        if probs is not None and opts.probs:
-            probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
-        if blk.probs is not None:
-            maxp = blk.probs.max(axis=0)
-            ok = blk.classes != CLASS_MAP_NODATA
-            if stats is not None:
-                stats.add_confidence(maxp[ok])
-            if conf is not None:
-                c = np.where(ok, np.clip(maxp * 100 + 0.5, 0, 100), CLASS_MAP_NODATA).astype(np.uint8)
-                conf.write(c, row, col)
+    src: Path  # the input file (named in messages; opened again to mask its nodata as blocks are written)
+    ds: rasterio.DatasetReader  # the input
+    grid: Any  # the inference grid: ds, a WarpedVRT of it at the model's pixel size, or the mosaic VRT
+    bands: list[int]  # 1-based input bands fed to the model
+    scale: Callable[[np.ndarray], np.ndarray]  # input values -> the model's uint8
+    vrt_args: dict[str, Any] | None  # the resampling onto the model's pixel size; None: none
+    source: MaskSource | None  # what marks input nodata
+    region: Region | None = None
+
+
+def _grid_reader(job: GridRun, stats: InputStats | None):
+    """The read function of ``job``'s grid: scaled to the model's uint8 (NaN/inf as 0), band statistics gathered
+    into ``stats``; a corrupt mosaic tile read as context of another is named as such."""
+    grid, src, region = job.grid, job.src, job.region
+    nodata = grid.nodata
 
     def read(r: int, c: int, h: int, w: int) -> np.ndarray:
         try:
             with reading(str(src) if region is None else grid.name):
-                a = grid.read(bands, window=Window(c, r, w, h))
+                a = grid.read(job.bands, window=Window(c, r, w, h))
         except InputError:
             bad = unreadable_source(grid.name, Window(c, r, w, h)) if region is not None else None
             if bad is None:
@@ -531,36 +523,72 @@ def infer_grid(stack: ExitStack, engine, ckpt: Checkpoint, src: Path, ds, grid, 
                              + "; replace the tile or leave it out of the mosaic") from None
         if a.dtype.kind == "f":  # NaN/inf pixels are nodata (masked on writing); feed the model zeros there
             a = np.where(np.isfinite(a), a, 0)
-        a = scale(a)
+        a = job.scale(a)
         if stats is not None:
             stats.add_pixels(a, None if nodata is None else ~(a == np.asarray(nodata).astype(a.dtype)).all(axis=0))
         return a
 
-    n_windows = count_windows(H, W, opts.window, opts.overlap, opts.chunk_width, region)
-    bar = tqdm(total=n_windows, desc=src.name, unit="win", disable=not opts.progress or None, leave=False)
-    done = [0]
+    return read
 
-    def tick(n: int) -> None:
-        bar.update(n)
-        if opts.on_progress is not None:
-            done[0] += n
-            opts.on_progress(done[0], n_windows)
 
-    if opts.on_progress is not None:
-        opts.on_progress(0, n_windows)
-    try:
-        write_blocks(sliding_window(read, H, W, model, nc, window=opts.window, overlap=opts.overlap,
-                                    batch_size=opts.batch_size, chunk_width=opts.chunk_width,
-                                    want_probs=opts.probs or opts.confidence or stats is not None, progress=tick,
-                                    region=region), write)
-    finally:
-        bar.close()
-    classes.close()
-    if probs is not None:
-        probs.close()
-    if conf is not None:
-        conf.close()
-    return n_windows
+class _GridOutputs:
+    """The writers of one inference run in ``tmpdir`` (classes_grid.tif, probs_grid.tif, confidence_grid.tif).
+
+    Without resampling the class map gets its class table now and input nodata is masked as blocks are written
+    (through a handle of the input of its own); no second pass. ``stats`` gathers the model's confidence from the
+    blended probabilities as they are written."""
+
+    def __init__(self, stack: ExitStack, job: GridRun, ckpt: Checkpoint, tmpdir: Path, tags: dict[str, str],
+                 opts: PredictOptions, stats: InputStats | None):
+        grid, ds = job.grid, job.ds
+        r0, c0, r1, c1 = job.region or (0, 0, grid.height, grid.width)
+        on_grid = is_georeferenced(ds) or job.vrt_args
+        out_tr = (ds.transform if job.region else grid.transform) if on_grid else None
+        prof = class_map_profile(c1 - c0, r1 - r0, crs=grid.crs if on_grid else None, transform=out_tr)
+        direct = job.vrt_args is None
+        self.classes = stack.enter_context(ClassMapWriter(tmpdir / "classes_grid.tif", prof,
+                                                          ckpt.class_table if direct else None, tags if direct else None))
+        nc = ckpt.class_table.num_classes
+        self.probs = stack.enter_context(BlockWriter(tmpdir / "probs_grid.tif", {**prof, "count": nc, "nodata": None})) \
+            if opts.probs else None
+        self.conf = stack.enter_context(BlockWriter(tmpdir / "confidence_grid.tif", prof)) if opts.confidence else None
+        self.mask_ds = stack.enter_context(open_raster(job.src)) if direct else None
+        self.origin = (r0, c0)
+        self.job, self.stats = job, stats
+
+    def __call__(self, blk: Block) -> None:
+        """Write one block of predictions (input nodata masked), its probabilities and confidence."""
+        row, col = blk.row - self.origin[0], blk.col - self.origin[1]
+        if self.mask_ds is not None:
+            h, w = blk.classes.shape
+            blk.classes[~valid_mask(self.mask_ds, Window(col, row, w, h), indexes=self.job.bands,
+                                    source=self.job.source)] = CLASS_MAP_NODATA
+        self.classes.write(blk.classes, row, col)
+        if self.probs is not None:
+            self.probs.write((blk.probs * 255 + 0.5).astype(np.uint8), row, col)
+        if blk.probs is not None:
+            maxp = blk.probs.max(axis=0)
+            ok = blk.classes != CLASS_MAP_NODATA
+            if self.stats is not None:
+                self.stats.add_confidence(maxp[ok])
+            if self.conf is not None:
+                c = np.where(ok, np.clip(maxp * 100 + 0.5, 0, 100), CLASS_MAP_NODATA).astype(np.uint8)
+                self.conf.write(c, row, col)
+
+
+def infer_grid(engine: Callable[[np.ndarray], np.ndarray], ckpt: Checkpoint, job: GridRun, tmpdir: Path,
+               tags: dict[str, str], opts: PredictOptions, stats: InputStats | None = None) -> int:
+    """Sliding-window inference of ``job`` into ``tmpdir`` (classes_grid.tif, probs_grid.tif, confidence_grid.tif,
+    see :class:`_GridOutputs`); returns the number of windows. ``stats`` gathers the input's band statistics from
+    the windows as they are read and the model's confidence from the blended probabilities as they are written
+    (same pass)."""
+    run = RunOptions(window=opts.window, overlap=opts.overlap, batch_size=opts.batch_size, chunk_width=opts.chunk_width,
+                     want_probs=opts.probs or opts.confidence or stats is not None, region=job.region,
+                     progress=opts.progress, desc=job.src.name, on_progress=opts.on_progress)
+    with ExitStack() as stack:
+        write = _GridOutputs(stack, job, ckpt, tmpdir, tags, opts, stats)
+        return run_windows(_grid_reader(job, stats), job.grid.height, job.grid.width, with_tta(engine, opts.tta),
+                           ckpt.class_table.num_classes, write, run)
 
 
 def _regrid(tmpdir: Path, ds, vrt_args: dict[str, Any], ckpt: Checkpoint, tags: dict[str, str],
@@ -619,7 +647,7 @@ def _finish(raw: Path, out: BlockWriter, ds, prof: dict[str, Any], vrt_args: dic
             out.write_window(data, win)
 
 
-def write_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkpoint, preview: Path, overlay: Path,
+def write_raster_previews(ds, bands: list[int], scale, classes_path: Path, ckpt: Checkpoint, preview: Path, overlay: Path,
                    size: int, alpha: float = views.OVERLAY_ALPHA) -> None:
     """Colour preview and overlay PNGs of ``ds`` and its class map, read decimated (bounded memory)."""
     h, w = views.preview_shape(ds.height, ds.width, size)

@@ -30,6 +30,7 @@ from landseg.data.dataset import RandomWindows, WindowSampler, labelled_share
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, ConfigError, InputError, OutputError
 from landseg.evaluate import evaluate_tiles
+from landseg.inference.engine import autocast_dtype, pick_device
 from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.io.raster import open_raster
@@ -48,7 +49,6 @@ from landseg.models.checkpoint import (
     save_checkpoint,
 )
 from landseg.models.domain import COLOUR_LEVELS, band_meaning, colour_counts, record_from_counts
-from landseg.models.engine import autocast_dtype, pick_device
 from landseg.models.pretrained import load_pretrained, normalisation
 from landseg.models.unet import count_parameters
 from landseg.train_config import TrainConfig
@@ -114,6 +114,7 @@ def _duration(seconds: float) -> str:
 
 
 def lr_at(cfg: TrainConfig, progress: float) -> float:
+    """Learning rate at ``progress`` (0-1) of the run: warm-up, then the configured schedule."""
     if cfg.schedule == "constant":
         return cfg.lr
     if progress < cfg.warmup:
@@ -209,6 +210,8 @@ def training_domain(manifest: dict[str, Any], tiles: list[dict[str, Any]], step:
 
 
 class Trainer:
+    """One training run: dataset, model, optimiser and the epoch loop, with checkpoints and metrics."""
+
     def __init__(self, dataset: str | Path, run: str | Path, cfg: TrainConfig, resume: bool = False,
                  overwrite: bool = False):
         check_run_folder(run, resume=resume, overwrite=overwrite)
@@ -321,6 +324,7 @@ class Trainer:
         return [{"params": enc, "lr_scale": scale, "group": "encoder"}, {"params": rest, "lr_scale": 1.0, "group": "decoder"}]
 
     def encoder_frozen(self) -> bool:
+        """Whether the pretrained encoder is still frozen this epoch."""
         return hasattr(self.model, "encoder") and self.epoch < self.cfg.freeze_encoder_epochs
 
     def _class_weights(self) -> torch.Tensor | None:
@@ -394,10 +398,12 @@ class Trainer:
         return {"cm": cm, "loss_sum": float(loss_sum), "n_batches": int(partial["n_batches"])}
 
     def total_steps(self) -> int:
+        """Optimiser steps of the whole run."""
         per_epoch = math.ceil(self.cfg.windows_per_epoch / (self.cfg.batch_size * self.world_size))
         return per_epoch * self.cfg.epochs
 
     def progress(self) -> float:
+        """How far the run is (0-1), by steps or by the time limit, whichever is further."""
         p = self.step / max(self.total_steps(), 1)
         if self.cfg.time_limit:
             p = max(p, self.elapsed / (self.cfg.time_limit * 60))
@@ -405,6 +411,7 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        """Train to the end (epochs or time limit); returns the final metrics."""
         cfg = self.cfg
         if self.main:
             self.run.mkdir(parents=True, exist_ok=True)
@@ -589,6 +596,7 @@ class Trainer:
 
 
 def write_metrics_csv(history: list[dict[str, Any]], path: Path) -> None:
+    """The history as ``metrics.csv`` (one row per epoch, every key as a column)."""
     keys: list[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
@@ -598,6 +606,7 @@ def write_metrics_csv(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
+    """Loss and mean F1 per epoch (train and validation) as a PNG."""
 
     matplotlib.use("Agg")
 

@@ -36,39 +36,51 @@ def folder_sources(src: str | Path) -> tuple[list[TileSource], list[str]]:
         )
     sources, notes = [], []
     for idir in image_dirs:
-        mdir = next((idir.parent / m for m in MASK_DIRS if (idir.parent / m).is_dir()), None)
-        if mdir is None:
-            mdir = next((d for d in idir.parent.iterdir() if d.is_dir() and d.name.lower() in MASK_DIRS), None)
-        images = sorted(p for p in idir.iterdir() if p.suffix.lower() in EXTS and not p.name.startswith("."))
-        if mdir is None:
-            raise InputError(f"{idir}: no sibling masks folder ({' / '.join(MASK_DIRS)}) next to this image folder")
-        masks: dict[str, list[Path]] = {}
-        for p in sorted(mdir.iterdir()):
-            if p.suffix.lower() in EXTS and not p.name.startswith("."):
-                masks.setdefault(_MASK_SUFFIX.sub("", p.stem), []).append(p)
-        used = set()
-        for img in images:
-            found = masks.get(img.stem) or masks.get(_MASK_SUFFIX.sub("", img.stem)) or []
-            if len(found) > 1:
-                raise InputError(
-                    f"image {img} matches {len(found)} masks: {', '.join(p.name for p in found)} in {mdir}; "
-                    "keep one of them (move or rename the others) so the pairing is unambiguous"
-                )
-            m = found[0] if found else None
-            if m is None:
-                raise InputError(
-                    f"image {img} has no mask: expected {mdir / (img.stem + '.png')} (or .tif/.jpg, "
-                    "optionally with a _mask/_label suffix)"
-                )
-            used.add(m)
-            sources.append(TileSource(_tile_id(img.relative_to(src)), str(img), str(m)))
-        extra = sorted({p for ps in masks.values() for p in ps} - used)
-        if extra:
-            notes.append(f"{len(extra)} masks in {mdir} have no image and were skipped: "
-                         + ", ".join(p.name for p in extra[:5]))
+        pairs, note = _pair_folder(src, idir)
+        sources += pairs
+        notes += [note] if note else []
     if not sources:
         raise InputError(f"{src}: the image folders hold no .tif/.png/.jpg files")
     return sources, notes
+
+
+def _masks_dir(idir: Path) -> Path:
+    """The masks folder beside image folder ``idir`` (names: :data:`MASK_DIRS`, any case)."""
+    mdir = next((idir.parent / m for m in MASK_DIRS if (idir.parent / m).is_dir()), None)
+    if mdir is None:
+        mdir = next((d for d in idir.parent.iterdir() if d.is_dir() and d.name.lower() in MASK_DIRS), None)
+    if mdir is None:
+        raise InputError(f"{idir}: no sibling masks folder ({' / '.join(MASK_DIRS)}) next to this image folder")
+    return mdir
+
+
+def _pair_folder(src: Path, idir: Path) -> tuple[list[TileSource], str | None]:
+    """The (image, mask) pairs of one image folder and its masks folder, and a note on masks without an image."""
+    mdir = _masks_dir(idir)
+    images = sorted(p for p in idir.iterdir() if p.suffix.lower() in EXTS and not p.name.startswith("."))
+    masks: dict[str, list[Path]] = {}
+    for p in sorted(mdir.iterdir()):
+        if p.suffix.lower() in EXTS and not p.name.startswith("."):
+            masks.setdefault(_MASK_SUFFIX.sub("", p.stem), []).append(p)
+    sources, used = [], set()
+    for img in images:
+        found = masks.get(img.stem) or masks.get(_MASK_SUFFIX.sub("", img.stem)) or []
+        if len(found) > 1:
+            raise InputError(
+                f"image {img} matches {len(found)} masks: {', '.join(p.name for p in found)} in {mdir}; "
+                "keep one of them (move or rename the others) so the pairing is unambiguous"
+            )
+        if not found:
+            raise InputError(
+                f"image {img} has no mask: expected {mdir / (img.stem + '.png')} (or .tif/.jpg, "
+                "optionally with a _mask/_label suffix)"
+            )
+        used.add(found[0])
+        sources.append(TileSource(_tile_id(img.relative_to(src)), str(img), str(found[0])))
+    extra = sorted({p for ps in masks.values() for p in ps} - used)
+    note = (f"{len(extra)} masks in {mdir} have no image and were skipped: " + ", ".join(p.name for p in extra[:5])
+            if extra else None)
+    return sources, note
 
 
 def read_list(path: str | Path) -> list[str]:

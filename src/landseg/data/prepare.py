@@ -20,7 +20,7 @@ import fnmatch
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -79,6 +79,8 @@ class TileSource:
 
 @dataclass
 class PrepareOptions:
+    """How a source is prepared: its name, class table, band names and the layout's label and grid rules."""
+
     dataset: str
     table: ClassTable
     bands: Sequence[str]
@@ -156,6 +158,92 @@ def _label_reader(path: str | None, image_ds: rasterio.DatasetReader, role: str,
     return ds
 
 
+@dataclass
+class _TileConversion:
+    """What the strip loop of one tile writes and measures: the output files, the labels' kinds and palettes, the
+    band histograms (every 4th row), class counts and label fixes per label."""
+
+    files: dict[str, tuple[Path, dict[str, Any]]]  # key -> (path, profile): image, label, label_eroded
+    kinds: dict[str, str]
+    palettes: dict[str, np.ndarray]
+    band_hist: np.ndarray
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+    fixes: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def convert(self, data: np.ndarray, raws: dict[str, np.ndarray], labels: dict[str, Any],
+                opts: PrepareOptions) -> dict[str, np.ndarray]:
+        """One strip: the image as it is and each label as class indices; statistics added."""
+        out = {"image": data}
+        for b in range(data.shape[0]):  # band statistics from every 4th row: plenty for mean/std
+            self.band_hist[b] += np.bincount(data[b, ::4].ravel(), minlength=256)
+        for k, raw in raws.items():
+            idx = label_to_index(
+                raw, self.kinds[k], opts.table, palette=self.palettes.get(k), source=str(labels[k].name),
+                unknown_to_ignore=opts.unknown_to_ignore, binarize=opts.binarize_labels,
+                stats=self.fixes.setdefault(k, {"snapped": 0, "ignored": 0}),
+            )
+            self.counts[k] += np.bincount(idx.ravel(), minlength=256)
+            out[k] = idx[None]
+        return out
+
+
+def _tile_grid(img: rasterio.DatasetReader, opts: PrepareOptions) -> tuple[Any, Any]:
+    """The tile's CRS (the layout's default where a world file has no .prj) and transform (identity without CRS)."""
+    crs = img.crs
+    if crs is None and not img.transform.is_identity and opts.default_crs:
+        crs = rasterio.crs.CRS.from_user_input(opts.default_crs)  # e.g. Potsdam's .tfw without .prj
+    return crs, img.transform if crs is not None else rasterio.Affine.identity()
+
+
+def _convert_strips(img: rasterio.DatasetReader, labels: dict[str, Any], tile_dir: Path, crs: Any, transform: Any,
+                    opts: PrepareOptions) -> _TileConversion:
+    """Write the tile's image and labels (as class indices) strip by strip, atomically, measuring as it goes."""
+    h, w, nb = img.height, img.width, img.count
+    kinds = {k: label_kind(ds) for k, ds in labels.items()}
+    outs = {"image": (tile_dir / "image.tif", tiled_profile(w, h, nb, "uint8", crs=crs, transform=transform))}
+    for k in labels:
+        outs[k] = (tile_dir / f"{k}.tif", tiled_profile(w, h, 1, "uint8", crs=crs, transform=transform,
+                                                          nodata=opts.table.ignore_index))
+    conv = _TileConversion(outs, kinds, {k: palette_array(ds) for k, ds in labels.items() if kinds[k] == "palette"},
+                           np.zeros((nb, 256), dtype=np.int64), {k: np.zeros(256, dtype=np.int64) for k in labels})
+    with ExitStack() as stack:
+        writers = {}
+        for k, (path, prof) in outs.items():
+            tmp = stack.enter_context(atomic_output(path, verify=_raster_check(path, prof)))
+            writers[k] = stack.enter_context(create_raster(tmp, prof))
+
+        def read_strip(row: int):
+            win = Window(0, row, w, min(STRIP, h - row))
+            raws = {k: read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1]) for k, ds in labels.items()}
+            return win, read_window(img, win), raws
+
+        def write_strip(win: Window, arrays: dict[str, np.ndarray]) -> None:
+            for k, a in arrays.items():
+                try:
+                    writers[k].write(a, window=win)
+                except (RasterioIOError, CPLE_BaseError) as exc:
+                    raise OutputError(f"{outs[k][0]}: writing failed ({exc}; "
+                                      f"{free_space(tile_dir)}); free space and run again") from None
+
+        # Reading the next strip and writing the last one overlap the conversion (GDAL releases the GIL).
+        io = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="landseg-prepare"))
+        pending_read = io.submit(read_strip, 0)
+        pending_write = None
+        for row in range(0, h, STRIP):
+            win, data, raws = pending_read.result()
+            if row + STRIP < h:
+                pending_read = io.submit(read_strip, row + STRIP)
+            out = conv.convert(data, raws, labels, opts)
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = io.submit(write_strip, win, out)
+        if pending_write is not None:
+            pending_write.result()
+        for wds in writers.values():
+            wds.close()
+    return conv
+
+
 def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str, Any]:
     """Prepare one tile strip by strip; returns its record (also written to ``tile.json``)."""
     for path in (src.image, src.label, src.label_eroded):  # zip members: CRC-checked, GDAL does not
@@ -171,74 +259,28 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         }
         labels = {k: v for k, v in labels.items() if v is not None}
         try:
-            crs = img.crs
-            if crs is None and not img.transform.is_identity and opts.default_crs:
-                crs = rasterio.crs.CRS.from_user_input(opts.default_crs)  # e.g. Potsdam's .tfw without .prj
-            transform = img.transform if crs is not None else rasterio.Affine.identity()
-            h, w, nb = img.height, img.width, img.count
-            kinds = {k: label_kind(ds) for k, ds in labels.items()}
-            palettes = {k: palette_array(ds) for k, ds in labels.items() if kinds[k] == "palette"}
-            band_hist = np.zeros((nb, 256), dtype=np.int64)
-            counts = {k: np.zeros(256, dtype=np.int64) for k in labels}
-            fixes: dict[str, dict[str, int]] = {}
-            outs = {"image": (tile_dir / "image.tif", tiled_profile(w, h, nb, "uint8", crs=crs, transform=transform))}
-            for k in labels:
-                outs[k] = (tile_dir / f"{k}.tif", tiled_profile(w, h, 1, "uint8", crs=crs, transform=transform,
-                                                                  nodata=opts.table.ignore_index))
-            with ExitStack() as stack:
-                writers = {}
-                for k, (path, prof) in outs.items():
-                    tmp = stack.enter_context(atomic_output(path, verify=_raster_check(path, prof)))
-                    writers[k] = stack.enter_context(create_raster(tmp, prof))
-                def read_strip(row: int):
-                    win = Window(0, row, w, min(STRIP, h - row))
-                    raws = {k: read_window(ds, win, indexes=[1, 2, 3] if kinds[k] == "rgb" else [1])
-                            for k, ds in labels.items()}
-                    return win, read_window(img, win), raws
-
-                def write_strip(win: Window, arrays: dict[str, np.ndarray]) -> None:
-                    for k, a in arrays.items():
-                        try:
-                            writers[k].write(a, window=win)
-                        except (RasterioIOError, CPLE_BaseError) as exc:
-                            raise OutputError(f"{outs[k][0]}: writing failed ({exc}; "
-                                              f"{free_space(tile_dir)}); free space and run again") from None
-
-                # Reading the next strip and writing the last one overlap the conversion (GDAL releases the GIL).
-                io = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="landseg-prepare"))
-                pending_read = io.submit(read_strip, 0)
-                pending_write = None
-                for row in range(0, h, STRIP):
-                    win, data, raws = pending_read.result()
-                    if row + STRIP < h:
-                        pending_read = io.submit(read_strip, row + STRIP)
-                    out = {"image": data}
-                    for b in range(nb):  # band statistics from every 4th row: plenty for mean/std
-                        band_hist[b] += np.bincount(data[b, ::4].ravel(), minlength=256)
-                    for k, raw in raws.items():
-                        idx = label_to_index(
-                            raw, kinds[k], opts.table, palette=palettes.get(k), source=str(labels[k].name),
-                            unknown_to_ignore=opts.unknown_to_ignore, binarize=opts.binarize_labels,
-                            stats=fixes.setdefault(k, {"snapped": 0, "ignored": 0}),
-                        )
-                        counts[k] += np.bincount(idx.ravel(), minlength=256)
-                        out[k] = idx[None]
-                    if pending_write is not None:
-                        pending_write.result()
-                    pending_write = io.submit(write_strip, win, out)
-                if pending_write is not None:
-                    pending_write.result()
-                for wds in writers.values():
-                    wds.close()
+            crs, transform = _tile_grid(img, opts)
+            conv = _convert_strips(img, labels, tile_dir, crs, transform, opts)
         finally:
             for ds in labels.values():
                 ds.close()
+        record = tile_record(src, opts, (img.width, img.height, img.count), crs, transform, conv)
+    if opts.export_patches:
+        record["patches"] = export_patches(tile_dir, record, dest, opts)
+    write_json_atomic(tile_dir / "tile.json", record)
+    return record
+
+
+def tile_record(src: TileSource, opts: PrepareOptions, size: tuple[int, int, int], crs: Any, transform: Any,
+                conv: _TileConversion) -> dict[str, Any]:
+    """The record of a prepared tile (``tile.json``; the manifest lists it without histogram and origin)."""
+    w, h, nb = size
     ps = (opts.gsd, opts.gsd) if crs is None and opts.gsd else None
     if crs is not None:
         t = transform
         ps = (float(np.hypot(t.a, t.d)), float(np.hypot(t.b, t.e)))
     nc = opts.table.num_classes
-    record = {
+    return {
         "id": src.tile_id,
         "split": src.split,
         "width": w,
@@ -247,20 +289,16 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         "crs": crs.to_string() if crs is not None else None,
         "transform": list(transform)[:6] if crs is not None else None,
         "pixel_size": list(ps) if ps else None,
-        "files": {k: f"tiles/{src.tile_id}/{p.name}" for k, (p, _) in outs.items()},
-        "label_kinds": kinds,
-        "class_counts": {k: c[:nc].tolist() for k, c in counts.items()},
-        "ignore_counts": {k: int(c[opts.table.ignore_index]) for k, c in counts.items()},
+        "files": {k: f"tiles/{src.tile_id}/{p.name}" for k, (p, _) in conv.files.items()},
+        "label_kinds": conv.kinds,
+        "class_counts": {k: c[:nc].tolist() for k, c in conv.counts.items()},
+        "ignore_counts": {k: int(c[opts.table.ignore_index]) for k, c in conv.counts.items()},
         # pixels whose colour was snapped to 0/255 (within SNAP_TOLERANCE), and off-table colours made ignore
-        "label_fixes": {k: dict(v) for k, v in fixes.items()},
-        "band_hist": band_hist.tolist(),
+        "label_fixes": {k: dict(v) for k, v in conv.fixes.items()},
+        "band_hist": conv.band_hist.tolist(),
         "source": {"image": src.image, "label": src.label, "label_eroded": src.label_eroded},
         "made_from": {"settings": recipe(opts), "sources": source_ids(src)},
     }
-    if opts.export_patches:
-        record["patches"] = export_patches(tile_dir, record, dest, opts)
-    write_json_atomic(tile_dir / "tile.json", record)
-    return record
 
 
 def _raster_check(path: Path, prof: dict[str, Any]):
@@ -328,6 +366,7 @@ def _file_id(path: str | None) -> dict[str, Any] | None:
 
 
 def source_ids(src: TileSource) -> dict[str, Any]:
+    """Name and size of each source file of a tile (what a prepared tile was made from)."""
     return {"image": _file_id(src.image), "label": _file_id(src.label), "label_eroded": _file_id(src.label_eroded)}
 
 
@@ -348,6 +387,41 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             for k in new if old.get(k) != new.get(k)]
 
 
+def _manifest_differences(dest: Path, sources: Sequence[TileSource], settings: dict[str, Any]) -> list[str]:
+    """How the dataset recorded in DEST's manifest (if any) differs from this run's settings and tiles."""
+    mpath = dest / MANIFEST
+    if not mpath.exists():
+        return []
+    try:
+        old = json.loads(mpath.read_text())
+    except (OSError, json.JSONDecodeError):
+        old = {}
+    made = old.get("made_from")
+    if made is None:
+        return [f"{MANIFEST} was written by a landseg that did not record its settings"]
+    diffs = _differences(made.get("settings", {}), settings)
+    gone = sorted(set(made.get("sources", {})) - {s.tile_id for s in sources})
+    if gone:
+        diffs.append(f"{len(gone)} tiles of the earlier dataset are not in this source: {', '.join(gone[:5])}")
+    return diffs
+
+
+def _tile_differences(dest: Path, src: TileSource, settings: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """How a tile already prepared in DEST (if any) differs: (settings differences, shared by the tiles; this tile's
+    own, named by its id)."""
+    tpath = dest / "tiles" / src.tile_id / "tile.json"
+    if not tpath.exists():
+        return [], []
+    try:
+        made = json.loads(tpath.read_text()).get("made_from")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return [], []  # an unreadable tile.json: the tile is redone
+    if made is None:
+        return [], [f"tile {src.tile_id} was prepared by a landseg that did not record its settings"]
+    return (_differences(made.get("settings", {}), settings),
+            [f"tile {src.tile_id} {d}" for d in _differences(made.get("sources", {}), source_ids(src))])
+
+
 def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions) -> None:
     """Refuse to mix a new prepare into a DEST prepared from other settings or source files.
 
@@ -355,37 +429,10 @@ def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions)
     with this run's; raises :class:`OutputError` naming what differs and suggesting ``--overwrite``.
     """
     settings = recipe(opts)
-    diffs: list[str] = []
-    mpath = dest / MANIFEST
-    if mpath.exists():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError):
-            old = {}
-        made = old.get("made_from")
-        if made is None:
-            diffs.append(f"{MANIFEST} was written by a landseg that did not record its settings")
-        else:
-            diffs += _differences(made.get("settings", {}), settings)
-            gone = sorted(set(made.get("sources", {})) - {s.tile_id for s in sources})
-            if gone:
-                diffs.append(f"{len(gone)} tiles of the earlier dataset are not in this source: {', '.join(gone[:5])}")
+    diffs = _manifest_differences(dest, sources, settings)
     for src in sources:
-        tpath = dest / "tiles" / src.tile_id / "tile.json"
-        if not tpath.exists():
-            continue
-        try:
-            made = json.loads(tpath.read_text()).get("made_from")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            continue  # an unreadable tile.json: the tile is redone
-        if made is None:
-            diffs.append(f"tile {src.tile_id} was prepared by a landseg that did not record its settings")
-            continue
-        for d in _differences(made.get("settings", {}), settings):
-            if d not in diffs:
-                diffs.append(d)
-        for d in _differences(made.get("sources", {}), source_ids(src)):
-            diffs.append(f"tile {src.tile_id} {d}")
+        shared, own = _tile_differences(dest, src, settings)
+        diffs += [d for d in shared if d not in diffs] + own
     if diffs:
         more = f" (and {len(diffs) - 6} more)" if len(diffs) > 6 else ""
         raise OutputError(
@@ -537,34 +584,44 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
                              f"unreadable ({exc}); {fix}") from None
         if rec.get("id") != t["id"] or (settings is not None and (rec.get("made_from") or {}).get("settings") != settings):
             raise InputError(f"{tj}: this tile was prepared with other settings than {MANIFEST} records; {fix}")
-        with open_raster(root / t["files"]["image"], remedy=fix) as ds:
-            if ds.count != manifest["band_count"] or (ds.width, ds.height) != (t["width"], t["height"]):
-                raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
-                                 f"{manifest['band_count']} bands of {t['width']}x{t['height']}; {fix}")
-            try:
-                for row in range(0, ds.height, STRIP):
-                    read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
-            except InputError as exc:
-                raise InputError(f"{exc}; {fix}") from None
+        _check_tile_image(root / t["files"]["image"], t, manifest["band_count"], fix)
         for key in label_keys:
-            if key not in t["files"]:
-                continue
-            with open_raster(root / t["files"][key], remedy=fix) as ds:
-                if (ds.count, ds.width, ds.height) != (1, t["width"], t["height"]):
-                    raise InputError(f"{ds.name}: expected a 1-band {t['width']}x{t['height']} label, found "
-                                     f"{ds.count} bands of {ds.width}x{ds.height}; {fix}")
-                for row in range(0, ds.height, STRIP):
-                    try:
-                        a = read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
-                    except InputError as exc:
-                        raise InputError(f"{exc}; {fix}") from None
-                    bad = ~allowed[np.flatnonzero(np.bincount(a.ravel(), minlength=256))]
-                    if bad.any():
-                        vals = np.flatnonzero(np.bincount(a.ravel(), minlength=256))
-                        wrong = [int(v) for v in vals if not allowed[v]]
-                        raise InputError(
-                            f"{ds.name}: label values {wrong[:10]} are not classes of the table {table.name!r} "
-                            f"(0-{table.num_classes - 1}, ignore {table.ignore_index}); {fix}")
+            if key in t["files"]:
+                _check_tile_label(root / t["files"][key], t, table, allowed, fix)
+
+
+def _read_strips(ds: rasterio.DatasetReader, fix: str) -> Iterator[np.ndarray]:
+    """Every pixel of ``ds``, strip by strip; an undecodable strip raises :class:`InputError` ending with ``fix``."""
+    for row in range(0, ds.height, STRIP):
+        try:
+            yield read_window(ds, Window(0, row, ds.width, min(STRIP, ds.height - row)))
+        except InputError as exc:
+            raise InputError(f"{exc}; {fix}") from None
+
+
+def _check_tile_image(path: Path, t: dict[str, Any], band_count: int, fix: str) -> None:
+    """A tile's image has the manifest's band count and the tile's size, and all its pixels decode."""
+    with open_raster(path, remedy=fix) as ds:
+        if ds.count != band_count or (ds.width, ds.height) != (t["width"], t["height"]):
+            raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
+                             f"{band_count} bands of {t['width']}x{t['height']}; {fix}")
+        for _ in _read_strips(ds, fix):
+            pass
+
+
+def _check_tile_label(path: Path, t: dict[str, Any], table: ClassTable, allowed: np.ndarray, fix: str) -> None:
+    """A tile's label is one band of the tile's size holding only class indices of ``table`` or its ignore index."""
+    with open_raster(path, remedy=fix) as ds:
+        if (ds.count, ds.width, ds.height) != (1, t["width"], t["height"]):
+            raise InputError(f"{ds.name}: expected a 1-band {t['width']}x{t['height']} label, found "
+                             f"{ds.count} bands of {ds.width}x{ds.height}; {fix}")
+        for a in _read_strips(ds, fix):
+            vals = np.flatnonzero(np.bincount(a.ravel(), minlength=256))
+            wrong = [int(v) for v in vals if not allowed[v]]
+            if wrong:
+                raise InputError(
+                    f"{ds.name}: label values {wrong[:10]} are not classes of the table {table.name!r} "
+                    f"(0-{table.num_classes - 1}, ignore {table.ignore_index}); {fix}")
 
 
 def summary_lines(manifest: dict[str, Any]) -> list[str]:

@@ -21,14 +21,14 @@ def build_model(arch: dict[str, Any]) -> nn.Module:
     if name == "segmodel":
         return SegModel(SegModelConfig.from_dict(arch))
     if name == "unet" or str(name).startswith("smp-"):
-        return unet.build_model(arch)
+        return unet.build_unet(arch)
     raise ConfigError(f"unknown architecture {name!r}; available: {', '.join(ARCHITECTURES)}")
 
 
 def check_arch(arch: Any) -> dict[str, Any]:
     """Validate any architecture description before anything is allocated; raises :class:`ConfigError`.
 
-    U-Nets are bounded by :func:`landseg.models.unet.check_arch` (parameter count computed without
+    U-Nets are bounded by :func:`landseg.models.unet.check_unet_arch` (parameter count computed without
     building); family models by :class:`SegModelConfig` (named encoder/decoder, bounded widths).
     Returns the description with its ``in_channels`` and ``num_classes``.
     """
@@ -36,4 +36,4 @@ def check_arch(arch: Any) -> dict[str, Any]:
         raise ConfigError(f"the architecture must be a mapping, got {type(arch).__name__}")
     if arch.get("name") == "segmodel":
         return {**SegModelConfig.from_dict(arch).to_dict(), "name": "segmodel"}
-    return unet.check_arch(arch)
+    return unet.check_unet_arch(arch)

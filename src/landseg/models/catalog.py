@@ -35,10 +35,12 @@ FAMILY_NAMES = {f"{e}-{d}": (enc, d) for e, enc in ENCODER_NAMES.items() for d i
 
 
 def model_names() -> list[str]:
+    """Every model name ``landseg train --model`` accepts."""
     return [*UNET_NAMES, *FAMILY_NAMES]
 
 
 def check_model_name(name: str) -> None:
+    """Raise :class:`ConfigError` for an unknown model name, suggesting the closest one."""
     if name not in UNET_NAMES and name not in FAMILY_NAMES:
         near = difflib.get_close_matches(str(name), model_names(), n=1)
         raise ConfigError(f"unknown model {name!r}" + (f"; did you mean {near[0]!r}?" if near else "")
@@ -87,6 +89,8 @@ def count_flops(arch: dict[str, Any], window: int = 512) -> int:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """One catalogue row: a model's architecture, parameter count, FLOPs and pretrained weights."""
+
     name: str
     arch: dict[str, Any]
     parameters: int
@@ -107,6 +111,7 @@ def describe_models(in_channels: int = 3, num_classes: int = 6, window: int = 51
 
 
 def models_table(window: int = 512) -> str:
+    """The catalogue as a text table (``landseg models``)."""
     rows = describe_models(window=window)
     lines = [f"{'model':<20} {'parameters':>11} {'GFLOPs/' + str(window) + '²':>13}  pretrained weights"]
     for r in rows:

@@ -56,6 +56,7 @@ class Checkpoint:
                       classes=list(self.class_table.names))
 
     def build(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The model with the checkpoint's weights, in eval mode on ``device``."""
         model = build_model(self.arch)
         try:
             model.load_state_dict(self.state_dict)
@@ -174,6 +175,19 @@ def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
     except (LandsegError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{path}: corrupt landseg metadata: invalid class_table ({exc})") from None
     nb = arch["in_channels"]
+    _check_band_lists(meta, nb, path)
+    if table.num_classes != arch["num_classes"]:
+        raise CheckpointError(f"{path}: the model predicts {arch['num_classes']} classes but its class table "
+                              f"has {table.num_classes}")
+    ps = meta.get("pixel_size")
+    if ps is not None and (not isinstance(ps, (int, float)) or isinstance(ps, bool) or not math.isfinite(ps) or ps <= 0):
+        raise CheckpointError(f"{path}: the model's pixel size must be a positive number of metres or null, got {ps!r}")
+    if "domain" in meta:
+        Domain.from_dict(meta["domain"], bands=nb, path=path)
+
+
+def _check_band_lists(meta: dict[str, Any], nb: int, path: str | Path) -> None:
+    """``bands`` (names), ``mean`` and ``std`` (finite numbers, std positive) each list the model's ``nb`` bands."""
     for key in ("bands", "mean", "std"):
         v = meta[key]
         if not isinstance(v, list) or len(v) != nb:
@@ -185,14 +199,6 @@ def check_metadata(meta: dict[str, Any], path: str | Path) -> None:
             raise CheckpointError(f"{path}: {key} must be finite numbers, got {meta[key]!r}")
     if not all(x > 0 for x in meta["std"]):
         raise CheckpointError(f"{path}: std must be positive, got {meta['std']!r}")
-    if table.num_classes != arch["num_classes"]:
-        raise CheckpointError(f"{path}: the model predicts {arch['num_classes']} classes but its class table "
-                              f"has {table.num_classes}")
-    ps = meta.get("pixel_size")
-    if ps is not None and (not isinstance(ps, (int, float)) or isinstance(ps, bool) or not math.isfinite(ps) or ps <= 0):
-        raise CheckpointError(f"{path}: the model's pixel size must be a positive number of metres or null, got {ps!r}")
-    if "domain" in meta:
-        Domain.from_dict(meta["domain"], bands=nb, path=path)
 
 
 def _check_tensors(arch: dict[str, Any], state: dict[str, torch.Tensor], path: Path) -> None:

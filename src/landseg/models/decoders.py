@@ -31,6 +31,7 @@ class UNetDecoder(nn.Module):
         self.out_channels = channels[-1]
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """Decode the encoder's features (strides 2-32) to the input resolution."""
         x = feats[-1]
         skips = list(reversed(feats[:-1]))
         for i, block in enumerate(self.blocks):
@@ -50,6 +51,7 @@ class SegmentationHead(nn.Module):
         self.upsample = upsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits at the input resolution."""
         x = self.conv(x)
         if self.upsample > 1:
             x = F.interpolate(x, scale_factor=float(self.upsample), mode="bilinear", align_corners=False)

@@ -111,9 +111,11 @@ class Domain:
 
     @property
     def known(self) -> bool:
+        """Whether the record holds training-image statistics (else nothing can be compared)."""
         return self.band_hist is not None
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as stored in a checkpoint's metadata."""
         return {"pixel_size": self.pixel_size, "pixel_size_range": self.pixel_size_range,
                 "pixel_size_method": self.pixel_size_method, "band_meaning": self.band_meaning,
                 "band_mean": self.band_mean, "band_std": self.band_std, "band_hist": self.band_hist,
@@ -130,36 +132,11 @@ class Domain:
 
         if not isinstance(d, dict):
             raise bad(f"expected a JSON object, got {type(d).__name__}")
-        ps = d.get("pixel_size")
-        if ps is not None and (not _num(ps) or ps <= 0):
-            raise bad(f"pixel_size must be a positive number of metres or null, got {ps!r}")
-        rng = d.get("pixel_size_range")
-        if rng is not None and (not isinstance(rng, list) or len(rng) != 2 or not all(_num(x) and x > 0 for x in rng)):
-            raise bad(f"pixel_size_range must be [low, high] in metres or null, got {rng!r}")
-        meaning = d.get("band_meaning", "unknown")
-        if meaning != "unknown" and (meaning not in BAND_MEANINGS or len(BAND_MEANINGS[meaning]) != bands):
-            raise bad(f"band_meaning {meaning!r} does not describe the model's {bands} bands")
-        for key in ("band_mean", "band_std"):
-            v = d.get(key)
-            if v is not None and (not isinstance(v, list) or len(v) != bands or not all(_num(x) for x in v)):
-                raise bad(f"{key} must list {bands} numbers, got {v!r}")
-        hist = d.get("band_hist")
-        if hist is not None:
-            ok = isinstance(hist, list) and len(hist) == bands and all(
-                isinstance(r, list) and len(r) == HIST_BINS and all(_num(x) and x >= 0 for x in r)
-                and abs(sum(r) - 1) < 1e-3 for r in hist)
-            if not ok:
-                raise bad(f"band_hist must hold {bands} lists of {HIST_BINS} shares summing to 1")
-        cells = d.get("colour_cells")
-        if cells is not None and (not isinstance(cells, list) or not all(
-                isinstance(c, int) and not isinstance(c, bool) and 0 <= c < COLOUR_LEVELS**3 for c in cells)):
-            raise bad(f"colour_cells must be a list of cell numbers 0-{COLOUR_LEVELS**3 - 1}")
-        classes = d.get("classes", [])
-        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-            raise bad(f"classes must be a list of names, got {classes!r}")
-        for key in ("pixel_size_method", "description"):
-            if not isinstance(d.get(key, "unknown"), str):
-                raise bad(f"{key} must be text")
+        problem = _pixel_size_problem(d) or _band_problem(d, bands) or _text_problem(d)
+        if problem:
+            raise bad(problem)
+        ps, rng, meaning = d.get("pixel_size"), d.get("pixel_size_range"), d.get("band_meaning", "unknown")
+        hist, cells, classes = d.get("band_hist"), d.get("colour_cells"), d.get("classes", [])
         return cls(pixel_size=ps, pixel_size_range=rng, pixel_size_method=d.get("pixel_size_method", "unknown"),
                    band_meaning=meaning, band_mean=d.get("band_mean"), band_std=d.get("band_std"), band_hist=hist,
                    colour_cells=cells,
@@ -179,6 +156,49 @@ class Domain:
             stats = "; ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(self.band_mean, self.band_std))
         return [f"data: {self.description}", f"pixel size: {ps}", f"band meaning: {self.band_meaning}",
                 f"band mean ± std (0-255): {stats}", f"classes: {', '.join(self.classes) or 'unknown'}"]
+
+
+def _pixel_size_problem(d: dict[str, Any]) -> str | None:
+    """What is wrong with a domain record's pixel size fields, if anything."""
+    ps = d.get("pixel_size")
+    if ps is not None and (not _num(ps) or ps <= 0):
+        return f"pixel_size must be a positive number of metres or null, got {ps!r}"
+    rng = d.get("pixel_size_range")
+    if rng is not None and (not isinstance(rng, list) or len(rng) != 2 or not all(_num(x) and x > 0 for x in rng)):
+        return f"pixel_size_range must be [low, high] in metres or null, got {rng!r}"
+    return None
+
+
+def _band_problem(d: dict[str, Any], bands: int) -> str | None:
+    """What is wrong with a domain record's band fields (meaning, statistics, histograms, colours), if anything."""
+    meaning = d.get("band_meaning", "unknown")
+    if meaning != "unknown" and (meaning not in BAND_MEANINGS or len(BAND_MEANINGS[meaning]) != bands):
+        return f"band_meaning {meaning!r} does not describe the model's {bands} bands"
+    for key in ("band_mean", "band_std"):
+        v = d.get(key)
+        if v is not None and (not isinstance(v, list) or len(v) != bands or not all(_num(x) for x in v)):
+            return f"{key} must list {bands} numbers, got {v!r}"
+    hist = d.get("band_hist")
+    if hist is not None and not (isinstance(hist, list) and len(hist) == bands and all(
+            isinstance(r, list) and len(r) == HIST_BINS and all(_num(x) and x >= 0 for x in r)
+            and abs(sum(r) - 1) < 1e-3 for r in hist)):
+        return f"band_hist must hold {bands} lists of {HIST_BINS} shares summing to 1"
+    cells = d.get("colour_cells")
+    if cells is not None and (not isinstance(cells, list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < COLOUR_LEVELS**3 for c in cells)):
+        return f"colour_cells must be a list of cell numbers 0-{COLOUR_LEVELS**3 - 1}"
+    return None
+
+
+def _text_problem(d: dict[str, Any]) -> str | None:
+    """What is wrong with a domain record's class names and texts, if anything."""
+    classes = d.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        return f"classes must be a list of names, got {classes!r}"
+    for key in ("pixel_size_method", "description"):
+        if not isinstance(d.get(key, "unknown"), str):
+            return f"{key} must be text"
+    return None
 
 
 def colour_cell(window: np.ndarray) -> np.ndarray:
@@ -228,6 +248,7 @@ class InputStats:
         self.conf_hist = np.zeros(10, np.int64)
 
     def add_pixels(self, window: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Add a window's pixels (bands, H, W) to the band and colour histograms; ``valid`` masks nodata."""
         a = window.reshape(window.shape[0], -1)
         if valid is not None:
             a = a[:, valid.ravel()]
@@ -236,6 +257,7 @@ class InputStats:
         self.cells += colour_counts(a)
 
     def add_confidence(self, maxprob: np.ndarray) -> None:
+        """Add the blended maximum probabilities of predicted pixels."""
         p = np.asarray(maxprob, np.float64).ravel()
         self.conf_sum += float(p.sum())
         self.conf_low += int((p < CONFIDENCE_LOW).sum())

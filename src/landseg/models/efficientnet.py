@@ -53,6 +53,8 @@ def round_filters(channels: int, width: float, divisor: int = 8) -> int:
 
 @dataclass(frozen=True)
 class BlockSpec:
+    """One MBConv block: channels in/out, kernel, stride and expansion ratio."""
+
     cin: int
     cout: int
     kernel: int
@@ -96,6 +98,7 @@ class MBConv(nn.Module):
         self.skip = spec.stride == 1 and spec.cin == spec.cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block."""
         y = self.expand(x) if self.expand is not None else x
         y = self.project(self.dw(y))
         return x + y if self.skip else y
@@ -113,6 +116,7 @@ class EfficientNetLiteEncoder(nn.Module):
         self.out_channels = [specs[i][-1].cout for i in FEATURE_STAGES]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps at strides 2, 4, 8, 16 and 32."""
         x = self.stem(x)
         feats = []
         for i, stage in enumerate(self.stages):

@@ -23,6 +23,7 @@ from torch import nn
 
 
 def conv_bn(cin: int, cout: int, kernel: int = 1, groups: int = 1, act: bool = False) -> nn.Sequential:
+    """Conv (no bias) + BatchNorm (+ ReLU6) with 'same' padding."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, 1, kernel // 2, groups=groups, bias=False),
                                nn.BatchNorm2d(cout)]
     if act:
@@ -51,6 +52,7 @@ class WindowAttention(nn.Module):
         self.register_buffer("bias_index", rel[..., 0] * (2 * window - 1) + rel[..., 1], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the attention (window size divides the input after padding)."""
         b, c, h, w = x.shape
         ws, nh = self.window, self.heads
         local = self.local3(x) + self.local1(x)
@@ -81,6 +83,7 @@ class GLTB(nn.Module):
                                  nn.Conv2d(dim * mlp_ratio, dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block."""
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
@@ -95,6 +98,7 @@ class WeightedFusion(nn.Module):
         self.post = conv_bn(dim, dim, 3, act=True)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """Fuse ``x`` (upsampled) with ``skip``."""
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
         w = F.relu(self.weights)
         w = w / (w.sum() + 1e-8)
@@ -116,6 +120,7 @@ class RefinementHead(nn.Module):
         self.out = conv_bn(dim, dim, 3, act=True)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """Refine ``x`` fused with the stride-4 ``skip``."""
         x = self.fuse(x, skip)
         y = self.proj(x * self.spatial(x) + x * self.channel(x))
         return self.out(F.relu6(y + x))
@@ -139,6 +144,7 @@ class FormerDecoder(nn.Module):
         self.out_channels = width
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """Decode the encoder's features into stride-4 features."""
         x = self.block32(self.pre(feats[4]))
         x = self.block16(self.fuse16(x, feats[3]))
         x = self.block8(self.fuse8(x, feats[2]))

@@ -13,6 +13,8 @@ from landseg.models.unet import conv_block
 
 
 class PlainEncoder(nn.Module):
+    """The plain U-Net encoder: features at strides 2-32 (see the module docstring)."""
+
     def __init__(self, in_channels: int = 3, width: int = 16):
         super().__init__()
         widths = [width * 2 ** min(i, 4) for i in range(6)]
@@ -22,6 +24,7 @@ class PlainEncoder(nn.Module):
         self.out_channels = widths[1:]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps at strides 2, 4, 8, 16 and 32."""
         x = self.stem(x)
         feats = []
         for stage in self.stages:

@@ -165,12 +165,15 @@ IGNORED_PREFIXES = {"efficientnet": ("_conv_head.", "_bn1.", "_fc."), "resnet": 
 # ----------------------------------------------------------------------------------------- loading
 @dataclass
 class LoadReport:
+    """What loading pretrained weights did: tensors loaded, ignored and adapted."""
+
     source: str
     loaded: list[str] = field(default_factory=list)     # our keys set from the file
     ignored: list[str] = field(default_factory=list)    # file keys deliberately not used (classifier)
     adapted: list[str] = field(default_factory=list)    # our keys reshaped for other band counts
 
     def summary(self) -> str:
+        """One line for the console and the run's log."""
         extra = f", stem adapted to other band counts ({', '.join(self.adapted)})" if self.adapted else ""
         return f"{len(self.loaded)} pretrained tensors from {self.source} ({len(self.ignored)} classifier tensors ignored{extra})"
 

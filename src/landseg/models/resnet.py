@@ -25,6 +25,8 @@ def _downsample(cin: int, cout: int, stride: int) -> nn.Sequential | None:
 
 
 class BasicBlock(nn.Module):
+    """ResNet basic block (two 3x3 convs, ResNet-18/34)."""
+
     expansion = 1
 
     def __init__(self, cin: int, width: int, stride: int = 1):
@@ -37,12 +39,15 @@ class BasicBlock(nn.Module):
         self.downsample = _downsample(cin, width, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block."""
         identity = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(y)) + identity)
 
 
 class Bottleneck(nn.Module):
+    """ResNet bottleneck block (1x1, 3x3, 1x1 convs, ResNet-50 and up)."""
+
     expansion = 4
 
     def __init__(self, cin: int, width: int, stride: int = 1):
@@ -58,6 +63,7 @@ class Bottleneck(nn.Module):
         self.downsample = _downsample(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block."""
         identity = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
@@ -65,6 +71,8 @@ class Bottleneck(nn.Module):
 
 
 class Stem(nn.Sequential):
+    """ResNet stem: 7x7 stride-2 conv, BatchNorm, ReLU."""
+
     def __init__(self, in_channels: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
@@ -98,6 +106,7 @@ class ResNetEncoder(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps at strides 2, 4, 8, 16 and 32."""
         x = self.stem(x)
         feats = [x]
         x = self.pool(x)

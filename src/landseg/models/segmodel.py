@@ -32,6 +32,8 @@ MAX_IN_CHANNELS, MAX_CLASSES = 64, 255
 
 @dataclass(frozen=True)
 class SegModelConfig:
+    """An encoder/decoder model's description (the checkpoint's ``arch`` with name ``segmodel``)."""
+
     encoder: str
     decoder: str = "unet"
     in_channels: int = 3
@@ -60,6 +62,7 @@ class SegModelConfig:
 
     @classmethod
     def from_dict(cls, arch: dict[str, Any]) -> SegModelConfig:
+        """Validate an ``arch`` mapping; unknown keys or values raise :class:`ConfigError`."""
         arch = {k: v for k, v in arch.items() if k != "name"}
         valid = [f.name for f in fields(cls)]
         for k in arch:
@@ -70,10 +73,12 @@ class SegModelConfig:
         return cls(**arch)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``arch`` mapping stored in checkpoints."""
         return {"name": "segmodel", **asdict(self)}
 
 
 def make_encoder(cfg: SegModelConfig) -> nn.Module:
+    """The encoder named by ``cfg`` (plain, EfficientNet-Lite or ResNet)."""
     if cfg.encoder == "plain":
         return PlainEncoder(cfg.in_channels, cfg.encoder_width)
     if cfg.encoder in EFFICIENTNETS:
@@ -100,6 +105,7 @@ class SegModel(nn.Module):
         self.head = SegmentationHead(self.decoder.out_channels, cfg.num_classes, self.decoder.stride)
 
     def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`ConfigError` for a tensor of the wrong shape or band count."""
         c = self.cfg.in_channels
         if x.ndim != 4:
             raise ConfigError(f"the model needs a (batch, {c}, H, W) tensor, got shape {tuple(x.shape)}")
@@ -109,6 +115,7 @@ class SegModel(nn.Module):
             raise ConfigError(f"the model needs H and W divisible by {self.multiple}, got {x.shape[2]}x{x.shape[3]}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of a normalised (N, bands, H, W) batch."""
         if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
             self.check_input(x)
         return self.head(self.decoder(self.encoder(x)))

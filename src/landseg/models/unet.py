@@ -13,12 +13,15 @@ from landseg.errors import ConfigError
 
 @dataclass(frozen=True)
 class UNetConfig:
+    """A U-Net's description: bands, classes, width of the first level and depth."""
+
     in_channels: int = 3
     num_classes: int = 6
     width: int = 32
     depth: int = 4
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``arch`` mapping stored in checkpoints."""
         return {"name": "unet", **asdict(self)}
 
 
@@ -30,6 +33,7 @@ PRESETS = {
 
 
 def conv_block(cin: int, cout: int) -> nn.Sequential:
+    """Two 3x3 conv-BN-ReLU layers."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
@@ -65,6 +69,7 @@ class UNet(nn.Module):
         return 2**self.cfg.depth
 
     def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`ConfigError` for a tensor of the wrong shape, band count or size."""
         if x.ndim != 4:
             raise ConfigError(f"the model needs a (batch, {self.cfg.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
         if x.shape[1] != self.cfg.in_channels:
@@ -74,6 +79,7 @@ class UNet(nn.Module):
             raise ConfigError(f"the model needs H and W divisible by {m}, got {x.shape[2]}x{x.shape[3]}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of a normalised (N, bands, H, W) batch."""
         if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
             self.check_input(x)
         skips = []
@@ -108,7 +114,7 @@ def unet_parameter_count(cfg: UNetConfig) -> int:
     return n + widths[0] * cfg.num_classes + cfg.num_classes
 
 
-def check_arch(arch: Any) -> dict[str, Any]:
+def check_unet_arch(arch: Any) -> dict[str, Any]:
     """Validate a model description before anything is allocated; raises :class:`ConfigError`.
 
     Every key must be present with an integer in range, and the model may not exceed
@@ -142,9 +148,9 @@ def check_arch(arch: Any) -> dict[str, Any]:
     return {"name": name, **arch}
 
 
-def build_model(arch: dict[str, Any]) -> nn.Module:
+def build_unet(arch: dict[str, Any]) -> nn.Module:
     """Build a model from its description, e.g. ``{'name': 'unet', 'width': 32, ...}`` (checked first)."""
-    arch = check_arch(arch)
+    arch = check_unet_arch(arch)
     name = arch.pop("name")
     if name == "unet":
         return UNet(UNetConfig(**arch))
@@ -160,4 +166,5 @@ def build_model(arch: dict[str, Any]) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())

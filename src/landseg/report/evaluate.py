@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from landseg.classes import ClassTable
+from landseg.io.files import read_json
 from landseg.metrics import REFERENCE_NAMES, SUMMARY_METRICS, VARIANTS, variant_title
 from landseg.report.page import (
     Page,
@@ -17,7 +18,6 @@ from landseg.report.page import (
     panels,
     per_class_table,
     read_classes,
-    read_json,
     truth_table,
     viewer,
 )

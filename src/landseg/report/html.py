@@ -9,7 +9,7 @@ The input folder is recognised by its files (:func:`detect_kind`):
 * ``change``: ``transitions.json`` (+ ``transitions.tif``) from ``landseg change`` (+ ``transitions_adjusted.json``
   with a reference sample, ``green.json`` from ``landseg green``);
 * ``train``: a training run (``metrics.json`` with a history, ``best.safetensors``/``last.safetensors``,
-  and the sample windows ``samples/samples.json`` that :func:`landseg.evaluate.sample_predictions` wrote).
+  and the sample windows ``samples/samples.json`` that :func:`landseg.train_samples.sample_predictions` wrote).
 
 The report only reads these files: it never runs a model.
 
@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
+from landseg.io.files import atomic_output, read_json
 from landseg.report.change import change_report, is_change_folder
 from landseg.report.evaluate import evaluate_report
-from landseg.report.page import read_json
 from landseg.report.predict import predict_report
 from landseg.report.train import train_report
 
@@ -75,7 +74,7 @@ def write_report(
         input_dir: a predict output folder, an evaluate folder or a training run (see :func:`detect_kind`).
         out_html: the HTML file to write (atomically).
         samples: training runs only: how many of the sample windows in the run's ``samples/`` folder
-            (written by :func:`landseg.evaluate.sample_predictions`) to show; the report runs no model.
+            (written by :func:`landseg.train_samples.sample_predictions`) to show; the report runs no model.
         max_size: longest side, in pixels, of the embedded images (large rasters are downsampled).
     """
     folder = Path(input_dir)

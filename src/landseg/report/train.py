@@ -1,5 +1,5 @@
 """Report of a training run: learning curves, metrics and the sample windows written by
-:func:`landseg.evaluate.sample_predictions` (the report runs no model)."""
+:func:`landseg.train_samples.sample_predictions` (the report runs no model)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from landseg.classes import ClassTable
 from landseg.evaluate_outputs import SAMPLES_FILE
+from landseg.io.files import read_json
 from landseg.report.page import (
     Page,
     cell,
@@ -18,7 +19,6 @@ from landseg.report.page import (
     legend,
     panels,
     per_class_table,
-    read_json,
 )
 from landseg.views import (
     load_png,
@@ -27,7 +27,7 @@ from landseg.views import (
 
 # ============================================================================ training runs
 def _sample_panels(page: Page, folder: Path, samples: int) -> None:
-    """The sample windows :func:`landseg.evaluate.sample_predictions` wrote into the run (image | prediction | truth)."""
+    """The sample windows :func:`landseg.train_samples.sample_predictions` wrote into the run (image | prediction | truth)."""
     path = folder / SAMPLES_FILE
     if not path.exists():
         page.note("no sample predictions in this run: `landseg report RUN` makes them (pass --dataset DIR if the run "

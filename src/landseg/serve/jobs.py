@@ -43,10 +43,10 @@ import numpy as np
 from landseg.accuracy import draw_sample
 from landseg.change import detect_change, transition_name, transition_table
 from landseg.errors import ConfigError, LandsegError, OutputError
+from landseg.inference.engine import load_engine
 from landseg.io.files import check_writable_dir, free_space, write_json_atomic
 from landseg.io.raster import raster_shape, read_resampled
 from landseg.measure import AreaRequest, measure_areas
-from landseg.models.engine import load_engine
 from landseg.pipeline import run_pipeline, write_view_images
 from landseg.predict import PredictOptions
 from landseg.serve.mapdata import map_data

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +102,7 @@ def region_rows(rows: list[int], m: int, window: int, height: int, region: Regio
 
 
 def check_region(height: int, width: int, region: Region | None) -> None:
+    """Raise :class:`ValueError` unless ``region`` (if any) lies inside the ``height`` x ``width`` raster."""
     if region is not None:
         y0, x0, y1, x1 = region
         if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
@@ -108,11 +111,85 @@ def check_region(height: int, width: int, region: Region | None) -> None:
 
 def count_windows(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192,
                   region: Region | None = None) -> int:
+    """How many windows :func:`sliding_window` runs for these options (the progress total)."""
     m, rows, chunks = plan(height, width, window, overlap, chunk_width, region)
     return len(region_rows(rows, m, window, height, region)) * sum(len(cc) for _, _, cc in chunks)
 
 
 _END = object()
+
+
+def prefetched(items: Iterable[Any], size: int, name: str = "landseg-reader") -> Generator[Any, None, None]:
+    """``items`` produced in a reader thread at most ``size`` ahead of the consumer (so reading overlaps the
+    model); an error in the reader is raised here once the items before it are consumed."""
+    q_in: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            it = iter(items)
+            while not stop.is_set():
+                item = next(it, _END)
+                if item is _END:
+                    return
+                q_in.put(item)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            errors.append(exc)
+        finally:
+            q_in.put(_END)
+
+    th = threading.Thread(target=reader, name=name, daemon=True)
+    th.start()
+    try:
+        while (item := q_in.get()) is not _END:
+            yield item
+        if errors:
+            raise errors[0]
+    finally:
+        stop.set()
+        while th.is_alive():
+            try:
+                q_in.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        th.join()
+
+
+class _Band:
+    """The accumulators of one column chunk: summed weighted probabilities (and weights) of a window-high band
+    of rows, whose finished top rows are emitted and shifted out as the window rows go down."""
+
+    def __init__(self, num_classes: int, window: int, cols: list[int], want_probs: bool):
+        self.x0 = cols[0]
+        width = cols[-1] + window - self.x0
+        self.window = window
+        self.acc = np.zeros((num_classes, window, width), np.float32)
+        self.wsum = np.zeros((window, width), np.float32) if want_probs else None
+
+    def add(self, probs: np.ndarray, weights: np.ndarray, col: int) -> None:
+        """Add one window's probabilities (weighted) at its column ``col``."""
+        c = col - self.x0
+        self.acc[:, :, c : c + self.window] += probs * weights
+        if self.wsum is not None:
+            self.wsum[:, c : c + self.window] += weights
+
+    def emit(self, rows: slice, cols: slice, raster_row: int, raster_col: int) -> Block:
+        """The final block of band rows ``rows`` and band columns ``cols``, at raster (row, col)."""
+        sl = self.acc[:, rows, cols]
+        block_probs = None if self.wsum is None else sl / self.wsum[rows, cols]
+        return Block(raster_row, raster_col, sl.argmax(axis=0).astype(np.uint8), block_probs)
+
+    def shift(self, n: int) -> None:
+        """Drop the band's top ``n`` rows (done) and clear the rows that come in at the bottom."""
+        keep = max(self.window - n, 0)
+        if n < self.window:
+            self.acc[:, :keep] = self.acc[:, n:]
+            if self.wsum is not None:
+                self.wsum[:keep] = self.wsum[n:]
+        self.acc[:, keep:] = 0
+        if self.wsum is not None:
+            self.wsum[keep:] = 0
 
 
 def sliding_window(
@@ -144,79 +221,30 @@ def sliding_window(
     y0, _, y1, _ = region or (0, 0, height, width)
     row_ids = region_rows(rows, m, window, height, region)
     tasks = [(ci, ri, rows[ri], c) for ci, (_, _, cc) in enumerate(chunks) for ri in row_ids for c in cc]
-    q_in: queue.Queue = queue.Queue(maxsize=prefetch)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def reader() -> None:
-        try:
-            for i in range(0, len(tasks), batch_size):
-                if stop.is_set():
-                    return
-                batch = tasks[i : i + batch_size]
-                arr = np.stack([read_padded(read, height, width, r - m, c - m, window) for _, _, r, c in batch])
-                q_in.put((batch, arr))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            errors.append(exc)
-        finally:
-            q_in.put(_END)
-
-    th = threading.Thread(target=reader, name="landseg-reader", daemon=True)
-    th.start()
-    try:
-        state = None  # (ci, ri, acc, wsum, bx0)
-        remaining = 0
-        while True:
-            item = q_in.get()
-            if item is _END:
-                break
-            batch, arr = item
-            probs = model(arr)
-            for (ci, ri, r, c), p in zip(batch, probs):
+    batches = ((batch, np.stack([read_padded(read, height, width, r - m, c - m, window) for _, _, r, c in batch]))
+               for batch in (tasks[i : i + batch_size] for i in range(0, len(tasks), batch_size)))
+    band: _Band  # of the current column chunk, made with its first window
+    key: tuple[int, int] | None = None
+    remaining = 0
+    with closing(prefetched(batches, prefetch)) as items:
+        for batch, arr in items:
+            for (ci, ri, r, c), p in zip(batch, model(arr)):
                 x0, x1, cc = chunks[ci]
-                if state is None or state[0] != ci or state[1] != ri:
-                    if state is None or state[0] != ci:
-                        bx0 = cc[0]
-                        acc = np.zeros((num_classes, window, cc[-1] + window - bx0), np.float32)
-                        wsum = np.zeros((window, cc[-1] + window - bx0), np.float32) if want_probs else None
-                        state = (ci, ri, acc, wsum, bx0)
-                    state = (ci, ri, *state[2:])
-                    remaining = len(cc)
-                _, _, acc, wsum, bx0 = state
-                acc[:, :, c - bx0 : c - bx0 + window] += p * weights
-                if wsum is not None:
-                    wsum[:, c - bx0 : c - bx0 + window] += weights
+                if key != (ci, ri):
+                    if key is None or key[0] != ci:
+                        band = _Band(num_classes, window, cc, want_probs)
+                    key, remaining = (ci, ri), len(cc)
+                band.add(p, weights, c)
                 remaining -= 1
                 if progress:
                     progress(1)
                 if remaining == 0:  # window row done: rows [r, next_r) are final
                     next_r = rows[ri + 1] if ri + 1 < len(rows) else height + 2 * m
-                    n = next_r - r
                     rr0, rr1 = max(r, m, y0 + m), min(next_r, height + m, y1 + m)  # raster rows + m
                     if rr1 > rr0:
-                        sl = acc[:, rr0 - r : rr1 - r, x0 + m - bx0 : x1 + m - bx0]
-                        block_probs = None
-                        if wsum is not None:
-                            ws = wsum[rr0 - r : rr1 - r, x0 + m - bx0 : x1 + m - bx0]
-                            block_probs = sl / ws
-                        yield Block(rr0 - m, x0, sl.argmax(axis=0).astype(np.uint8), block_probs)
-                    if n < window:
-                        acc[:, : window - n] = acc[:, n:]
-                        if wsum is not None:
-                            wsum[: window - n] = wsum[n:]
-                    acc[:, max(window - n, 0) :] = 0
-                    if wsum is not None:
-                        wsum[max(window - n, 0) :] = 0
-        if errors:
-            raise errors[0]
-    finally:
-        stop.set()
-        while th.is_alive():
-            try:
-                q_in.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        th.join()
+                        yield band.emit(slice(rr0 - r, rr1 - r), slice(x0 + m - band.x0, x1 + m - band.x0),
+                                        rr0 - m, x0)
+                    band.shift(next_r - r)
 
 
 def write_blocks(blocks: Iterable[Block], write: Callable[[Block], None], *, maxsize: int = 4,

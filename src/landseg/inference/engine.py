@@ -6,6 +6,7 @@ An engine takes a uint8 batch (N, bands, H, W) and returns float32 class probabi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -18,11 +19,14 @@ from landseg.models.checkpoint import Checkpoint, load_checkpoint
 
 
 class Engine(Protocol):
+    """What runs a model: uint8 (N, bands, H, W) -> float32 probabilities (N, classes, H, W)."""
+
     num_classes: int
     in_channels: int
     multiple: int
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities of a uint8 batch."""
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -69,6 +73,8 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
 
 
 class TorchEngine:
+    """A checkpoint's torch model on a device, with mixed precision where it is fast."""
+
     def __init__(self, ckpt: Checkpoint, device: str | None = None, precision: str = "auto"):
         self.ckpt = ckpt
         self.device = pick_device(device)
@@ -82,6 +88,7 @@ class TorchEngine:
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (softmax) of a uint8 batch, normalised with the checkpoint's mean/std."""
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True).float()
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
@@ -118,6 +125,7 @@ class OnnxEngine:
         self.std = np.asarray(ckpt.std, np.float32).reshape(1, -1, 1, 1)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (softmax) of a uint8 batch, normalised with the checkpoint's mean/std."""
         x = (batch.astype(np.float32) - self.mean) / self.std
         logits = self.session.run(None, {self.input: x})[0]
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -144,7 +152,7 @@ def export_onnx(ckpt: Checkpoint, path: str, window: int = 512, opset: int = 17)
             raise CheckpointError(f"ONNX export failed: {exc}") from None
 
 
-def tta_call(engine: Engine, batch: np.ndarray) -> np.ndarray:
+def tta_call(engine: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
     """Average of the eight D4 transforms (flips and 90° rotations) of ``batch``."""
     out = None
     for k in range(4):
@@ -176,3 +184,10 @@ def load_engine(model: str, engine: str = "torch", device: str = "auto", precisi
         export_onnx(ckpt, str(onnx_path))
         return OnnxEngine(ckpt, str(onnx_path)), ckpt
     return TorchEngine(ckpt, device, precision), ckpt
+
+
+def with_tta(engine: Callable[[np.ndarray], np.ndarray], tta: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """``engine`` itself, or with ``tta`` the average of its eight D4 transforms (:func:`tta_call`)."""
+    if not tta:
+        return engine
+    return lambda batch: tta_call(engine, batch)
