@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from landseg.errors import ClassTableError
 
@@ -343,29 +341,3 @@ DUBAI = ClassTable(
 )
 
 PRESETS: dict[str, ClassTable] = {"isprs": ISPRS, "dubai": DUBAI}
-
-
-def load_class_table(spec: str | Path | ClassTable) -> ClassTable:
-    """A preset name (``isprs``, ``dubai``) or a path to a YAML/JSON class-table file."""
-    if isinstance(spec, ClassTable):
-        return spec
-    key = str(spec)
-    if key.lower() in PRESETS:
-        return PRESETS[key.lower()]
-    path = Path(key)
-    if not path.exists():
-        raise ClassTableError(
-            f"class table {key!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML/JSON file"
-        )
-    text = path.read_text()
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is a user error here
-        raise ClassTableError(f"{path}: cannot parse class table: {exc}") from None
-    if not isinstance(data, dict):
-        raise ClassTableError(f"{path}: expected a mapping with a 'classes' list")
-    return ClassTable.from_dict(data, source=str(path))

@@ -29,6 +29,7 @@ from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.io.raster import MASK_MODES  # noqa: E402
+from landseg.serve.options import ServeOptions  # noqa: E402
 
 AREA_FORMATS = ("table", "csv", "json", "markdown")
 SUFFIX_FORMAT = {".csv": "csv", ".json": "json", ".md": "markdown", ".txt": "table"}
@@ -666,35 +667,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- serve
+def _serve_number(name: str) -> Callable[[str], Any]:
+    """The argparse ``type=`` of a numeric serve option, from the range :class:`ServeOptions` gives it."""
+    b = ServeOptions.bounds(name)
+    return _number(b.kind, b.lo, b.hi, lo_open=b.lo_open)
+
+
 def add_serve(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=_number(int, 1, 65535), default=8000, help="port (default 8000)")
+    """``landseg serve``'s options; defaults and ranges come from :class:`ServeOptions` (one place)."""
+    d = ServeOptions()
+    p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}: this computer only)")
+    p.add_argument("--port", type=_serve_number("port"), default=d.port, help=f"port (default {d.port})")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
                    help="checkpoint or training run folder to offer (repeatable); the bundled 'default' model is "
                         "always offered when present")
     p.add_argument("--data-dir", default=None,
                    help="jobs database and results (default ~/.landseg/serve, or ./landseg-serve)")
-    p.add_argument("--max-upload-mb", type=positive_float, default=500, help="largest upload in MB (default 500)")
-    p.add_argument("--workers", type=_number(int, 1, 64), default=1, help="jobs run at the same time (default 1)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--max-upload-mb", type=_serve_number("max_upload_mb"), default=d.max_upload_mb,
+                   help=f"largest upload in MB (default {d.max_upload_mb:g})")
+    p.add_argument("--workers", type=_serve_number("workers"), default=d.workers,
+                   help=f"jobs run at the same time (default {d.workers})")
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda, mps")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a host name the app may be reached under besides localhost and --host (repeatable)")
-    p.add_argument("--token", default=None,
+    p.add_argument("--token", default=d.token,
                    help="access token (default: $LANDSEG_TOKEN; generated and printed when --host is not loopback)")
-    p.add_argument("--max-job-pixels", type=positive_float, default=5e8,
-                   help="largest inference grid of one job, after resampling to the model's pixel size (default 5e8)")
-    p.add_argument("--max-job-windows", type=positive_int, default=200_000,
-                   help="most windows one job may run (default 200000)")
-    p.add_argument("--job-timeout", type=positive_float, default=3600,
-                   help="seconds a job may run before it is cancelled (default 3600)")
+    p.add_argument("--max-job-pixels", type=_serve_number("max_job_pixels"), default=d.max_job_pixels,
+                   help="largest inference grid of one job, after resampling to the model's pixel size "
+                        f"(default {d.max_job_pixels:g})")
+    p.add_argument("--max-job-windows", type=_serve_number("max_job_windows"), default=d.max_job_windows,
+                   help=f"most windows one job may run (default {d.max_job_windows})")
+    p.add_argument("--job-timeout", type=_serve_number("job_timeout"), default=d.job_timeout,
+                   help=f"seconds a job may run before it is cancelled (default {d.job_timeout:g})")
+
+
+def serve_options(args: argparse.Namespace) -> ServeOptions:
+    """The parsed ``serve`` options as the :class:`ServeOptions` the web app takes (checked there)."""
+    return ServeOptions(
+        host=args.host, port=args.port, models=tuple(args.model), data_dir=Path(args.data_dir) if args.data_dir else None,
+        max_upload_mb=args.max_upload_mb, workers=args.workers, device=args.device,
+        allowed_hosts=tuple(args.allowed_host), token=args.token, max_job_pixels=args.max_job_pixels,
+        max_job_windows=args.max_job_windows, job_timeout=args.job_timeout)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the web app on the parsed options."""
+    options = serve_options(args)
     try:  # the web app is an optional extra: landseg[serve]
         from landseg.serve.app import serve  # noqa: PLC0415 - optional
     except ImportError as exc:
         raise ConfigError(f"landseg serve needs the web extra ({exc.name} is missing): pip install 'landseg[serve]'") from None
-    return serve(args)
+    return serve(options)
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {

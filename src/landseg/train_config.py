@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 import typing
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from landseg.errors import ConfigError
+from landseg.io.files import read_structured
 from landseg.models.catalog import check_model_name, model_encoder, model_multiple
 
 
@@ -130,7 +130,7 @@ def _read_config_file(path: str) -> dict[str, Any]:
     if not p.exists():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = yaml.safe_load(p.read_text()) if p.suffix in (".yaml", ".yml") else json.loads(p.read_text())
+        data = read_structured(p)
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{p}: cannot parse config: {exc}") from None
     if not isinstance(data, dict):

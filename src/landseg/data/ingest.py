@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from landseg.classes import load_class_table
 from landseg.data import folder, isprs
 from landseg.data.prepare import PrepareOptions, assign_splits, prepare_dataset
 from landseg.data.vector import vector_sources
 from landseg.errors import InputError
+from landseg.io.labels import load_class_table
 from landseg.io.raster import open_raster
 
 KINDS = ("potsdam", "vaihingen", "folder", "vector")

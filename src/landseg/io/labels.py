@@ -19,8 +19,9 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from landseg.classes import IGNORE_INDEX, PRESETS, ClassTable, load_class_table
+from landseg.classes import IGNORE_INDEX, PRESETS, ClassTable
 from landseg.errors import ClassTableError, InputError
+from landseg.io.files import read_structured
 from landseg.io.raster import open_raster, read_window
 
 CLASS_TABLE_TAG = "LANDSEG_CLASS_TABLE"
@@ -32,6 +33,27 @@ CLASS_NAMES_TAG = "CLASS_NAMES"
 UNKNOWN_CODE = 254  # LUT sentinel: a raster value outside the class table (never a class index)
 MASKED_CODE = 256  # code for pixels masked out by nodata/alpha (beyond the 0-255 value range)
 NBINS = 257
+
+
+def load_class_table(spec: str | Path | ClassTable) -> ClassTable:
+    """A preset name (``isprs``, ``dubai``) or a path to a YAML/JSON class-table file."""
+    if isinstance(spec, ClassTable):
+        return spec
+    key = str(spec)
+    if key.lower() in PRESETS:
+        return PRESETS[key.lower()]
+    path = Path(key)
+    if not path.exists():
+        raise ClassTableError(
+            f"class table {key!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML/JSON file"
+        )
+    try:
+        data = read_structured(path)
+    except Exception as exc:  # noqa: BLE001 - any read or parse error is a user error here
+        raise ClassTableError(f"{path}: cannot parse class table: {exc}") from None
+    if not isinstance(data, dict):
+        raise ClassTableError(f"{path}: expected a mapping with a 'classes' list")
+    return ClassTable.from_dict(data, source=str(path))
 
 
 def class_names_tag(table: ClassTable) -> str:

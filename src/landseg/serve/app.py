@@ -18,15 +18,15 @@ Every error answers with JSON ``{"error": <code>, "detail": <message>}``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import secrets
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +48,7 @@ from landseg.errors import ConfigError, InputError
 from landseg.io.vector import read_attributes
 from landseg.models.checkpoint import read_metadata, resolve_model_path
 from landseg.serve.jobs import ARTIFACTS, KINDS, EngineCache, JobRunner, JobStore
+from landseg.serve.options import ServeOptions
 from landseg.serve.uploads import (
     IMAGE_FORMATS,
     ZONE_FORMATS,
@@ -60,6 +61,7 @@ from landseg.serve.uploads import (
     read_form,
     safe_stem,
     sniff_image,
+    sniff_image_file,
     sniff_zones,
     storing,
 )
@@ -192,45 +194,43 @@ def _samples() -> dict[str, Path]:
     return {p.name: p for p in samples()}
 
 
-def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None = None, *,
-               max_upload_mb: float = 500, workers: int = 1, device: str = "auto",
-               predict_options: dict[str, Any] | None = None, host: str = "127.0.0.1",
-               allowed_hosts: Sequence[str] = (), token: str | None = None,
-               max_job_pixels: float | None = None, max_job_windows: int | None = None,
-               job_timeout: float | None = None) -> FastAPI:
-    """The web app. ``models``: name -> checkpoint path or 'default' (default: :func:`model_choices`).
+def create_app(options: ServeOptions | None = None, *, models: dict[str, str] | None = None,
+               predict_options: dict[str, Any] | None = None) -> FastAPI:
+    """The web app, set up by ``options`` (default: :class:`ServeOptions`' defaults).
 
-    Jobs and results live in ``data_dir`` (default :func:`default_data_dir`); the worker threads start
+    ``models``: name -> checkpoint path or 'default' (default: :func:`model_choices` of ``options.models``).
+    Jobs and results live in ``options.data_dir`` (default :func:`default_data_dir`); the worker threads start
     and stop with the app's lifespan (``with TestClient(app)``, or uvicorn).
     ``predict_options``: :class:`~landseg.predict.PredictOptions` fields (window, overlap, batch_size).
     The routes (:data:`router`) find the store, runner and limits in ``app.state``.
 
-    Requests are checked by :func:`guard`: the ``Host`` header must be a loopback name, ``host`` or one of
-    ``allowed_hosts`` (DNS rebinding); state-changing requests from another origin are refused; with a
-    ``token`` every request must carry it (``Authorization: Bearer``, the cookie set by ``/?token=``).
+    Requests are checked by :func:`guard`: the ``Host`` header must be a loopback name, ``options.host`` or one
+    of ``options.allowed_hosts`` (DNS rebinding); state-changing requests from another origin are refused; with
+    ``options.token`` every request must carry it (``Authorization: Bearer``, the cookie set by ``/?token=``).
     Per-job budgets (:class:`~landseg.serve.jobs.JobRunner`): ``max_job_pixels`` (after resampling),
     ``max_job_windows`` and ``job_timeout`` seconds.
     """
-    models = dict(models) if models is not None else model_choices()
+    o = options or ServeOptions()
+    models = dict(models) if models is not None else model_choices(list(o.models))
     if not models:
         raise ConfigError("create_app needs at least one model")
     infos = {name: _model_info(name, spec) for name, spec in models.items()}
-    data = Path(data_dir) if data_dir is not None else default_data_dir()
+    data = o.data_dir if o.data_dir is not None else default_data_dir()
     store = JobStore(data)
-    runner = JobRunner(store, EngineCache(models, device), workers=workers, predict_options=predict_options,
-                       max_pixels=max_job_pixels, max_windows=max_job_windows, timeout=job_timeout)
+    runner = JobRunner(store, EngineCache(models, o.device), workers=o.workers, predict_options=predict_options,
+                       max_pixels=o.max_job_pixels, max_windows=o.max_job_windows, timeout=o.job_timeout)
     app = FastAPI(title="landseg serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Land-cover segmentation of aerial images with class areas: upload an image, "
                               "follow the job, download the class map, polygons, areas and report. "
                               "Every error answers with JSON {\"error\", \"detail\"}.")
     app.state.store, app.state.runner, app.state.data_dir = store, runner, data
-    app.state.infos, app.state.max_bytes = infos, int(max_upload_mb * 1024 * 1024)
+    app.state.infos, app.state.max_bytes = infos, int(o.max_upload_mb * 1024 * 1024)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, internal_error)
-    app.state.allowed_hosts = {h.lower().strip("[]") for h in (*LOOPBACK, host, *allowed_hosts) if h}
-    app.state.token = token or None
+    app.state.allowed_hosts = {h.lower().strip("[]") for h in (*LOOPBACK, o.host, *o.allowed_hosts) if h}
+    app.state.token = o.token or None
     app.middleware("http")(security_headers)
     app.middleware("http")(guard)  # added last: runs first
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -526,8 +526,7 @@ async def _receive_image(form: Any, job_dir: Path, max_bytes: int, field: str = 
     known = _samples()
     if sample not in known:
         raise ApiError(400, f"unknown sample {sample!r}; samples: {', '.join(known) or '(none bundled)'}")
-    with open(known[sample], "rb") as fh:
-        ext = sniff_image(fh.read(16))
+    ext = sniff_image_file(known[sample])
     if ext is None:
         raise ApiError(400, f"sample {sample!r} is not a GeoTIFF, PNG or JPEG image")
     src = job_dir / f"{stem}.{ext}"
@@ -616,32 +615,25 @@ def download(request: Request, job_id: str, artifact: str) -> FileResponse:
                         content_disposition_type="inline" if inline else "attachment")
 
 
-def serve(args: argparse.Namespace) -> int:
-    """``landseg serve``: build the app from the parsed options and run it with uvicorn."""
+def serve(options: ServeOptions) -> int:
+    """``landseg serve``: build the app from ``options`` (checked when they were built) and run it with uvicorn."""
     import uvicorn  # noqa: PLC0415 - optional
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    if args.max_upload_mb <= 0:
-        raise ConfigError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-    models = model_choices(args.model)
-    data = Path(args.data_dir) if args.data_dir else default_data_dir()
-    token = getattr(args, "token", None) or os.environ.get("LANDSEG_TOKEN") or None
-    if token is None and args.host not in LOOPBACK:
+    models = model_choices(list(options.models))
+    data = options.data_dir or default_data_dir()
+    token = options.token or os.environ.get("LANDSEG_TOKEN") or None
+    if token is None and options.host not in LOOPBACK:
         token = secrets.token_urlsafe(24)  # reachable from the network: nothing without the token
-    app = create_app(models, data, max_upload_mb=args.max_upload_mb, workers=args.workers, device=args.device,
-                     host=args.host, allowed_hosts=getattr(args, "allowed_host", None) or (), token=token,
-                     max_job_pixels=getattr(args, "max_job_pixels", None),
-                     max_job_windows=getattr(args, "max_job_windows", None),
-                     job_timeout=getattr(args, "job_timeout", None))
+    app = create_app(replace(options, data_dir=data, token=token), models=models)
     app.state.store.acquire()  # a clear message now, rather than a failed start-up inside uvicorn
     app.state.store.release()
-    if args.host not in LOOPBACK:
-        print(f"warning: listening on {args.host}: anyone who can reach this address and has the token can upload "
+    host = options.host
+    if host not in LOOPBACK:
+        print(f"warning: listening on {host}: anyone who can reach this address and has the token can upload "
               "images and read every result (there are no user accounts)", file=sys.stderr)
     print(f"landseg serve: models {', '.join(models)}; jobs and results in {data}", file=sys.stderr)
     query = f"?token={token}" if token else ""
-    print(f"open http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/{query} "
+    print(f"open http://{'[' + host + ']' if ':' in host else host}:{options.port}/{query} "
           "(API documentation at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=host, port=options.port, log_level="info")
     return 0

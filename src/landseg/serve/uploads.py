@@ -213,6 +213,12 @@ def sniff_image(head: bytes) -> str | None:
     return None
 
 
+def sniff_image_file(path: Path) -> str | None:
+    """:func:`sniff_image` of a file on disk (a bundled sample)."""
+    with open(path, "rb") as fh:
+        return sniff_image(fh.read(HEAD_BYTES))
+
+
 def sniff_zones(path: Path, head: bytes) -> str | None:
     """'gpkg' (an SQLite database) or 'geojson' (JSON whose type is FeatureCollection or Feature); else None."""
     if head[:16] == b"SQLite format 3\x00":
