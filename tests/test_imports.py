@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
@@ -186,53 +187,21 @@ def _edges(module: str) -> dict[str, int]:
 
 
 def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
-    """One cycle (a list of modules, first == last) per strongly connected group of modules (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    groups: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph.get(v, {}):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                group.append(w)
-                if w == v:
-                    break
-            if len(group) > 1:
-                groups.append(group)
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    cycles = []
-    for group in groups:  # a shortest way from the group's first module back to itself, inside the group
-        start, members = min(group), set(group)
-        paths = {start: [start]}
-        queue = [start]
-        while queue:
-            v = queue.pop(0)
-            for w in sorted(graph[v]):
-                if w == start:
-                    cycles.append(paths[v] + [start])
-                    queue = []
-                    break
-                if w in members and w not in paths:
-                    paths[w] = paths[v] + [w]
-                    queue.append(w)
-    return cycles
+    """The import cycles, each a list of modules that each import the next (first == last, the smallest name first).
+    graphlib names one cycle at a time; the cycle's last import is then set aside to look for the next one."""
+    edges = {m: set(targets) for m, targets in graph.items()}
+    found = []
+    while True:
+        try:
+            TopologicalSorter(edges).prepare()  # a module's imports are its predecessors
+        except CycleError as exc:
+            nodes = exc.args[1][::-1][:-1]  # graphlib lists them against the import direction
+            k = nodes.index(min(nodes))
+            cycle = nodes[k:] + nodes[:k] + [nodes[k]]
+            found.append(cycle)
+            edges[cycle[-2]].discard(cycle[-1])
+        else:
+            return found
 
 
 def _describe_cycle(graph: dict[str, dict[str, int]], cycle: list[str]) -> str:
@@ -265,6 +234,10 @@ def test_cycle_finder_names_the_cycle():
     assert _describe_cycle(graph, cycle) == ("landseg.a -> landseg.b (imported at landseg.a:3) -> landseg.c (imported "
                                              "at landseg.b:5) -> landseg.a (imported at landseg.c:7)")
     assert _cycles({"landseg.a": {"landseg.b": 1}, "landseg.b": {}}) == []
+    two = _cycles({"landseg.a": {"landseg.b": 1}, "landseg.b": {"landseg.a": 2, "landseg.c": 3},
+                   "landseg.c": {"landseg.b": 4}})
+    assert sorted(map(frozenset, two), key=sorted) == [frozenset({"landseg.a", "landseg.b"}),
+                                                        frozenset({"landseg.b", "landseg.c"})]
 
 
 def test_edges_resolve_modules_and_names():

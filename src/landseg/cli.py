@@ -88,6 +88,7 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------------------------------------- prepare
 def add_prepare(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg prepare``."""
     p.add_argument("kind", choices=list(KINDS), help="source layout; vector: IMAGES (GeoTIFF, folder or glob) labelled "
                    "by polygons (--labels, --class-field)")
     p.add_argument("src", help="the download folder (zips or extracted) or the folder with images/ and masks/")
@@ -114,6 +115,7 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    """Run ``landseg prepare`` on the parsed options; the exit status."""
     from landseg.data.ingest import ingest
     from landseg.data.prepare import summary_lines as prepare_summary
 
@@ -136,6 +138,7 @@ TRAIN_TYPES = {"width": _number(int, 1, 512), "depth": _number(int, 1, 8), "epoc
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg train``."""
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, learning_curve.png")
     p.add_argument("--config", help="YAML/JSON file of training options (saved into the run as config.yaml)")
@@ -166,6 +169,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``landseg train`` on the parsed options; the exit status."""
     from landseg.train import init_model_options
     from landseg.train import train as run_training
     from landseg.train_config import TrainConfig, make_config
@@ -182,6 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- models
 def add_models(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg models``."""
     p.add_argument("--window", type=positive_int, default=512, help="window side for the FLOPs column (default 512)")
     p.add_argument("model", nargs="?", default=None,
                    help="a trained model (default, run folder, checkpoint): show its domain (training data, pixel "
@@ -189,6 +194,7 @@ def add_models(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """Run ``landseg models`` on the parsed options; the exit status."""
     if args.window < 32 or args.window % 32:
         raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
     from landseg.models.catalog import models_table
@@ -218,6 +224,7 @@ def add_inference_options(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------------------- predict
 def add_predict(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg predict``."""
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default' (the bundled model)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="GeoTIFF/PNG/JPG files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
@@ -280,6 +287,7 @@ def parse_band_map(text: str) -> list[int]:
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """The Ray options of the commands that can run on a cluster (--ray, --workers, --gpus-per-worker)."""
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run the tiles on Ray workers: a cluster's HOST:PORT (or 'auto'), or no address for a "
                         "local Ray instance; needs landseg[cluster] and, across machines, a shared file system")
@@ -288,6 +296,7 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
 
 
 def cluster_options(args: argparse.Namespace) -> ClusterOptions | None:
+    """The parsed Ray options as :class:`ClusterOptions`; None without ``--ray``."""
     if args.ray is None:
         return None
     return ClusterOptions(address=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
@@ -320,6 +329,7 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Run ``landseg predict`` on the parsed options; the exit status."""
     from landseg.mosaic import predict_mosaic
     from landseg.predict import PredictOptions, predict_files
 
@@ -345,12 +355,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- export
 def add_export(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg export``."""
     p.add_argument("model", help="checkpoint, run folder or 'default'")
     p.add_argument("out", help="output .onnx file")
     p.add_argument("--opset", type=_number(int, 7, 23), default=17, help="ONNX opset (default 17)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Run ``landseg export`` on the parsed options; the exit status."""
     from landseg.models.checkpoint import load_checkpoint
     from landseg.models.engine import export_onnx
 
@@ -362,6 +374,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- area
 def add_area(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg area``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster (index or colour)")
     p.add_argument("--class-table", default=None,
                    help="preset (isprs, dubai) or YAML/JSON file; needed unless the raster embeds its table")
@@ -442,6 +455,7 @@ def cmd_area(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- sample
 def add_sample(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg sample``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
     p.add_argument("--n", type=positive_int, required=True, help="number of sample points")
     p.add_argument("--out", required=True, metavar="FILE", help="output point layer (.gpkg or .geojson)")
@@ -461,12 +475,14 @@ def add_sample(p: argparse.ArgumentParser) -> None:
 
 
 def add_roles_option(p: argparse.ArgumentParser) -> None:
+    """The ``--roles`` option (edits the class table's roles) of the commands that use roles."""
     p.add_argument("--roles", nargs="+", action="extend", default=None, metavar="ROLE=CLASSES",
                    help="edit the class roles, e.g. --roles sealed=impervious_surface,car green=low_vegetation,tree "
                         "(roles: building, sealed, green, tree, water, unknown; ROLE= removes one)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """Run ``landseg sample`` on the parsed options; the exit status."""
     from landseg.accuracy import draw_sample
 
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
@@ -479,6 +495,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- change
 def add_change(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg change``."""
     p.add_argument("before", help="class map of the first date (its grid is the output grid)")
     p.add_argument("after", help="class map of the second date (resampled onto BEFORE's grid if needed)")
     p.add_argument("--out", required=True, metavar="DIR",
@@ -495,6 +512,7 @@ def add_change(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_change(args: argparse.Namespace) -> int:
+    """Run ``landseg change`` on the parsed options; the exit status."""
     from landseg.change import detect_change
     from landseg.change_reference import assess_change, check_change_points, write_change_accuracy
 
@@ -515,6 +533,7 @@ def cmd_change(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- green
 def add_green(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg green``."""
     p.add_argument("before", help="class map of the first date (e.g. 2024)")
     p.add_argument("after", help="class map of the second date")
     p.add_argument("--zones", required=True, metavar="FILE", help="areas to report on (e.g. local urban ecosystem areas)")
@@ -530,6 +549,7 @@ def add_green(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_green(args: argparse.Namespace) -> int:
+    """Run ``landseg green`` on the parsed options; the exit status."""
     from landseg.green import green_monitoring
 
     result = green_monitoring(args.before, args.after, args.zones, args.out, zone_id=args.zone_id,
@@ -542,6 +562,7 @@ def cmd_green(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- 3-30-300
 def add_green_access(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg 3-30-300``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
     p.add_argument("--zones", required=True, metavar="FILE", help="neighbourhoods to report on")
     p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
@@ -560,6 +581,7 @@ def add_green_access(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_green_access(args: argparse.Namespace) -> int:
+    """Run ``landseg 3-30-300`` on the parsed options; the exit status."""
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (*SUFFIX_FORMAT, ".gpkg", ".geojson"):
         raise ConfigError(f"--out {out}: use .csv, .json, .md, .txt, .gpkg or .geojson")
@@ -581,6 +603,7 @@ def cmd_green_access(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- vectorize
 def add_vectorize(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg vectorize``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
     p.add_argument("--out", required=True, metavar="FILE", help="output .gpkg or .geojson (raster's CRS)")
     p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
@@ -594,6 +617,7 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_vectorize(args: argparse.Namespace) -> int:
+    """Run ``landseg vectorize`` on the parsed options; the exit status."""
     from landseg.vectorize import vectorize as run_vectorize
 
     res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
@@ -605,6 +629,7 @@ def cmd_vectorize(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- evaluate
 def add_evaluate(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg evaluate``."""
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default'")
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--split", default="test", help="train, val or test (default test)")
@@ -615,6 +640,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Run ``landseg evaluate`` on the parsed options; the exit status."""
     from landseg.evaluate import evaluate_model
     from landseg.evaluate_outputs import summary_lines as evaluate_summary
 
@@ -630,6 +656,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- report
 def add_report(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg report``."""
     p.add_argument("input", help="a predict output folder, an evaluate folder, a change folder or a training run folder")
     p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
     p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
@@ -640,6 +667,7 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Run ``landseg report`` on the parsed options; the exit status."""
     from landseg.report import detect_kind, write_report
 
     out = Path(args.out) if args.out else Path(args.input) / "report.html"
@@ -655,11 +683,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- demo
 def add_demo(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg demo``."""
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--model", default="default", help="model to use (default: the bundled one)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``landseg demo`` on the parsed options; the exit status."""
     from landseg.demo import run_demo
 
     run_demo(args.out, args.model)
@@ -751,6 +781,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``landseg`` parser: one subcommand per entry of :data:`COMMANDS`."""
     parser = _Parser(
         prog="landseg",
         description="Land-cover segmentation of aerial imagery, with class areas in real units.",
@@ -766,6 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``landseg`` with ``argv``; the exit status (2 with one line on stderr for a user's mistake)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

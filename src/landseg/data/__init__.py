@@ -1,0 +1,1 @@
+"""Datasets: ingestion of ISPRS Potsdam/Vaihingen, image/mask folders and vector labels; training windows."""

@@ -332,6 +332,7 @@ def file_identity(path: str | Path) -> dict[str, Any]:
 
 
 def remove_quietly(path: str | Path) -> None:
+    """Remove a file or a folder, if there; errors removing a folder's contents are ignored."""
     p = Path(path)
     if p.is_dir():
         shutil.rmtree(p, ignore_errors=True)

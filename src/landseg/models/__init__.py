@@ -1,0 +1,1 @@
+"""The networks (U-Net and the encoder-decoder family), their catalogue, checkpoints and the inference runtime."""

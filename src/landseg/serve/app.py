@@ -81,22 +81,26 @@ ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 
 class ApiError(Exception):
+    """An error answered as JSON ``{"error", "detail"}`` with its HTTP status."""
     def __init__(self, status: int, detail: str, error: str | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.error = status, detail, error or ERROR_CODES.get(status, "error")
 
 
 class ErrorBody(BaseModel):
+    """The JSON body of every error."""
     error: str
     detail: Any
 
 
 class Progress(BaseModel):
+    """Windows done of the windows a job runs."""
     done: int
     total: int
 
 
 class JobOut(BaseModel):
+    """A job as the API shows it."""
     id: str
     kind: str = "segment"
     status: str
@@ -251,19 +255,23 @@ async def lifespan(app: FastAPI):
 
 # ---------------------------------------------------------------------------------- errors: always JSON
 async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    """An :class:`ApiError` as its JSON answer."""
     return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """An HTTP error (404, 405, ...) as JSON."""
     return JSONResponse({"error": ERROR_CODES.get(exc.status_code, "http_error"), "detail": exc.detail},
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A request that does not match the API's schema: 422 with the validation errors."""
     return JSONResponse({"error": "invalid_request", "detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any other exception: 500 naming it."""
     return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
 
 
@@ -317,6 +325,7 @@ async def guard(request: Request, call_next):
 
 
 async def security_headers(request: Request, call_next):
+    """Security headers on every answer (nosniff, no referrer; a content policy on the page)."""
     response = await call_next(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -351,6 +360,7 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
 
 @router.get("/", include_in_schema=False)
 def index() -> FileResponse:
+    """The page."""
     return FileResponse(STATIC / "index.html", media_type="text/html")
 
 
@@ -366,6 +376,7 @@ def docs() -> HTMLResponse:
 
 @router.get("/api/info", summary="Models, bundled samples and limits")
 def info(request: Request) -> dict[str, Any]:
+    """Models, bundled samples, limits and job counts, for the page."""
     st = request.app.state
     return {"version": __version__, "models": list(st.infos.values()), "samples": sorted(_samples()),
             "max_upload_bytes": st.max_bytes, "workers": st.runner.workers, "indicators": list(INDICATORS),
@@ -377,6 +388,7 @@ def info(request: Request) -> dict[str, Any]:
 @router.post("/api/jobs", status_code=202, response_model=JobOut, responses=ERRORS, openapi_extra=UPLOAD_BODY,
              summary="Start a job from an uploaded image (or a bundled sample)")
 async def create_job(request: Request) -> JSONResponse:
+    """Store and check an upload, queue its job; 202 with the job."""
     store, max_bytes = request.app.state.store, request.app.state.max_bytes
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > max_bytes + FORM_SLACK:
@@ -412,18 +424,8 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
         raise ApiError(exc.status, exc.detail, exc.error) from None
     model, gsd = _model_and_gsd(form.fields, infos)
     kind, options = _kind_and_options(form.fields)
-    name, src = await _receive_image(form, job_dir, max_bytes)
-    images = [(name, src)]
-    if kind == "change":
-        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "an after image"))
-    elif form.files.get("image2") is not None and (form.files["image2"].size or form.files["image2"].filename) \
-            or form.fields.get("sample2", "").strip():
-        raise ApiError(400, "a second image (image2/sample2) is for change jobs: send kind=change")
-    for shown, path in images:
-        try:
-            await run_in_threadpool(check_image, path, infos[model]["bands"], shown)
-        except InputError as exc:
-            raise ApiError(400, str(exc), "unreadable_image") from None
+    images = await _receive_images(form, job_dir, max_bytes, kind, infos[model]["bands"])
+    name, src = images[0]
     zones_file, zones_name, zone_id = await _receive_zones(form, job_dir)
     if options.get("limits") or options.get("indicators"):
         if zones_file is None:
@@ -438,6 +440,23 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
             "zones_name": zones_name, "zone_id": zone_id, "reference": reference, "reference_name": reference_name,
             "gsd": gsd, "kind": kind, "options": options,
             "input2": images[1][1].name if kind == "change" else None, "name2": images[1][0] if kind == "change" else None}
+
+
+async def _receive_images(form: Any, job_dir: Path, max_bytes: int, kind: str, bands: int) -> list[tuple[str, Path]]:
+    """The job's image (two for a change job: before and after), each stored and read end to end by
+    :func:`check_image`; [(name shown, path)]."""
+    images = [await _receive_image(form, job_dir, max_bytes)]
+    if kind == "change":
+        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "an after image"))
+    elif form.files.get("image2") is not None and (form.files["image2"].size or form.files["image2"].filename) \
+            or form.fields.get("sample2", "").strip():
+        raise ApiError(400, "a second image (image2/sample2) is for change jobs: send kind=change")
+    for shown, path in images:
+        try:
+            await run_in_threadpool(check_image, path, bands, shown)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "unreadable_image") from None
+    return images
 
 
 def _kind_and_options(f: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -571,6 +590,7 @@ async def _receive_zones(form: Any, job_dir: Path) -> tuple[str | None, str | No
 
 @router.get("/api/jobs", summary="Recent jobs, newest first")
 def list_jobs(request: Request, limit: int = 100) -> dict[str, Any]:
+    """The latest jobs with their progress and queue positions, and the counts per status."""
     store = request.app.state.store
     rows = store.list(max(1, min(limit, 1000)))
     queued = sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["created"])
@@ -584,12 +604,14 @@ def list_jobs(request: Request, limit: int = 100) -> dict[str, Any]:
 
 @router.get("/api/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="One job with its progress and result")
 def read_job(request: Request, job_id: str) -> dict[str, Any]:
+    """One job with its progress and result."""
     return job_out(get_job(request, job_id))
 
 
 @router.post("/api/jobs/{job_id}/retry", status_code=202, response_model=JobOut, responses=ERRORS,
              summary="Queue a failed job again")
 def retry_job(request: Request, job_id: str) -> dict[str, Any]:
+    """Queue a failed job again."""
     job = get_job(request, job_id)
     if not request.app.state.store.requeue(job_id):
         raise ApiError(409, f"job {job_id} is {job['status']}; only failed jobs can be retried", "not_failed")
@@ -600,6 +622,7 @@ def retry_job(request: Request, job_id: str) -> dict[str, Any]:
 @router.get("/api/jobs/{job_id}/files/{artifact}", responses={**ERRORS, 200: {"description": "the file"}},
             summary="Download a result: " + ", ".join(ARTIFACTS))
 def download(request: Request, job_id: str, artifact: str) -> FileResponse:
+    """A result file of a finished job."""
     job = get_job(request, job_id)
     if artifact not in ARTIFACTS:
         raise ApiError(404, f"unknown result {artifact!r}; results are: {', '.join(ARTIFACTS)}")
