@@ -24,7 +24,6 @@ from landseg.accuracy import draw_sample  # noqa: E402
 from landseg.io.points import read_points, write_points  # noqa: E402
 from landseg.serve.app import create_app  # noqa: E402
 from landseg.serve.jobs import JobStore  # noqa: E402
-from landseg.serve.options import ServeOptions  # noqa: E402
 
 PREDICT = dict(window=64, overlap=16, batch_size=4)
 WINDOWS = 9  # count_windows(128, 128, 64, 16)
@@ -56,9 +55,9 @@ def models(tiny_checkpoint):
 @pytest.fixture
 def make_app(tmp_path, models):
     def factory(data_dir=None, **kw):
+        kw.setdefault("predict_options", PREDICT)
         kw.setdefault("allowed_hosts", ["testserver"])  # the Host name of FastAPI's test client
-        return create_app(ServeOptions(data_dir=data_dir or tmp_path / "serve", **kw), models=models,
-                          predict_options=PREDICT)
+        return create_app(models, data_dir or tmp_path / "serve", **kw)
 
     return factory
 
@@ -285,8 +284,8 @@ def test_change_job_of_two_images(make_app, make_geotiff, tmp_path):
     zones.write_text(json.dumps(ZONES))
     image = make_geotiff(scene(), name="scene.tif")
     flipped = make_geotiff(scene(flip=True), name="later.tif")
-    app = create_app(ServeOptions(data_dir=tmp_path / "serve", allowed_hosts=("testserver",)), predict_options=PREDICT,
-                     models={"varied": str(varied_checkpoint(tmp_path / "varied.safetensors", scene()))})
+    app = create_app({"varied": str(varied_checkpoint(tmp_path / "varied.safetensors", scene()))}, tmp_path / "serve",
+                     predict_options=PREDICT, allowed_hosts=["testserver"])
     with TestClient(app) as client:
         _change_job(client, image, flipped, zones, tmp_path)
 

@@ -47,14 +47,13 @@ def test_upload_view_and_areas_in_the_browser(playwright_api, tmp_path, make_geo
     import httpx
 
     from landseg.serve.app import create_app
-    from landseg.serve.options import ServeOptions
 
     image = scene()
     geotiff = make_geotiff(image, name="quadrants.tif")
     truncated = tmp_path / "broken.tif"
     truncated.write_bytes(geotiff.read_bytes()[: geotiff.stat().st_size // 2])
     ckpt = varied_checkpoint(tmp_path / "varied.safetensors", image)
-    app = create_app(ServeOptions(data_dir=tmp_path / "serve"), models={"tiny": str(ckpt)}, predict_options=PREDICT)
+    app = create_app({"tiny": str(ckpt)}, tmp_path / "serve", predict_options=PREDICT)
     shot = tmp_path / "serve.png"
     with running_server(app) as base, playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
@@ -138,15 +137,13 @@ def test_map_with_zones_limits_sample_change_and_offline_docs(playwright_api, tm
     import json
 
     from landseg.serve.app import create_app
-    from landseg.serve.options import ServeOptions
 
     geotiff = make_geotiff(scene(), name="quadrants.tif")
     later = make_geotiff(scene(flip=True), name="later.tif")
     zones = tmp_path / "parcels.geojson"
     zones.write_text(json.dumps(LIMITED))
     ckpt = varied_checkpoint(tmp_path / "varied.safetensors", scene())
-    app = create_app(ServeOptions(data_dir=tmp_path / "serve"), models={"tiny": str(ckpt), "second": str(ckpt)},
-                     predict_options=PREDICT)
+    app = create_app({"tiny": str(ckpt), "second": str(ckpt)}, tmp_path / "serve", predict_options=PREDICT)
     shot = tmp_path / "map.png"
     with running_server(app) as base, playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])

@@ -54,3 +54,22 @@ def test_options_are_frozen_and_lists_become_tuples():
     assert o.models == ("a",) and o.allowed_hosts == ("h",)
     with pytest.raises(dataclasses.FrozenInstanceError):
         o.workers = 2  # type: ignore[misc]
+
+
+def test_the_app_takes_its_defaults_and_checks_from_the_dataclass(tmp_path):
+    """create_app(..., FIELD=value) goes through ServeOptions too: the same defaults, the same checks."""
+    pytest.importorskip("fastapi")
+    from landseg.serve.app import create_app
+
+    with pytest.raises(ConfigError, match="--workers must be a whole number >= 1 and <= 64, got 0"):
+        create_app({"default": "default"}, tmp_path / "a", workers=0)
+    with pytest.raises(ConfigError, match="--max-upload-mb must be a number > 0, got -1"):
+        create_app({"default": "default"}, tmp_path / "b", ServeOptions(), max_upload_mb=-1)
+    d = ServeOptions()
+    app = create_app({"default": "default"}, tmp_path / "c")
+    assert app.state.max_bytes == int(d.max_upload_mb * 2**20) and app.state.data_dir == tmp_path / "c"
+    r = app.state.runner
+    assert (r.workers, r.max_windows, r.timeout, r.predict_options["max_pixels"]) == (
+        d.workers, d.max_job_windows, d.job_timeout, d.max_job_pixels)
+    app = create_app({"default": "default"}, options=ServeOptions(data_dir=tmp_path / "d", workers=2, job_timeout=None))
+    assert (app.state.runner.workers, app.state.runner.timeout, app.state.data_dir) == (2, None, tmp_path / "d")

@@ -22,8 +22,7 @@ from PIL import Image
 
 from landseg.assets import samples
 from landseg.io.vector import write_features
-from landseg.serve.app import create_app
-from landseg.serve.options import ServeOptions
+from landseg.serve.app import create_app, model_choices
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -58,7 +57,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         zones = Path(tmp) / "blocks.gpkg"
         grid_zones(*Image.open(image).size, zones)
-        app = create_app(ServeOptions(data_dir=Path(tmp) / "serve"))
+        app = create_app(model_choices(), Path(tmp) / "serve")
         with running_server(app) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 1100})

@@ -198,23 +198,27 @@ def _samples() -> dict[str, Path]:
     return {p.name: p for p in samples()}
 
 
-def create_app(options: ServeOptions | None = None, *, models: dict[str, str] | None = None,
-               predict_options: dict[str, Any] | None = None) -> FastAPI:
-    """The web app, set up by ``options`` (default: :class:`ServeOptions`' defaults).
+def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None = None,
+               options: ServeOptions | None = None, *, predict_options: dict[str, Any] | None = None,
+               **fields: Any) -> FastAPI:
+    """The web app, set up by ``options`` (default: :class:`ServeOptions`' defaults), with ``fields`` (any of its
+    fields as keywords, e.g. ``allowed_hosts=[...]``) and ``data_dir`` given in place of theirs.
 
     ``models``: name -> checkpoint path or 'default' (default: :func:`model_choices` of ``options.models``).
-    Jobs and results live in ``options.data_dir`` (default :func:`default_data_dir`); the worker threads start
+    Jobs and results live in the data folder (default :func:`default_data_dir`); the worker threads start
     and stop with the app's lifespan (``with TestClient(app)``, or uvicorn).
     ``predict_options``: :class:`~landseg.predict.PredictOptions` fields (window, overlap, batch_size).
     The routes (:data:`router`) find the store, runner and limits in ``app.state``.
 
-    Requests are checked by :func:`guard`: the ``Host`` header must be a loopback name, ``options.host`` or one
-    of ``options.allowed_hosts`` (DNS rebinding); state-changing requests from another origin are refused; with
-    ``options.token`` every request must carry it (``Authorization: Bearer``, the cookie set by ``/?token=``).
+    Requests are checked by :func:`guard`: the ``Host`` header must be a loopback name, ``host`` or one of
+    ``allowed_hosts`` (DNS rebinding); state-changing requests from another origin are refused; with a ``token``
+    every request must carry it (``Authorization: Bearer``, the cookie set by ``/?token=``).
     Per-job budgets (:class:`~landseg.serve.jobs.JobRunner`): ``max_job_pixels`` (after resampling),
     ``max_job_windows`` and ``job_timeout`` seconds.
     """
-    o = options or ServeOptions()
+    if data_dir is not None:
+        fields["data_dir"] = Path(data_dir)
+    o = replace(options or ServeOptions(), **fields)  # checked by ServeOptions, like the CLI's
     models = dict(models) if models is not None else model_choices(list(o.models))
     if not models:
         raise ConfigError("create_app needs at least one model")
@@ -647,7 +651,7 @@ def serve(options: ServeOptions) -> int:
     token = options.token or os.environ.get("LANDSEG_TOKEN") or None
     if token is None and options.host not in LOOPBACK:
         token = secrets.token_urlsafe(24)  # reachable from the network: nothing without the token
-    app = create_app(replace(options, data_dir=data, token=token), models=models)
+    app = create_app(models, options=replace(options, data_dir=data, token=token))
     app.state.store.acquire()  # a clear message now, rather than a failed start-up inside uvicorn
     app.state.store.release()
     host = options.host
