@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from landseg.classes import DUBAI, ISPRS, ClassTable, load_class_table, pack_rgb
+from landseg.classes import DUBAI, ISPRS, ClassTable, pack_rgb
 from landseg.errors import ClassTableError
+from landseg.io.labels import load_class_table
 
 
 def test_isprs_colours_are_rgb_in_the_documented_order():

@@ -114,7 +114,8 @@ def test_sample_rejects_bad_options(make_geotiff, tmp_path, capsys):
 
 
 def test_class_roles_round_trip(tmp_path):
-    from landseg.classes import DUBAI, load_class_table
+    from landseg.classes import DUBAI
+    from landseg.io.labels import load_class_table
 
     assert [ISPRS.names[i] for i in ISPRS.role("sealed")] == ["building", "impervious_surface", "car"]
     assert ISPRS.role("water") == [] and DUBAI.role("tree") == []

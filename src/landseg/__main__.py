@@ -1,3 +1,5 @@
+"""``python -m landseg``: the command line (:mod:`landseg.cli`)."""
+
 from landseg.cli import main
 
 raise SystemExit(main())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from landseg.errors import ClassTableError
 
@@ -56,6 +54,11 @@ class ClassTable:
     _lut: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._check_classes()
+        self._check_roles()
+
+    def _check_classes(self) -> None:
+        """Names and colours: one of each per class (at most 250), colours (R, G, B) of 0-255, none used twice."""
         if not self.names:
             raise ClassTableError(f"class table {self.name!r} has no classes")
         if len(self.names) != len(self.colors):
@@ -72,6 +75,9 @@ class ClassTable:
         all_colors = [tuple(c) for c in (*self.colors, *self.ignore_colors)]
         if len(set(all_colors)) != len(all_colors):
             raise ClassTableError(f"class table {self.name!r}: a colour is used twice")
+
+    def _check_roles(self) -> None:
+        """Roles: known ones, naming classes of the table; a class 'unknown' has no other role."""
         for role, members in self.roles:
             if role not in ROLES:
                 raise ClassTableError(f"class table {self.name!r}: unknown role {role!r}; roles are {', '.join(ROLES)}")
@@ -132,6 +138,7 @@ class ClassTable:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes."""
         return len(self.names)
 
     def index_of(self, name: str) -> int:
@@ -271,6 +278,7 @@ class ClassTable:
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The table as a mapping (the YAML/JSON class-table format; roles only when declared)."""
         d: dict[str, Any] = {
             "name": self.name,
             "classes": [{"name": n, "color": list(c)} for n, c in zip(self.names, self.colors)],
@@ -283,6 +291,7 @@ class ClassTable:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "class table") -> ClassTable:
+        """A table from its mapping (:meth:`to_dict`'s format); :class:`ClassTableError` naming ``source``."""
         try:
             classes = d["classes"]
             names = tuple(str(c["name"]) for c in classes)
@@ -343,29 +352,3 @@ DUBAI = ClassTable(
 )
 
 PRESETS: dict[str, ClassTable] = {"isprs": ISPRS, "dubai": DUBAI}
-
-
-def load_class_table(spec: str | Path | ClassTable) -> ClassTable:
-    """A preset name (``isprs``, ``dubai``) or a path to a YAML/JSON class-table file."""
-    if isinstance(spec, ClassTable):
-        return spec
-    key = str(spec)
-    if key.lower() in PRESETS:
-        return PRESETS[key.lower()]
-    path = Path(key)
-    if not path.exists():
-        raise ClassTableError(
-            f"class table {key!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML/JSON file"
-        )
-    text = path.read_text()
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is a user error here
-        raise ClassTableError(f"{path}: cannot parse class table: {exc}") from None
-    if not isinstance(data, dict):
-        raise ClassTableError(f"{path}: expected a mapping with a 'classes' list")
-    return ClassTable.from_dict(data, source=str(path))

@@ -29,6 +29,7 @@ from landseg.cluster import ClusterOptions  # noqa: E402
 from landseg.data.ingest import KINDS  # noqa: E402
 from landseg.errors import ConfigError, InputError, LandsegError  # noqa: E402
 from landseg.io.raster import MASK_MODES  # noqa: E402
+from landseg.serve.options import ServeOptions  # noqa: E402
 
 AREA_FORMATS = ("table", "csv", "json", "markdown")
 SUFFIX_FORMAT = {".csv": "csv", ".json": "json", ".md": "markdown", ".txt": "table"}
@@ -87,6 +88,7 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------------------------------------- prepare
 def add_prepare(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg prepare``."""
     p.add_argument("kind", choices=list(KINDS), help="source layout; vector: IMAGES (GeoTIFF, folder or glob) labelled "
                    "by polygons (--labels, --class-field)")
     p.add_argument("src", help="the download folder (zips or extracted) or the folder with images/ and masks/")
@@ -113,6 +115,7 @@ def add_prepare(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    """Run ``landseg prepare`` on the parsed options; the exit status."""
     from landseg.data.ingest import INGEST, IngestOptions, ingest_vector
     from landseg.data.prepare import summary_lines as prepare_summary
 
@@ -139,6 +142,7 @@ TRAIN_TYPES = {"width": _number(int, 1, 512), "depth": _number(int, 1, 8), "epoc
 
 
 def add_train(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg train``."""
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics.csv, learning_curve.png")
     p.add_argument("--config", help="YAML/JSON file of training options (saved into the run as config.yaml)")
@@ -169,6 +173,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``landseg train`` on the parsed options; the exit status."""
     from landseg.train import init_model_options
     from landseg.train import train as run_training
     from landseg.train_config import TrainConfig, make_config
@@ -185,6 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- models
 def add_models(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg models``."""
     p.add_argument("--window", type=positive_int, default=512, help="window side for the FLOPs column (default 512)")
     p.add_argument("model", nargs="?", default=None,
                    help="a trained model (default, run folder, checkpoint): show its domain (training data, pixel "
@@ -192,6 +198,7 @@ def add_models(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """Run ``landseg models`` on the parsed options; the exit status."""
     if args.window < 32 or args.window % 32:
         raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
     from landseg.models.catalog import models_table
@@ -221,6 +228,7 @@ def add_inference_options(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------------------- predict
 def add_predict(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg predict``."""
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default' (the bundled model)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="GeoTIFF/PNG/JPG files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
@@ -283,6 +291,7 @@ def parse_band_map(text: str) -> list[int]:
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """The Ray options of the commands that can run on a cluster (--ray, --workers, --gpus-per-worker)."""
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run the tiles on Ray workers: a cluster's HOST:PORT (or 'auto'), or no address for a "
                         "local Ray instance; needs landseg[cluster] and, across machines, a shared file system")
@@ -291,6 +300,7 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
 
 
 def cluster_options(args: argparse.Namespace) -> ClusterOptions | None:
+    """The parsed Ray options as :class:`ClusterOptions`; None without ``--ray``."""
     if args.ray is None:
         return None
     return ClusterOptions(address=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
@@ -323,6 +333,7 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Run ``landseg predict`` on the parsed options; the exit status."""
     from landseg.mosaic import predict_mosaic
     from landseg.predict import PredictOptions, predict_files
 
@@ -348,12 +359,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- export
 def add_export(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg export``."""
     p.add_argument("model", help="checkpoint, run folder or 'default'")
     p.add_argument("out", help="output .onnx file")
     p.add_argument("--opset", type=_number(int, 7, 23), default=17, help="ONNX opset (default 17)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Run ``landseg export`` on the parsed options; the exit status."""
     from landseg.inference.engine import export_onnx
     from landseg.models.checkpoint import load_checkpoint
 
@@ -365,6 +378,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- area
 def add_area(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg area``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster (index or colour)")
     p.add_argument("--class-table", default=None,
                    help="preset (isprs, dubai) or YAML/JSON file; needed unless the raster embeds its table")
@@ -445,6 +459,7 @@ def cmd_area(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- sample
 def add_sample(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg sample``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
     p.add_argument("--n", type=positive_int, required=True, help="number of sample points")
     p.add_argument("--out", required=True, metavar="FILE", help="output point layer (.gpkg or .geojson)")
@@ -464,12 +479,14 @@ def add_sample(p: argparse.ArgumentParser) -> None:
 
 
 def add_roles_option(p: argparse.ArgumentParser) -> None:
+    """The ``--roles`` option (edits the class table's roles) of the commands that use roles."""
     p.add_argument("--roles", nargs="+", action="extend", default=None, metavar="ROLE=CLASSES",
                    help="edit the class roles, e.g. --roles sealed=impervious_surface,car green=low_vegetation,tree "
                         "(roles: building, sealed, green, tree, water, unknown; ROLE= removes one)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """Run ``landseg sample`` on the parsed options; the exit status."""
     from landseg.accuracy import draw_sample
 
     design = draw_sample(args.classmap, args.out, args.n, min_per_class=args.min_per_class, seed=args.seed,
@@ -482,6 +499,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- change
 def add_change(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg change``."""
     p.add_argument("before", help="class map of the first date (its grid is the output grid)")
     p.add_argument("after", help="class map of the second date (resampled onto BEFORE's grid if needed)")
     p.add_argument("--out", required=True, metavar="DIR",
@@ -498,6 +516,7 @@ def add_change(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_change(args: argparse.Namespace) -> int:
+    """Run ``landseg change`` on the parsed options; the exit status."""
     from landseg.change import detect_change
     from landseg.change_reference import assess_change, check_change_points, write_change_accuracy
 
@@ -518,6 +537,7 @@ def cmd_change(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- green
 def add_green(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg green``."""
     p.add_argument("before", help="class map of the first date (e.g. 2024)")
     p.add_argument("after", help="class map of the second date")
     p.add_argument("--zones", required=True, metavar="FILE", help="areas to report on (e.g. local urban ecosystem areas)")
@@ -533,6 +553,7 @@ def add_green(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_green(args: argparse.Namespace) -> int:
+    """Run ``landseg green`` on the parsed options; the exit status."""
     from landseg.green import green_monitoring
 
     result = green_monitoring(args.before, args.after, args.zones, args.out, zone_id=args.zone_id,
@@ -545,6 +566,7 @@ def cmd_green(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- 3-30-300
 def add_green_access(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg 3-30-300``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
     p.add_argument("--zones", required=True, metavar="FILE", help="neighbourhoods to report on")
     p.add_argument("--zone-id", default=None, metavar="FIELD", help="zone attribute naming each zone (default: FID)")
@@ -563,6 +585,7 @@ def add_green_access(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_green_access(args: argparse.Namespace) -> int:
+    """Run ``landseg 3-30-300`` on the parsed options; the exit status."""
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (*SUFFIX_FORMAT, ".gpkg", ".geojson"):
         raise ConfigError(f"--out {out}: use .csv, .json, .md, .txt, .gpkg or .geojson")
@@ -584,6 +607,7 @@ def cmd_green_access(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- vectorize
 def add_vectorize(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg vectorize``."""
     p.add_argument("classmap", help="class GeoTIFF from predict (table embedded) or any label raster")
     p.add_argument("--out", required=True, metavar="FILE", help="output .gpkg or .geojson (raster's CRS)")
     p.add_argument("--class-table", default=None, help="preset (isprs, dubai) or YAML/JSON file")
@@ -597,6 +621,7 @@ def add_vectorize(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_vectorize(args: argparse.Namespace) -> int:
+    """Run ``landseg vectorize`` on the parsed options; the exit status."""
     from landseg.vectorize import vectorize as run_vectorize
 
     res = run_vectorize(args.classmap, args.out, args.class_table, classes=args.classes, simplify=args.simplify,
@@ -608,6 +633,7 @@ def cmd_vectorize(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- evaluate
 def add_evaluate(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg evaluate``."""
     p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default'")
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--split", default="test", help="train, val or test (default test)")
@@ -618,6 +644,7 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Run ``landseg evaluate`` on the parsed options; the exit status."""
     from landseg.evaluate import evaluate_model
     from landseg.evaluate_outputs import summary_lines as evaluate_summary
 
@@ -633,6 +660,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- report
 def add_report(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg report``."""
     p.add_argument("input", help="a predict output folder, an evaluate folder, a change folder or a training run folder")
     p.add_argument("--out", default=None, help="output HTML file (default INPUT/report.html)")
     p.add_argument("--dataset", default=None, help="training run: the prepared dataset, for sample panels")
@@ -643,6 +671,7 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Run ``landseg report`` on the parsed options; the exit status."""
     from landseg.report import detect_kind, write_report
 
     out = Path(args.out) if args.out else Path(args.input) / "report.html"
@@ -658,11 +687,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- demo
 def add_demo(p: argparse.ArgumentParser) -> None:
+    """The options of ``landseg demo``."""
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--model", default="default", help="model to use (default: the bundled one)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``landseg demo`` on the parsed options; the exit status."""
     from landseg.demo import run_demo
 
     run_demo(args.out, args.model)
@@ -670,35 +701,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- serve
+def _serve_number(name: str) -> Callable[[str], Any]:
+    """The argparse ``type=`` of a numeric serve option, from the range :class:`ServeOptions` gives it."""
+    b = ServeOptions.bounds(name)
+    return _number(b.kind, b.lo, b.hi, lo_open=b.lo_open)
+
+
 def add_serve(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=_number(int, 1, 65535), default=8000, help="port (default 8000)")
+    """``landseg serve``'s options; defaults and ranges come from :class:`ServeOptions` (one place)."""
+    d = ServeOptions()
+    p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}: this computer only)")
+    p.add_argument("--port", type=_serve_number("port"), default=d.port, help=f"port (default {d.port})")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
                    help="checkpoint or training run folder to offer (repeatable); the bundled 'default' model is "
                         "always offered when present")
     p.add_argument("--data-dir", default=None,
                    help="jobs database and results (default ~/.landseg/serve, or ./landseg-serve)")
-    p.add_argument("--max-upload-mb", type=positive_float, default=500, help="largest upload in MB (default 500)")
-    p.add_argument("--workers", type=_number(int, 1, 64), default=1, help="jobs run at the same time (default 1)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--max-upload-mb", type=_serve_number("max_upload_mb"), default=d.max_upload_mb,
+                   help=f"largest upload in MB (default {d.max_upload_mb:g})")
+    p.add_argument("--workers", type=_serve_number("workers"), default=d.workers,
+                   help=f"jobs run at the same time (default {d.workers})")
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda, mps")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a host name the app may be reached under besides localhost and --host (repeatable)")
-    p.add_argument("--token", default=None,
+    p.add_argument("--token", default=d.token,
                    help="access token (default: $LANDSEG_TOKEN; generated and printed when --host is not loopback)")
-    p.add_argument("--max-job-pixels", type=positive_float, default=5e8,
-                   help="largest inference grid of one job, after resampling to the model's pixel size (default 5e8)")
-    p.add_argument("--max-job-windows", type=positive_int, default=200_000,
-                   help="most windows one job may run (default 200000)")
-    p.add_argument("--job-timeout", type=positive_float, default=3600,
-                   help="seconds a job may run before it is cancelled (default 3600)")
+    p.add_argument("--max-job-pixels", type=_serve_number("max_job_pixels"), default=d.max_job_pixels,
+                   help="largest inference grid of one job, after resampling to the model's pixel size "
+                        f"(default {d.max_job_pixels:g})")
+    p.add_argument("--max-job-windows", type=_serve_number("max_job_windows"), default=d.max_job_windows,
+                   help=f"most windows one job may run (default {d.max_job_windows})")
+    p.add_argument("--job-timeout", type=_serve_number("job_timeout"), default=d.job_timeout,
+                   help=f"seconds a job may run before it is cancelled (default {d.job_timeout:g})")
+
+
+def serve_options(args: argparse.Namespace) -> ServeOptions:
+    """The parsed ``serve`` options as the :class:`ServeOptions` the web app takes (checked there)."""
+    return ServeOptions(
+        host=args.host, port=args.port, models=tuple(args.model), data_dir=Path(args.data_dir) if args.data_dir else None,
+        max_upload_mb=args.max_upload_mb, workers=args.workers, device=args.device,
+        allowed_hosts=tuple(args.allowed_host), token=args.token, max_job_pixels=args.max_job_pixels,
+        max_job_windows=args.max_job_windows, job_timeout=args.job_timeout)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the web app on the parsed options."""
+    options = serve_options(args)
     try:  # the web app is an optional extra: landseg[serve]
         from landseg.serve.app import serve  # noqa: PLC0415 - optional
     except ImportError as exc:
         raise ConfigError(f"landseg serve needs the web extra ({exc.name} is missing): pip install 'landseg[serve]'") from None
-    return serve(args)
+    return serve(options)
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
@@ -732,6 +785,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``landseg`` parser: one subcommand per entry of :data:`COMMANDS`."""
     parser = _Parser(
         prog="landseg",
         description="Land-cover segmentation of aerial imagery, with class areas in real units.",
@@ -747,6 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``landseg`` with ``argv``; the exit status (2 with one line on stderr for a user's mistake)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

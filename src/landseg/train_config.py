@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,13 @@ from typing import Any
 import yaml
 
 from landseg.errors import ConfigError
+from landseg.io.files import read_structured
 from landseg.models.catalog import check_model_name, model_encoder, model_multiple
 
 
 @dataclass
 class TrainConfig:
+    """The options of a training run (``landseg train``), with their defaults."""
     model: str = "small"             # small | full | tiny (U-Net) or ENCODER-DECODER, see `landseg models`
     width: int | None = None         # overrides the preset
     depth: int | None = None
@@ -56,6 +57,7 @@ class TrainConfig:
 
     @classmethod
     def keys(cls) -> list[str]:
+        """The option names."""
         return [f.name for f in dataclasses.fields(cls)]
 
 
@@ -130,7 +132,7 @@ def _read_config_file(path: str) -> dict[str, Any]:
     if not p.exists():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = yaml.safe_load(p.read_text()) if p.suffix in (".yaml", ".yml") else json.loads(p.read_text())
+        data = read_structured(p)
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{p}: cannot parse config: {exc}") from None
     if not isinstance(data, dict):
@@ -138,48 +140,53 @@ def _read_config_file(path: str) -> dict[str, Any]:
     return data
 
 
-def _validate(cfg: TrainConfig) -> None:
-    def bad(msg: str) -> None:
-        raise ConfigError(msg)
+def _multiple_ok(cfg: TrainConfig, name: str) -> bool:
+    v, multiple = getattr(cfg, name), model_multiple(cfg.model, cfg.depth)
+    return v >= multiple and v % multiple == 0
 
+
+def _multiple_message(cfg: TrainConfig, name: str) -> str:
+    return (f"{name} must be a positive multiple of {model_multiple(cfg.model, cfg.depth)} for model {cfg.model}, "
+            f"got {getattr(cfg, name)}")
+
+
+Check = tuple[Callable[[TrainConfig], bool], Callable[[TrainConfig], str]]
+# What a config must satisfy beyond its types, in the order they are checked: (holds, message when it does not).
+CHECKS: list[Check] = [
+    (lambda c: model_encoder(c.model) is not None or c.pretrained in (None, "none"),
+     lambda c: f"model {c.model} (the plain U-Net) has no pretrained weights; leave out pretrained"),
+    (lambda c: not (c.encoder_lr is not None and c.encoder_lr < 0 or c.freeze_encoder_epochs < 0),
+     lambda c: "encoder_lr and freeze_encoder_epochs must not be negative"),
+    (lambda c: c.batch_size >= 1, lambda c: f"batch_size must be at least 1, got {c.batch_size}"),
+    (lambda c: c.epochs >= 1 and c.windows_per_epoch >= 1, lambda c: "epochs and windows_per_epoch must be at least 1"),
+    (lambda c: c.lr > 0, lambda c: f"lr must be positive, got {c.lr}"),
+    (lambda c: c.width is None or 1 <= c.width <= 512, lambda c: f"width must be between 1 and 512, got {c.width}"),
+    (lambda c: c.depth is None or 1 <= c.depth <= 8, lambda c: f"depth must be between 1 and 8, got {c.depth}"),
+    (lambda c: c.time_limit is None or c.time_limit > 0,
+     lambda c: f"time_limit must be a positive number of minutes, got {c.time_limit}"),
+    (lambda c: c.num_workers is None or c.num_workers >= 0,
+     lambda c: f"num_workers must be 0 or more, got {c.num_workers}"),
+    (lambda c: c.val_max_tiles is None or c.val_max_tiles >= 1,
+     lambda c: f"val_max_tiles must be at least 1, got {c.val_max_tiles}"),
+    (lambda c: c.weight_decay >= 0, lambda c: f"weight_decay must be 0 or more, got {c.weight_decay}"),
+    (lambda c: c.dice_weight >= 0, lambda c: f"dice_weight must be 0 or more, got {c.dice_weight}"),
+    (lambda c: c.jitter >= 0, lambda c: f"jitter must be 0 or more, got {c.jitter}"),
+    (lambda c: 0 <= c.warmup < 1, lambda c: f"warmup must be in [0, 1) (a share of training), got {c.warmup}"),
+    (lambda c: _multiple_ok(c, "window"), lambda c: _multiple_message(c, "window")),
+    (lambda c: _multiple_ok(c, "val_window"), lambda c: _multiple_message(c, "val_window")),
+    (lambda c: 0 <= c.val_overlap < c.val_window, lambda c: "val_overlap must be in [0, val_window)"),
+    (lambda c: c.optimizer in ("adam", "adamw") and c.schedule in ("cosine", "constant"),
+     lambda c: "optimizer must be adam|adamw and schedule cosine|constant"),
+    (lambda c: c.loss in ("ce", "ce+dice") and c.class_weights in ("none", "sqrt-inverse"),
+     lambda c: "loss must be ce|ce+dice and class_weights none|sqrt-inverse"),
+    (lambda c: c.label in ("label", "label_eroded"), lambda c: "label must be label or label_eroded"),
+    (lambda c: 0 < c.scale_min <= c.scale_max, lambda c: "need 0 < scale_min <= scale_max"),
+]
+
+
+def _validate(cfg: TrainConfig) -> None:
+    """The first of :data:`CHECKS` that ``cfg`` fails, as a :class:`ConfigError` (after the model name's check)."""
     check_model_name(cfg.model)
-    if model_encoder(cfg.model) is None and cfg.pretrained not in (None, "none"):
-        bad(f"model {cfg.model} (the plain U-Net) has no pretrained weights; leave out pretrained")
-    if cfg.encoder_lr is not None and cfg.encoder_lr < 0 or cfg.freeze_encoder_epochs < 0:
-        bad("encoder_lr and freeze_encoder_epochs must not be negative")
-    if cfg.batch_size < 1:
-        bad(f"batch_size must be at least 1, got {cfg.batch_size}")
-    if cfg.epochs < 1 or cfg.windows_per_epoch < 1:
-        bad("epochs and windows_per_epoch must be at least 1")
-    if cfg.lr <= 0:
-        bad(f"lr must be positive, got {cfg.lr}")
-    if cfg.width is not None and not 1 <= cfg.width <= 512:
-        bad(f"width must be between 1 and 512, got {cfg.width}")
-    if cfg.depth is not None and not 1 <= cfg.depth <= 8:
-        bad(f"depth must be between 1 and 8, got {cfg.depth}")
-    if cfg.time_limit is not None and cfg.time_limit <= 0:
-        bad(f"time_limit must be a positive number of minutes, got {cfg.time_limit}")
-    if cfg.num_workers is not None and cfg.num_workers < 0:
-        bad(f"num_workers must be 0 or more, got {cfg.num_workers}")
-    if cfg.val_max_tiles is not None and cfg.val_max_tiles < 1:
-        bad(f"val_max_tiles must be at least 1, got {cfg.val_max_tiles}")
-    for name in ("weight_decay", "dice_weight", "jitter"):
-        if getattr(cfg, name) < 0:
-            bad(f"{name} must be 0 or more, got {getattr(cfg, name)}")
-    if not 0 <= cfg.warmup < 1:
-        bad(f"warmup must be in [0, 1) (a share of training), got {cfg.warmup}")
-    multiple = model_multiple(cfg.model, cfg.depth)
-    for name in ("window", "val_window"):
-        v = getattr(cfg, name)
-        if v < multiple or v % multiple:
-            bad(f"{name} must be a positive multiple of {multiple} for model {cfg.model}, got {v}")
-    if not 0 <= cfg.val_overlap < cfg.val_window:
-        bad("val_overlap must be in [0, val_window)")
-    if cfg.optimizer not in ("adam", "adamw") or cfg.schedule not in ("cosine", "constant"):
-        bad("optimizer must be adam|adamw and schedule cosine|constant")
-    if cfg.loss not in ("ce", "ce+dice") or cfg.class_weights not in ("none", "sqrt-inverse"):
-        bad("loss must be ce|ce+dice and class_weights none|sqrt-inverse")
-    if cfg.label not in ("label", "label_eroded"):
-        bad("label must be label or label_eroded")
-    if not 0 < cfg.scale_min <= cfg.scale_max:
-        bad("need 0 < scale_min <= scale_max")
+    for holds, message in CHECKS:
+        if not holds(cfg):
+            raise ConfigError(message(cfg))

@@ -77,10 +77,12 @@ class BuildingAccess:
 
     @property
     def park_within_300m(self) -> np.ndarray:
+        """Whether each building's nearest park is at most 300 m away (the '300')."""
         return self.park_distance_m <= PARK_DISTANCE_M
 
     @property
     def three_trees(self) -> np.ndarray:
+        """Whether each building has at least three trees within 30 m (the '3')."""
         return self.trees_within_30m >= TREES_NEEDED
 
 

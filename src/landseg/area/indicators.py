@@ -76,6 +76,7 @@ class Limit:
 
     @classmethod
     def parse(cls, spec: str | tuple[str, str] | Limit) -> Limit:
+        """A limit from ``COLUMN:INDICATOR`` (or a (column, indicator) pair); :class:`InputError` if malformed."""
         if isinstance(spec, Limit):
             return spec
         column, indicator = spec if isinstance(spec, tuple) else (spec.rpartition(":")[0], spec.rpartition(":")[2])
@@ -86,17 +87,20 @@ class Limit:
 
     @property
     def flag(self) -> str:
+        """The name of the per-zone column that flags an exceedance: ``exceeds_<column>``."""
         return f"exceeds_{self.column}"
 
 
 @dataclass
 class LimitCheck:
+    """One limit checked in every zone: the limit's values and whether the indicator exceeds them."""
     limit: Limit
     values: np.ndarray  # per zone, NaN where the zones file has no value
     exceeds: list[bool | None]  # per zone: indicator > limit; None where either is unknown
 
     @property
     def count(self) -> int:
+        """The number of zones over the limit."""
         return sum(1 for e in self.exceeds if e)
 
 
@@ -124,19 +128,23 @@ class IndicatorResult(Report):
 
     @property
     def table(self) -> ClassTable:
+        """The class table of the measured raster."""
         return self.zonal.table
 
     @property
     def pixel_area(self) -> str:
+        """The pixel area, as text (from the zonal measure)."""
         return self.zonal.pixel_area
 
     def zone_index(self, zone_id: Any) -> int:
+        """The position of ``zone_id`` among the zones; KeyError if there is none."""
         for k, z in enumerate(self.zonal.zones):
             if z.zone_id == zone_id:
                 return k
         raise KeyError(zone_id)
 
     def value(self, zone_id: Any, indicator: str) -> float:
+        """The value of ``indicator`` in zone ``zone_id`` (NaN: n/a)."""
         return float(self.values[indicator][self.zone_index(zone_id)])
 
     def _limit_kind(self, check: LimitCheck) -> str:
@@ -170,6 +178,7 @@ class IndicatorResult(Report):
         return title, cols, rows, footer
 
     def all_notes(self) -> list[str]:
+        """The notes of the indicators, then those of the zonal measure."""
         return self.notes + self.zonal.notes
 
     def _roles_text(self) -> str:
@@ -178,6 +187,7 @@ class IndicatorResult(Report):
                          for r in ("building", "sealed", "green", "tree", "unknown"))
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The indicators per zone with their rules and limits, as JSON-ready data (areas in ``units``)."""
         z = self.zonal
         zones = []
         for k, zone in enumerate(z.zones):
@@ -210,6 +220,7 @@ class IndicatorResult(Report):
         return super().write(path, fmt, units)
 
     def write_vector(self, path: str | Path, units: str = "m2", layer: str = "indicators") -> Path:
+        """The zones with every indicator as a column, in a GeoPackage/GeoJSON layer (with QGIS styles)."""
         path = Path(path)
         z = self.zonal
         fields: dict[str, np.ndarray] = {

@@ -22,6 +22,7 @@ from landseg.io.raster import strips
 
 @dataclass
 class ObjectClassStats:
+    """Connected objects of one class: how many, and their total, mean, median and largest area."""
     index: int
     name: str
     count: int
@@ -43,6 +44,7 @@ class ObjectStats(Report):
     notes: list[str] = field(default_factory=list)
 
     def stats(self, name: str) -> ObjectClassStats:
+        """The statistics of class ``name``."""
         return find_by(self.classes, "name", name)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -57,6 +59,7 @@ class ObjectStats(Report):
         return f"Objects in {Path(self.raster).name}", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The objects per class as JSON-ready data."""
         return {"raster": str(self.raster), "pixel_area": self.pixel_area, "connectivity": self.connectivity,
                 "min_area_m2": self.min_area_m2,
                 "classes": [{"index": c.index, "name": c.name, "count": c.count, "total_m2": c.total_m2,

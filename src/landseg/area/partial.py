@@ -57,6 +57,7 @@ class RegionMeasure:
     classes: str | Sequence[str] | None = None
 
     def __call__(self) -> Callable[[tuple[Region, list[Any]]], tuple[np.ndarray, np.ndarray]]:
+        """The worker function: measures the zones of one region."""
         def run(item: tuple[Region, list[Any]]) -> tuple[np.ndarray, np.ndarray]:
             region, jobs = item
             with open_classmap(self.raster, self.table, gsd=self.gsd, classes=self.classes) as cm:

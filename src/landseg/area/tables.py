@@ -85,6 +85,7 @@ class Col:
     key: str = ""  # CSV header (machine-friendly); defaults to a slug of the header
 
     def csv_key(self) -> str:
+        """The column's CSV header: ``key``, or a slug of the header."""
         if self.key:
             return self.key
         h = self.header.replace("m²", "m2").replace("km²", "km2").replace("ft²", "ft2")
@@ -171,6 +172,7 @@ class Report:
         raise NotImplementedError
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The report as JSON-ready data (areas in ``units``)."""
         raise NotImplementedError
 
     def all_notes(self) -> list[str]:
@@ -183,16 +185,20 @@ class Report:
         return render_table(fmt, cols, rows, title=title, footer=footer)
 
     def to_text(self, units: str = "m2", notes: bool = True) -> str:
+        """The report as a plain-text table (notes at its end unless ``notes=False``)."""
         return self._rendered("table", units, notes)
 
     def to_markdown(self, units: str = "m2", notes: bool = True) -> str:
+        """The report as a Markdown table (notes at its end unless ``notes=False``)."""
         return self._rendered("markdown", units, notes)
 
     def to_csv(self, units: str = "m2") -> str:
+        """The report's rows as CSV."""
         _, cols, rows, _ = self._table(units)
         return render_table("csv", cols, rows)
 
     def to_json(self, units: str = "m2") -> str:
+        """The report as JSON text (:meth:`to_dict`)."""
         return json.dumps(self.to_dict(units), indent=2, ensure_ascii=False) + "\n"
 
     def format(self, fmt: str = "table", units: str = "m2", notes: bool = True) -> str:

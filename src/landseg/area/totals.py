@@ -20,6 +20,7 @@ from landseg.io.raster import strips
 
 @dataclass
 class ClassArea:
+    """One class's pixel count, area and share of the valid area."""
     index: int
     name: str
     pixels: int
@@ -45,13 +46,16 @@ class AreaResult(Report):
 
     @property
     def total_m2(self) -> float:
+        """The area of the classes shown, in m²."""
         return float(sum(c.area_m2 for c in self.classes))
 
     @property
     def total_pixels(self) -> int:
+        """The pixel count of the classes shown."""
         return int(sum(c.pixels for c in self.classes))
 
     def area_of(self, name: str) -> float:
+        """The area of class ``name`` in m²; KeyError if it is not shown."""
         for c in self.classes:
             if c.name == name:
                 return c.area_m2
@@ -73,6 +77,7 @@ class AreaResult(Report):
         return f"Class areas of {Path(self.raster).name} (table {self.table.name!r})", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The areas as JSON-ready data (areas in ``units``)."""
         return {
             "raster": str(self.raster),
             "class_table": self.table.name,

@@ -22,6 +22,7 @@ from landseg.io.raster import is_georeferenced, open_raster, strips
 
 @dataclass
 class ClassComparison:
+    """One class's true and predicted area."""
     index: int
     name: str
     true_m2: float
@@ -29,10 +30,12 @@ class ClassComparison:
 
     @property
     def error_m2(self) -> float:
+        """Predicted minus true area, in m²."""
         return self.predicted_m2 - self.true_m2
 
     @property
     def error_pct(self) -> float | None:
+        """The error as a percentage of the true area (None where the true area is 0)."""
         return 100.0 * self.error_m2 / self.true_m2 if self.true_m2 else None
 
 
@@ -48,6 +51,7 @@ class TruthComparison(Report):
     notes: list[str] = field(default_factory=list)
 
     def row(self, name: str) -> ClassComparison:
+        """The comparison of class ``name``."""
         return find_by(self.classes, "name", name)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -62,6 +66,7 @@ class TruthComparison(Report):
         return f"Predicted {Path(self.predicted).name} against truth {Path(self.truth).name}", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The comparison as JSON-ready data."""
         return {"predicted": self.predicted, "truth": self.truth, "pixel_area": self.pixel_area,
                 "compared_m2": self.compared_m2,
                 "classes": [{"index": c.index, "name": c.name, "true_m2": c.true_m2, "predicted_m2": c.predicted_m2,

@@ -33,6 +33,7 @@ COVERAGE_RULE = (
 
 @dataclass
 class ZoneArea:
+    """One zone's area, the share the raster covers, and its class areas."""
     zone_id: Any
     zone_area_m2: float
     covered_share: float  # zone area inside the raster / zone area
@@ -45,6 +46,7 @@ class ZoneArea:
 
     @property
     def valid_m2(self) -> float:
+        """The zone's area of valid (classified) pixels, in m²."""
         return float(self.class_m2.sum())
 
 
@@ -64,6 +66,7 @@ class ZonalResult(Report):
     notes: list[str] = field(default_factory=list)
 
     def zone(self, zone_id: Any) -> ZoneArea:
+        """The zone ``zone_id``."""
         return find_by(self.zones, "zone_id", zone_id)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -79,6 +82,7 @@ class ZonalResult(Report):
         return title, cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The areas per zone as JSON-ready data (areas in ``units``)."""
         names = self.table.names
         zones = []
         for z in self.zones:
@@ -119,6 +123,7 @@ class ZonalResult(Report):
         }
 
     def write_vector(self, path: str | Path, units: str = "m2") -> Path:
+        """The zones with their class areas as columns, in a GeoPackage/GeoJSON layer (with QGIS styles)."""
         path = Path(path)
         names = self.table.names
         fields = self.zone_fields()

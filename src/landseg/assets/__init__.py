@@ -13,6 +13,7 @@ MODEL_CARD = ASSETS / "MODEL_CARD.md"
 
 
 def default_model_path() -> Path:
+    """The bundled default model; :class:`CheckpointError` if the installation lacks it."""
     if not DEFAULT_MODEL.exists():
         raise CheckpointError(f"the bundled default model is missing ({DEFAULT_MODEL}); reinstall landseg or give a checkpoint")
     return DEFAULT_MODEL

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from landseg.classes import ClassTable, load_class_table
+from landseg.classes import ClassTable
 from landseg.data import folder, isprs
 from landseg.data.prepare import PrepareOptions, TileSource, assign_splits, prepare_dataset
 from landseg.data.vector import vector_sources
 from landseg.errors import InputError
+from landseg.io.labels import load_class_table
 from landseg.io.raster import open_raster
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from landseg.errors import InputError, OutputError
 
@@ -282,6 +283,14 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"{path}: not a readable JSON file ({exc})") from None
 
 
+def read_structured(path: str | Path) -> Any:
+    """A YAML (``.yaml``/``.yml``) or else JSON file, parsed; OSError and the parser's errors pass through, for
+    the caller to name what the file was for (a class table, a training config)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.integer):
         return int(o)
@@ -323,6 +332,7 @@ def file_identity(path: str | Path) -> dict[str, Any]:
 
 
 def remove_quietly(path: str | Path) -> None:
+    """Remove a file or a folder, if there; errors removing a folder's contents are ignored."""
     p = Path(path)
     if p.is_dir():
         shutil.rmtree(p, ignore_errors=True)

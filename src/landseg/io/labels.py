@@ -12,15 +12,16 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from landseg.classes import IGNORE_INDEX, PRESETS, ClassTable, load_class_table
+from landseg.classes import IGNORE_INDEX, PRESETS, ClassTable
 from landseg.errors import ClassTableError, InputError
+from landseg.io.files import read_structured
 from landseg.io.raster import open_raster, read_window
 
 CLASS_TABLE_TAG = "LANDSEG_CLASS_TABLE"
@@ -32,6 +33,32 @@ CLASS_NAMES_TAG = "CLASS_NAMES"
 UNKNOWN_CODE = 254  # LUT sentinel: a raster value outside the class table (never a class index)
 MASKED_CODE = 256  # code for pixels masked out by nodata/alpha (beyond the 0-255 value range)
 NBINS = 257
+
+
+def load_class_table(spec: str | Path | ClassTable) -> ClassTable:
+    """A preset name (``isprs``, ``dubai``) or a path to a YAML/JSON class-table file."""
+    if isinstance(spec, ClassTable):
+        return spec
+    key = str(spec)
+    if key.lower() in PRESETS:
+        return PRESETS[key.lower()]
+    path = Path(key)
+    if not path.exists():
+        raise ClassTableError(
+            f"class table {key!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML/JSON file"
+        )
+    try:
+        data = read_structured(path)
+    except Exception as exc:  # noqa: BLE001 - any read or parse error is a user error here
+        raise ClassTableError(f"{path}: cannot parse class table: {exc}") from None
+    if not isinstance(data, dict):
+        raise ClassTableError(f"{path}: expected a mapping with a 'classes' list")
+    return ClassTable.from_dict(data, source=str(path))
+
+
+def _union(a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """``a | b``, or ``a`` without ``b``."""
+    return a if b is None else a | b
 
 
 def class_names_tag(table: ClassTable) -> str:
@@ -88,6 +115,7 @@ def label_to_index(
 
 
 def palette_array(ds: rasterio.DatasetReader) -> np.ndarray:
+    """The raster's colour map as a (256, 3) uint8 RGB array (entries it does not define are black)."""
     cmap = ds.colormap(1)
     pal = np.zeros((256, 3), dtype=np.uint8)
     for k, v in cmap.items():
@@ -227,54 +255,64 @@ class LabelReader:
 
     def codes(self, window: Window) -> np.ndarray:
         """Raw codes of a window: uint8, or uint16 with 256 where pixels are masked/nodata."""
-        ds = self.ds
         if self.kind == "rgb":
-            data = read_window(ds, window, indexes=[1, 2, 3])
-            rgb = np.moveaxis(data, 0, -1)
-            off = np.zeros(rgb.shape[:2], dtype=bool)
-            if self.nodata is not None:
-                off |= np.all(data == self.nodata, axis=0)
-            m = self._mask(window)
-            if m is not None:
-                off |= m
-            if off.any():
-                rgb = rgb.copy()
-                rgb[off] = self.table.colors[0]
-            index = self.table.rgb_to_index(rgb, source=self.source, unknown_to_ignore=self.unknown_to_ignore)
-            if off.any():
-                index[off] = IGNORE_INDEX
-            return index
-        data = read_window(ds, window, indexes=1)
+            return self._rgb_codes(window)
+        data = read_window(self.ds, window, indexes=1)
         off = self._mask(window)
-        if data.dtype.kind == "f":  # float class indices: NaN/inf are nodata, fractions are not classes
-            bad = ~np.isfinite(data)
-            if bad.any():
-                off = bad if off is None else off | bad
-                data = np.where(bad, 0, data)
-            frac = data != np.round(data)
-            if frac.any():
-                vals, counts = np.unique(data[frac], return_counts=True)
-                raise ClassTableError(
-                    f"{self.source}: {int(counts.sum())} {self.dtype} pixels hold fractional values (e.g. "
-                    f"{', '.join(f'{v:g}' for v in vals[:4])}), which are not class indices; is this a class map?")
-            data = data.astype(np.int64)
+        if data.dtype.kind == "f":
+            data, off = self._float_indices(data, off)
         if data.dtype != np.uint8:
-            out_of_range = (data < 0) | (data > 255)
-            if self.nodata is not None:
-                is_nodata = data == self.nodata
-                out_of_range &= ~is_nodata
-                if not (0 <= self.nodata <= 255):
-                    off = is_nodata if off is None else off | is_nodata
-            if out_of_range.any() and self.unknown_to_ignore:
-                off = out_of_range if off is None else off | out_of_range
-            elif out_of_range.any():
-                vals, counts = np.unique(data[out_of_range], return_counts=True)
-                self._raise_unknown(vals, counts)
-            data = data.astype(np.uint16 if off is not None else np.uint8)
+            data, off = self._byte_range(data, off)
         if off is not None and off.any():
             data = data.astype(np.uint16, copy=False)
             data[off] = MASKED_CODE
         return data
+
+    def _rgb_codes(self, window: Window) -> np.ndarray:
+        """A colour label's window as class indices; nodata and masked pixels as :data:`IGNORE_INDEX`."""
+        data = read_window(self.ds, window, indexes=[1, 2, 3])
+        rgb = np.moveaxis(data, 0, -1)
+        off = np.zeros(rgb.shape[:2], dtype=bool)
+        if self.nodata is not None:
+            off |= np.all(data == self.nodata, axis=0)
+        off = _union(off, self._mask(window))
+        if off.any():
+            rgb = rgb.copy()
+            rgb[off] = self.table.colors[0]
+        index = self.table.rgb_to_index(rgb, source=self.source, unknown_to_ignore=self.unknown_to_ignore)
+        if off.any():
+            index[off] = IGNORE_INDEX
+        return index
+
+    def _float_indices(self, data: np.ndarray, off: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Float class indices as integers: NaN/inf are nodata (added to ``off``), fractions are not classes."""
+        bad = ~np.isfinite(data)
+        if bad.any():
+            off = _union(bad, off)
+            data = np.where(bad, 0, data)
+        frac = data != np.round(data)
+        if frac.any():
+            vals, counts = np.unique(data[frac], return_counts=True)
+            raise ClassTableError(
+                f"{self.source}: {int(counts.sum())} {self.dtype} pixels hold fractional values (e.g. "
+                f"{', '.join(f'{v:g}' for v in vals[:4])}), which are not class indices; is this a class map?")
+        return data.astype(np.int64), off
+
+    def _byte_range(self, data: np.ndarray, off: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Wider integers as 0-255 codes: a nodata outside that range joins ``off``, other values outside it too
+        with ``unknown_to_ignore`` (else :class:`ClassTableError` naming them)."""
+        out_of_range = (data < 0) | (data > 255)
+        if self.nodata is not None:
+            is_nodata = data == self.nodata
+            out_of_range &= ~is_nodata
+            if not (0 <= self.nodata <= 255):
+                off = _union(is_nodata, off)
+        if out_of_range.any():
+            if not self.unknown_to_ignore:
+                vals, counts = np.unique(data[out_of_range], return_counts=True)
+                self._raise_unknown(vals, counts)
+            off = _union(out_of_range, off)
+        return data.astype(np.uint16 if off is not None else np.uint8), off
 
     def index(self, window: Window) -> np.ndarray:
         """Class indices (uint8) of a window, 255 for nodata/ignore; values outside the table raise."""
@@ -292,7 +330,7 @@ class LabelReader:
         if bad.size:
             self._raise_unknown(bad, code_counts[bad])
 
-    def _raise_unknown(self, values: np.ndarray, counts: np.ndarray) -> None:
+    def _raise_unknown(self, values: np.ndarray, counts: np.ndarray) -> NoReturn:
         order = np.argsort(-np.asarray(counts))[:6]
         t = self.table
         if self.kind == "palette":

@@ -216,6 +216,7 @@ def valid_mask(ds: rasterio.DatasetReader, window: Window | None = None,
 
 
 def is_georeferenced(ds: rasterio.DatasetReader) -> bool:
+    """Whether the raster has a CRS and a transform other than the identity."""
     return ds.crs is not None and not ds.transform.is_identity
 
 
@@ -380,6 +381,7 @@ class BlockWriter:
             self.ds.write(data, window=Window(col, row, data.shape[2], data.shape[1]))
 
     def write_window(self, data: np.ndarray, window: Window) -> None:
+        """Write ``data`` into ``window``."""
         with self.writing():
             self.ds.write(data, window=window)
 
@@ -388,6 +390,7 @@ class BlockWriter:
         return (win for _, win in self.ds.block_windows(1))
 
     def close(self) -> None:
+        """Close the file (write failures as :class:`OutputError`)."""
         if getattr(self, "ds", None) is not None and not self.ds.closed:
             with self.writing():
                 self.ds.close()

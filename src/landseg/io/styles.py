@@ -143,6 +143,7 @@ def categorized_qml(field: str, categories: Sequence[Category], *, kind: str = "
 
 
 def categorized_sld(layer: str, field: str, categories: Sequence[Category], *, kind: str = "fill") -> str:
+    """An SLD style: one rule per category of ``field``, each with its colour and label."""
     rules = [(_label(c), (f"<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>{escape(field)}</ogc:PropertyName>"
                           f"<ogc:Literal>{escape(str(c[0]))}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>"), c[1])
              for c in categories]

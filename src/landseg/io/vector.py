@@ -212,7 +212,7 @@ class FeatureWriter:
             self.flush()
 
     def flush(self) -> None:
-
+        """Write the buffered features (an empty layer if nothing was ever added)."""
         if not self._buf and self.started:
             return
         if self._buf:

@@ -18,15 +18,15 @@ Every error answers with JSON ``{"error": <code>, "detail": <message>}``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import secrets
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +48,7 @@ from landseg.errors import ConfigError, InputError
 from landseg.io.vector import read_attributes
 from landseg.models.checkpoint import read_metadata, resolve_model_path
 from landseg.serve.jobs import ARTIFACTS, KINDS, EngineCache, JobRunner, JobStore
+from landseg.serve.options import ServeOptions
 from landseg.serve.uploads import (
     IMAGE_FORMATS,
     ZONE_FORMATS,
@@ -60,6 +61,7 @@ from landseg.serve.uploads import (
     read_form,
     safe_stem,
     sniff_image,
+    sniff_image_file,
     sniff_zones,
     storing,
 )
@@ -79,22 +81,26 @@ ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 
 class ApiError(Exception):
+    """An error answered as JSON ``{"error", "detail"}`` with its HTTP status."""
     def __init__(self, status: int, detail: str, error: str | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.error = status, detail, error or ERROR_CODES.get(status, "error")
 
 
 class ErrorBody(BaseModel):
+    """The JSON body of every error."""
     error: str
     detail: Any
 
 
 class Progress(BaseModel):
+    """Windows done of the windows a job runs."""
     done: int
     total: int
 
 
 class JobOut(BaseModel):
+    """A job as the API shows it."""
     id: str
     kind: str = "segment"
     status: str
@@ -192,45 +198,47 @@ def _samples() -> dict[str, Path]:
     return {p.name: p for p in samples()}
 
 
-def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None = None, *,
-               max_upload_mb: float = 500, workers: int = 1, device: str = "auto",
-               predict_options: dict[str, Any] | None = None, host: str = "127.0.0.1",
-               allowed_hosts: Sequence[str] = (), token: str | None = None,
-               max_job_pixels: float | None = None, max_job_windows: int | None = None,
-               job_timeout: float | None = None) -> FastAPI:
-    """The web app. ``models``: name -> checkpoint path or 'default' (default: :func:`model_choices`).
+def create_app(models: dict[str, str] | None = None, data_dir: str | Path | None = None,
+               options: ServeOptions | None = None, *, predict_options: dict[str, Any] | None = None,
+               **fields: Any) -> FastAPI:
+    """The web app, set up by ``options`` (default: :class:`ServeOptions`' defaults), with ``fields`` (any of its
+    fields as keywords, e.g. ``allowed_hosts=[...]``) and ``data_dir`` given in place of theirs.
 
-    Jobs and results live in ``data_dir`` (default :func:`default_data_dir`); the worker threads start
+    ``models``: name -> checkpoint path or 'default' (default: :func:`model_choices` of ``options.models``).
+    Jobs and results live in the data folder (default :func:`default_data_dir`); the worker threads start
     and stop with the app's lifespan (``with TestClient(app)``, or uvicorn).
     ``predict_options``: :class:`~landseg.predict.PredictOptions` fields (window, overlap, batch_size).
     The routes (:data:`router`) find the store, runner and limits in ``app.state``.
 
     Requests are checked by :func:`guard`: the ``Host`` header must be a loopback name, ``host`` or one of
-    ``allowed_hosts`` (DNS rebinding); state-changing requests from another origin are refused; with a
-    ``token`` every request must carry it (``Authorization: Bearer``, the cookie set by ``/?token=``).
+    ``allowed_hosts`` (DNS rebinding); state-changing requests from another origin are refused; with a ``token``
+    every request must carry it (``Authorization: Bearer``, the cookie set by ``/?token=``).
     Per-job budgets (:class:`~landseg.serve.jobs.JobRunner`): ``max_job_pixels`` (after resampling),
     ``max_job_windows`` and ``job_timeout`` seconds.
     """
-    models = dict(models) if models is not None else model_choices()
+    if data_dir is not None:
+        fields["data_dir"] = Path(data_dir)
+    o = replace(options or ServeOptions(), **fields)  # checked by ServeOptions, like the CLI's
+    models = dict(models) if models is not None else model_choices(list(o.models))
     if not models:
         raise ConfigError("create_app needs at least one model")
     infos = {name: _model_info(name, spec) for name, spec in models.items()}
-    data = Path(data_dir) if data_dir is not None else default_data_dir()
+    data = o.data_dir if o.data_dir is not None else default_data_dir()
     store = JobStore(data)
-    runner = JobRunner(store, EngineCache(models, device), workers=workers, predict_options=predict_options,
-                       max_pixels=max_job_pixels, max_windows=max_job_windows, timeout=job_timeout)
+    runner = JobRunner(store, EngineCache(models, o.device), workers=o.workers, predict_options=predict_options,
+                       max_pixels=o.max_job_pixels, max_windows=o.max_job_windows, timeout=o.job_timeout)
     app = FastAPI(title="landseg serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Land-cover segmentation of aerial images with class areas: upload an image, "
                               "follow the job, download the class map, polygons, areas and report. "
                               "Every error answers with JSON {\"error\", \"detail\"}.")
     app.state.store, app.state.runner, app.state.data_dir = store, runner, data
-    app.state.infos, app.state.max_bytes = infos, int(max_upload_mb * 1024 * 1024)
+    app.state.infos, app.state.max_bytes = infos, int(o.max_upload_mb * 1024 * 1024)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, internal_error)
-    app.state.allowed_hosts = {h.lower().strip("[]") for h in (*LOOPBACK, host, *allowed_hosts) if h}
-    app.state.token = token or None
+    app.state.allowed_hosts = {h.lower().strip("[]") for h in (*LOOPBACK, o.host, *o.allowed_hosts) if h}
+    app.state.token = o.token or None
     app.middleware("http")(security_headers)
     app.middleware("http")(guard)  # added last: runs first
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -251,19 +259,23 @@ async def lifespan(app: FastAPI):
 
 # ---------------------------------------------------------------------------------- errors: always JSON
 async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    """An :class:`ApiError` as its JSON answer."""
     return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """An HTTP error (404, 405, ...) as JSON."""
     return JSONResponse({"error": ERROR_CODES.get(exc.status_code, "http_error"), "detail": exc.detail},
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A request that does not match the API's schema: 422 with the validation errors."""
     return JSONResponse({"error": "invalid_request", "detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any other exception: 500 naming it."""
     return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
 
 
@@ -317,6 +329,7 @@ async def guard(request: Request, call_next):
 
 
 async def security_headers(request: Request, call_next):
+    """Security headers on every answer (nosniff, no referrer; a content policy on the page)."""
     response = await call_next(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -351,6 +364,7 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
 
 @router.get("/", include_in_schema=False)
 def index() -> FileResponse:
+    """The page."""
     return FileResponse(STATIC / "index.html", media_type="text/html")
 
 
@@ -366,6 +380,7 @@ def docs() -> HTMLResponse:
 
 @router.get("/api/info", summary="Models, bundled samples and limits")
 def info(request: Request) -> dict[str, Any]:
+    """Models, bundled samples, limits and job counts, for the page."""
     st = request.app.state
     return {"version": __version__, "models": list(st.infos.values()), "samples": sorted(_samples()),
             "max_upload_bytes": st.max_bytes, "workers": st.runner.workers, "indicators": list(INDICATORS),
@@ -377,6 +392,7 @@ def info(request: Request) -> dict[str, Any]:
 @router.post("/api/jobs", status_code=202, response_model=JobOut, responses=ERRORS, openapi_extra=UPLOAD_BODY,
              summary="Start a job from an uploaded image (or a bundled sample)")
 async def create_job(request: Request) -> JSONResponse:
+    """Store and check an upload, queue its job; 202 with the job."""
     store, max_bytes = request.app.state.store, request.app.state.max_bytes
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > max_bytes + FORM_SLACK:
@@ -412,18 +428,8 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
         raise ApiError(exc.status, exc.detail, exc.error) from None
     model, gsd = _model_and_gsd(form.fields, infos)
     kind, options = _kind_and_options(form.fields)
-    name, src = await _receive_image(form, job_dir, max_bytes)
-    images = [(name, src)]
-    if kind == "change":
-        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "an after image"))
-    elif form.files.get("image2") is not None and (form.files["image2"].size or form.files["image2"].filename) \
-            or form.fields.get("sample2", "").strip():
-        raise ApiError(400, "a second image (image2/sample2) is for change jobs: send kind=change")
-    for shown, path in images:
-        try:
-            await run_in_threadpool(check_image, path, infos[model]["bands"], shown)
-        except InputError as exc:
-            raise ApiError(400, str(exc), "unreadable_image") from None
+    images = await _receive_images(form, job_dir, max_bytes, kind, infos[model]["bands"])
+    name, src = images[0]
     zones_file, zones_name, zone_id = await _receive_zones(form, job_dir)
     if options.get("limits") or options.get("indicators"):
         if zones_file is None:
@@ -438,6 +444,23 @@ async def _receive_job(request: Request, job_id: str, job_dir: Path) -> dict[str
             "zones_name": zones_name, "zone_id": zone_id, "reference": reference, "reference_name": reference_name,
             "gsd": gsd, "kind": kind, "options": options,
             "input2": images[1][1].name if kind == "change" else None, "name2": images[1][0] if kind == "change" else None}
+
+
+async def _receive_images(form: Any, job_dir: Path, max_bytes: int, kind: str, bands: int) -> list[tuple[str, Path]]:
+    """The job's image (two for a change job: before and after), each stored and read end to end by
+    :func:`check_image`; [(name shown, path)]."""
+    images = [await _receive_image(form, job_dir, max_bytes)]
+    if kind == "change":
+        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "an after image"))
+    elif form.files.get("image2") is not None and (form.files["image2"].size or form.files["image2"].filename) \
+            or form.fields.get("sample2", "").strip():
+        raise ApiError(400, "a second image (image2/sample2) is for change jobs: send kind=change")
+    for shown, path in images:
+        try:
+            await run_in_threadpool(check_image, path, bands, shown)
+        except InputError as exc:
+            raise ApiError(400, str(exc), "unreadable_image") from None
+    return images
 
 
 def _kind_and_options(f: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -526,8 +549,7 @@ async def _receive_image(form: Any, job_dir: Path, max_bytes: int, field: str = 
     known = _samples()
     if sample not in known:
         raise ApiError(400, f"unknown sample {sample!r}; samples: {', '.join(known) or '(none bundled)'}")
-    with open(known[sample], "rb") as fh:
-        ext = sniff_image(fh.read(16))
+    ext = sniff_image_file(known[sample])
     if ext is None:
         raise ApiError(400, f"sample {sample!r} is not a GeoTIFF, PNG or JPEG image")
     src = job_dir / f"{stem}.{ext}"
@@ -572,6 +594,7 @@ async def _receive_zones(form: Any, job_dir: Path) -> tuple[str | None, str | No
 
 @router.get("/api/jobs", summary="Recent jobs, newest first")
 def list_jobs(request: Request, limit: int = 100) -> dict[str, Any]:
+    """The latest jobs with their progress and queue positions, and the counts per status."""
     store = request.app.state.store
     rows = store.list(max(1, min(limit, 1000)))
     queued = sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["created"])
@@ -585,12 +608,14 @@ def list_jobs(request: Request, limit: int = 100) -> dict[str, Any]:
 
 @router.get("/api/jobs/{job_id}", response_model=JobOut, responses=ERRORS, summary="One job with its progress and result")
 def read_job(request: Request, job_id: str) -> dict[str, Any]:
+    """One job with its progress and result."""
     return job_out(get_job(request, job_id))
 
 
 @router.post("/api/jobs/{job_id}/retry", status_code=202, response_model=JobOut, responses=ERRORS,
              summary="Queue a failed job again")
 def retry_job(request: Request, job_id: str) -> dict[str, Any]:
+    """Queue a failed job again."""
     job = get_job(request, job_id)
     if not request.app.state.store.requeue(job_id):
         raise ApiError(409, f"job {job_id} is {job['status']}; only failed jobs can be retried", "not_failed")
@@ -601,6 +626,7 @@ def retry_job(request: Request, job_id: str) -> dict[str, Any]:
 @router.get("/api/jobs/{job_id}/files/{artifact}", responses={**ERRORS, 200: {"description": "the file"}},
             summary="Download a result: " + ", ".join(ARTIFACTS))
 def download(request: Request, job_id: str, artifact: str) -> FileResponse:
+    """A result file of a finished job."""
     job = get_job(request, job_id)
     if artifact not in ARTIFACTS:
         raise ApiError(404, f"unknown result {artifact!r}; results are: {', '.join(ARTIFACTS)}")
@@ -616,32 +642,25 @@ def download(request: Request, job_id: str, artifact: str) -> FileResponse:
                         content_disposition_type="inline" if inline else "attachment")
 
 
-def serve(args: argparse.Namespace) -> int:
-    """``landseg serve``: build the app from the parsed options and run it with uvicorn."""
+def serve(options: ServeOptions) -> int:
+    """``landseg serve``: build the app from ``options`` (checked when they were built) and run it with uvicorn."""
     import uvicorn  # noqa: PLC0415 - optional
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    if args.max_upload_mb <= 0:
-        raise ConfigError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-    models = model_choices(args.model)
-    data = Path(args.data_dir) if args.data_dir else default_data_dir()
-    token = getattr(args, "token", None) or os.environ.get("LANDSEG_TOKEN") or None
-    if token is None and args.host not in LOOPBACK:
+    models = model_choices(list(options.models))
+    data = options.data_dir or default_data_dir()
+    token = options.token or os.environ.get("LANDSEG_TOKEN") or None
+    if token is None and options.host not in LOOPBACK:
         token = secrets.token_urlsafe(24)  # reachable from the network: nothing without the token
-    app = create_app(models, data, max_upload_mb=args.max_upload_mb, workers=args.workers, device=args.device,
-                     host=args.host, allowed_hosts=getattr(args, "allowed_host", None) or (), token=token,
-                     max_job_pixels=getattr(args, "max_job_pixels", None),
-                     max_job_windows=getattr(args, "max_job_windows", None),
-                     job_timeout=getattr(args, "job_timeout", None))
+    app = create_app(models, options=replace(options, data_dir=data, token=token))
     app.state.store.acquire()  # a clear message now, rather than a failed start-up inside uvicorn
     app.state.store.release()
-    if args.host not in LOOPBACK:
-        print(f"warning: listening on {args.host}: anyone who can reach this address and has the token can upload "
+    host = options.host
+    if host not in LOOPBACK:
+        print(f"warning: listening on {host}: anyone who can reach this address and has the token can upload "
               "images and read every result (there are no user accounts)", file=sys.stderr)
     print(f"landseg serve: models {', '.join(models)}; jobs and results in {data}", file=sys.stderr)
     query = f"?token={token}" if token else ""
-    print(f"open http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/{query} "
+    print(f"open http://{'[' + host + ']' if ':' in host else host}:{options.port}/{query} "
           "(API documentation at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=host, port=options.port, log_level="info")
     return 0

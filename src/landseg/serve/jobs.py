@@ -129,6 +129,7 @@ class JobStore:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
+        """Release the data folder and close the database."""
         self.release()
         with self._lock:
             self._db.close()
@@ -149,12 +150,14 @@ class JobStore:
         self._lockfile = fh
 
     def release(self) -> None:
+        """Release the data folder (closing the lock file releases the lock)."""
         fh = getattr(self, "_lockfile", None)
         if fh is not None:
             fh.close()  # closing the file releases the lock
             self._lockfile = None
 
     def job_dir(self, job_id: str) -> Path:
+        """The folder of job ``job_id`` (its upload and, under ``out/``, its results)."""
         return self.jobs_dir / job_id
 
     def recover(self) -> list[str]:
@@ -169,6 +172,7 @@ class JobStore:
         return queued
 
     def create(self, job: dict[str, Any]) -> None:
+        """Store a new job as queued."""
         row = {k: job.get(k) for k in _COLUMNS}
         row["kind"] = row["kind"] or "segment"
         row["options"] = json.dumps(row["options"] or {})
@@ -178,6 +182,7 @@ class JobStore:
                              [row[k] for k in _COLUMNS])
 
     def update(self, job_id: str, **fields: Any) -> None:
+        """Set columns of job ``job_id`` (a ``result`` is stored as strict JSON)."""
         if "result" in fields and not isinstance(fields["result"], (str, type(None))):
             fields["result"] = json.dumps(_finite(fields["result"]), default=_json_default, allow_nan=False)
         cols = ", ".join(f"{k}=?" for k in fields)
@@ -202,6 +207,7 @@ class JobStore:
         return cur.rowcount == 1
 
     def get(self, job_id: str) -> dict[str, Any] | None:
+        """Job ``job_id`` with its result and options decoded, and its queue position; None if unknown."""
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
             if row is None:
@@ -216,6 +222,7 @@ class JobStore:
         return job
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` jobs, newest first (without results)."""
         with self._lock:
             rows = [dict(r) for r in self._db.execute(
                 "SELECT id, created, started, finished, status, stage, model, name, done, total, error, kind "
@@ -223,6 +230,7 @@ class JobStore:
         return rows
 
     def counts(self) -> dict[str, int]:
+        """The number of jobs per status."""
         with self._lock:
             rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
         return {s: 0 for s in STATUSES} | {r[0]: r[1] for r in rows}
@@ -258,6 +266,7 @@ class EngineCache:
         self._lock = threading.Lock()
 
     def get(self, name: str) -> tuple[Any, Any]:
+        """The engine of model ``name``, loaded on first use."""
         with self._lock:
             if name not in self._engines:
                 self._engines[name] = load_engine(self.models[name], device=self.device)
@@ -291,6 +300,7 @@ class JobRunner:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        """Claim the data folder, requeue the jobs an earlier server left, start the workers."""
         self.store.acquire()
         for job_id in self.store.recover():
             self._queue.put(job_id)
@@ -313,6 +323,7 @@ class JobRunner:
         return not alive
 
     def submit(self, job_id: str) -> None:
+        """Queue job ``job_id``."""
         self._queue.put(job_id)
 
     def _loop(self) -> None:

@@ -47,6 +47,7 @@ class BadUpload(Exception):
 
 @dataclass
 class FilePart:
+    """A file part of an upload, stored under a name the server chose."""
     field: str
     filename: str  # as sent by the client: for display only, never a path
     path: Path
@@ -56,6 +57,7 @@ class FilePart:
 
 @dataclass
 class Form:
+    """An upload's text fields and file parts."""
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, FilePart] = field(default_factory=dict)
 
@@ -85,6 +87,90 @@ def storing(dest: Path, write: Callable[[], Any]) -> Any:
                         "try a smaller file or ask the operator to free space") from None
 
 
+class _MultipartSink:
+    """python-multipart's callbacks: file parts streamed to ``dest/upload-<field>.part``, text fields kept in
+    memory (at most :data:`MAX_FIELD_BYTES` each), the first problem kept in :attr:`error`."""
+
+    def __init__(self, dest: Path, file_fields: set[str], text_fields: set[str]) -> None:
+        self.dest, self.file_fields, self.text_fields = dest, file_fields, text_fields
+        self.form = Form()
+        self.error: BadUpload | None = None
+        self.fh: BinaryIO | None = None
+        self.tname = ""
+        self.on_part_begin()
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        """The callbacks by the names :class:`MultipartParser` calls them."""
+        names = ("on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
+                 "on_part_data", "on_part_end")
+        return {name: getattr(self, name) for name in names}
+
+    def fail(self, detail: str) -> None:
+        """Keep the first problem (a 400); the reader raises it after the chunk that caused it."""
+        if self.error is None:
+            self.error = BadUpload(400, "bad_request", detail)
+
+    def on_part_begin(self) -> None:
+        self.headers: dict[bytes, bytes] = {}
+        self.hname, self.hvalue = b"", b""
+        self.part: FilePart | None = None
+        self.fh = None
+        self.text: bytearray | None = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.hname += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.hvalue += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.hname.lower()] = self.hvalue
+        self.hname, self.hvalue = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, opts = parse_options_header(self.headers.get(b"content-disposition", b""))
+        name = opts.get(b"name", b"").decode("utf-8", "replace")
+        if name in self.form.fields or name in self.form.files:
+            return self.fail(f"field {name!r} given twice")
+        if b"filename" in opts:
+            if name not in self.file_fields:
+                return self.fail(f"unexpected file field {name!r}; file fields are {', '.join(sorted(self.file_fields))}")
+            part = FilePart(name, opts[b"filename"].decode("utf-8", "replace"), self.dest / f"upload-{name}.part")
+            self.part, self.fh = part, storing(self.dest, lambda: open(part.path, "wb"))
+            self.form.files[name] = part
+        elif name in self.text_fields:
+            self.text, self.tname = bytearray(), name
+        else:
+            self.fail(f"unexpected field {name!r}; fields are {', '.join(sorted(self.file_fields | self.text_fields))}")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        fh = self.fh
+        if fh is not None and self.part is not None:
+            if len(self.part.head) < HEAD_BYTES:
+                self.part.head += chunk[: HEAD_BYTES - len(self.part.head)]
+            self.part.size += len(chunk)
+            storing(self.dest, lambda: fh.write(chunk))
+        elif self.text is not None:
+            self.text += chunk
+            if len(self.text) > MAX_FIELD_BYTES:
+                self.fail(f"field {self.tname!r} is longer than {MAX_FIELD_BYTES} bytes")
+                self.text = None
+
+    def on_part_end(self) -> None:
+        if self.fh is not None:
+            self.close()
+        elif self.text is not None:
+            self.form.fields[self.tname] = self.text.decode("utf-8", "replace")
+            self.text = None
+
+    def close(self) -> None:
+        """Close the file part being written, if any."""
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+
 async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, max_bytes: int,
                     file_fields: set[str], text_fields: set[str]) -> Form:
     """Stream a multipart/form-data body: file parts to ``dest/upload-<field>.part``, text fields to memory.
@@ -98,72 +184,8 @@ async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, m
         return await _read_urlencoded(body, min(max_bytes, MAX_FIELD_BYTES), text_fields)
     if ctype != b"multipart/form-data" or not boundary:
         raise BadUpload(415, "unsupported_media_type", "send the upload as multipart/form-data")
-    form = Form()
-    state: dict[str, Any] = {"headers": {}, "hname": b"", "hvalue": b"", "part": None, "fh": None, "text": None}
-    errors: list[BadUpload] = []
-
-    def fail(detail: str) -> None:
-        if not errors:
-            errors.append(BadUpload(400, "bad_request", detail))
-
-    def on_part_begin() -> None:
-        state.update(headers={}, hname=b"", hvalue=b"", part=None, fh=None, text=None)
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["hname"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["hvalue"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["hname"].lower()] = state["hvalue"]
-        state["hname"], state["hvalue"] = b"", b""
-
-    def on_headers_finished() -> None:
-        _, opts = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        name = opts.get(b"name", b"").decode("utf-8", "replace")
-        if name in form.fields or name in form.files:
-            return fail(f"field {name!r} given twice")
-        if b"filename" in opts:
-            if name not in file_fields:
-                return fail(f"unexpected file field {name!r}; file fields are {', '.join(sorted(file_fields))}")
-            part = FilePart(name, opts[b"filename"].decode("utf-8", "replace"), dest / f"upload-{name}.part")
-            state["part"], state["fh"] = part, storing(dest, lambda: open(part.path, "wb"))
-            form.files[name] = part
-        elif name in text_fields:
-            state["text"] = bytearray()
-            state["tname"] = name
-        else:
-            fail(f"unexpected field {name!r}; fields are {', '.join(sorted(file_fields | text_fields))}")
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        chunk = data[start:end]
-        fh: BinaryIO | None = state["fh"]
-        if fh is not None:
-            part: FilePart = state["part"]
-            if len(part.head) < HEAD_BYTES:
-                part.head += chunk[: HEAD_BYTES - len(part.head)]
-            part.size += len(chunk)
-            storing(dest, lambda: fh.write(chunk))
-        elif state["text"] is not None:
-            state["text"] += chunk
-            if len(state["text"]) > MAX_FIELD_BYTES:
-                fail(f"field {state['tname']!r} is longer than {MAX_FIELD_BYTES} bytes")
-                state["text"] = None
-
-    def on_part_end() -> None:
-        if state["fh"] is not None:
-            state["fh"].close()
-            state["fh"] = None
-        elif state["text"] is not None:
-            form.fields[state["tname"]] = state["text"].decode("utf-8", "replace")
-            state["text"] = None
-
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    })
+    sink = _MultipartSink(dest, file_fields, text_fields)
+    parser = MultipartParser(boundary, sink.callbacks())
     received = 0
     try:
         async for chunk in body:
@@ -176,13 +198,12 @@ async def read_form(body: AsyncIterable[bytes], content_type: str, dest: Path, m
                 raise
             except Exception as exc:  # noqa: BLE001 - python-multipart raises several types
                 raise BadUpload(400, "bad_request", f"malformed multipart body: {exc}") from None
-            if errors:
-                raise errors[0]
+            if sink.error is not None:
+                raise sink.error
         parser.finalize()
     finally:
-        if state["fh"] is not None:
-            state["fh"].close()
-    return form
+        sink.close()
+    return sink.form
 
 
 async def _read_urlencoded(body: AsyncIterable[bytes], max_bytes: int, text_fields: set[str]) -> Form:
@@ -211,6 +232,12 @@ def sniff_image(head: bytes) -> str | None:
     if head[:3] == b"\xff\xd8\xff":
         return "jpg"
     return None
+
+
+def sniff_image_file(path: Path) -> str | None:
+    """:func:`sniff_image` of a file on disk (a bundled sample)."""
+    with open(path, "rb") as fh:
+        return sniff_image(fh.read(HEAD_BYTES))
 
 
 def sniff_zones(path: Path, head: bytes) -> str | None:
