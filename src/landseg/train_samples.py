@@ -21,7 +21,7 @@ from landseg.errors import InputError
 from landseg.evaluate_outputs import SAMPLES_FILE
 from landseg.inference.engine import TorchEngine
 from landseg.inference.sliding import predict_array
-from landseg.io.files import write_json_atomic
+from landseg.io.files import read_structured, write_json_atomic
 from landseg.io.raster import open_raster, read_window
 from landseg.models.checkpoint import load_checkpoint
 from landseg.views import colorize, display_rgb, write_png
@@ -37,8 +37,8 @@ def find_dataset(folder: Path, ckpt_train: dict[str, Any], dataset: str | Path |
     cfg = folder / "config.yaml"
     if cfg.exists():
         try:
-            data = yaml.safe_load(cfg.read_text()) or {}
-        except yaml.YAMLError:
+            data = read_structured(cfg) or {}
+        except (OSError, yaml.YAMLError):
             data = {}
         if isinstance(data, dict) and data.get("dataset") and Path(str(data["dataset"])).exists():
             return Path(str(data["dataset"]))
