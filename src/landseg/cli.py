@@ -310,7 +310,7 @@ def parse_when(text: str | None) -> Any:
     """``--datetime`` as an aware UTC datetime (None when not given)."""
     if text is None:
         return None
-    from landseg.mosaic import parse_datetime
+    from landseg.dates import parse_datetime
 
     try:
         return parse_datetime(text)

@@ -15,7 +15,6 @@ skipped, so a rerun after an interruption does only what is missing.
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +30,7 @@ from landseg.cluster import ClusterOptions, Throughput, map_items
 from landseg.errors import InputError
 from landseg.inference.engine import load_engine
 from landseg.inference.sliding import Region, check_window
-from landseg.io.files import check_writable_dir, clean_stale, write_text_atomic
+from landseg.io.files import check_writable_dir, clean_stale, read_lines, write_text_atomic
 from landseg.io.labels import read_class_table
 from landseg.io.raster import (
     RasterInfo,
@@ -91,16 +90,6 @@ class Mosaic:
         return pairs
 
 
-def parse_datetime(text: str) -> dt.datetime:
-    """An ISO 8601 date or date-time (``2023-05-17``, ``2023-05-17T10:30:00Z``) or a TIFF ``YYYY:MM:DD HH:MM:SS``
-    time, as an aware UTC datetime (a time without a zone is taken as UTC); :class:`ValueError` otherwise."""
-    s = text.strip()
-    if len(s) >= 19 and s[4] == ":" and s[7] == ":":  # TIFF DateTime
-        s = s[:4] + "-" + s[5:7] + "-" + s[8:]
-    when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
-
-
 def list_tiles(inputs: Sequence[str | Path]) -> list[Path]:
     """Tiles named by folders, glob patterns, list files (.txt: one path per line) or existing VRTs."""
     files: list[Path] = []
@@ -112,7 +101,7 @@ def list_tiles(inputs: Sequence[str | Path]) -> list[Path]:
                 raise InputError(f"{s}: the pattern matches no rasters")
             files += found
         elif p.suffix.lower() in (".txt", ".lst") and p.is_file():
-            lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+            lines = [ln.strip() for ln in read_lines(p) if ln.strip() and not ln.startswith("#")]
             files += [(p.parent / ln) if not Path(ln).is_absolute() else Path(ln) for ln in lines]
         elif p.suffix.lower() == ".vrt" and p.is_file():
             files += vrt_source_files(p)
@@ -305,5 +294,5 @@ def write_classes_vrt(mosaic: Mosaic, done: list[tuple[RasterInfo, MosaicTile]],
     return dst
 
 
-__all__ = ["Mosaic", "MosaicTile", "TilePredictor", "build_mosaic", "check_same_grid", "list_tiles", "parse_datetime",
+__all__ = ["Mosaic", "MosaicTile", "TilePredictor", "build_mosaic", "check_same_grid", "list_tiles",
            "predict_mosaic", "write_classes_vrt"]

@@ -42,6 +42,7 @@ from landseg.io.files import (
     clean_stale,
     file_identity,
     output_error,
+    read_structured,
     temp_dir_prefix,
     write_json_atomic,
     write_text_atomic,
@@ -445,7 +446,7 @@ def run_identity(src: Path, ckpt: Checkpoint, opts: PredictOptions, model_name: 
 def changed_since(record_path: Path, made_from: dict[str, Any]) -> str | None:
     """None when the run recorded in ``record_path`` was made from ``made_from``; else what changed (one line)."""
     try:
-        old = json.loads(record_path.read_text(encoding="utf-8")).get("made_from")
+        old = read_structured(record_path).get("made_from")
     except (OSError, ValueError, AttributeError):
         return "its predict.json is unreadable"
     if not isinstance(old, dict):

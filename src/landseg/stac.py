@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pystac
-import rasterio
-import rasterio.errors
 from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform_geom
 
+from landseg.dates import parse_datetime
+from landseg.errors import InputError
 from landseg.io.labels import read_class_table
-from landseg.io.raster import raster_info
-from landseg.mosaic import parse_datetime
+from landseg.io.raster import open_raster, raster_info
 from landseg.predict import output_paths
 
 ASSETS = {  # output key -> (media type, roles, title)
@@ -54,9 +53,9 @@ DATETIME_TAGS = ("ACQUISITION_DATETIME", "ACQUISITIONDATETIME", "ACQUISITION_DAT
 def acquisition_time(image: Path) -> tuple[dt.datetime, str] | None:
     """(time, where it was found) from the input image's metadata tags, or None."""
     try:
-        with rasterio.open(image) as ds:
+        with open_raster(image) as ds:
             tags = {k.upper(): v for k, v in ds.tags().items()}
-    except (rasterio.errors.RasterioIOError, OSError):
+    except (InputError, OSError):
         return None
     for key in DATETIME_TAGS:
         if tags.get(key):

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from landseg.classes import ClassTable
-from landseg.io.files import atomic_output
+from landseg.io.images import read_rgb, write_png
 
 OVERLAY_ALPHA = 0.45  # class colours' weight in NAME_overlay.png
 
@@ -101,16 +101,7 @@ def resize(arr: np.ndarray, shape: tuple[int, int], nearest: bool = False) -> np
     return np.asarray(Image.fromarray(arr).resize(shape[::-1], Image.NEAREST if nearest else Image.LANCZOS))
 
 
-def load_png(path: Path) -> np.ndarray:
-    """A PNG (or any image PIL reads) as an (H, W, 3) RGB array."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def write_png(arr: np.ndarray, path: Path, mode: str | None = None) -> None:
-    """Save ``arr`` as a PNG at ``path``, atomically."""
-    with atomic_output(path, suffix=".png") as tmp:
-        Image.fromarray(arr, mode).save(tmp, format="PNG")
+load_png = read_rgb  # the reports' name for reading a preview back
 
 
 def write_previews(classes: np.ndarray, image: np.ndarray, table: ClassTable, bands: Sequence[str],

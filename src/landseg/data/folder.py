@@ -7,6 +7,7 @@ from pathlib import Path
 
 from landseg.data.prepare import TileSource
 from landseg.errors import InputError
+from landseg.io.files import read_lines
 
 IMAGE_DIRS = ("images", "image", "imgs", "img", "img_dir")
 MASK_DIRS = ("masks", "mask", "labels", "label", "gt", "ann", "ann_dir", "annotations")
@@ -88,4 +89,4 @@ def read_list(path: str | Path) -> list[str]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: split list not found")
-    return [ln.split("#")[0].strip() for ln in p.read_text().splitlines() if ln.split("#")[0].strip()]
+    return [ln.split("#")[0].strip() for ln in read_lines(p) if ln.split("#")[0].strip()]

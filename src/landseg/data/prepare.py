@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.crs
-from PIL import Image
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
@@ -46,9 +45,11 @@ from landseg.io.files import (
     check_zip_member,
     clean_stale,
     free_space,
+    read_structured,
     remove_quietly,
     write_json_atomic,
 )
+from landseg.io.images import write_png
 from landseg.io.labels import label_kind, label_to_index, palette_array
 from landseg.io.raster import (
     create_raster,
@@ -324,8 +325,8 @@ def export_patches(tile_dir: Path, record: dict[str, Any], dest: Path, opts: Pre
             a = np.moveaxis(img.read(window=win), 0, -1)
             name = f"{record['id']}_{r}_{c}.png"
             mode = "RGB" if a.shape[-1] == 3 else ("RGBA" if a.shape[-1] == 4 else "L")
-            Image.fromarray(a if a.shape[-1] in (3, 4) else a[..., 0], mode).save(out_img / name)
-            Image.fromarray(lbl.read(1, window=win), "L").save(out_lbl / name)
+            write_png(a if a.shape[-1] in (3, 4) else a[..., 0], out_img / name, mode)
+            write_png(lbl.read(1, window=win), out_lbl / name, "L")
             n += 1
     return n
 
@@ -393,7 +394,7 @@ def _manifest_differences(dest: Path, sources: Sequence[TileSource], settings: d
     if not mpath.exists():
         return []
     try:
-        old = json.loads(mpath.read_text())
+        old = read_structured(mpath)
     except (OSError, json.JSONDecodeError):
         old = {}
     made = old.get("made_from")
@@ -413,7 +414,7 @@ def _tile_differences(dest: Path, src: TileSource, settings: dict[str, Any]) -> 
     if not tpath.exists():
         return [], []
     try:
-        made = json.loads(tpath.read_text()).get("made_from")
+        made = read_structured(tpath).get("made_from")
     except (OSError, json.JSONDecodeError, AttributeError):
         return [], []  # an unreadable tile.json: the tile is redone
     if made is None:
@@ -447,7 +448,7 @@ def _tile_is_done(dest: Path, src: TileSource) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        rec = json.loads(path.read_text())
+        rec = read_structured(path)
     except (OSError, json.JSONDecodeError):
         return None
     if rec.get("made_from", {}).get("sources") != source_ids(src):
@@ -544,7 +545,7 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
                 if partial else "prepare it first with `landseg prepare`")
         raise InputError(f"{mpath.parent}: not a prepared landseg dataset (no {MANIFEST}); {hint}")
     try:
-        m = json.loads(mpath.read_text())
+        m = read_structured(mpath)
     except json.JSONDecodeError as exc:
         raise InputError(f"{mpath}: corrupt manifest ({exc})") from None
     if not m.get("complete"):
@@ -578,7 +579,7 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
             continue
         tj = root / "tiles" / t["id"] / "tile.json"
         try:
-            rec = json.loads(tj.read_text())
+            rec = read_structured(tj)
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"{tj}: tile {t['id']} is listed in {MANIFEST} but its record is missing or "
                              f"unreadable ({exc}); {fix}") from None

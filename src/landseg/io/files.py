@@ -283,6 +283,20 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"{path}: not a readable JSON file ({exc})") from None
 
 
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a text file (a list of tiles or images); OSError and decoding errors pass through."""
+    return Path(path).read_text(encoding="utf-8").splitlines()
+
+
+def read_head(path: str | Path, n: int) -> bytes:
+    """The first ``n`` bytes of a file (to tell its format), reading no more; b"" when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
 def read_structured(path: str | Path) -> Any:
     """A YAML (``.yaml``/``.yml``) or else JSON file, parsed; OSError and the parser's errors pass through, for
     the caller to name what the file was for (a class table, a training config)."""

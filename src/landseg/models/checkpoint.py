@@ -23,7 +23,7 @@ from landseg import __version__
 from landseg.assets import default_model_path
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, ConfigError, LandsegError, OutputError
-from landseg.io.files import atomic_output, free_space
+from landseg.io.files import atomic_output, free_space, read_head
 from landseg.models.build import build_model, check_arch
 from landseg.models.domain import Domain, band_meaning
 
@@ -263,11 +263,7 @@ def _check_path(path: str | Path) -> Path:
 
 
 def _not_ckpt(path: Path, exc: Exception) -> str:
-    head = b""
-    try:
-        head = path.read_bytes()[:2]
-    except OSError:
-        pass
+    head = read_head(path, 2)
     pickled = head[:1] == b"\x80" or head == b"PK"
     kind = " (it looks like a pickle/torch.save file, which landseg never loads because it can run code)" if pickled else ""
     return f"{path}: not a landseg checkpoint{kind}: {exc}"
