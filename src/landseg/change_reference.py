@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from landseg.accuracy import StratifiedEstimate, StratifiedTotal, design_path, parse_reference, stratified_estimate
+from landseg.accuracy import StratifiedEstimate, StratifiedTotal, parse_reference, stratified_estimate
 from landseg.accuracy import stratified_total as _total
 from landseg.accuracy.assess import one_point_per_pixel
 from landseg.accuracy.sample import classes_at, points_on_grid
@@ -38,6 +38,7 @@ from landseg.io.files import atomic_output, read_json, write_json_atomic
 from landseg.io.labels import LabelReader, table_from_raster
 from landseg.io.points import read_points
 from landseg.io.raster import open_raster
+from landseg.layout import ChangePaths, design_path
 
 METHOD = ("Olofsson et al. (2014) stratified estimators on change strata: adjusted area of a reference category "
           "= sum_h A_h n_hj / n_h, 95 % CI = ± 1.96 sqrt(sum_h A_h² s_h² / n_h); the same per zone with the "
@@ -332,12 +333,13 @@ def assess_change(result: ChangeResult, points: str | Path) -> ChangeAccuracy:
 
 def write_change_accuracy(acc: ChangeAccuracy, out: Path) -> list[Path]:
     """transitions_adjusted.json and .csv, and with zones transitions_adjusted_zones.csv, into ``out``."""
-    paths = [out / "transitions_adjusted.json", out / "transitions_adjusted.csv"]
+    files = ChangePaths(out)
+    paths = [files.adjusted("json"), files.adjusted("csv")]
     write_json_atomic(paths[0], acc.to_dict())
     with atomic_output(paths[1]) as tmp:
         tmp.write_text(acc.format("csv", "m2"), encoding="utf-8")
     if acc.zones is not None:
-        paths.append(out / "transitions_adjusted_zones.csv")
+        paths.append(files.adjusted_zones_csv)
         header, rows = acc.zone_rows()
         write_csv(paths[2], header, iter(rows))
     return paths

@@ -50,7 +50,7 @@ from landseg import __version__, area
 from landseg.classes import ClassTable
 from landseg.data.prepare import check_tiles, load_manifest
 from landseg.errors import CheckpointError, InputError
-from landseg.evaluate_outputs import SAMPLES_FILE, write_outputs
+from landseg.evaluate_outputs import write_outputs
 from landseg.io.files import atomic_output, check_writable_dir, write_json_atomic
 from landseg.io.labels import class_map_tags
 from landseg.io.raster import (
@@ -63,6 +63,7 @@ from landseg.io.raster import (
     read_window,
 )
 from landseg.io.styles import write_raster_style
+from landseg.layout import EvaluatePaths, RunPaths
 from landseg.metrics import (
     clutter_indices,
     confusion_matrix,
@@ -78,6 +79,7 @@ from landseg.models.sliding import (
     sliding_window,
     write_blocks,
 )
+from landseg.results import EvaluateResult
 from landseg.views import (
     colorize,
     display_rgb,
@@ -246,11 +248,10 @@ def evaluate_tiles(
     return cm, nll, npx
 
 
-def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out_dir: Path,
+def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out: EvaluatePaths,
                  size: int) -> dict[str, str]:
     """Downsampled preview (class colours), overlay and truth PNGs of one tile, for reports."""
-    tid = tile["id"]
-    paths = {k: out_dir / f"{tid}_{k}.png" for k in ("preview", "overlay", "truth")}
+    paths = out.tile_views(tile["id"])
     with open_raster(root / tile["files"]["image"]) as img:
         h, w = preview_shape(img.height, img.width, size)
         image = read_window(img, None, out_shape=(img.count, h, w), resampling=Resampling.average)
@@ -258,7 +259,7 @@ def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_pat
     write_previews(cls, image, ckpt.class_table, ckpt.bands, paths["preview"], paths["overlay"])
     truth = read_resampled(root / tile["files"]["label"], (h, w))
     write_png(colorize(truth, ckpt.class_table), paths["truth"])
-    return {k: str(p.relative_to(out_dir.parent)) for k, p in paths.items()}
+    return {k: str(p.relative_to(out.out_dir)) for k, p in paths.items()}
 
 
 def evaluate_model(
@@ -278,7 +279,7 @@ def evaluate_model(
     write_maps: bool = True,
     preview_size: int = 1024,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> EvaluateResult:
     """Evaluate ``model`` on the ``split`` tiles of a prepared ``dataset``; write results to ``out``.
 
     Args:
@@ -291,8 +292,8 @@ def evaluate_model(
         write_maps: write the predicted class map and preview PNGs of every tile.
 
     Returns:
-        The ``metrics.json`` content: ``variants`` (the four protocol variants' metrics),
-        ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
+        The ``metrics.json`` content (:class:`~landseg.results.EvaluateResult`): ``variants`` (the four
+        protocol variants' metrics), ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
     """
     check_window(window, overlap, batch_size)
     t0 = time.perf_counter()
@@ -316,38 +317,38 @@ def evaluate_model(
         fn = lambda b: tta_call(engine, b)  # noqa: E731
     out_dir = check_writable_dir(out) if out is not None else None
     if out_dir is not None and write_maps:
-        (out_dir / "tiles").mkdir(exist_ok=True)
+        EvaluatePaths(out_dir).tiles_dir.mkdir(exist_ok=True)
     cms, per_tile_cm, true_m2, pred_m2, pixel_areas, views = _run_tiles(
         fn, ckpt, root, records, refs, out_dir if write_maps else None, preview_size,
         desc=f"evaluate {split}", window=window, overlap=overlap, batch_size=batch_size, progress=progress)
     variants = variant_metrics(cms, table)
     areas = _area_summary(cms["full"], true_m2, pred_m2, pixel_areas, table.names)
     per_tile = _per_tile_rows(per_tile_cm, table)
-    result = {
-        "format": FORMAT,
-        "landseg_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": model_name,
-        "dataset": str(root),
-        "dataset_name": manifest.get("dataset"),
-        "split": split if not tiles else "tiles",
-        "tiles": [t["id"] for t in records],
-        "class_table": table.to_dict(),
-        "references": refs,
-        "options": {"window": window, "overlap": overlap, "batch_size": batch_size, "tta": tta,
-                    "device": device, "precision": precision},
-        "protocol": ("global confusion matrices over whole tiles predicted with the sliding-window engine; "
-                     "'without clutter' leaves clutter out of mean F1, mIoU and fwIoU (OA counts every pixel); "
-                     "the eroded reference ignores class boundaries (ISPRS noBoundary labels)"),
-        "variants": variants,
-        "confusion": {r: cm.tolist() for r, cm in cms.items()},
-        "areas": areas,
-        "per_tile": per_tile,
-        "tile_confusion": {tid: {r: cm.tolist() for r, cm in tcm.items()} for tid, tcm in per_tile_cm.items()},
-        "views": views,
-        "notes": notes,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    result = EvaluateResult(
+        format=FORMAT,
+        landseg_version=__version__,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        model=model_name,
+        dataset=str(root),
+        dataset_name=manifest.get("dataset"),
+        split=split if not tiles else "tiles",
+        tiles=[t["id"] for t in records],
+        class_table=table.to_dict(),
+        references=refs,
+        options={"window": window, "overlap": overlap, "batch_size": batch_size, "tta": tta,
+                 "device": device, "precision": precision},
+        protocol=("global confusion matrices over whole tiles predicted with the sliding-window engine; "
+                  "'without clutter' leaves clutter out of mean F1, mIoU and fwIoU (OA counts every pixel); "
+                  "the eroded reference ignores class boundaries (ISPRS noBoundary labels)"),
+        variants=variants,
+        confusion={r: cm.tolist() for r, cm in cms.items()},
+        areas=areas,
+        per_tile=per_tile,
+        tile_confusion={tid: {r: cm.tolist() for r, cm in tcm.items()} for tid, tcm in per_tile_cm.items()},
+        views=views,
+        notes=notes,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     if out_dir is not None:
         write_outputs(result, out_dir)
     return result
@@ -366,7 +367,7 @@ def _run_tiles(fn, ckpt: Checkpoint, root: Path, records: list[dict[str, Any]], 
     views: dict[str, dict[str, str]] = {}
     for t in tqdm(records, desc=desc, unit="tile", disable=not progress or None):
         tid = t["id"]
-        classes_path = maps_dir / "tiles" / f"{tid}_classes.tif" if maps_dir is not None else None
+        classes_path = EvaluatePaths(maps_dir).tile(tid).classes if maps_dir is not None else None
         tile_cms = evaluate_tile(fn, ckpt, root, t, refs, classes_path=classes_path, progress=progress,
                                  extra_tags={"LANDSEG_TILE": tid, "LANDSEG_DATASET": str(root)}, **sliding)
         per_tile_cm[tid] = tile_cms
@@ -381,7 +382,7 @@ def _run_tiles(fn, ckpt: Checkpoint, root: Path, records: list[dict[str, Any]], 
             true_m2 += full.sum(axis=1) * px_m2
             pred_m2 += full.sum(axis=0) * px_m2
         if classes_path is not None and preview_size:
-            views[tid] = _write_views(ckpt, root, t, classes_path, maps_dir / "tiles", preview_size)
+            views[tid] = _write_views(ckpt, root, t, classes_path, EvaluatePaths(maps_dir), preview_size)
     return cms, per_tile_cm, (true_m2 if have_m2 else None), (pred_m2 if have_m2 else None), pixel_areas, views
 
 
@@ -425,7 +426,7 @@ def find_dataset(folder: Path, ckpt_train: dict[str, Any], dataset: str | Path |
     for key in ("dataset_root", "dataset_path"):
         if ckpt_train.get(key) and Path(ckpt_train[key]).exists():
             return Path(ckpt_train[key])
-    cfg = folder / "config.yaml"
+    cfg = RunPaths(folder).config
     if cfg.exists():
         try:
             data = yaml.safe_load(cfg.read_text()) or {}
@@ -466,7 +467,7 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
     can be made). Returns that content; None for a run without a checkpoint.
     """
     folder = Path(run)
-    ckpt_path = next((folder / f for f in ("best.safetensors", "last.safetensors") if (folder / f).exists()), None)
+    ckpt_path = RunPaths(folder).checkpoint()
     if ckpt_path is None:
         return None
     ckpt = load_checkpoint(ckpt_path)
@@ -484,7 +485,7 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
         return _write_samples(folder, {"note": f"{root}: no validation or test tiles to sample from"})
     engine = TorchEngine(ckpt, device)
     win = max(engine.multiple, (256 // engine.multiple) * engine.multiple)
-    out = (folder / SAMPLES_FILE).parent
+    out = RunPaths(folder).samples_dir
     out.mkdir(exist_ok=True)
     entries = []
     for i, (t, r, c, s) in enumerate(sample_windows(manifest, ids, n, 512)):
@@ -495,7 +496,7 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
         pred = predict_array(img, engine, table.num_classes, window=win, overlap=win // 4)
         valid = truth < table.num_classes
         acc = float((pred[valid] == truth[valid]).mean()) if valid.any() else None
-        files = {k: f"{i}_{k}.png" for k in ("image", "prediction", "truth")}
+        files = {k: RunPaths(folder).sample_png(i, k).name for k in ("image", "prediction", "truth")}
         for k, arr in (("image", display_rgb(img, ckpt.bands)), ("prediction", colorize(pred, table)),
                        ("truth", colorize(truth, table))):
             write_png(arr, out / files[k])
@@ -505,8 +506,8 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
 
 
 def _write_samples(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
-    (folder / SAMPLES_FILE).parent.mkdir(exist_ok=True)
-    write_json_atomic(folder / SAMPLES_FILE, data)
+    RunPaths(folder).samples_dir.mkdir(exist_ok=True)
+    write_json_atomic(RunPaths(folder).samples_json, data)
     return data
 
 

@@ -41,6 +41,7 @@ from landseg.io.styles import (
     write_gpkg_styles,
 )
 from landseg.io.vector import vector_output, write_features
+from landseg.layout import ChangePaths
 
 GREEN_THRESHOLD, CANOPY_THRESHOLD = 0.45, 0.10
 VERDICTS = (("loss", (215, 48, 39)), ("no significant change", (230, 230, 230)), ("gain", (26, 152, 80)),
@@ -217,9 +218,9 @@ def green_monitoring(before: str | Path, after: str | Path, zones: str | Path, o
         if short:
             notes.append(f"{short} zones have too few labelled points for an error-adjusted change (see note column)")
     result = GreenResult(res, cols, sample is not None, notes)
-    out = Path(out_dir)
-    result.outputs = [result.write(out / "green.csv", "csv"), result.write(out / "green.json", "json"),
-                      result.write_vector(out / "green.gpkg")]
+    files = ChangePaths(Path(out_dir))
+    result.outputs = [result.write(files.green("csv"), "csv"), result.write(files.green("json"), "json"),
+                      result.write_vector(files.green("gpkg"))]
     return result
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from landseg import area
-from landseg.accuracy import accuracy_path, assess_accuracy
+from landseg.accuracy import assess_accuracy
 from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2
 from landseg.area.partial import zonal_areas_by_region
 from landseg.cluster import ClusterOptions
 from landseg.errors import ConfigError, OutputError
 from landseg.io.labels import table_with_roles
+from landseg.layout import PredictPaths
 from landseg.parcels import calibrate_parcels, read_fee_tiers
 
 __all__ = ["AreaRequest", "format_reports", "measure_areas"]
@@ -82,7 +83,7 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
         acc = assess_accuracy(classmap, req.reference, t, gsd=gsd)
         reports.append(("accuracy", acc))
         try:  # kept beside the class map for `landseg report`; a read-only map folder is no reason to fail
-            note(f"wrote {acc.write(accuracy_path(classmap), 'json', units)} (shown by landseg report)")
+            note(f"wrote {acc.write(PredictPaths.from_classes(classmap).accuracy(), 'json', units)} (shown by landseg report)")
         except OutputError as exc:
             note(f"note: accuracy not kept beside the class map for `landseg report` ({exc})")
     elif req.truth:

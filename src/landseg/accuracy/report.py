@@ -21,15 +21,6 @@ from landseg.area.tables import (
 )
 from landseg.classes import ClassTable
 
-
-def accuracy_path(classmap: str | Path) -> Path:
-    """Where the accuracy of a class map is kept beside it, for the HTML report:
-    ``NAME_classes.tif`` (a predict output) -> ``NAME_accuracy.json``, else ``STEM_accuracy.json``."""
-    p = Path(classmap)
-    stem = p.stem.removesuffix("_classes")
-    return p.with_name(f"{stem}_accuracy.json")
-
-
 METHOD = ("stratified estimators of Olofsson et al. (2014): error matrix in area proportions "
           "p_ij = W_i n_ij / n_i; error-adjusted area = A_tot p_.j, 95 % CI = ± 1.96 S(p_.j) A_tot; accuracies: "
           "± 1.96 S clipped to 0-100 %, or Wilson score intervals of the sample counts where S is 0 (an estimate "

@@ -30,12 +30,7 @@ from landseg.io.labels import LabelReader, change_table, table_from_raster
 from landseg.io.points import read_points, reproject_xy, write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
 from landseg.io.styles import LayerStyle, categorized_qml, categorized_sld, value_map_xml
-
-
-def design_path(points: str | Path) -> Path:
-    """The design sidecar of a point file: ``points.gpkg`` -> ``points_design.json``."""
-    p = Path(points)
-    return p.with_name(p.stem + "_design.json")
+from landseg.layout import design_path
 
 
 def class_strips(reader: LabelReader, strip_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -270,4 +265,4 @@ def points_on_grid(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray, crs
     return row, col
 
 
-__all__ = ["SampleDesign", "class_strips", "classes_at", "design_path", "draw_sample", "pixel_of", "points_on_grid"]
+__all__ = ["SampleDesign", "class_strips", "classes_at", "draw_sample", "pixel_of", "points_on_grid"]

@@ -57,8 +57,9 @@ from landseg.io.raster import (
     tiled_profile,
     verify_raster,
 )
+from landseg.layout import DATASET_MANIFEST, DatasetPaths
+from landseg.results import DatasetManifest
 
-MANIFEST = "dataset.json"
 STRIP = 512  # rows processed at a time: bounded memory for any tile size
 SPLITS = ("train", "val", "test")
 
@@ -161,7 +162,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
     for path in (src.image, src.label, src.label_eroded):  # zip members: CRC-checked, GDAL does not
         if path is not None:
             check_zip_member(path)
-    tile_dir = dest / "tiles" / src.tile_id
+    tile_dir = DatasetPaths(dest).tile_dir(src.tile_id)
     tile_dir.mkdir(parents=True, exist_ok=True)
     with open_raster(src.image) as img:
         _check_image(img, src, opts)
@@ -259,7 +260,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
     }
     if opts.export_patches:
         record["patches"] = export_patches(tile_dir, record, dest, opts)
-    write_json_atomic(tile_dir / "tile.json", record)
+    write_json_atomic(DatasetPaths(dest).tile_record(src.tile_id), record)
     return record
 
 
@@ -356,7 +357,7 @@ def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions)
     """
     settings = recipe(opts)
     diffs: list[str] = []
-    mpath = dest / MANIFEST
+    mpath = DatasetPaths(dest).manifest
     if mpath.exists():
         try:
             old = json.loads(mpath.read_text())
@@ -364,14 +365,14 @@ def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions)
             old = {}
         made = old.get("made_from")
         if made is None:
-            diffs.append(f"{MANIFEST} was written by a landseg that did not record its settings")
+            diffs.append(f"{DATASET_MANIFEST} was written by a landseg that did not record its settings")
         else:
             diffs += _differences(made.get("settings", {}), settings)
             gone = sorted(set(made.get("sources", {})) - {s.tile_id for s in sources})
             if gone:
                 diffs.append(f"{len(gone)} tiles of the earlier dataset are not in this source: {', '.join(gone[:5])}")
     for src in sources:
-        tpath = dest / "tiles" / src.tile_id / "tile.json"
+        tpath = DatasetPaths(dest).tile_record(src.tile_id)
         if not tpath.exists():
             continue
         try:
@@ -396,7 +397,7 @@ def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions)
 
 def _tile_is_done(dest: Path, src: TileSource) -> dict[str, Any] | None:
     """The tile's record if it is finished (after :func:`check_reuse`, its settings and sources match)."""
-    path = dest / "tiles" / src.tile_id / "tile.json"
+    path = DatasetPaths(dest).tile_record(src.tile_id)
     if not path.exists():
         return None
     try:
@@ -427,7 +428,7 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
         raise InputError("no tiles to prepare")
     dest = check_writable_dir(dest)
     clean_stale(dest)  # temp files of an earlier run that was killed (kill -9, power loss)
-    manifest_path = dest / MANIFEST
+    manifest_path = DatasetPaths(dest).manifest
     dup = {s.tile_id for s in sources if sum(t.tile_id == s.tile_id for t in sources) > 1}
     if dup:
         raise InputError(f"duplicate tile ids: {sorted(dup)}")
@@ -461,26 +462,26 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
     }
     crss = sorted({r["crs"] for r in records if r["crs"]})
     pss = sorted({tuple(r["pixel_size"]) for r in records if r["pixel_size"]})
-    manifest = {
-        "landseg_version": __version__,
-        "format": 1,
-        "complete": True,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "dataset": opts.dataset,
-        "class_table": opts.table.to_dict(),
-        "bands": list(opts.bands),
-        "band_count": nb.pop(),
-        "mean": mean,
-        "std": std,
-        "crs": crss[0] if len(crss) == 1 else (crss or None),
-        "pixel_size": list(pss[0]) if len(pss) == 1 else ([list(p) for p in pss] or None),
-        "split": {s: [r["id"] for r in records if r["split"] == s] for s in SPLITS},
-        "split_info": opts.split_info,
-        "class_pixel_counts": counts,
-        "has_eroded_labels": all("label_eroded" in r["files"] for r in records),
-        "tiles": [{k: v for k, v in r.items() if k not in ("band_hist", "made_from")} for r in records],
-        "made_from": {"settings": recipe(opts), "sources": {r["id"]: r["made_from"]["sources"] for r in records}},
-    }
+    manifest = DatasetManifest(
+        landseg_version=__version__,
+        format=1,
+        complete=True,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        dataset=opts.dataset,
+        class_table=opts.table.to_dict(),
+        bands=list(opts.bands),
+        band_count=nb.pop(),
+        mean=mean,
+        std=std,
+        crs=crss[0] if len(crss) == 1 else (crss or None),
+        pixel_size=list(pss[0]) if len(pss) == 1 else ([list(p) for p in pss] or None),
+        split={s: [r["id"] for r in records if r["split"] == s] for s in SPLITS},
+        split_info=opts.split_info,
+        class_pixel_counts=counts,
+        has_eroded_labels=all("label_eroded" in r["files"] for r in records),
+        tiles=[{k: v for k, v in r.items() if k not in ("band_hist", "made_from")} for r in records],
+        made_from={"settings": recipe(opts), "sources": {r["id"]: r["made_from"]["sources"] for r in records}},
+    ).to_dict()
     write_json_atomic(manifest_path, manifest)
     return manifest
 
@@ -488,14 +489,14 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
 def load_manifest(path: str | Path) -> dict[str, Any]:
     """Read a prepared dataset's manifest, refusing missing or incomplete datasets."""
     path = Path(path)
-    mpath = path / MANIFEST if path.is_dir() or not path.suffix else path
+    mpath = path / DATASET_MANIFEST if path.is_dir() or not path.suffix else path
     if not mpath.parent.exists():
         raise InputError(f"{mpath.parent}: dataset folder not found")
     if not mpath.exists():
         partial = (mpath.parent / "tiles").exists()
         hint = ("it looks like an interrupted prepare; run `landseg prepare` again to finish it"
                 if partial else "prepare it first with `landseg prepare`")
-        raise InputError(f"{mpath.parent}: not a prepared landseg dataset (no {MANIFEST}); {hint}")
+        raise InputError(f"{mpath.parent}: not a prepared landseg dataset (no {DATASET_MANIFEST}); {hint}")
     try:
         m = json.loads(mpath.read_text())
     except json.JSONDecodeError as exc:
@@ -529,17 +530,17 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
     for t in manifest["tiles"]:
         if tiles is not None and t["id"] not in tiles:
             continue
-        tj = root / "tiles" / t["id"] / "tile.json"
+        tj = DatasetPaths(root).tile_record(t["id"])
         try:
             rec = json.loads(tj.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{tj}: tile {t['id']} is listed in {MANIFEST} but its record is missing or "
+            raise InputError(f"{tj}: tile {t['id']} is listed in {DATASET_MANIFEST} but its record is missing or "
                              f"unreadable ({exc}); {fix}") from None
         if rec.get("id") != t["id"] or (settings is not None and (rec.get("made_from") or {}).get("settings") != settings):
-            raise InputError(f"{tj}: this tile was prepared with other settings than {MANIFEST} records; {fix}")
+            raise InputError(f"{tj}: this tile was prepared with other settings than {DATASET_MANIFEST} records; {fix}")
         with open_raster(root / t["files"]["image"], remedy=fix) as ds:
             if ds.count != manifest["band_count"] or (ds.width, ds.height) != (t["width"], t["height"]):
-                raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
+                raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {DATASET_MANIFEST} lists "
                                  f"{manifest['band_count']} bands of {t['width']}x{t['height']}; {fix}")
             try:
                 for row in range(0, ds.height, STRIP):
