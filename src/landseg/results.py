@@ -7,18 +7,18 @@ instead of indexing dicts by keys they guess.
 * :class:`DatasetManifest`: ``dataset.json`` of a prepared dataset.
 
 The nested parts (metrics per variant, area tables, tile records) stay the plain JSON-shaped values their
-owners (:mod:`landseg.metrics`, :mod:`landseg.area`) define. Pure: no numpy, no torch.
+owners (:mod:`landseg.metrics`, :mod:`landseg.area`) define. No torch, no rasters.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from landseg.errors import InputError
+from landseg.io.files import read_json
 
 T = TypeVar("T")
 
@@ -34,10 +34,7 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 def _read(cls: type[T], path: str | Path) -> T:
     """``cls`` from the JSON file ``path``; a missing or unreadable file is one clear :class:`InputError`."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read JSON ({exc})") from None
+    data = read_json(path)
     try:
         return _from_dict(cls, data)
     except InputError as exc:

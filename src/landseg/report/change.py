@@ -9,6 +9,7 @@ import numpy as np
 
 from landseg.classes import ClassTable
 from landseg.errors import InputError
+from landseg.io.files import read_json
 from landseg.layout import ChangePaths
 from landseg.report.page import (
     Page,
@@ -19,7 +20,6 @@ from landseg.report.page import (
     is_finite,
     legend,
     read_classes,
-    read_json,
     table_of_raster,
 )
 from landseg.report.planning import adjusted_section, green_section

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from landseg.errors import InputError
-from landseg.io.files import atomic_output
+from landseg.io.files import atomic_output, read_json
 from landseg.layout import RunPaths, class_maps
 from landseg.report.change import change_report, is_change_folder
 from landseg.report.evaluate import evaluate_report
-from landseg.report.page import read_json
 from landseg.report.predict import predict_report
 from landseg.report.train import train_report
 

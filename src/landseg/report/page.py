@@ -7,7 +7,6 @@ import base64
 import datetime as _dt
 import html
 import io
-import json
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -20,7 +19,6 @@ from rasterio.enums import ColorInterp, Resampling
 
 from landseg import __version__, area
 from landseg.classes import ClassTable
-from landseg.errors import InputError
 from landseg.io.raster import open_raster, reading
 from landseg.views import (
     fit,
@@ -30,13 +28,6 @@ from landseg.views import (
 )
 
 MAX_ZONE_ROWS = 500
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read JSON ({exc})") from None
 
 
 # ============================================================================ small helpers

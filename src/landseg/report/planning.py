@@ -8,7 +8,8 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from landseg.report.page import MAX_ZONE_ROWS, Page, cell, esc, fmt_num, fmt_pct, read_json
+from landseg.io.files import read_json
+from landseg.report.page import MAX_ZONE_ROWS, Page, cell, esc, fmt_num, fmt_pct
 
 VERDICT_STYLE = {"loss": "#d73027", "gain": "#1a9850", "no significant change": "#888", "too few points": "#aaa"}
 

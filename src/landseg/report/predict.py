@@ -11,6 +11,7 @@ import numpy as np
 from landseg import area
 from landseg.classes import ClassTable
 from landseg.errors import InputError, LandsegError
+from landseg.io.files import read_json
 from landseg.io.labels import CLASS_TABLE_TAG
 from landseg.io.raster import open_raster
 from landseg.layout import PredictPaths, class_maps
@@ -25,7 +26,6 @@ from landseg.report.page import (
     is_finite,
     read_classes,
     read_image,
-    read_json,
     table_of_raster,
     truth_table,
     viewer,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from landseg.classes import ClassTable
+from landseg.io.files import read_json
 from landseg.layout import RunPaths
 from landseg.report.page import (
     Page,
@@ -18,7 +19,6 @@ from landseg.report.page import (
     legend,
     panels,
     per_class_table,
-    read_json,
 )
 from landseg.views import (
     load_png,
