@@ -154,6 +154,26 @@ class GreenResult(Report):
         return out
 
 
+def _adjusted_columns(res: ChangeResult, sample: ChangeSample, prefix: str, role: str,
+                      mapped: list[float | None]) -> dict[str, list[Any]]:
+    """The error-adjusted change of one measure per zone from a filled change sample: estimate, 95 % bounds, the
+    mapped change beside it and the verdict (for ``green``, also the points and the too-few-points note)."""
+    assert res.zones is not None
+    y = role_change(res.table, role, sample.before, sample.after, exclude_unknown=False)
+    est = [sample.total(y, sample.strata.aggregate(z.m2), zone=i) for i, z in enumerate(res.zones)]
+    cols: dict[str, list[Any]] = {
+        f"{prefix}_change_m2": [t.value if math.isfinite(t.value) and m is not None else None for t, m in zip(est, mapped)],
+        f"{prefix}_change_m2_low": [t.low if math.isfinite(t.low) else None for t in est],
+        f"{prefix}_change_m2_high": [t.high if math.isfinite(t.high) else None for t in est],
+        f"{prefix}_change_mapped_m2": mapped,
+        f"{prefix}_verdict": [verdict(t.low, t.high) if m is not None else None for t, m in zip(est, mapped)],
+    }
+    if prefix == "green":
+        cols["points"] = [int(np.sum(sample.zone == i)) for i in range(len(res.zones))]
+        cols["note"] = [too_few_note(sample.strata, t.short) if t.short else "" for t in est]
+    return cols
+
+
 def green_monitoring(before: str | Path, after: str | Path, zones: str | Path, out_dir: str | Path, *,
                      zone_id: str | None = None, table: str | Path | ClassTable | None = None,
                      gsd: float | None = None, reference: str | Path | None = None,
@@ -192,17 +212,7 @@ def green_monitoring(before: str | Path, after: str | Path, zones: str | Path, o
         if sample is None:
             cols[f"{prefix}_change_m2"] = mapped
         else:
-            y = role_change(tbl, role, sample.before, sample.after, exclude_unknown=False)
-            est = [sample.total(y, sample.strata.aggregate(z.m2), zone=i) for i, z in enumerate(res.zones)]
-            cols[f"{prefix}_change_m2"] = [t.value if math.isfinite(t.value) and m is not None else None
-                                           for t, m in zip(est, mapped)]
-            cols[f"{prefix}_change_m2_low"] = [t.low if math.isfinite(t.low) else None for t in est]
-            cols[f"{prefix}_change_m2_high"] = [t.high if math.isfinite(t.high) else None for t in est]
-            cols[f"{prefix}_change_mapped_m2"] = mapped
-            cols[f"{prefix}_verdict"] = [verdict(t.low, t.high) if m is not None else None for t, m in zip(est, mapped)]
-            if prefix == "green":
-                cols["points"] = [int(np.sum(sample.zone == i)) for i in range(len(res.zones))]
-                cols["note"] = [too_few_note(sample.strata, t.short) if t.short else "" for t in est]
+            cols.update(_adjusted_columns(res, sample, prefix, role, mapped))
         cols[f"{prefix}_change_pct"] = [100 * d / x if x > 0 and d is not None else None
                                         for d, x in zip(cols[f"{prefix}_change_m2"], b)]
         cols[f"{prefix}_above_{round(thr * 100)}_before"] = [None if s is None else s > thr

@@ -49,6 +49,15 @@ class AreaRequest:
     fee_tiers: str | Path | None = None
     roles: list[str] | None = None
 
+    def check(self) -> None:
+        """Refuse options that need another: indicators, limits and ``--ray`` need zones; fee tiers need indicators."""
+        if (self.indicators or self.limits) and not self.zones:
+            raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
+        if self.cluster is not None and not self.zones:
+            raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
+        if self.fee_tiers and not self.indicators:
+            raise ConfigError("--fee-tiers needs --zones FILE --indicators (the parcels whose sealed area is tiered)")
+
 
 def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
                   note: Callable[[str], None] = print) -> list[tuple[str, Any]]:
@@ -57,12 +66,7 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
     A reference sample's accuracy is also kept beside the class map (``NAME_accuracy.json``) for
     ``landseg report``; a folder that cannot be written only skips that (``note`` says so).
     """
-    if (req.indicators or req.limits) and not req.zones:
-        raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
-    if req.cluster is not None and not req.zones:
-        raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
-    if req.fee_tiers and not req.indicators:
-        raise ConfigError("--fee-tiers needs --zones FILE --indicators (the parcels whose sealed area is tiered)")
+    req.check()
     tiers = read_fee_tiers(req.fee_tiers) if req.fee_tiers else None
     t, gsd, cls, uti = table_with_roles(classmap, req.table, req.roles), req.gsd, req.classes, req.unknown_to_ignore
     reports: list[tuple[str, Any]] = []
