@@ -64,6 +64,7 @@ from landseg.views import preview_shape
 
 
 def transition_name(table: ClassTable, code: int) -> str:
+    """``from->to`` of a transition code (from * k + to)."""
     k = table.num_classes
     return f"{table.names[code // k]}->{table.names[code % k]}"
 
@@ -109,6 +110,7 @@ def transition_table(table: ClassTable) -> ClassTable:
 
 @dataclass
 class ZoneChange:
+    """The transitions inside one zone: pixel counts and m² per (from, to)."""
     zone_id: Any
     pixels: np.ndarray  # (K, K)
     m2: np.ndarray  # (K, K)
@@ -134,13 +136,16 @@ class ChangeResult(Report):
 
     @property
     def transition_map(self) -> Path:
+        """The transition map GeoTIFF written first."""
         return self.outputs[0]
 
     @property
     def changed_m2(self) -> float:
+        """Area that changed class (off the diagonal)."""
         return float(self.m2.sum() - np.trace(self.m2))
 
     def headline(self) -> dict[str, dict[str, float | None]]:
+        """The role-level change figures (:func:`role_figures`)."""
         return role_figures(self.table, self.m2)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -162,6 +167,7 @@ class ChangeResult(Report):
         return f"Change from {Path(self.before).name} to {Path(self.after).name}", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``transitions.json``)."""
         names = list(self.table.names)
         d: dict[str, Any] = {
             "before": self.before, "after": self.after, "class_table": self.table.name, "classes": names,
@@ -417,6 +423,7 @@ def _long_rows(table: ClassTable, pixels: np.ndarray, m2: np.ndarray) -> Iterato
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterator[list[Any]]) -> None:
+    """A CSV file written atomically, with the project's one float rounding."""
     text = csv_text(header, rows)  # one float rounding for every CSV (landseg.io.csvfile)
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

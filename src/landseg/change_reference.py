@@ -95,6 +95,7 @@ class ChangeSample:
         return _total(np.asarray(y)[sel], self.stratum[sel], stratum_area)
 
     def zone_counts(self, n_zones: int) -> np.ndarray:
+        """Labelled points per zone."""
         z = self.zone[self.zone >= 0]
         return np.bincount(z, minlength=n_zones)[:n_zones]
 
@@ -219,6 +220,7 @@ class ChangeAccuracy(Report):
 
     @property
     def pixel_area(self) -> str:
+        """How the pixel area was found (the change result's)."""
         return self.change.pixel_area
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -244,6 +246,7 @@ class ChangeAccuracy(Report):
         return self.notes + self.sample.notes + self.estimate.notes
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``transitions_adjusted.json``)."""
         e, names = self.estimate, self.sample.strata.names
         d: dict[str, Any] = {
             "unit": self.unit, "method": METHOD, "strata": self.sample.strata.to_dict(),
@@ -283,6 +286,7 @@ def _head(mapped: float, t: StratifiedTotal) -> dict[str, Any]:
 
 
 def too_few_note(cs: ChangeStrata, short: list[int]) -> str:
+    """The note for a zone whose strata have too few labelled points."""
     names = cs.names
     return (f"too few points: {', '.join(names[i] for i in short[:5])}{' …' if len(short) > 5 else ''} "
             "have area in the zone but fewer than 2 labelled points in it")

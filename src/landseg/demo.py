@@ -26,6 +26,7 @@ from landseg.vectorize import vectorize
 
 
 def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: int = 512, echo=print) -> dict[str, Any]:
+    """Segment the bundled sample, measure it, vectorize a real label crop and write the HTML report."""
     t0 = time.perf_counter()
     out = check_writable_dir(out)
     engine, ckpt = load_engine(model)

@@ -68,6 +68,7 @@ class GreenResult(Report):
 
     @property
     def pixel_area(self) -> str:
+        """How the pixel area was found (the change result's)."""
         return self.change.pixel_area
 
     def _cols(self) -> list[tuple[str, str]]:
@@ -91,6 +92,7 @@ class GreenResult(Report):
 
     @property
     def id_name(self) -> str:
+        """The zone id column's name."""
         return next(iter(self.columns))
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -108,6 +110,7 @@ class GreenResult(Report):
                 f"{Path(self.change.after).name}", cols, rows, footer)
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``green.json``)."""
         n = len(self.columns[self.id_name])
         zones = [{c: (finite(v) if isinstance(v, float) else v) for c, v in ((c, self.columns[c][i]) for c in self.columns)}
                  for i in range(n)]
@@ -143,6 +146,7 @@ class GreenResult(Report):
         return path
 
     def styles(self, layer: str) -> list[LayerStyle]:
+        """The QGIS/SLD styles of the zones layer: shares after, and verdicts with a sample."""
         ranges = graduated_breaks((0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 1.0))
         out = [LayerStyle(f"{m}_share_after", graduated_qml(f"{m}_share_after", ranges),
                           graduated_sld(layer, f"{m}_share_after", ranges), not self.adjusted and m == "green",

@@ -85,15 +85,19 @@ class AccuracyResult(Report):
         return render_table(fmt, cols, rows, title="Error matrix in estimated area proportions")  # type: ignore[arg-type]
 
     def all_notes(self) -> list[str]:
+        """This result's notes and the estimator's."""
         return self.notes + self.estimate.notes
 
     def to_text(self, units: str = "m2", notes: bool = True) -> str:
+        """The table as text, then the error matrix."""
         return super().to_text(units, notes) + "\n" + self.error_matrix_text("table")
 
     def to_markdown(self, units: str = "m2", notes: bool = True) -> str:
+        """The table as Markdown, then the error matrix."""
         return super().to_markdown(units, notes) + "\n" + self.error_matrix_text("markdown")
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``NAME_accuracy.json``)."""
         e = self.estimate
         px = self._px
         classes = []

@@ -70,9 +70,11 @@ class SampleDesign:
 
     @property
     def names(self) -> list[str]:
+        """The strata names: the classes, or the change strata."""
         return self.change.names if self.change else list(self.table.names)
 
     def to_dict(self) -> dict[str, Any]:
+        """The design sidecar's JSON object (``points_design.json``)."""
         names = self.names
         extra = {"change": self.change.to_dict()} if self.change else {}
         return {

@@ -96,6 +96,7 @@ def _pixel_counts(path: Path, table: ClassTable) -> dict[str, Any]:
 
 
 def zones_table(data: dict[str, Any]) -> str:
+    """The class areas per zone (first MAX_ZONE_ROWS zones)."""
     zones = data.get("zones", [])
     if not zones:
         return '<p class="muted">no zones</p>'
