@@ -117,9 +117,9 @@ def test_known_answer_model_gives_exact_matrices(tmp_path, tiny_checkpoint):
                          engine=nearest_colour_engine(ISPRS), progress=False)
     exp_full = sum(confusion_matrix(r, p, 6) for r, _, p in truth.values())
     exp_ero = sum(confusion_matrix(e, p, 6) for _, e, p in truth.values())
-    assert np.array_equal(res["confusion"]["full"], exp_full)
-    assert np.array_equal(res["confusion"]["eroded"], exp_ero)
-    assert res["variants"]["eroded_without_clutter"]["mean_f1"] == pytest.approx(
+    assert np.array_equal(res.confusion["full"], exp_full)
+    assert np.array_equal(res.confusion["eroded"], exp_ero)
+    assert res.variants["eroded_without_clutter"]["mean_f1"] == pytest.approx(
         metrics_from_confusion(exp_ero, ISPRS.names, exclude=[5])["mean_f1"])
     # each tile's class map is the known prediction
     for tid, (_, _, pred) in truth.items():
@@ -127,9 +127,9 @@ def test_known_answer_model_gives_exact_matrices(tmp_path, tiny_checkpoint):
             assert np.array_equal(src.read(1), pred)
     # per-tile metrics match the tile's own matrix; areas are the matrix sums times 0.0025 m²
     ref1, _, pred1 = truth["t1"]
-    row = next(r for r in res["per_tile"] if r["tile"] == "t1" and r["reference"] == "full")
+    row = next(r for r in res.per_tile if r["tile"] == "t1" and r["reference"] == "full")
     assert row["oa"] == pytest.approx(float((ref1 == pred1).mean()))
-    bld = next(c for c in res["areas"]["classes"] if c["name"] == "building")
+    bld = next(c for c in res.areas["classes"] if c["name"] == "building")
     assert bld["true_pixels"] == exp_full[1].sum() and bld["predicted_pixels"] == exp_full[:, 1].sum()
     assert bld["true_m2"] == pytest.approx(exp_full[1].sum() * 0.0025)
 
@@ -138,10 +138,10 @@ def test_table_without_clutter_and_without_eroded_labels(tmp_path, tiny_checkpoi
     ds, truth = crafted_dataset(tmp_path, table=DUBAI, tiles=(("d1", 0),), with_eroded=False)
     res = evaluate_model(load_checkpoint(tiny_checkpoint(table=DUBAI)), ds, out=tmp_path / "o", window=64,
                          overlap=16, engine=nearest_colour_engine(DUBAI), progress=False)
-    assert list(res["variants"]) == ["full_with_clutter", "full_without_clutter"]
-    assert res["variants"]["full_with_clutter"]["mean_f1"] == res["variants"]["full_without_clutter"]["mean_f1"]
-    assert any("no 'clutter' class" in n and "identical" in n for n in res["notes"])
-    assert any("no eroded" in n for n in res["notes"])
+    assert list(res.variants) == ["full_with_clutter", "full_without_clutter"]
+    assert res.variants["full_with_clutter"]["mean_f1"] == res.variants["full_without_clutter"]["mean_f1"]
+    assert any("no 'clutter' class" in n and "identical" in n for n in res.notes)
+    assert any("no eroded" in n for n in res.notes)
     md = (tmp_path / "o" / "metrics.md").read_text()
     assert "identical" in md and "eroded reference (noBoundary), with clutter" not in md
 

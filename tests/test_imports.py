@@ -93,7 +93,7 @@ def test_commands_that_run_no_model_never_import_torch(name, inputs):
 
 
 # The packages below the library: they measure, estimate, read/write and render, and never run a model.
-NO_TORCH = ["landseg.area", "landseg.accuracy", "landseg.io", "landseg.report"]
+NO_TORCH = ["landseg.area", "landseg.accuracy", "landseg.io", "landseg.report", "landseg.layout", "landseg.results"]
 
 # Imports every module of a package in turn, in a fresh interpreter, and names the first that brought torch.
 # Imports only ever add to sys.modules, so a module that pulls torch in when imported alone pulls it in here too.

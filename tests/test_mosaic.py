@@ -20,9 +20,10 @@ from landseg.cluster import ClusterOptions
 from landseg.errors import ConfigError, InputError
 from landseg.inference.engine import load_engine
 from landseg.io.vector import write_features
+from landseg.layout import PredictPaths
 from landseg.models.checkpoint import load_checkpoint
 from landseg.mosaic import build_mosaic, list_tiles, predict_mosaic
-from landseg.predict import PredictOptions, output_paths, predict_raster
+from landseg.predict import PredictOptions, predict_raster
 
 ray = pytest.importorskip("ray")
 
@@ -100,7 +101,7 @@ def make_tiles(folder, rows, cols, th, tw, seed=0, skip=()):
 
 
 def read_tiles(out, tiles_dir):
-    return {p.stem: rasterio.open(output_paths(p, out)["classes"]).read(1) for p in sorted(tiles_dir.glob("*.tif"))}
+    return {p.stem: rasterio.open(PredictPaths.of(p, out).classes).read(1) for p in sorted(tiles_dir.glob("*.tif"))}
 
 
 def assemble(out, tiles_dir, shape, th, tw):
@@ -144,18 +145,18 @@ def test_real_model_across_tile_borders_equals_one_raster(tmp_path, tiny_checkpo
     eng, ckpt = load_engine(model, "torch", "cpu", "fp32")
     rec = predict_raster(eng, ckpt, write_tif(tmp_path / "merged.tif", img), tmp_path / "one", opts)
     one = rasterio.open(rec["classes"]).read(1)
-    one_p = rasterio.open(output_paths(tmp_path / "merged.tif", tmp_path / "one")["probs"]).read()
+    one_p = rasterio.open(PredictPaths.of(tmp_path / "merged.tif", tmp_path / "one").probs).read()
     got = assemble(tmp_path / "out", tiles, one.shape, th, tw)
     covered = got != 254
     assert covered.sum() == 5 * th * tw
     assert np.array_equal(got[covered], one[covered])
     for p in tiles.glob("*.tif"):
         i, j = int(p.stem[1]), int(p.stem[2])
-        probs = rasterio.open(output_paths(p, tmp_path / "out")["probs"]).read()
+        probs = rasterio.open(PredictPaths.of(p, tmp_path / "out").probs).read()
         assert np.array_equal(probs, one_p[:, i * th:(i + 1) * th, j * tw:(j + 1) * tw]), p.name
     # each tile predicted on its own differs at its borders: the comparison can see seams
     solo = predict_raster(eng, ckpt, tiles / "t00.tif", tmp_path / "solo", opts)
-    solo_p = rasterio.open(output_paths(tiles / "t00.tif", tmp_path / "solo")["probs"]).read()
+    solo_p = rasterio.open(PredictPaths.of(tiles / "t00.tif", tmp_path / "solo").probs).read()
     assert not np.array_equal(solo_p, one_p[:, :th, :tw])
     assert solo["classes"]
 
@@ -220,7 +221,7 @@ def test_killed_worker_loses_nothing_and_rerun_does_only_what_is_missing(tmp_pat
     assert not list(out.glob(".*.part*"))  # no temp file of the killed worker left as an output
     # interrupted run: two class maps missing -> the rerun predicts only those two
     for name in ("t01", "t10"):
-        output_paths(tiles / f"{name}.tif", out)["classes"].unlink()
+        PredictPaths.of(tiles / f"{name}.tif", out).classes.unlink()
     lines = []
     assert predict_mosaic(model, [tiles], out, opts, echo=lines.append, loader=killing_loader,
                           cluster=ClusterOptions("local", workers=2)) == []
@@ -276,7 +277,7 @@ def test_unreadable_tile_reported_others_done(tmp_path, tiny_checkpoint, capsys)
                  "--window", "64", "--overlap", "16", "--no-previews"])
     err = capsys.readouterr().err
     assert code == 2 and "t0x.tif" in err and "not a readable raster" in err
-    assert all(output_paths(tiles / f"t0{j}.tif", tmp_path / "out")["classes"].exists() for j in range(3))
+    assert all(PredictPaths.of(tiles / f"t0{j}.tif", tmp_path / "out").classes.exists() for j in range(3))
 
 
 def test_unreachable_ray_address_fails_fast(tmp_path, tiny_checkpoint, capsys):
@@ -360,8 +361,8 @@ def test_one_damaged_tile_is_named_and_its_neighbour_is_not_blamed(tmp_path, tin
         if "t00.tif" in line and "cannot read" in line:  # t00 may fail only by naming t01 as the file it could not read
             assert "t01.tif: cannot read pixel data" in line and "context of t00.tif" in line, line
     if damage == "truncated":  # left out up front: the intact tile is done
-        assert output_paths(tiles / "t00.tif", out)["classes"].exists()
-        assert not output_paths(bad, out)["classes"].exists()
+        assert PredictPaths.of(tiles / "t00.tif", out).classes.exists()
+        assert not PredictPaths.of(bad, out).classes.exists()
 
 
 def test_stac_links_with_a_relative_out_and_the_acquisition_datetime(tmp_path, tiny_checkpoint, monkeypatch, capsys):

@@ -61,7 +61,7 @@ def test_pipeline_with_a_reference_sample(engine, make_geotiff, tmp_path):
     image = make_geotiff(np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8), name="scene.tif")
     first = run_pipeline(eng, ckpt, image, tmp_path / "a", polygons=False, report=False, opts=OPTS)
     pts = tmp_path / "points.gpkg"
-    draw_sample(first.paths["classes"], pts, 40, min_per_class=3, truth=first.paths["classes"])
+    draw_sample(first.paths.classes, pts, 40, min_per_class=3, truth=first.paths.classes)
     stages = []
     res = run_pipeline(eng, ckpt, image, tmp_path / "b", reference=pts, polygons=False, opts=OPTS,
                        on_stage=stages.append)

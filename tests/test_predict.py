@@ -13,8 +13,9 @@ from rasterio.transform import from_origin
 from landseg.classes import ISPRS
 from landseg.cli import main
 from landseg.errors import InputError
+from landseg.layout import PredictPaths
 from landseg.models.checkpoint import load_checkpoint
-from landseg.predict import PredictOptions, output_paths, predict_raster
+from landseg.predict import PredictOptions, predict_raster
 
 COLORS = np.array(ISPRS.colors, np.float32)
 
@@ -57,8 +58,8 @@ def test_stitched_output_equals_per_pixel_answer(make_geotiff, ckpt, tmp_path, h
         if max(h, w) > 1024:
             assert ds.overviews(1)
     assert np.array_equal(out, lab)
-    paths = output_paths(src, tmp_path / "out")
-    assert paths["preview"].exists() and paths["overlay"].exists() and paths["predict"].exists()
+    paths = PredictPaths.of(src, tmp_path / "out")
+    assert paths.preview.exists() and paths.overlay.exists() and paths.record.exists()
 
 
 def test_nodata_stays_nodata(make_geotiff, ckpt, tmp_path):
@@ -88,7 +89,7 @@ def test_probabilities_output(make_geotiff, ckpt, tmp_path):
     src = make_geotiff(img)
     predict_raster(colour_engine, ckpt, src, tmp_path / "o",
                    PredictOptions(window=64, overlap=16, probs=True, progress=False))
-    with rasterio.open(output_paths(src, tmp_path / "o")["probs"]) as ds:
+    with rasterio.open(PredictPaths.of(src, tmp_path / "o").probs) as ds:
         p = ds.read()
     assert p.shape == (6, 96, 96) and np.array_equal(p.argmax(0), lab)
     assert np.abs(p.astype(int).sum(0) - 255).max() <= 6
@@ -611,7 +612,7 @@ def test_band_roles_alpha_is_a_mask_only_when_it_looks_like_one(make_geotiff, ck
     rec = predict_raster(colour_engine, ckpt, rgbi, tmp_path / "nd", PredictOptions(**opts, mask="nodata"))
     cls = rasterio.open(rec["classes"]).read(1)
     assert np.array_equal(cls, lab)  # nothing lost
-    saved = json.loads(output_paths(rgbi, tmp_path / "nd")["predict"].read_text())
+    saved = json.loads(PredictPaths.of(rgbi, tmp_path / "nd").record.read_text())
     assert saved["bands"] == [1, 2, 3] and "band 4 is tagged alpha but not used" in saved["mask"]
     rec = predict_raster(colour_engine, ckpt, rgbi, tmp_path / "al", PredictOptions(**opts, mask="alpha"))
     cls = rasterio.open(rec["classes"]).read(1)
@@ -622,7 +623,7 @@ def test_band_roles_alpha_is_a_mask_only_when_it_looks_like_one(make_geotiff, ck
     assert main(["predict", str(ckpt.path), str(rgba), "--out", str(tmp_path / "rgba"), "--no-previews",
                  "--window", "64", "--overlap", "16"]) == 0
     assert "nodata mask: alpha band 4" in capsys.readouterr().out
-    cls = rasterio.open(output_paths(rgba, tmp_path / "rgba")["classes"]).read(1)
+    cls = rasterio.open(PredictPaths.of(rgba, tmp_path / "rgba").classes).read(1)
     assert (cls[:30] == 255).all() and (cls[30:] != 255).all()
     # the CLI refuses the RGBI file in one line (exit 2), and --mask none keeps every pixel
     assert main(["predict", str(ckpt.path), str(rgbi), "--out", str(tmp_path / "cli"), "--no-previews"]) == 2
@@ -644,7 +645,7 @@ def test_an_alpha_tagged_band_that_feeds_the_model_is_not_a_mask(make_geotiff, t
     rec = predict_raster(engine, ck, src, tmp_path / "o", PredictOptions(window=64, overlap=16, progress=False,
                                                                           previews=False))
     assert (rasterio.open(rec["classes"]).read(1) != 255).all()
-    assert "feeds the model" in json.loads(output_paths(src, tmp_path / "o")["predict"].read_text())["mask"]
+    assert "feeds the model" in json.loads(PredictPaths.of(src, tmp_path / "o").record.read_text())["mask"]
 
 
 def test_a_changed_input_model_or_option_is_predicted_again(make_geotiff, tiny_checkpoint, tmp_path, capsys):

@@ -18,6 +18,7 @@ from landseg.errors import InputError
 from landseg.models.checkpoint import load_checkpoint
 from landseg.predict import PredictOptions, predict_raster
 from landseg.report import detect_kind, write_report
+from landseg.results import DatasetManifest, EvaluateResult
 from landseg.train_samples import sample_predictions
 
 ORIGIN = (367000.0, 5808000.0)
@@ -151,6 +152,17 @@ def test_report_of_an_evaluate_folder(dataset, tiny_checkpoint, tmp_path):
     assert "split <b>test</b>" in text and "2_13" in text
     assert text.count('alt="confusion matrix') == 2 and 'data-tile="2_13"' in text
     assert 'class="truth"' in text and 'class="classes overlay"' in text and 'class="panels"' in text
+    # metrics.json is written from EvaluateResult: read back, it writes the same bytes
+    raw = (ev / "metrics.json").read_text()
+    assert json.dumps(EvaluateResult.read(ev / "metrics.json").to_dict(), indent=2) + "\n" == raw
+    # one metric-row model: the HTML and the Markdown tables list the same rows in the same order
+    html_labels = re.findall(r'<tr data-metric="[^"]+"(?: data-class="[^"]*")?><td>([^<]*)</td>', text)
+    md = (ev / "metrics.md").read_text().split("| metric |", 1)[1].split("\n\n")[0].splitlines()[2:]
+    assert html_labels == [row.split(" | ")[0].removeprefix("| ") for row in md]
+    assert html_labels[:4] == ["OA", "mean F1", "mIoU", "fwIoU"] and "IoU clutter" in html_labels
+    # dataset.json is written from DatasetManifest
+    manifest = (dataset / "dataset.json").read_text()
+    assert json.dumps(DatasetManifest.from_dict(json.loads(manifest)).to_dict(), indent=2) + "\n" == manifest
 
 
 def test_report_of_a_training_run(dataset, tmp_path):

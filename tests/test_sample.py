@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import rasterio
 
-from landseg.accuracy import allocate, design_path, draw_sample
+from landseg.accuracy import allocate, draw_sample
 from landseg.area import LabelReader
 from landseg.classes import ISPRS, ClassTable
 from landseg.cli import main
 from landseg.errors import InputError
 from landseg.io.points import read_points
+from landseg.layout import design_path
 
 
 def _map(make_geotiff, seed=0, shape=(300, 400), name="map.tif"):

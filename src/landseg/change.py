@@ -59,10 +59,12 @@ from landseg.io.raster import (
 )
 from landseg.io.styles import LayerStyle, graduated_breaks, graduated_qml, graduated_sld, write_gpkg_styles
 from landseg.io.vector import read_zones, reproject_geometries, vector_output, write_features
+from landseg.layout import ChangePaths
 from landseg.views import preview_shape
 
 
 def transition_name(table: ClassTable, code: int) -> str:
+    """``from->to`` of a transition code (from * k + to)."""
     k = table.num_classes
     return f"{table.names[code // k]}->{table.names[code % k]}"
 
@@ -108,6 +110,7 @@ def transition_table(table: ClassTable) -> ClassTable:
 
 @dataclass
 class ZoneChange:
+    """The transitions inside one zone: pixel counts and m² per (from, to)."""
     zone_id: Any
     pixels: np.ndarray  # (K, K)
     m2: np.ndarray  # (K, K)
@@ -133,13 +136,16 @@ class ChangeResult(Report):
 
     @property
     def transition_map(self) -> Path:
+        """The transition map GeoTIFF written first."""
         return self.outputs[0]
 
     @property
     def changed_m2(self) -> float:
+        """Area that changed class (off the diagonal)."""
         return float(self.m2.sum() - np.trace(self.m2))
 
     def headline(self) -> dict[str, dict[str, float | None]]:
+        """The role-level change figures (:func:`role_figures`)."""
         return role_figures(self.table, self.m2)
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -161,6 +167,7 @@ class ChangeResult(Report):
         return f"Change from {Path(self.before).name} to {Path(self.after).name}", cols, rows, footer
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``transitions.json``)."""
         names = list(self.table.names)
         d: dict[str, Any] = {
             "before": self.before, "after": self.after, "class_table": self.table.name, "classes": names,
@@ -275,9 +282,9 @@ def detect_change(
         zone_crs = bds.crs.to_wkt() if zoner is not None and is_georeferenced(bds) else None
         clean_stale(out, recursive=False)  # temp folders of a killed earlier run
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=temp_dir_prefix(), dir=out)))
-        tif = out / "transitions.tif"
+        tif = ChangePaths(out).transitions
         sums = _accumulate(LabelReader(bds, btable, str(bpath)), LabelReader(grid, btable, str(apath)), pa,
-                           zoner, tmp / "transitions.tif", tif, btable)
+                           zoner, tmp / tif.name, tif, btable)
     k = btable.num_classes
     m2 = sums["m2"] if known else np.full((k, k), math.nan)
     zone_list = None
@@ -289,9 +296,9 @@ def detect_change(
                           zone_geometries=zoner.geoms if zoner else None)
     result.outputs = [tif, *_write_tables(result, out)]
     if zoner is not None:
-        result.outputs.append(write_zone_layer(result, out / "transitions_zones.gpkg", zone_crs))
+        result.outputs.append(write_zone_layer(result, ChangePaths(out).zones("gpkg"), zone_crs))
     if k * k <= 250:
-        result.outputs.append(write_change_preview(tif, btable, result.pixels, out / "transitions_preview.png"))
+        result.outputs.append(write_change_preview(tif, btable, result.pixels, ChangePaths(out).preview))
     return result
 
 
@@ -416,6 +423,7 @@ def _long_rows(table: ClassTable, pixels: np.ndarray, m2: np.ndarray) -> Iterato
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterator[list[Any]]) -> None:
+    """A CSV file written atomically, with the project's one float rounding."""
     text = csv_text(header, rows)  # one float rounding for every CSV (landseg.io.csvfile)
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -424,11 +432,12 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterator[list[Any]]) -> N
 def _write_tables(result: ChangeResult, out: Path) -> list[Path]:
     """transitions.csv (long form), transitions.json, and transitions_zones.csv with zones."""
     header = ["from", "to", "pixels", "area_m2", "area_ha"]
-    written = [out / "transitions.csv", out / "transitions.json"]
+    files = ChangePaths(out)
+    written = [files.transitions_csv, files.transitions_json]
     write_csv(written[0], header, _long_rows(result.table, result.pixels, result.m2))
     write_json_atomic(written[1], result.to_dict("m2"))
     if result.zones is not None:
-        written.append(out / "transitions_zones.csv")
+        written.append(files.zones("csv"))
         rows = ([z.zone_id, *r] for z in result.zones for r in _long_rows(result.table, z.pixels, z.m2))
         write_csv(written[2], [result.zone_field, *header], rows)
     return written

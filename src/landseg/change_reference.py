@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from landseg.accuracy import StratifiedEstimate, StratifiedTotal, design_path, parse_reference, stratified_estimate
+from landseg.accuracy import StratifiedEstimate, StratifiedTotal, parse_reference, stratified_estimate
 from landseg.accuracy import stratified_total as _total
 from landseg.accuracy.assess import one_point_per_pixel
 from landseg.accuracy.sample import classes_at, points_on_grid
@@ -38,6 +38,7 @@ from landseg.io.files import atomic_output, read_json, write_json_atomic
 from landseg.io.labels import LabelReader, table_from_raster
 from landseg.io.points import read_points
 from landseg.io.raster import open_raster
+from landseg.layout import ChangePaths, design_path
 
 METHOD = ("Olofsson et al. (2014) stratified estimators on change strata: adjusted area of a reference category "
           "= sum_h A_h n_hj / n_h, 95 % CI = ± 1.96 sqrt(sum_h A_h² s_h² / n_h); the same per zone with the "
@@ -94,6 +95,7 @@ class ChangeSample:
         return _total(np.asarray(y)[sel], self.stratum[sel], stratum_area)
 
     def zone_counts(self, n_zones: int) -> np.ndarray:
+        """Labelled points per zone."""
         z = self.zone[self.zone >= 0]
         return np.bincount(z, minlength=n_zones)[:n_zones]
 
@@ -218,6 +220,7 @@ class ChangeAccuracy(Report):
 
     @property
     def pixel_area(self) -> str:
+        """How the pixel area was found (the change result's)."""
         return self.change.pixel_area
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -243,6 +246,7 @@ class ChangeAccuracy(Report):
         return self.notes + self.sample.notes + self.estimate.notes
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``transitions_adjusted.json``)."""
         e, names = self.estimate, self.sample.strata.names
         d: dict[str, Any] = {
             "unit": self.unit, "method": METHOD, "strata": self.sample.strata.to_dict(),
@@ -282,6 +286,7 @@ def _head(mapped: float, t: StratifiedTotal) -> dict[str, Any]:
 
 
 def too_few_note(cs: ChangeStrata, short: list[int]) -> str:
+    """The note for a zone whose strata have too few labelled points."""
     names = cs.names
     return (f"too few points: {', '.join(names[i] for i in short[:5])}{' …' if len(short) > 5 else ''} "
             "have area in the zone but fewer than 2 labelled points in it")
@@ -332,12 +337,13 @@ def assess_change(result: ChangeResult, points: str | Path) -> ChangeAccuracy:
 
 def write_change_accuracy(acc: ChangeAccuracy, out: Path) -> list[Path]:
     """transitions_adjusted.json and .csv, and with zones transitions_adjusted_zones.csv, into ``out``."""
-    paths = [out / "transitions_adjusted.json", out / "transitions_adjusted.csv"]
+    files = ChangePaths(out)
+    paths = [files.adjusted("json"), files.adjusted("csv")]
     write_json_atomic(paths[0], acc.to_dict())
     with atomic_output(paths[1]) as tmp:
         tmp.write_text(acc.format("csv", "m2"), encoding="utf-8")
     if acc.zones is not None:
-        paths.append(out / "transitions_adjusted_zones.csv")
+        paths.append(files.adjusted_zones_csv)
         header, rows = acc.zone_rows()
         write_csv(paths[2], header, iter(rows))
     return paths

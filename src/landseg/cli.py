@@ -647,13 +647,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run ``landseg evaluate`` on the parsed options; the exit status."""
     from landseg.evaluate import evaluate_model
     from landseg.evaluate_outputs import summary_lines as evaluate_summary
+    from landseg.layout import EvaluatePaths
 
     result = evaluate_model(args.model, args.dataset, args.split, args.out, window=args.window, overlap=args.overlap,
                             batch_size=args.batch_size, tta=args.tta, device=args.device, precision=args.precision,
                             write_maps=not args.no_maps)
     print("\n".join(evaluate_summary(result, notes=False)))
-    _notes(result["notes"])
-    print(f"wrote {Path(args.out) / 'metrics.md'}, metrics.json, confusion_*.csv/png, per_tile.csv"
+    _notes(result.notes)
+    print(f"wrote {EvaluatePaths(Path(args.out)).metrics_md}, metrics.json, confusion_*.csv/png, per_tile.csv"
           + ("" if args.no_maps else ", tiles/*_classes.tif"))
     return 0
 
@@ -672,9 +673,10 @@ def add_report(p: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Run ``landseg report`` on the parsed options; the exit status."""
+    from landseg.layout import REPORT_FILE
     from landseg.report import detect_kind, write_report
 
-    out = Path(args.out) if args.out else Path(args.input) / "report.html"
+    out = Path(args.out) if args.out else Path(args.input) / REPORT_FILE
     if args.samples > 0 and detect_kind(args.input) == "train":  # the report runs no model: predict its samples first
         from landseg.train_samples import sample_predictions  # torch: only a training run's samples need the model
 

@@ -53,6 +53,7 @@ class ClusterOptions:
 
 
 def import_ray() -> Any:
+    """The ``ray`` module, or a ConfigError saying how to install the extra."""
     try:
         import ray  # noqa: PLC0415 - optional extra
     except ImportError:
@@ -184,6 +185,7 @@ class Throughput:
         self.total, self.done, self.pixels, self.t0 = total, 0, 0, time.perf_counter()
 
     def add(self, pixels: int) -> str:
+        """Count one finished item of ``pixels``; returns the progress line."""
         self.done += 1
         self.pixels += pixels
         dt = max(time.perf_counter() - self.t0, 1e-9)

@@ -17,14 +17,16 @@ from landseg.inference.engine import load_engine
 from landseg.io.files import check_writable_dir
 from landseg.io.labels import read_label
 from landseg.io.raster import open_raster
+from landseg.layout import PipelinePaths, PredictPaths
 from landseg.metrics import confusion_matrix, metrics_from_confusion
 from landseg.models.checkpoint import Checkpoint
 from landseg.pipeline import run_pipeline
-from landseg.predict import PredictOptions, output_paths
+from landseg.predict import PredictOptions
 from landseg.vectorize import vectorize
 
 
 def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: int = 512, echo=print) -> dict[str, Any]:
+    """Segment the bundled sample, measure it, vectorize a real label crop and write the HTML report."""
     t0 = time.perf_counter()
     out = check_writable_dir(out)
     engine, ckpt = load_engine(model)
@@ -34,20 +36,20 @@ def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: in
 
     def on_stage(stage: str) -> None:  # predict done, report next: the sample's areas and accuracy first
         if stage == "report":
-            classes = output_paths(sample, out / "predict")["classes"]
+            classes = PredictPaths.of(sample, out / "predict").classes
             found["areas"], found["scores"] = _sample_summary(classes, sample, ckpt, echo)
             echo("2/4 writing the HTML report ...")
 
     res = run_pipeline(engine, ckpt, sample, out / "predict", model_name=model, polygons=False,
-                       report=out / "report.html", opts=PredictOptions(window=window, overlap=128, overwrite=True),
+                       report=PipelinePaths(out).report, opts=PredictOptions(window=window, overlap=128, overwrite=True),
                        on_stage=on_stage)
     for w in res.warnings:
         echo(f"warning: {w}")
     pres, gpkg, vec = _potsdam(out, echo)
     paths = res.paths
-    echo(f"class map : {paths['classes']}")
-    echo(f"overlay   : {paths['overlay']}")
-    echo(f"areas     : {paths['areas']} / {paths['areas_json']}")
+    echo(f"class map : {paths.classes}")
+    echo(f"overlay   : {paths.overlay}")
+    echo(f"areas     : {paths.areas_csv} / {paths.areas_json}")
     echo(f"polygons  : {gpkg}")
     echo(f"report    : {res.report}")
     echo(f"done in {time.perf_counter() - t0:.0f} s")

@@ -69,12 +69,14 @@ from landseg.io.raster import (
     read_window,
 )
 from landseg.io.styles import write_raster_style
+from landseg.layout import EvaluatePaths
 from landseg.metrics import (
     clutter_indices,
     confusion_matrix,
     variant_metrics,
 )
 from landseg.models.checkpoint import Checkpoint, load_checkpoint
+from landseg.results import EvaluateResult
 from landseg.views import (
     colorize,
     preview_shape,
@@ -245,11 +247,10 @@ class _ValidationTotals:
         self.npx += int(valid.sum())
 
 
-def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out_dir: Path,
+def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_path: Path, out: EvaluatePaths,
                  size: int) -> dict[str, str]:
     """Downsampled preview (class colours), overlay and truth PNGs of one tile, for reports."""
-    tid = tile["id"]
-    paths = {k: out_dir / f"{tid}_{k}.png" for k in ("preview", "overlay", "truth")}
+    paths = out.tile_views(tile["id"])
     with open_raster(root / tile["files"]["image"]) as img:
         h, w = preview_shape(img.height, img.width, size)
         image = read_window(img, None, out_shape=(img.count, h, w), resampling=Resampling.average)
@@ -257,7 +258,7 @@ def _write_views(ckpt: Checkpoint, root: Path, tile: dict[str, Any], classes_pat
     write_previews(cls, image, ckpt.class_table, ckpt.bands, paths["preview"], paths["overlay"])
     truth = read_resampled(root / tile["files"]["label"], (h, w))
     write_png(colorize(truth, ckpt.class_table), paths["truth"])
-    return {k: str(p.relative_to(out_dir.parent)) for k, p in paths.items()}
+    return {k: str(p.relative_to(out.out_dir)) for k, p in paths.items()}
 
 
 def evaluate_model(
@@ -277,7 +278,7 @@ def evaluate_model(
     write_maps: bool = True,
     preview_size: int = 1024,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> EvaluateResult:
     """Evaluate ``model`` on the ``split`` tiles of a prepared ``dataset``; write results to ``out``.
 
     Args:
@@ -290,8 +291,8 @@ def evaluate_model(
         write_maps: write the predicted class map and preview PNGs of every tile.
 
     Returns:
-        The ``metrics.json`` content: ``variants`` (the four protocol variants' metrics),
-        ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
+        The ``metrics.json`` content (:class:`~landseg.results.EvaluateResult`): ``variants`` (the four
+        protocol variants' metrics), ``confusion``, ``areas`` (true vs predicted per class), ``per_tile``, ``tiles``, ``notes``.
     """
     check_window(window, overlap, batch_size)
     t0 = time.perf_counter()
@@ -311,38 +312,38 @@ def evaluate_model(
     fn = with_tta(engine if engine is not None else TorchEngine(ckpt, device, precision), tta)
     out_dir = check_writable_dir(out) if out is not None else None
     if out_dir is not None and write_maps:
-        (out_dir / "tiles").mkdir(exist_ok=True)
+        EvaluatePaths(out_dir).tiles_dir.mkdir(exist_ok=True)
     cms, per_tile_cm, true_m2, pred_m2, pixel_areas, views = _run_tiles(
         fn, ckpt, root, records, refs, out_dir if write_maps else None, preview_size,
         desc=f"evaluate {split}", window=window, overlap=overlap, batch_size=batch_size, progress=progress)
     variants = variant_metrics(cms, table)
     areas = _area_summary(cms["full"], true_m2, pred_m2, pixel_areas, table.names)
     per_tile = _per_tile_rows(per_tile_cm, table)
-    result = {
-        "format": FORMAT,
-        "landseg_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": model_name,
-        "dataset": str(root),
-        "dataset_name": manifest.get("dataset"),
-        "split": split if not tiles else "tiles",
-        "tiles": [t["id"] for t in records],
-        "class_table": table.to_dict(),
-        "references": refs,
-        "options": {"window": window, "overlap": overlap, "batch_size": batch_size, "tta": tta,
-                    "device": device, "precision": precision},
-        "protocol": ("global confusion matrices over whole tiles predicted with the sliding-window engine; "
-                     "'without clutter' leaves clutter out of mean F1, mIoU and fwIoU (OA counts every pixel); "
-                     "the eroded reference ignores class boundaries (ISPRS noBoundary labels)"),
-        "variants": variants,
-        "confusion": {r: cm.tolist() for r, cm in cms.items()},
-        "areas": areas,
-        "per_tile": per_tile,
-        "tile_confusion": {tid: {r: cm.tolist() for r, cm in tcm.items()} for tid, tcm in per_tile_cm.items()},
-        "views": views,
-        "notes": notes,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
+    result = EvaluateResult(
+        format=FORMAT,
+        landseg_version=__version__,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        model=model_name,
+        dataset=str(root),
+        dataset_name=manifest.get("dataset"),
+        split=split if not tiles else "tiles",
+        tiles=[t["id"] for t in records],
+        class_table=table.to_dict(),
+        references=refs,
+        options={"window": window, "overlap": overlap, "batch_size": batch_size, "tta": tta,
+                 "device": device, "precision": precision},
+        protocol=("global confusion matrices over whole tiles predicted with the sliding-window engine; "
+                  "'without clutter' leaves clutter out of mean F1, mIoU and fwIoU (OA counts every pixel); "
+                  "the eroded reference ignores class boundaries (ISPRS noBoundary labels)"),
+        variants=variants,
+        confusion={r: cm.tolist() for r, cm in cms.items()},
+        areas=areas,
+        per_tile=per_tile,
+        tile_confusion={tid: {r: cm.tolist() for r, cm in tcm.items()} for tid, tcm in per_tile_cm.items()},
+        views=views,
+        notes=notes,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     if out_dir is not None:
         write_outputs(result, out_dir)
     return result
@@ -361,7 +362,7 @@ def _run_tiles(fn, ckpt: Checkpoint, root: Path, records: list[dict[str, Any]], 
     views: dict[str, dict[str, str]] = {}
     for t in tqdm(records, desc=desc, unit="tile", disable=not progress or None):
         tid = t["id"]
-        classes_path = maps_dir / "tiles" / f"{tid}_classes.tif" if maps_dir is not None else None
+        classes_path = EvaluatePaths(maps_dir).tile(tid).classes if maps_dir is not None else None
         tile_cms = evaluate_tile(fn, ckpt, root, t, refs, classes_path=classes_path, progress=progress,
                                  extra_tags={"LANDSEG_TILE": tid, "LANDSEG_DATASET": str(root)}, **sliding)
         per_tile_cm[tid] = tile_cms
@@ -376,7 +377,7 @@ def _run_tiles(fn, ckpt: Checkpoint, root: Path, records: list[dict[str, Any]], 
             true_m2 += full.sum(axis=1) * px_m2
             pred_m2 += full.sum(axis=0) * px_m2
         if classes_path is not None and preview_size:
-            views[tid] = _write_views(ckpt, root, t, classes_path, maps_dir / "tiles", preview_size)
+            views[tid] = _write_views(ckpt, root, t, classes_path, EvaluatePaths(maps_dir), preview_size)
     return cms, per_tile_cm, (true_m2 if have_m2 else None), (pred_m2 if have_m2 else None), pixel_areas, views
 
 

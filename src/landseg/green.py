@@ -41,6 +41,7 @@ from landseg.io.styles import (
     write_gpkg_styles,
 )
 from landseg.io.vector import vector_output, write_features
+from landseg.layout import ChangePaths
 
 GREEN_THRESHOLD, CANOPY_THRESHOLD = 0.45, 0.10
 VERDICTS = (("loss", (215, 48, 39)), ("no significant change", (230, 230, 230)), ("gain", (26, 152, 80)),
@@ -67,6 +68,7 @@ class GreenResult(Report):
 
     @property
     def pixel_area(self) -> str:
+        """How the pixel area was found (the change result's)."""
         return self.change.pixel_area
 
     def _cols(self) -> list[tuple[str, str]]:
@@ -90,6 +92,7 @@ class GreenResult(Report):
 
     @property
     def id_name(self) -> str:
+        """The zone id column's name."""
         return next(iter(self.columns))
 
     def _table(self, units: str) -> tuple[str, list[Col], list[list[Any]], list[str]]:
@@ -107,6 +110,7 @@ class GreenResult(Report):
                 f"{Path(self.change.after).name}", cols, rows, footer)
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``green.json``)."""
         n = len(self.columns[self.id_name])
         zones = [{c: (finite(v) if isinstance(v, float) else v) for c, v in ((c, self.columns[c][i]) for c in self.columns)}
                  for i in range(n)]
@@ -142,6 +146,7 @@ class GreenResult(Report):
         return path
 
     def styles(self, layer: str) -> list[LayerStyle]:
+        """The QGIS/SLD styles of the zones layer: shares after, and verdicts with a sample."""
         ranges = graduated_breaks((0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 1.0))
         out = [LayerStyle(f"{m}_share_after", graduated_qml(f"{m}_share_after", ranges),
                           graduated_sld(layer, f"{m}_share_after", ranges), not self.adjusted and m == "green",
@@ -151,6 +156,26 @@ class GreenResult(Report):
                                categorized_sld(layer, f"{m}_verdict", VERDICTS), m == "green",
                                f"{m}: loss / no significant change / gain (95 %)") for m, _ in MEASURES]
         return out
+
+
+def _adjusted_columns(res: ChangeResult, sample: ChangeSample, prefix: str, role: str,
+                      mapped: list[float | None]) -> dict[str, list[Any]]:
+    """The error-adjusted change of one measure per zone from a filled change sample: estimate, 95 % bounds, the
+    mapped change beside it and the verdict (for ``green``, also the points and the too-few-points note)."""
+    assert res.zones is not None
+    y = role_change(res.table, role, sample.before, sample.after, exclude_unknown=False)
+    est = [sample.total(y, sample.strata.aggregate(z.m2), zone=i) for i, z in enumerate(res.zones)]
+    cols: dict[str, list[Any]] = {
+        f"{prefix}_change_m2": [t.value if math.isfinite(t.value) and m is not None else None for t, m in zip(est, mapped)],
+        f"{prefix}_change_m2_low": [t.low if math.isfinite(t.low) else None for t in est],
+        f"{prefix}_change_m2_high": [t.high if math.isfinite(t.high) else None for t in est],
+        f"{prefix}_change_mapped_m2": mapped,
+        f"{prefix}_verdict": [verdict(t.low, t.high) if m is not None else None for t, m in zip(est, mapped)],
+    }
+    if prefix == "green":
+        cols["points"] = [int(np.sum(sample.zone == i)) for i in range(len(res.zones))]
+        cols["note"] = [too_few_note(sample.strata, t.short) if t.short else "" for t in est]
+    return cols
 
 
 def green_monitoring(before: str | Path, after: str | Path, zones: str | Path, out_dir: str | Path, *,
@@ -191,17 +216,7 @@ def green_monitoring(before: str | Path, after: str | Path, zones: str | Path, o
         if sample is None:
             cols[f"{prefix}_change_m2"] = mapped
         else:
-            y = role_change(tbl, role, sample.before, sample.after, exclude_unknown=False)
-            est = [sample.total(y, sample.strata.aggregate(z.m2), zone=i) for i, z in enumerate(res.zones)]
-            cols[f"{prefix}_change_m2"] = [t.value if math.isfinite(t.value) and m is not None else None
-                                           for t, m in zip(est, mapped)]
-            cols[f"{prefix}_change_m2_low"] = [t.low if math.isfinite(t.low) else None for t in est]
-            cols[f"{prefix}_change_m2_high"] = [t.high if math.isfinite(t.high) else None for t in est]
-            cols[f"{prefix}_change_mapped_m2"] = mapped
-            cols[f"{prefix}_verdict"] = [verdict(t.low, t.high) if m is not None else None for t, m in zip(est, mapped)]
-            if prefix == "green":
-                cols["points"] = [int(np.sum(sample.zone == i)) for i in range(len(res.zones))]
-                cols["note"] = [too_few_note(sample.strata, t.short) if t.short else "" for t in est]
+            cols.update(_adjusted_columns(res, sample, prefix, role, mapped))
         cols[f"{prefix}_change_pct"] = [100 * d / x if x > 0 and d is not None else None
                                         for d, x in zip(cols[f"{prefix}_change_m2"], b)]
         cols[f"{prefix}_above_{round(thr * 100)}_before"] = [None if s is None else s > thr
@@ -217,9 +232,9 @@ def green_monitoring(before: str | Path, after: str | Path, zones: str | Path, o
         if short:
             notes.append(f"{short} zones have too few labelled points for an error-adjusted change (see note column)")
     result = GreenResult(res, cols, sample is not None, notes)
-    out = Path(out_dir)
-    result.outputs = [result.write(out / "green.csv", "csv"), result.write(out / "green.json", "json"),
-                      result.write_vector(out / "green.gpkg")]
+    files = ChangePaths(Path(out_dir))
+    result.outputs = [result.write(files.green("csv"), "csv"), result.write(files.green("json"), "json"),
+                      result.write_vector(files.green("gpkg"))]
     return result
 
 

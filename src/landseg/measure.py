@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from landseg import area
-from landseg.accuracy import accuracy_path, assess_accuracy
+from landseg.accuracy import assess_accuracy
 from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2
 from landseg.area.partial import zonal_areas_by_region
 from landseg.cluster import ClusterOptions
 from landseg.errors import ConfigError, OutputError
 from landseg.io.labels import table_with_roles
+from landseg.layout import PredictPaths
 from landseg.parcels import calibrate_parcels, read_fee_tiers
 
 __all__ = ["AreaRequest", "format_reports", "measure_areas"]
@@ -48,6 +49,15 @@ class AreaRequest:
     fee_tiers: str | Path | None = None
     roles: list[str] | None = None
 
+    def check(self) -> None:
+        """Refuse options that need another: indicators, limits and ``--ray`` need zones; fee tiers need indicators."""
+        if (self.indicators or self.limits) and not self.zones:
+            raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
+        if self.cluster is not None and not self.zones:
+            raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
+        if self.fee_tiers and not self.indicators:
+            raise ConfigError("--fee-tiers needs --zones FILE --indicators (the parcels whose sealed area is tiered)")
+
 
 def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
                   note: Callable[[str], None] = print) -> list[tuple[str, Any]]:
@@ -56,12 +66,7 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
     A reference sample's accuracy is also kept beside the class map (``NAME_accuracy.json``) for
     ``landseg report``; a folder that cannot be written only skips that (``note`` says so).
     """
-    if (req.indicators or req.limits) and not req.zones:
-        raise ConfigError("--indicators and --limit need --zones FILE (the zones to report on)")
-    if req.cluster is not None and not req.zones:
-        raise ConfigError("--ray splits per-zone areas (--zones) over workers; plain class areas run here")
-    if req.fee_tiers and not req.indicators:
-        raise ConfigError("--fee-tiers needs --zones FILE --indicators (the parcels whose sealed area is tiered)")
+    req.check()
     tiers = read_fee_tiers(req.fee_tiers) if req.fee_tiers else None
     t, gsd, cls, uti = table_with_roles(classmap, req.table, req.roles), req.gsd, req.classes, req.unknown_to_ignore
     reports: list[tuple[str, Any]] = []
@@ -82,7 +87,7 @@ def measure_areas(classmap: str | Path, req: AreaRequest, *, units: str = "m2",
         acc = assess_accuracy(classmap, req.reference, t, gsd=gsd)
         reports.append(("accuracy", acc))
         try:  # kept beside the class map for `landseg report`; a read-only map folder is no reason to fail
-            note(f"wrote {acc.write(accuracy_path(classmap), 'json', units)} (shown by landseg report)")
+            note(f"wrote {acc.write(PredictPaths.from_classes(classmap).accuracy(), 'json', units)} (shown by landseg report)")
         except OutputError as exc:
             note(f"note: accuracy not kept beside the class map for `landseg report` ({exc})")
     elif req.truth:

@@ -4,6 +4,7 @@ and the ISPRS protocol variants (full / eroded reference, with / without clutter
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -107,3 +108,36 @@ def variant_metrics(cms: dict[str, np.ndarray], table: ClassTable) -> dict[str, 
             out[name] = {"title": variant_title(name), "reference": ref,
                          "clutter": "excluded from the means" if clutter == "without_clutter" else "included", **m}
     return out
+
+
+@dataclass(frozen=True)
+class MetricCell:
+    """One variant's value of a metric row; ``excluded``: the class is left out of that variant's means."""
+
+    variant: str
+    value: float | None
+    excluded: bool = False
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One row of the variants table: a summary metric (``metric`` in :data:`SUMMARY_METRICS`), or a class's
+    ``f1``/``iou`` (``class_name`` set), with one cell per variant present."""
+
+    metric: str
+    label: str
+    cells: tuple[MetricCell, ...]
+    class_name: str | None = None
+
+
+def metric_rows(variants: dict[str, dict[str, Any]], class_names: Sequence[str]) -> tuple[list[str], list[MetricRow]]:
+    """The variants present (in :data:`VARIANTS` order) and the rows of the table that sets them side by side:
+    the summary metrics, then F1 and IoU of each class. The Markdown (``metrics.md``) and HTML
+    (``landseg report``) evaluation tables both render these rows."""
+    names = [v for v in VARIANTS if v in variants]
+    rows = [MetricRow(key, label, tuple(MetricCell(v, variants[v][key]) for v in names)) for key, label in SUMMARY_METRICS]
+    for metric in ("f1", "iou"):
+        for n in class_names:
+            cells = tuple(MetricCell(v, variants[v]["per_class"][n][metric], n in variants[v]["excluded"]) for v in names)
+            rows.append(MetricRow(metric, f"{'F1' if metric == 'f1' else 'IoU'} {n}", cells, n))
+    return names, rows

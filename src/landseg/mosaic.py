@@ -42,10 +42,9 @@ from landseg.io.raster import (
     write_vrt,
 )
 from landseg.io.styles import write_raster_style
-from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, output_paths, predict_raster
+from landseg.layout import MosaicPaths, PredictPaths
+from landseg.predict import RASTER_EXTS, PredictOptions, list_inputs, predict_raster
 
-INPUT_VRT = "mosaic_input.vrt"
-OUTPUT_VRT = "classes.vrt"
 GRID_TOLERANCE = 1e-3  # of a pixel: tile origins must fall on the mosaic's pixel grid
 
 
@@ -215,12 +214,12 @@ def predict_mosaic(model: str, inputs: Sequence[str | Path], out: str | Path, op
     check_window(opts.window, opts.overlap, opts.batch_size)
     out = check_writable_dir(out)
     clean_stale(out, recursive=False)  # temp files and folders of killed runs (kill -9 of a worker or of the run)
-    mosaic = build_mosaic(list_tiles(inputs), out / INPUT_VRT)
+    mosaic = build_mosaic(list_tiles(inputs), MosaicPaths(out).input_vrt)
     errors = list(mosaic.errors)
     for msg in errors:
         warn(f"landseg predict: error: {msg} (left out of the mosaic: its area is nodata)")
-    echo(f"mosaic of {len(mosaic.tiles)} tiles, {mosaic.width} x {mosaic.height} pixels ({out / INPUT_VRT})")
-    job = TilePredictor(str(model), out / INPUT_VRT, out, opts, engine, device, precision, loader)
+    echo(f"mosaic of {len(mosaic.tiles)} tiles, {mosaic.width} x {mosaic.height} pixels ({MosaicPaths(out).input_vrt})")
+    job = TilePredictor(str(model), MosaicPaths(out).input_vrt, out, opts, engine, device, precision, loader)
     meter = Throughput(len(mosaic.tiles))
     results: list[Any] = []
     bar = tqdm(total=len(mosaic.tiles), unit="tile", disable=not opts.progress or None, leave=False)
@@ -251,12 +250,13 @@ def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], mode
     The area table is the sum of the tiles' tables when no two tiles overlap; when some do, a pixel would be
     counted once per tile holding it, so the table is measured on the merged grid (``classes.vrt``, read strip
     by strip: each pixel once) instead, and a note names the overlapping tiles."""
-    done = [(t, output_paths(t.path, out)["classes"]) for t in mosaic.tiles]
+    files = MosaicPaths(out)
+    done = [(t, PredictPaths.of(t.path, out).classes) for t in mosaic.tiles]
     done = [(t, p) for t, p in done if p.exists()]
     if not done:
         return
-    write_classes_vrt(mosaic, [(raster_info(p), t) for t, p in done], out / OUTPUT_VRT)
-    echo(f"class maps: {out / OUTPUT_VRT} ({len(done)} of {len(mosaic.tiles)} tiles)")
+    write_classes_vrt(mosaic, [(raster_info(p), t) for t, p in done], files.vrt)
+    echo(f"class maps: {files.vrt} ({len(done)} of {len(mosaic.tiles)} tiles)")
     parts = [r["area_result"] for r in results if "area_result" in r]
     if parts:
         overlaps = mosaic.overlaps([t for t, _ in done])
@@ -264,15 +264,15 @@ def finish_mosaic(mosaic: Mosaic, out: Path, results: list[dict[str, Any]], mode
             names = ", ".join(f"{a.path.name} and {b.path.name} ({n:,} px)" for a, b, n in overlaps[:5])
             more = f" and {len(overlaps) - 5} more pairs" if len(overlaps) > 5 else ""
             note = (f"tiles overlap: {names}{more}; the areas are measured on the merged grid "
-                    f"({OUTPUT_VRT}), each pixel once")
+                    f"({files.vrt.name}), each pixel once")
             warn(f"landseg predict: note: {note}")
-            total = class_areas(out / OUTPUT_VRT, gsd=gsd, allow_pixels_only=True)
+            total = class_areas(files.vrt, gsd=gsd, allow_pixels_only=True)
             total.notes.append(note)
         else:
-            total = merge_class_areas(parts, raster=str(out / OUTPUT_VRT))
-        write_text_atomic(out / "areas.csv", total.to_csv(), ".csv")
-        write_text_atomic(out / "areas.json", total.to_json(), ".json")
-        echo(f"areas of {len(parts)} tiles: {out / 'areas.csv'}")
+            total = merge_class_areas(parts, raster=str(files.vrt))
+        write_text_atomic(files.areas("csv"), total.to_csv(), ".csv")
+        write_text_atomic(files.areas("json"), total.to_json(), ".json")
+        echo(f"areas of {len(parts)} tiles: {files.areas('csv')}")
     try:
         from landseg.stac import write_catalog  # noqa: PLC0415 - optional extra (pystac)
     except ImportError:

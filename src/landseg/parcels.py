@@ -43,11 +43,13 @@ CALIBRATION_RULE = ("sealed_m2 / green_m2 with --reference: sum over mapped clas
 
 @dataclass(frozen=True)
 class FeeTier:
+    """A fee tier: sealed share in [low, high)."""
     name: str
     low: float
     high: float  # math.inf: no upper bound
 
     def holds(self, v: float) -> bool:
+        """Whether ``v`` falls in this tier."""
         return self.low <= v < self.high
 
 
@@ -82,6 +84,7 @@ def read_fee_tiers(path: str | Path) -> list[FeeTier]:
 
 
 def tier_of(value: float | None, tiers: list[FeeTier]) -> str | None:
+    """The name of the tier ``value`` falls in; None for a missing value or none found."""
     if value is None or not math.isfinite(value):
         return None
     return next((t.name for t in tiers if t.holds(value)), None)

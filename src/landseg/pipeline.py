@@ -29,15 +29,17 @@ from typing import Any
 from rasterio.enums import Resampling
 
 from landseg import area
-from landseg.accuracy import accuracy_path, assess_accuracy
+from landseg.accuracy import assess_accuracy
 from landseg.area.green_access import green_access
 from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2
 from landseg.errors import InputError, LandsegError
 from landseg.io.raster import data_bands, raster_shape, read_resampled
+from landseg.layout import PipelinePaths, PredictPaths
 from landseg.models.checkpoint import Checkpoint
 from landseg.parcels import calibrate_parcels
-from landseg.predict import PredictOptions, output_paths, predict_raster
+from landseg.predict import PredictOptions, predict_raster
 from landseg.report import write_report
+from landseg.results import PredictRecord
 from landseg.vectorize import VectorizeResult, vectorize
 from landseg.views import class_layer, display_rgb, preview_shape, write_png
 
@@ -51,8 +53,8 @@ UNSIZED = ("this image has no georeferencing, so polygons and zone areas need th
 class PipelineResult:
     """What :func:`run_pipeline` made: the predict record, the output paths, and each later step's result."""
 
-    record: dict[str, Any]  # predict's run record (NAME_predict.json, with its areas)
-    paths: dict[str, Path]  # predict's outputs (:func:`landseg.predict.output_paths`)
+    record: PredictRecord  # predict's run record (NAME_predict.json, with its areas)
+    paths: PredictPaths  # predict's outputs
     gsd: float | None = None
     zones: dict[str, Any] | None = None  # the zone areas (NAME_zones.json content)
     accuracy: dict[str, Any] | None = None  # accuracy and adjusted areas (NAME_accuracy.json content)
@@ -64,11 +66,11 @@ class PipelineResult:
     @property
     def sized(self) -> bool:
         """Whether the ground size of a pixel is known (georeferenced input, or a given gsd)."""
-        return self.record["crs"] is not None or self.gsd is not None
+        return self.record.crs is not None or self.gsd is not None
 
     def class_areas(self) -> area.AreaResult:
         """The class areas of the class map (pixel counts and shares where no pixel size is known)."""
-        return area.class_areas(self.paths["classes"], gsd=self.gsd, allow_pixels_only=True)
+        return area.class_areas(self.paths.classes, gsd=self.gsd, allow_pixels_only=True)
 
 
 def run_pipeline(
@@ -100,53 +102,46 @@ def run_pipeline(
     if gsd is not None:
         opts = replace(opts, gsd=gsd)
     stage("segmenting")
-    rec = predict_raster(engine, ckpt, image, out, opts, model_name=model_name)
-    res = PipelineResult(rec, output_paths(image, out), gsd=opts.gsd)
+    predict_raster(engine, ckpt, image, out, opts, model_name=model_name)
+    paths = PredictPaths.of(image, out)
+    res = PipelineResult(PredictRecord.read(paths.record), paths, gsd=opts.gsd)
     if view_size:
         stage("preparing the view")
-        write_view_images(Path(image), res.paths["classes"], out, ckpt, view_size)
+        write_view_images(Path(image), paths.classes, out, ckpt, view_size)
     if (zones or polygons) and not res.sized:
         res.warnings.append(UNSIZED)
     if zones and res.sized:
         stage("zones")
-        _zones(res, Path(image).stem, out, zones, zone_id)
+        _zones(res, zones, zone_id)
     if reference:
         stage("accuracy")
         _accuracy(res, reference)
     if zones and res.sized:  # after the accuracy: a reference sample calibrates the sealed and green m²
-        _planning(res, Path(image).stem, out, zones, zone_id, reference)
+        _planning(res, zones, zone_id, reference)
     if polygons and res.sized:
         stage("polygons")
-        try:
-            res.polygons = vectorize(res.paths["classes"], out / "polygons.gpkg", gsd=res.gsd)
-        except LandsegError as exc:
-            res.warnings.append(f"polygons not written: {exc}")
+        _polygons(res, PipelinePaths(out).polygons)
     if report:
         stage("report")
-        path = out / "report.html" if report is True else Path(report)
-        try:
-            write_report(out, path)
-            res.report = path
-        except LandsegError as exc:
-            res.warnings.append(f"report not written: {exc}")
+        _report(res, PipelinePaths(out).report if report is True else Path(report))
     return res
 
 
-def _zones(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id: str | None) -> None:
+def _zones(res: PipelineResult, zones: str | Path, zone_id: str | None) -> None:
+    """NAME_zones.json/csv/gpkg: the class areas per zone."""
     try:
-        zres = area.zonal_areas(res.paths["classes"], zones, zone_id or None, gsd=res.gsd)
+        zres = area.zonal_areas(res.paths.classes, zones, zone_id or None, gsd=res.gsd)
         for suffix in ("json", "csv", "gpkg"):
-            zres.write(out / f"{stem}_zones.{suffix}")
-        res.zones = json.loads((out / f"{stem}_zones.json").read_text())
+            zres.write(res.paths.zones(suffix))
+        res.zones = json.loads(res.paths.zones("json").read_text())
     except LandsegError as exc:
         res.warnings.append(f"zones: {exc}")
 
 
-def _planning(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone_id: str | None,
-              reference: str | Path | None) -> None:
+def _planning(res: PipelineResult, zones: str | Path, zone_id: str | None, reference: str | Path | None) -> None:
     """NAME_planning.json/csv: the planning indicators per zone, 3-30-300 where the table has the roles, and
     with a reference sample the calibrated sealed and green m² per zone."""
-    classes = res.paths["classes"]
+    classes = res.paths.classes
     try:
         try:
             ind, _ = green_access(classes, zones, zone_id or None, gsd=res.gsd)
@@ -156,32 +151,50 @@ def _planning(res: PipelineResult, stem: str, out: Path, zones: str | Path, zone
                                        min_building_area=DEFAULT_MIN_BUILDING_M2)
         if reference and res.accuracy is not None:
             calibrate_parcels(ind, classes, reference)
-        ind.write(out / f"{stem}_planning.csv", "csv")
-        ind.write(out / f"{stem}_planning.json", "json")
-        res.planning = json.loads((out / f"{stem}_planning.json").read_text())
+        ind.write(res.paths.planning("csv"), "csv")
+        ind.write(res.paths.planning("json"), "json")
+        res.planning = json.loads(res.paths.planning("json").read_text())
     except LandsegError as exc:
         res.warnings.append(f"planning indicators: {exc}")
 
 
 def _accuracy(res: PipelineResult, reference: str | Path) -> None:
+    """NAME_accuracy.json/csv: accuracy and error-adjusted areas from a reference sample."""
     try:
-        acc = assess_accuracy(res.paths["classes"], reference, gsd=res.gsd)
-        path = accuracy_path(res.paths["classes"])
-        acc.write(path, "json")
-        acc.write(path.with_suffix(".csv"), "csv")
+        acc = assess_accuracy(res.paths.classes, reference, gsd=res.gsd)
+        acc.write(res.paths.accuracy("json"), "json")
+        acc.write(res.paths.accuracy("csv"), "csv")
         res.accuracy = acc.to_dict()
     except LandsegError as exc:
         res.warnings.append(f"accuracy: {exc}")
+
+
+def _polygons(res: PipelineResult, path: Path) -> None:
+    """polygons.gpkg: one polygon per connected area of a class."""
+    try:
+        res.polygons = vectorize(res.paths.classes, path, gsd=res.gsd)
+    except LandsegError as exc:
+        res.warnings.append(f"polygons not written: {exc}")
+
+
+def _report(res: PipelineResult, path: Path) -> None:
+    """The HTML report of the output folder."""
+    try:
+        write_report(res.paths.out_dir, path)
+        res.report = path
+    except LandsegError as exc:
+        res.warnings.append(f"report not written: {exc}")
 
 
 def write_view_images(src: Path, classes: Path, out: Path, ckpt: Checkpoint, size: int) -> None:
     """``image.png`` (the input, for display) and ``layer.png`` (class colours, transparent nodata), same shape."""
     h, w = preview_shape(*raster_shape(classes), size)
     cls = read_resampled(classes, (h, w))
-    write_png(class_layer(cls, ckpt.class_table), out / "layer.png", "RGBA")
+    files = PipelinePaths(out)
+    write_png(class_layer(cls, ckpt.class_table), files.layer, "RGBA")
     bands = data_bands(src, len(ckpt.mean))
     img = read_resampled(src, (h, w), indexes=bands, resampling=Resampling.average)
-    write_png(display_rgb(img, ckpt.bands), out / "image.png")
+    write_png(display_rgb(img, ckpt.bands), files.image)
 
 
 __all__ = ["STAGES", "PipelineResult", "run_pipeline", "write_view_images"]

@@ -67,8 +67,10 @@ from landseg.io.raster import (
     warped,
 )
 from landseg.io.styles import write_raster_style
+from landseg.layout import PredictPaths
 from landseg.models.checkpoint import Checkpoint
 from landseg.models.domain import BAND_MEANINGS, InputStats, band_meaning, check_domain, parse_band_meaning
+from landseg.results import PredictRecord
 
 RASTER_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt", ".jp2")
 LOCAL_CRS = "EPSG:3857"  # stand-in grid for resampling rasters that have no georeferencing
@@ -101,15 +103,6 @@ class PredictOptions:
     band_map: list[int] | None = None  # --bands: 1-based input bands fed to the model's bands, in order
     input_bands: str | None = None  # --input-bands: what the input's bands are (rgb, irrg, ...), if it does not say
     confidence: bool = False  # also write NAME_confidence.tif
-
-
-def output_paths(src: str | Path, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
-    """The output files of input ``src`` in ``out_dir``, named after ``stem`` (default: the input's stem)."""
-    stem = stem or Path(src).stem
-    out = Path(out_dir)
-    return {k: out / f"{stem}_{k}{ext}" for k, ext in (
-        ("classes", ".tif"), ("probs", ".tif"), ("confidence", ".tif"), ("preview", ".png"), ("overlay", ".png"),
-        ("areas", ".csv"), ("predict", ".json"))} | {"areas_json": out / f"{stem}_areas.json"}
 
 
 def list_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -155,8 +148,8 @@ def output_stems(files: Sequence[Path]) -> list[str]:
     for f, s in zip(files, stems):
         other = seen.setdefault(s.lower(), f)
         if other is not f:
-            raise InputError(f"{other} and {f} would write the same outputs ({s}_classes.tif); rename one of them "
-                             "or predict them into different --out folders")
+            raise InputError(f"{other} and {f} would write the same outputs ({PredictPaths(Path(), s).classes.name}); "
+                             "rename one of them or predict them into different --out folders")
     return stems
 
 
@@ -324,14 +317,14 @@ def predict_raster(
     opts = opts or PredictOptions()
     src = Path(src)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    paths = output_paths(src, out_dir, stem)
+    paths = PredictPaths.of(src, out_dir, stem)
     made_from = run_identity(src, ckpt, opts, model_name, mosaic, engine)
     redo = None
     if not opts.overwrite and is_complete(paths, opts):
-        redo = changed_since(paths["predict"], made_from)
+        redo = changed_since(paths.record, made_from)
         if redo is None:
-            return {"input": str(src), "skipped": True, "classes": str(paths["classes"])}
-    paths["predict"].unlink(missing_ok=True)  # the completion marker of an earlier run no longer holds
+            return {"input": str(src), "skipped": True, "classes": str(paths.classes)}
+    paths.record.unlink(missing_ok=True)  # the completion marker of an earlier run no longer holds
     t0 = time.perf_counter()
     with ExitStack() as stack:
         ds = stack.enter_context(open_raster(src))
@@ -343,7 +336,7 @@ def predict_raster(
         _check_has_data(ds, src, source, bands)
         job = GridRun(src, ds, _inference_grid(stack, ds, src, vrt_args, note, mosaic), bands, scale, vrt_args,
                       source, mosaic[1] if mosaic else None)
-        tmpdir = _scratch_dir(stack, paths["classes"].parent)
+        tmpdir = _scratch_dir(stack, paths.classes.parent)
         tags = class_map_tags(ckpt.class_table, model_name, {**opts.extra_tags, "LANDSEG_NOTE": note})
         stats = InputStats(len(bands))
         n_windows = infer_grid(engine, ckpt, job, tmpdir, tags, opts, stats=stats)
@@ -352,23 +345,20 @@ def predict_raster(
         georef = is_georeferenced(ds)
         notes = [f"--gsd {opts.gsd:g} ignored: {src.name} is georeferenced; its own pixel size is used"] \
             if opts.gsd is not None and georef else []
-        record = {"input": str(src), "model": model_name, "note": note, "notes": notes, "size": [ds.width, ds.height],
-                  "crs": ds.crs.to_string() if georef else None, "window": opts.window, "overlap": opts.overlap,
-                  "tta": opts.tta, "windows": n_windows, "inference_grid": [job.grid.width, job.grid.height],
-                  "seconds_model": round(t_model, 2), "bands": bands,
-                  "bands_used": describe_bands(ds, bands, ckpt.bands), "mask": source.text, "made_from": made_from}
+        record = PredictRecord(input=str(src), model=model_name, note=note, notes=notes, size=[ds.width, ds.height],
+                               crs=ds.crs.to_string() if georef else None, window=opts.window, overlap=opts.overlap,
+                               tta=opts.tta, windows=n_windows, inference_grid=[job.grid.width, job.grid.height],
+                               seconds_model=round(t_model, 2), bands=bands,
+                               bands_used=describe_bands(ds, bands, ckpt.bands), mask=source.text, made_from=made_from)
         in_ps = None if vrt_args is not None else _input_pixel_size(ds, opts.gsd)
         check = check_domain(ckpt.domain_or_unknown(), stats, input_meaning=meaning, meaning_source=meaning_source,
                              input_pixel_size=in_ps, band_map=opts.band_map)
-        record["domain"], record["warnings"] = check["figures"], check["warnings"]
+        record.domain, record.warnings = check["figures"], check["warnings"]
         if opts.areas:
-            record["areas"] = _write_areas(final_raw, paths, None if georef else opts.gsd)
-        record["seconds_total"] = round(time.perf_counter() - t0, 2)
-        write_json_atomic(paths["predict"], record)  # last: the completion marker (is_complete)
-    record["classes"] = str(paths["classes"])
-    if redo:
-        record["redone"] = redo
-    return record
+            record.areas = _write_areas(final_raw, paths, None if georef else opts.gsd)
+        record.seconds_total = round(time.perf_counter() - t0, 2)
+        write_json_atomic(paths.record, record.to_dict())  # last: the completion marker (is_complete)
+    return {**record.to_dict(), "classes": str(paths.classes), **({"redone": redo} if redo else {})}
 
 
 def _inference_grid(stack: ExitStack, ds: rasterio.DatasetReader, src: Path, vrt_args: dict[str, Any] | None,
@@ -392,9 +382,9 @@ def _scratch_dir(stack: ExitStack, out_dir: Path) -> Path:
 
 
 def _finish_maps(job: GridRun, ckpt: Checkpoint, tmpdir: Path, tags: dict[str, str], opts: PredictOptions,
-                 paths: dict[str, Path]) -> Path:
+                 paths: PredictPaths) -> Path:
     """The inference-grid rasters in ``tmpdir`` turned into the final outputs (back on the input grid, COGs,
-    style, previews); returns the scratch class map (same pixels as ``paths['classes']``)."""
+    style, previews); returns the scratch class map (same pixels as ``paths.classes``)."""
     ds, vrt_args = job.ds, job.vrt_args
     final_raw, final_probs = tmpdir / "classes_grid.tif", tmpdir / "probs_grid.tif"
     final_conf = tmpdir / "confidence_grid.tif"
@@ -402,16 +392,16 @@ def _finish_maps(job: GridRun, ckpt: Checkpoint, tmpdir: Path, tags: dict[str, s
         final_raw, final_probs = _regrid(tmpdir, ds, vrt_args, ckpt, tags, opts.probs, job.bands, job.source)
         if opts.confidence:
             final_conf = _regrid_confidence(tmpdir, ds, vrt_args, job.bands, job.source)
-    finalize_cog(final_raw, paths["classes"], overview_resampling="mode")  # side outputs only after it
-    write_raster_style(paths["classes"], class_style_entries(ckpt.class_table))  # QGIS legend: class names
+    finalize_cog(final_raw, paths.classes, overview_resampling="mode")  # side outputs only after it
+    write_raster_style(paths.classes, class_style_entries(ckpt.class_table))  # QGIS legend: class names
     if opts.confidence:
-        finalize_cog(final_conf, paths["confidence"], overview_resampling="average")
+        finalize_cog(final_conf, paths.confidence, overview_resampling="average")
     if opts.probs:
         with update_raster(final_probs) as pds:
             pds.update_tags(**{CLASS_NAMES_TAG: class_names_tag(ckpt.class_table)})
-        finalize_cog(final_probs, paths["probs"], overview_resampling="average")
+        finalize_cog(final_probs, paths.probs, overview_resampling="average")
     if opts.previews:
-        write_raster_previews(ds, job.bands, job.scale, final_raw, ckpt, paths["preview"], paths["overlay"],
+        write_raster_previews(ds, job.bands, job.scale, final_raw, ckpt, paths.preview, paths.overlay,
                               opts.preview_size)
     return final_raw
 
@@ -465,13 +455,11 @@ def changed_since(record_path: Path, made_from: dict[str, Any]) -> str | None:
     return "; ".join(what) or None
 
 
-def is_complete(paths: dict[str, Path], opts: PredictOptions) -> bool:
+def is_complete(paths: PredictPaths, opts: PredictOptions) -> bool:
     """Whether an earlier run left every output ``opts`` asks for. ``predict.json`` is written last, after the class
     map and the side outputs, so a run killed part-way is redone."""
-    want = ["classes", "predict"] + ["probs"] * opts.probs + ["confidence"] * opts.confidence \
-        + ["preview", "overlay"] * opts.previews \
-        + ["areas", "areas_json"] * opts.areas
-    return all(paths[k].exists() for k in want)
+    want = paths.expected(probs=opts.probs, confidence=opts.confidence, previews=opts.previews, areas=opts.areas)
+    return all(p.exists() for p in want)
 
 
 def _check_has_data(ds: rasterio.DatasetReader, src: Path, source: MaskSource | None = None,
@@ -660,14 +648,14 @@ def write_raster_previews(ds, bands: list[int], scale, classes_path: Path, ckpt:
     views.write_previews(cls, img, ckpt.class_table, ckpt.bands, preview, overlay, alpha)
 
 
-def _write_areas(classes_path: Path, paths: dict[str, Path], gsd: float | None) -> dict[str, Any]:
+def _write_areas(classes_path: Path, paths: PredictPaths, gsd: float | None) -> dict[str, Any]:
     """Class areas of the finished map; pixel counts and shares only where no pixel size is known.
 
-    ``classes_path`` may be a scratch copy of ``paths["classes"]`` (same pixels): the outputs name the final file."""
+    ``classes_path`` may be a scratch copy of ``paths.classes`` (same pixels): the outputs name the final file."""
     res = area.class_areas(classes_path, gsd=gsd, allow_pixels_only=True)
-    res.raster = str(paths["classes"])  # never the scratch file, which is gone when the run ends
-    write_text_atomic(paths["areas"], res.to_csv(), ".csv")
-    write_text_atomic(paths["areas_json"], res.to_json(), ".json")
+    res.raster = str(paths.classes)  # never the scratch file, which is gone when the run ends
+    write_text_atomic(paths.areas_csv, res.to_csv(), ".csv")
+    write_text_atomic(paths.areas_json, res.to_json(), ".json")
     return json.loads(res.to_json())
 
 

@@ -23,14 +23,14 @@ from landseg.dates import parse_datetime
 from landseg.errors import InputError
 from landseg.io.labels import read_class_table
 from landseg.io.raster import open_raster, raster_info
-from landseg.predict import output_paths
+from landseg.layout import MosaicPaths, PredictPaths
 
-ASSETS = {  # output key -> (media type, roles, title)
-    "preview": (pystac.MediaType.PNG, ["overview"], "class colours, downsampled"),
-    "overlay": (pystac.MediaType.PNG, ["visual"], "image with the classes blended over it"),
-    "areas": ("text/csv", ["metadata"], "class areas (CSV)"),
-    "areas_json": (pystac.MediaType.JSON, ["metadata"], "class areas (JSON)"),
-    "predict": (pystac.MediaType.JSON, ["metadata"], "prediction record"),
+ASSETS = {  # asset key -> (the file, of a tile's PredictPaths; media type, roles, title)
+    "preview": ("preview", pystac.MediaType.PNG, ["overview"], "class colours, downsampled"),
+    "overlay": ("overlay", pystac.MediaType.PNG, ["visual"], "image with the classes blended over it"),
+    "areas": ("areas_csv", "text/csv", ["metadata"], "class areas (CSV)"),
+    "areas_json": ("areas_json", pystac.MediaType.JSON, ["metadata"], "class areas (JSON)"),
+    "predict": ("record", pystac.MediaType.JSON, ["metadata"], "prediction record"),
 }
 
 
@@ -114,18 +114,18 @@ def write_catalog(out: str | Path, tiles: Sequence[Path], *, model: str = "", ti
     cat = pystac.Catalog(id="landseg-classes", title=title or "landseg class maps",
                          description=f"Land-cover class maps predicted by landseg (model {model or 'unknown'})")
     for t in tiles:
-        paths = output_paths(t, out)
-        if not paths["classes"].exists():
+        paths = PredictPaths.of(t, out)
+        if not paths.classes.exists():
             continue
         found = (when, "--datetime") if when is not None else acquisition_time(Path(t))
         if found is None:
             found = (now, "processing time: the image's metadata holds no acquisition time; pass --datetime")
             guessed.append(Path(t).name)
-        item = tile_item(paths["classes"].resolve(), Path(t).stem, found[0], found[1], created=now)
-        for key, (media, roles, what) in ASSETS.items():
-            if paths[key].exists():
-                item.add_asset(key, pystac.Asset(href=str(paths[key].resolve()), media_type=media, roles=roles,
-                                                 title=what))
+        item = tile_item(paths.classes.resolve(), Path(t).stem, found[0], found[1], created=now)
+        for key, (attr, media, roles, what) in ASSETS.items():
+            path: Path = getattr(paths, attr)
+            if path.exists():
+                item.add_asset(key, pystac.Asset(href=str(path.resolve()), media_type=media, roles=roles, title=what))
         cat.add_item(item)
     if guessed and warn is not None:
         warn(f"landseg predict: note: STAC item datetime of {len(guessed)} tiles ({', '.join(guessed[:3])}"
@@ -134,4 +134,4 @@ def write_catalog(out: str | Path, tiles: Sequence[Path], *, model: str = "", ti
     cat.normalize_hrefs(str(out))
     cat.make_all_asset_hrefs_relative()
     cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    return out / "catalog.json"
+    return MosaicPaths(out).catalog

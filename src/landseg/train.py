@@ -34,6 +34,7 @@ from landseg.inference.engine import autocast_dtype, pick_device
 from landseg.io.csvfile import csv_text
 from landseg.io.files import atomic_output, clean_stale, write_json_atomic
 from landseg.io.raster import open_raster
+from landseg.layout import RunPaths
 from landseg.metrics import metrics_from_confusion
 from landseg.models.build import build_model
 from landseg.models.catalog import (
@@ -123,10 +124,6 @@ def lr_at(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
-RUN_FILES = ("best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", "learning_curve.png",
-             "config.yaml")
-
-
 def check_run_folder(run: str | Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to write a new run over an existing one unless ``resume`` or ``overwrite`` says what to do."""
     if resume and overwrite:
@@ -135,7 +132,7 @@ def check_run_folder(run: str | Path, *, resume: bool, overwrite: bool) -> None:
     run = Path(run)
     if run.exists() and not run.is_dir():
         raise OutputError(f"{run}: --out must be a folder, found a file")
-    found = [f for f in RUN_FILES[:4] if (run / f).exists()]
+    found = [f.name for f in RunPaths(run).files()[:4] if f.exists()]
     if found and not resume and not overwrite:
         raise OutputError(
             f"{run}: already holds a training run ({', '.join(found)}); continue it with --resume, "
@@ -336,7 +333,7 @@ class Trainer:
         return torch.tensor(w, dtype=torch.float32, device=self.device)
 
     def _resume(self) -> None:
-        path = self.run / "last.safetensors"
+        path = RunPaths(self.run).last
         if not path.exists():
             raise CheckpointError(f"{self.run}: nothing to resume (no last.safetensors)")
         ck = load_checkpoint(path, with_training_state=True)
@@ -417,9 +414,9 @@ class Trainer:
             self.run.mkdir(parents=True, exist_ok=True)
             clean_stale(self.run)  # temp files of an earlier run that was killed
             if self.overwrite:  # the old run's files go first, so a failure cannot leave a mix of both runs
-                for name in RUN_FILES:
-                    (self.run / name).unlink(missing_ok=True)
-            with atomic_output(self.run / "config.yaml") as tmp:
+                for f in RunPaths(self.run).files():
+                    f.unlink(missing_ok=True)
+            with atomic_output(RunPaths(self.run).config) as tmp:
                 tmp.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
             print(f"model {self.arch} ({count_parameters(self.model) / 1e6:.2f} M parameters) on {self.device}"
                   f"{', ' + str(self.amp).replace('torch.', '') + ' autocast' if self.amp else ''}; "
@@ -435,8 +432,8 @@ class Trainer:
                 self._end_epoch(val)
         except KeyboardInterrupt:
             if self.main:
-                save_checkpoint(self._checkpoint(self.history[-1] if self.history else None), self.run / "last.safetensors")
-                print(f"\ninterrupted: saved {self.run / 'last.safetensors'} (epoch {self.epoch}, step {self.step}); "
+                save_checkpoint(self._checkpoint(self.history[-1] if self.history else None), RunPaths(self.run).last)
+                print(f"\ninterrupted: saved {RunPaths(self.run).last} (epoch {self.epoch}, step {self.step}); "
                       "continue with --resume")
             raise
         finally:
@@ -584,11 +581,11 @@ class Trainer:
         metrics = {"train": tr, "val": val}
         if score > self.best:
             self.best = score
-            save_checkpoint(self._checkpoint(metrics, with_state=False), self.run / "best.safetensors")
-        save_checkpoint(self._checkpoint(metrics), self.run / "last.safetensors")
-        write_metrics_csv(self.history, self.run / "metrics.csv")
-        write_json_atomic(self.run / "metrics.json", {"history": self.history, "last": metrics, "best_mean_f1": self.best})
-        plot_learning_curve(self.history, self.run / "learning_curve.png")
+            save_checkpoint(self._checkpoint(metrics, with_state=False), RunPaths(self.run).best)
+        save_checkpoint(self._checkpoint(metrics), RunPaths(self.run).last)
+        write_metrics_csv(self.history, RunPaths(self.run).metrics_csv)
+        write_json_atomic(RunPaths(self.run).metrics_json, {"history": self.history, "last": metrics, "best_mean_f1": self.best})
+        plot_learning_curve(self.history, RunPaths(self.run).learning_curve)
         msg = f"epoch {self.epoch}: train loss {tr['loss']:.3f} OA {tr['oa']:.3f} mF1 {tr['mean_f1']:.3f}"
         if val:
             msg += f" | val loss {val['loss']:.3f} OA {val['oa']:.3f} mF1 {val['mean_f1']:.3f} mIoU {val['miou']:.3f}"

@@ -1,7 +1,7 @@
 """Sample windows of a training run (``run/samples/``) predicted with its checkpoint, for ``landseg report``.
 
 :func:`sample_predictions` picks a few windows of the run's validation (else test) tiles, predicts them and writes
-the image, prediction and truth PNGs with ``samples.json`` (:data:`~landseg.evaluate_outputs.SAMPLES_FILE`); the
+the image, prediction and truth PNGs with ``samples.json`` (:attr:`landseg.layout.RunPaths.samples_json`); the
 report only reads them (it runs no model).
 """
 
@@ -18,11 +18,11 @@ from rasterio.windows import Window
 from landseg.classes import ClassTable
 from landseg.data.prepare import load_manifest
 from landseg.errors import InputError
-from landseg.evaluate_outputs import SAMPLES_FILE
 from landseg.inference.engine import TorchEngine
 from landseg.inference.sliding import predict_array
 from landseg.io.files import read_structured, write_json_atomic
 from landseg.io.raster import open_raster, read_window
+from landseg.layout import RunPaths
 from landseg.models.checkpoint import load_checkpoint
 from landseg.views import colorize, display_rgb, write_png
 
@@ -34,7 +34,7 @@ def find_dataset(folder: Path, ckpt_train: dict[str, Any], dataset: str | Path |
     for key in ("dataset_root", "dataset_path"):
         if ckpt_train.get(key) and Path(ckpt_train[key]).exists():
             return Path(ckpt_train[key])
-    cfg = folder / "config.yaml"
+    cfg = RunPaths(folder).config
     if cfg.exists():
         try:
             data = read_structured(cfg) or {}
@@ -75,7 +75,7 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
     can be made). Returns that content; None for a run without a checkpoint.
     """
     folder = Path(run)
-    ckpt_path = next((folder / f for f in ("best.safetensors", "last.safetensors") if (folder / f).exists()), None)
+    ckpt_path = RunPaths(folder).checkpoint()
     if ckpt_path is None:
         return None
     ckpt = load_checkpoint(ckpt_path)
@@ -93,7 +93,7 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
         return _write_samples(folder, {"note": f"{root}: no validation or test tiles to sample from"})
     engine = TorchEngine(ckpt, device)
     win = max(engine.multiple, (256 // engine.multiple) * engine.multiple)
-    out = (folder / SAMPLES_FILE).parent
+    out = RunPaths(folder).samples_dir
     out.mkdir(exist_ok=True)
     entries = []
     for i, (t, r, c, s) in enumerate(sample_windows(manifest, ids, n, 512)):
@@ -104,7 +104,7 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
         pred = predict_array(img, engine, table.num_classes, window=win, overlap=win // 4)
         valid = truth < table.num_classes
         acc = float((pred[valid] == truth[valid]).mean()) if valid.any() else None
-        files = {k: f"{i}_{k}.png" for k in ("image", "prediction", "truth")}
+        files = {k: RunPaths(folder).sample_png(i, k).name for k in ("image", "prediction", "truth")}
         for k, arr in (("image", display_rgb(img, ckpt.bands)), ("prediction", colorize(pred, table)),
                        ("truth", colorize(truth, table))):
             write_png(arr, out / files[k])
@@ -114,8 +114,8 @@ def sample_predictions(run: str | Path, dataset: str | Path | None = None, n: in
 
 
 def _write_samples(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
-    (folder / SAMPLES_FILE).parent.mkdir(exist_ok=True)
-    write_json_atomic(folder / SAMPLES_FILE, data)
+    RunPaths(folder).samples_dir.mkdir(exist_ok=True)
+    write_json_atomic(RunPaths(folder).samples_json, data)
     return data
 
 

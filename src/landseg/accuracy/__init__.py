@@ -3,18 +3,16 @@
 from landseg.accuracy.assess import assess_accuracy, parse_reference
 from landseg.accuracy.design import allocate, draw_ranks, locate_ranks
 from landseg.accuracy.estimate import StratifiedEstimate, StratifiedTotal, stratified_estimate, stratified_total
-from landseg.accuracy.report import AccuracyResult, accuracy_path
-from landseg.accuracy.sample import SampleDesign, design_path, draw_sample
+from landseg.accuracy.report import AccuracyResult
+from landseg.accuracy.sample import SampleDesign, draw_sample
 
 __all__ = [
     "AccuracyResult",
     "SampleDesign",
     "StratifiedEstimate",
     "StratifiedTotal",
-    "accuracy_path",
     "allocate",
     "assess_accuracy",
-    "design_path",
     "draw_ranks",
     "draw_sample",
     "locate_ranks",

@@ -15,7 +15,7 @@ import numpy as np
 
 from landseg.accuracy.estimate import stratified_estimate
 from landseg.accuracy.report import AccuracyResult
-from landseg.accuracy.sample import classes_at, design_path, points_on_grid
+from landseg.accuracy.sample import classes_at, points_on_grid
 from landseg.area.totals import class_areas
 from landseg.classes import IGNORE_INDEX, ClassTable
 from landseg.errors import InputError
@@ -23,6 +23,7 @@ from landseg.io.files import read_json
 from landseg.io.labels import LabelReader
 from landseg.io.points import read_points
 from landseg.io.raster import open_raster
+from landseg.layout import design_path
 
 
 def parse_reference(values: np.ndarray, table: ClassTable, source: str) -> np.ndarray:

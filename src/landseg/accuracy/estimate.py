@@ -71,14 +71,17 @@ class StratifiedEstimate:
 
     @property
     def ci_overall(self) -> float:
+        """Half-width of the overall accuracy's 95 % interval (1.96 standard errors)."""
         return 1.96 * self.se_overall
 
     @property
     def ci_users(self) -> np.ndarray:
+        """Half-widths of the user's accuracies' 95 % intervals."""
         return 1.96 * self.se_users
 
     @property
     def ci_producers(self) -> np.ndarray:
+        """Half-widths of the producer's accuracies' 95 % intervals."""
         return 1.96 * self.se_producers
 
 
@@ -202,14 +205,17 @@ class StratifiedTotal:
 
     @property
     def ci(self) -> float:
+        """Half-width of the 95 % interval (1.96 standard errors)."""
         return 1.96 * self.se
 
     @property
     def low(self) -> float:
+        """Lower 95 % bound."""
         return self.value - self.ci
 
     @property
     def high(self) -> float:
+        """Upper 95 % bound."""
         return self.value + self.ci
 
 

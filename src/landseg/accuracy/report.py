@@ -21,15 +21,6 @@ from landseg.area.tables import (
 )
 from landseg.classes import ClassTable
 
-
-def accuracy_path(classmap: str | Path) -> Path:
-    """Where the accuracy of a class map is kept beside it, for the HTML report:
-    ``NAME_classes.tif`` (a predict output) -> ``NAME_accuracy.json``, else ``STEM_accuracy.json``."""
-    p = Path(classmap)
-    stem = p.stem.removesuffix("_classes")
-    return p.with_name(f"{stem}_accuracy.json")
-
-
 METHOD = ("stratified estimators of Olofsson et al. (2014): error matrix in area proportions "
           "p_ij = W_i n_ij / n_i; error-adjusted area = A_tot p_.j, 95 % CI = ± 1.96 S(p_.j) A_tot; accuracies: "
           "± 1.96 S clipped to 0-100 %, or Wilson score intervals of the sample counts where S is 0 (an estimate "
@@ -94,15 +85,19 @@ class AccuracyResult(Report):
         return render_table(fmt, cols, rows, title="Error matrix in estimated area proportions")  # type: ignore[arg-type]
 
     def all_notes(self) -> list[str]:
+        """This result's notes and the estimator's."""
         return self.notes + self.estimate.notes
 
     def to_text(self, units: str = "m2", notes: bool = True) -> str:
+        """The table as text, then the error matrix."""
         return super().to_text(units, notes) + "\n" + self.error_matrix_text("table")
 
     def to_markdown(self, units: str = "m2", notes: bool = True) -> str:
+        """The table as Markdown, then the error matrix."""
         return super().to_markdown(units, notes) + "\n" + self.error_matrix_text("markdown")
 
     def to_dict(self, units: str = "m2") -> dict[str, Any]:
+        """The JSON object (``NAME_accuracy.json``)."""
         e = self.estimate
         px = self._px
         classes = []

@@ -30,12 +30,7 @@ from landseg.io.labels import LabelReader, change_table, table_from_raster
 from landseg.io.points import read_points, reproject_xy, write_points
 from landseg.io.raster import is_georeferenced, open_raster, strips
 from landseg.io.styles import LayerStyle, categorized_qml, categorized_sld, value_map_xml
-
-
-def design_path(points: str | Path) -> Path:
-    """The design sidecar of a point file: ``points.gpkg`` -> ``points_design.json``."""
-    p = Path(points)
-    return p.with_name(p.stem + "_design.json")
+from landseg.layout import design_path
 
 
 def class_strips(reader: LabelReader, strip_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -75,9 +70,11 @@ class SampleDesign:
 
     @property
     def names(self) -> list[str]:
+        """The strata names: the classes, or the change strata."""
         return self.change.names if self.change else list(self.table.names)
 
     def to_dict(self) -> dict[str, Any]:
+        """The design sidecar's JSON object (``points_design.json``)."""
         names = self.names
         extra = {"change": self.change.to_dict()} if self.change else {}
         return {
@@ -128,10 +125,7 @@ def draw_sample(
     path, out = Path(classmap), Path(out)
     if not overwrite:
         check_not_overwriting(out)
-    if n < 1:
-        raise InputError(f"--n must be at least 1, got {n}")
-    if min_per_class is not None and min_per_class < 0:
-        raise InputError(f"--min-per-class must be 0 or more, got {min_per_class}")
+    _check_counts(n, min_per_class)
     if truth:  # before any work: the reference is read by row/column, so it must be on the map's grid
         with open_raster(path) as ds, open_raster(truth) as tds:
             check_same_grid(tds, ds, "--truth")
@@ -139,23 +133,11 @@ def draw_sample(
     tbl = areas.table
     sizes = np.array([c.pixels for c in areas.classes], dtype=np.int64)
     stratum_m2 = np.array([c.area_m2 for c in areas.classes], dtype=np.float64)
-    with open_raster(path) as ds:
-        base = change_table(ds)
-    cs = None
-    if base is not None:
-        if truth:
-            raise InputError("--truth fills one date's reference; a change sample has reference_before and "
-                             "reference_after: fill them from the two dates")
-        if base.num_classes ** 2 > 250:
-            raise InputError(f"{path.name}: {base.num_classes} classes make {base.num_classes ** 2} transitions; "
-                             "a change sample needs at most 15 classes (225 transitions)")
-        cs = ChangeStrata(base.with_roles(roles), strata or "transitions")
+    cs = _change_strata(path, truth, strata, roles)
+    if cs is not None:
         lut = cs.code_lut()
-        sizes = np.rint(cs.aggregate(np.resize(sizes, base.num_classes ** 2))).astype(np.int64)
-        stratum_m2 = cs.aggregate(np.resize(stratum_m2, base.num_classes ** 2))
-    elif strata or roles:
-        raise InputError(f"{path.name} is not a transition map of landseg change: --strata and --roles apply to "
-                         "a change sample (landseg sample OUT/transitions.tif)")
+        sizes = np.rint(cs.aggregate(np.resize(sizes, cs.table.num_classes ** 2))).astype(np.int64)
+        stratum_m2 = cs.aggregate(np.resize(stratum_m2, cs.table.num_classes ** 2))
     if sizes.sum() == 0:
         raise InputError(f"{path}: every pixel is nodata or ignore; nothing to sample")
     alloc = allocate(sizes, n, min_per_class)
@@ -177,11 +159,7 @@ def draw_sample(
     names = np.array(cs.names if cs else tbl.names, dtype=object)
     fields: dict[str, np.ndarray] = {"map_class": names[stratum], "map_index": stratum.astype(np.int32)}
     if cs is not None and codes is not None:
-        k, classes = cs.table.num_classes, np.array(cs.table.names, dtype=object)
-        codes = codes[order]
-        empty = np.array([""] * len(row), dtype=object)
-        fields.update({"map_before": classes[codes // k], "map_after": classes[codes % k],
-                       "reference_before": empty, "reference_after": empty.copy()})
+        fields.update(_change_fields(cs, codes[order]))
     else:
         fields["reference"] = _truth_at(truth, tbl, row, col, shape) if truth else \
             np.array([""] * len(row), dtype=object)
@@ -195,6 +173,42 @@ def draw_sample(
                           areas.pixel_area, crs, notes, change=cs)
     write_json_atomic(design_path(out), design.to_dict())
     return design
+
+
+def _check_counts(n: int, min_per_class: int | None) -> None:
+    """Refuse a sample size under 1 and a negative minimum per class."""
+    if n < 1:
+        raise InputError(f"--n must be at least 1, got {n}")
+    if min_per_class is not None and min_per_class < 0:
+        raise InputError(f"--min-per-class must be 0 or more, got {min_per_class}")
+
+
+def _change_strata(path: Path, truth: str | Path | None, strata: str | None,
+                   roles: list[str] | None) -> ChangeStrata | None:
+    """The strata of a transition map of ``landseg change`` (None for a class map, which takes no ``strata`` or
+    ``roles``); a change sample has no single-date ``truth`` and at most 15 classes."""
+    with open_raster(path) as ds:
+        base = change_table(ds)
+    if base is None:
+        if strata or roles:
+            raise InputError(f"{path.name} is not a transition map of landseg change: --strata and --roles apply to "
+                             "a change sample (landseg sample OUT/transitions.tif)")
+        return None
+    if truth:
+        raise InputError("--truth fills one date's reference; a change sample has reference_before and "
+                         "reference_after: fill them from the two dates")
+    if base.num_classes ** 2 > 250:
+        raise InputError(f"{path.name}: {base.num_classes} classes make {base.num_classes ** 2} transitions; "
+                         "a change sample needs at most 15 classes (225 transitions)")
+    return ChangeStrata(base.with_roles(roles), strata or "transitions")
+
+
+def _change_fields(cs: ChangeStrata, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """A change sample's point fields: the mapped class at each date, and the two empty reference fields."""
+    k, classes = cs.table.num_classes, np.array(cs.table.names, dtype=object)
+    empty = np.array([""] * len(codes), dtype=object)
+    return {"map_before": classes[codes // k], "map_after": classes[codes % k],
+            "reference_before": empty, "reference_after": empty.copy()}
 
 
 def check_not_overwriting(out: Path) -> None:
@@ -270,4 +284,4 @@ def points_on_grid(ds: rasterio.DatasetReader, x: np.ndarray, y: np.ndarray, crs
     return row, col
 
 
-__all__ = ["SampleDesign", "class_strips", "classes_at", "design_path", "draw_sample", "pixel_of", "points_on_grid"]
+__all__ = ["SampleDesign", "class_strips", "classes_at", "draw_sample", "pixel_of", "points_on_grid"]

@@ -41,6 +41,7 @@ class ChangeStrata:
 
     @cached_property
     def names(self) -> list[str]:
+        """The strata names: ``from->to`` per transition or per role group."""
         names, _ = self.groups
         if self.kind == "transitions":
             return [f"{a}->{b}" for a in names for b in names]
@@ -77,6 +78,7 @@ class ChangeStrata:
                            minlength=len(self.names))
 
     def to_dict(self) -> dict[str, Any]:
+        """The stratification as recorded in the design sidecar."""
         names, group = self.groups
         return {"stratification": self.kind, "groups": names,
                 "group_of_class": {c: names[int(group[i])] for i, c in enumerate(self.table.names)},
@@ -84,6 +86,7 @@ class ChangeStrata:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str) -> ChangeStrata:
+        """The stratification a design sidecar records; a damaged record is an InputError naming ``source``."""
         try:
             return cls(ClassTable.from_dict(d["class_table"], source=source), str(d["stratification"]))
         except (KeyError, TypeError) as exc:

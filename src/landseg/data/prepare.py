@@ -58,8 +58,9 @@ from landseg.io.raster import (
     tiled_profile,
     verify_raster,
 )
+from landseg.layout import DATASET_MANIFEST, DatasetPaths
+from landseg.results import DatasetManifest
 
-MANIFEST = "dataset.json"
 STRIP = 512  # rows processed at a time: bounded memory for any tile size
 SPLITS = ("train", "val", "test")
 
@@ -250,7 +251,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
     for path in (src.image, src.label, src.label_eroded):  # zip members: CRC-checked, GDAL does not
         if path is not None:
             check_zip_member(path)
-    tile_dir = dest / "tiles" / src.tile_id
+    tile_dir = DatasetPaths(dest).tile_dir(src.tile_id)
     tile_dir.mkdir(parents=True, exist_ok=True)
     with open_raster(src.image) as img:
         _check_image(img, src, opts)
@@ -268,7 +269,7 @@ def prepare_tile(src: TileSource, dest: Path, opts: PrepareOptions) -> dict[str,
         record = tile_record(src, opts, (img.width, img.height, img.count), crs, transform, conv)
     if opts.export_patches:
         record["patches"] = export_patches(tile_dir, record, dest, opts)
-    write_json_atomic(tile_dir / "tile.json", record)
+    write_json_atomic(DatasetPaths(dest).tile_record(src.tile_id), record)
     return record
 
 
@@ -390,7 +391,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def _manifest_differences(dest: Path, sources: Sequence[TileSource], settings: dict[str, Any]) -> list[str]:
     """How the dataset recorded in DEST's manifest (if any) differs from this run's settings and tiles."""
-    mpath = dest / MANIFEST
+    mpath = DatasetPaths(dest).manifest
     if not mpath.exists():
         return []
     try:
@@ -399,7 +400,7 @@ def _manifest_differences(dest: Path, sources: Sequence[TileSource], settings: d
         old = {}
     made = old.get("made_from")
     if made is None:
-        return [f"{MANIFEST} was written by a landseg that did not record its settings"]
+        return [f"{DATASET_MANIFEST} was written by a landseg that did not record its settings"]
     diffs = _differences(made.get("settings", {}), settings)
     gone = sorted(set(made.get("sources", {})) - {s.tile_id for s in sources})
     if gone:
@@ -410,7 +411,7 @@ def _manifest_differences(dest: Path, sources: Sequence[TileSource], settings: d
 def _tile_differences(dest: Path, src: TileSource, settings: dict[str, Any]) -> tuple[list[str], list[str]]:
     """How a tile already prepared in DEST (if any) differs: (settings differences, shared by the tiles; this tile's
     own, named by its id)."""
-    tpath = dest / "tiles" / src.tile_id / "tile.json"
+    tpath = DatasetPaths(dest).tile_record(src.tile_id)
     if not tpath.exists():
         return [], []
     try:
@@ -444,7 +445,7 @@ def check_reuse(dest: Path, sources: Sequence[TileSource], opts: PrepareOptions)
 
 def _tile_is_done(dest: Path, src: TileSource) -> dict[str, Any] | None:
     """The tile's record if it is finished (after :func:`check_reuse`, its settings and sources match)."""
-    path = dest / "tiles" / src.tile_id / "tile.json"
+    path = DatasetPaths(dest).tile_record(src.tile_id)
     if not path.exists():
         return None
     try:
@@ -475,7 +476,7 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
         raise InputError("no tiles to prepare")
     dest = check_writable_dir(dest)
     clean_stale(dest)  # temp files of an earlier run that was killed (kill -9, power loss)
-    manifest_path = dest / MANIFEST
+    manifest_path = DatasetPaths(dest).manifest
     dup = {s.tile_id for s in sources if sum(t.tile_id == s.tile_id for t in sources) > 1}
     if dup:
         raise InputError(f"duplicate tile ids: {sorted(dup)}")
@@ -509,26 +510,26 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
     }
     crss = sorted({r["crs"] for r in records if r["crs"]})
     pss = sorted({tuple(r["pixel_size"]) for r in records if r["pixel_size"]})
-    manifest = {
-        "landseg_version": __version__,
-        "format": 1,
-        "complete": True,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "dataset": opts.dataset,
-        "class_table": opts.table.to_dict(),
-        "bands": list(opts.bands),
-        "band_count": nb.pop(),
-        "mean": mean,
-        "std": std,
-        "crs": crss[0] if len(crss) == 1 else (crss or None),
-        "pixel_size": list(pss[0]) if len(pss) == 1 else ([list(p) for p in pss] or None),
-        "split": {s: [r["id"] for r in records if r["split"] == s] for s in SPLITS},
-        "split_info": opts.split_info,
-        "class_pixel_counts": counts,
-        "has_eroded_labels": all("label_eroded" in r["files"] for r in records),
-        "tiles": [{k: v for k, v in r.items() if k not in ("band_hist", "made_from")} for r in records],
-        "made_from": {"settings": recipe(opts), "sources": {r["id"]: r["made_from"]["sources"] for r in records}},
-    }
+    manifest = DatasetManifest(
+        landseg_version=__version__,
+        format=1,
+        complete=True,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        dataset=opts.dataset,
+        class_table=opts.table.to_dict(),
+        bands=list(opts.bands),
+        band_count=nb.pop(),
+        mean=mean,
+        std=std,
+        crs=crss[0] if len(crss) == 1 else (crss or None),
+        pixel_size=list(pss[0]) if len(pss) == 1 else ([list(p) for p in pss] or None),
+        split={s: [r["id"] for r in records if r["split"] == s] for s in SPLITS},
+        split_info=opts.split_info,
+        class_pixel_counts=counts,
+        has_eroded_labels=all("label_eroded" in r["files"] for r in records),
+        tiles=[{k: v for k, v in r.items() if k not in ("band_hist", "made_from")} for r in records],
+        made_from={"settings": recipe(opts), "sources": {r["id"]: r["made_from"]["sources"] for r in records}},
+    ).to_dict()
     write_json_atomic(manifest_path, manifest)
     return manifest
 
@@ -536,14 +537,14 @@ def prepare_dataset(sources: Sequence[TileSource], dest: str | Path, opts: Prepa
 def load_manifest(path: str | Path) -> dict[str, Any]:
     """Read a prepared dataset's manifest, refusing missing or incomplete datasets."""
     path = Path(path)
-    mpath = path / MANIFEST if path.is_dir() or not path.suffix else path
+    mpath = path / DATASET_MANIFEST if path.is_dir() or not path.suffix else path
     if not mpath.parent.exists():
         raise InputError(f"{mpath.parent}: dataset folder not found")
     if not mpath.exists():
         partial = (mpath.parent / "tiles").exists()
         hint = ("it looks like an interrupted prepare; run `landseg prepare` again to finish it"
                 if partial else "prepare it first with `landseg prepare`")
-        raise InputError(f"{mpath.parent}: not a prepared landseg dataset (no {MANIFEST}); {hint}")
+        raise InputError(f"{mpath.parent}: not a prepared landseg dataset (no {DATASET_MANIFEST}); {hint}")
     try:
         m = read_structured(mpath)
     except json.JSONDecodeError as exc:
@@ -577,14 +578,14 @@ def check_tiles(manifest: dict[str, Any], *, label_keys: Sequence[str] = ("label
     for t in manifest["tiles"]:
         if tiles is not None and t["id"] not in tiles:
             continue
-        tj = root / "tiles" / t["id"] / "tile.json"
+        tj = DatasetPaths(root).tile_record(t["id"])
         try:
             rec = read_structured(tj)
         except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{tj}: tile {t['id']} is listed in {MANIFEST} but its record is missing or "
+            raise InputError(f"{tj}: tile {t['id']} is listed in {DATASET_MANIFEST} but its record is missing or "
                              f"unreadable ({exc}); {fix}") from None
         if rec.get("id") != t["id"] or (settings is not None and (rec.get("made_from") or {}).get("settings") != settings):
-            raise InputError(f"{tj}: this tile was prepared with other settings than {MANIFEST} records; {fix}")
+            raise InputError(f"{tj}: this tile was prepared with other settings than {DATASET_MANIFEST} records; {fix}")
         _check_tile_image(root / t["files"]["image"], t, manifest["band_count"], fix)
         for key in label_keys:
             if key in t["files"]:
@@ -604,7 +605,7 @@ def _check_tile_image(path: Path, t: dict[str, Any], band_count: int, fix: str) 
     """A tile's image has the manifest's band count and the tile's size, and all its pixels decode."""
     with open_raster(path, remedy=fix) as ds:
         if ds.count != band_count or (ds.width, ds.height) != (t["width"], t["height"]):
-            raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {MANIFEST} lists "
+            raise InputError(f"{ds.name}: {ds.count} bands of {ds.width}x{ds.height}, but {DATASET_MANIFEST} lists "
                              f"{band_count} bands of {t['width']}x{t['height']}; {fix}")
         for _ in _read_strips(ds, fix):
             pass

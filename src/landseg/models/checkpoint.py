@@ -24,6 +24,7 @@ from landseg.assets import default_model_path
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, ConfigError, LandsegError, OutputError
 from landseg.io.files import atomic_output, free_space, read_head
+from landseg.layout import RunPaths
 from landseg.models.build import build_model, check_arch
 from landseg.models.domain import Domain, band_meaning
 
@@ -248,9 +249,9 @@ def resolve_model_path(spec: str | Path) -> Path:
         return default_model_path()
     p = Path(spec)
     if p.is_dir():
-        for name in ("best.safetensors", "last.safetensors"):
-            if (p / name).exists():
-                return p / name
+        found = RunPaths(p).checkpoint()
+        if found is not None:
+            return found
         raise CheckpointError(f"{p}: no best.safetensors or last.safetensors in this folder")
     return p
 

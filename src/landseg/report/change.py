@@ -10,6 +10,7 @@ import numpy as np
 from landseg.classes import ClassTable
 from landseg.errors import InputError
 from landseg.io.files import read_json
+from landseg.layout import ChangePaths
 from landseg.report.page import (
     Page,
     cell,
@@ -27,7 +28,7 @@ from landseg.views import class_layer
 
 def is_change_folder(folder: Path) -> bool:
     """True when ``folder`` holds a ``landseg change`` result (its ``transitions.json``)."""
-    path = folder / "transitions.json"
+    path = ChangePaths(folder).transitions_json
     if not path.exists():
         return False
     data = read_json(path)
@@ -41,13 +42,14 @@ def _area(v: Any) -> str:
 def change_report(folder: Path, max_size: int) -> Page:
     """A ``landseg change`` / ``landseg green`` output folder: map, role figures, matrix, zones, and the
     error-adjusted and green-monitoring sections where their files are there."""
-    data = read_json(folder / "transitions.json")
+    files = ChangePaths(folder)
+    data = read_json(files.transitions_json)
     names = [str(n) for n in data["classes"]]
     k = len(names)
     pixels = np.array(data["matrix_pixels"], dtype=np.int64)
     m2 = np.array([[np.nan if v is None else v for v in row] for row in data["matrix_m2"]], dtype=np.float64)
     if pixels.shape != (k, k) or m2.shape != (k, k):
-        raise InputError(f"{folder / 'transitions.json'}: the matrices are not {k} x {k} for the {k} classes; "
+        raise InputError(f"{files.transitions_json}: the matrices are not {k} x {k} for the {k} classes; "
                          "run landseg change again")
     known = bool(np.isfinite(m2).all())
     total_px = max(int(pixels.sum()), 1)
@@ -55,7 +57,7 @@ def change_report(folder: Path, max_size: int) -> Page:
     page = Page(f"Change: {Path(data['before']).name} → {Path(data['after']).name}",
                 esc(f"{changed_px / total_px * 100:.2f} % of the compared area changed · pixel area: "
                     f"{data['pixel_area']}"))
-    tif = folder / "transitions.tif"
+    tif = files.transitions
     page.h2("Transition map", id="map")
     embedded = table_of_raster(tif) if tif.exists() else None
     if embedded is not None and embedded.num_classes == k * k:
@@ -100,10 +102,10 @@ def change_report(folder: Path, max_size: int) -> Page:
                          + cell(share, "share", fmt_num(share, 2)) + "</tr>")
         page.add(f'<table class="zones"><tr><th>zone</th><th>changed ({unit})</th><th>changed (%)</th></tr>'
                  f"{''.join(zrows)}</table>")
-    if (folder / "transitions_adjusted.json").exists():  # landseg change --reference
-        adjusted_section(page, read_json(folder / "transitions_adjusted.json"))
-    if (folder / "green.json").exists():  # landseg green
-        green_section(page, read_json(folder / "green.json"))
+    if files.adjusted("json").exists():  # landseg change --reference
+        adjusted_section(page, read_json(files.adjusted("json")))
+    if files.green("json").exists():  # landseg green
+        green_section(page, read_json(files.green("json")))
     for n in data.get("notes", []):
         page.note(str(n))
     return page

@@ -26,6 +26,7 @@ from typing import Any
 
 from landseg.errors import InputError
 from landseg.io.files import atomic_output, read_json
+from landseg.layout import RunPaths, class_maps
 from landseg.report.change import change_report, is_change_folder
 from landseg.report.evaluate import evaluate_report
 from landseg.report.predict import predict_report
@@ -46,13 +47,13 @@ def detect_kind(folder: str | Path) -> str:
         raise InputError(f"{p}: not found; give {EXPECTED}")
     if not p.is_dir():
         raise InputError(f"{p}: not a folder; give {EXPECTED}")
-    metrics = p / "metrics.json"
-    data = read_json(metrics) if metrics.exists() else None
+    run = RunPaths(p)  # an evaluate folder's metrics.json is at the same place as a run's (EvaluatePaths)
+    data = read_json(run.metrics_json) if run.metrics_json.exists() else None
     if isinstance(data, dict) and str(data.get("format", "")).startswith("landseg-evaluate"):
         return "evaluate"
-    if (p / "best.safetensors").exists() or (p / "last.safetensors").exists() or (isinstance(data, dict) and "history" in data):
+    if run.checkpoint() is not None or (isinstance(data, dict) and "history" in data):
         return "train"
-    if any(p.glob("*_classes.tif")):
+    if class_maps(p):
         return "predict"
     if is_change_folder(p):
         return "change"

@@ -32,22 +32,27 @@ MAX_ZONE_ROWS = 500
 
 # ============================================================================ small helpers
 def esc(x: Any) -> str:
+    """``x`` as HTML-escaped text (quotes too)."""
     return html.escape(str(x), quote=True)
 
 
 def is_finite(x: Any) -> bool:
+    """Whether ``x`` is a finite real number (not a bool)."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def fmt_num(x: Any, nd: int = 2) -> str:
+    """``x`` with thousands separators and ``nd`` decimals; '–' when not a number."""
     return f"{x:,.{nd}f}" if is_finite(x) else "–"
 
 
 def fmt_pct(x: Any, nd: int = 2) -> str:
+    """``x`` (a fraction) in % with ``nd`` decimals; '–' when not a number."""
     return f"{100 * x:.{nd}f}" if is_finite(x) else "–"
 
 
 def cell(value: Any, cls: str, text: str | None = None, **data: Any) -> str:
+    """A numeric table cell with stable ``data-*`` attributes and the raw value in ``data-value``."""
     attrs = "".join(f' data-{k.rstrip("_").replace("_", "-")}="{esc(v)}"' for k, v in data.items())
     dv = ""
     if is_finite(value):
@@ -57,11 +62,12 @@ def cell(value: Any, cls: str, text: str | None = None, **data: Any) -> str:
 
 
 def data_uri(data: bytes, mime: str) -> str:
+    """``data`` as a base64 data URI."""
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def img_uri(arr: np.ndarray, fmt: str = "PNG") -> str:
-
+    """An image array as a PNG (or JPEG) data URI."""
     buf = io.BytesIO()
     im = Image.fromarray(arr)
     if fmt == "JPEG":
@@ -80,7 +86,7 @@ def file_uri(path: Path, max_size: int) -> str:
 
 
 def table_of_raster(path: Path) -> ClassTable | None:
-
+    """The class table embedded in a class map; None if it has none."""
     with open_raster(path) as ds:
         return area.table_from_raster(ds)
 
@@ -180,20 +186,25 @@ class Page:
         self._ids = 0
 
     def uid(self, prefix: str) -> str:
+        """A new id unique in the page."""
         self._ids += 1
         return f"{prefix}-{self._ids}"
 
     def add(self, *html_parts: str) -> None:
+        """Append HTML to the page body."""
         self.parts.extend(html_parts)
 
     def h2(self, text: str, id: str | None = None) -> None:
+        """A section heading (with an anchor ``id``)."""
         self.add(f'<h2{f" id={chr(34)}{esc(id)}{chr(34)}" if id else ""}>{esc(text)}</h2>')
 
     def note(self, text: str) -> None:
+        """A note shown on the page and returned by ``write_report``."""
         self.notes.append(text)
         self.add(f'<p class="note">{esc(text)}</p>')
 
     def render(self) -> str:
+        """The whole self-contained HTML document."""
         now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
         return (
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -208,6 +219,7 @@ class Page:
 
 
 def legend(table: ClassTable, present: Iterable[int] | None = None) -> str:
+    """The class legend (only the classes ``present``, when given)."""
     keep = set(present) if present is not None else None
     items = []
     for i, (n, c) in enumerate(zip(table.names, table.colors)):
@@ -297,12 +309,14 @@ def truth_table(rows: list[dict[str, Any]], table: ClassTable) -> tuple[str, str
 
 
 def panels(items: Sequence[tuple[np.ndarray, str]]) -> str:
+    """Images side by side with captions."""
     figs = "".join(f'<figure><img alt="{esc(cap)}" src="{img_uri(arr, "JPEG" if cap.startswith("image") else "PNG")}">'
                    f"<figcaption>{esc(cap)}</figcaption></figure>" for arr, cap in items)
     return f'<div class="panels">{figs}</div>'
 
 
 def per_class_table(v: dict[str, Any], ref: str) -> str:
+    """Precision, recall, F1, IoU and reference pixels per class of one variant."""
     head = ('<tr><th>class</th><th class="num">precision</th><th class="num">recall</th><th class="num">F1</th>'
             '<th class="num">IoU</th><th class="num">reference pixels</th></tr>')
     rows = "".join(

@@ -46,6 +46,7 @@ def zone_rows_table(zones: list[dict[str, Any]], id_key: str, css: str) -> str:
 
 
 def green_section(page: Page, d: dict[str, Any]) -> None:
+    """The ``landseg green`` section: shares and change per zone, thresholds, verdicts."""
     page.add("<h3>Green space and tree canopy per zone</h3>",
              f'<p class="muted">thresholds: {fmt_pct(d.get("thresholds", {}).get("green"), 0)} % green, '
              f'{fmt_pct(d.get("thresholds", {}).get("canopy"), 0)} % canopy; '
@@ -57,6 +58,7 @@ def green_section(page: Page, d: dict[str, Any]) -> None:
 
 
 def adjusted_section(page: Page, d: dict[str, Any]) -> None:
+    """The ``landseg change --reference`` section: mapped vs error-adjusted headlines."""
     unit = d.get("unit", "m²")
     head = (f'<tr><th>headline</th><th class="num">mapped ({unit})</th><th class="num">adjusted ({unit})</th>'
             f'<th class="num">95 % low</th><th class="num">95 % high</th></tr>')

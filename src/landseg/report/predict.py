@@ -14,6 +14,7 @@ from landseg.errors import InputError, LandsegError
 from landseg.io.files import read_json
 from landseg.io.labels import CLASS_TABLE_TAG
 from landseg.io.raster import open_raster
+from landseg.layout import PredictPaths, class_maps
 from landseg.report.page import (
     MAX_ZONE_ROWS,
     Page,
@@ -30,6 +31,7 @@ from landseg.report.page import (
     viewer,
 )
 from landseg.report.planning import planning_section
+from landseg.results import PredictRecord
 from landseg.views import (
     class_layer,
     fit,
@@ -94,6 +96,7 @@ def _pixel_counts(path: Path, table: ClassTable) -> dict[str, Any]:
 
 
 def zones_table(data: dict[str, Any]) -> str:
+    """The class areas per zone (first MAX_ZONE_ROWS zones)."""
     zones = data.get("zones", [])
     if not zones:
         return '<p class="muted">no zones</p>'
@@ -174,12 +177,12 @@ def accuracy_table(data: dict[str, Any]) -> str:
 
 
 # ============================================================================ predict folders
-def domain_banner(rec: dict[str, Any]) -> str:
+def domain_banner(rec: PredictRecord) -> str:
     """The domain check of a predict record: a red banner listing its warnings (nothing when there are none)."""
-    warnings = rec.get("warnings") or []
+    warnings = rec.warnings or []
     if not warnings:
         return ""
-    d = rec.get("domain") or {}
+    d = rec.domain or {}
     figs = [f"{k.replace('_', ' ')} {d[k]:.0%}" for k in ("unseen_colour_share", "low_confidence_share") if k in d]
     items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
     return (f'<div class="domain-warning" role="alert"><strong>Domain check: the map may be wrong for this image'
@@ -187,66 +190,51 @@ def domain_banner(rec: dict[str, Any]) -> str:
             f'{"<br><span class=muted>" + esc(", ".join(figs)) + "</span>" if figs else ""}<ul>{items}</ul></div>')
 
 
-def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
-    folder = classes_path.parent
-    stem = classes_path.name[: -len("_classes.tif")]
-    table = table_of_raster(classes_path)
-    if table is None:
-        raise InputError(f"{classes_path}: no landseg class table embedded ({CLASS_TABLE_TAG} tag); "
-                         "is it a class map written by `landseg predict`?")
-    rec_path = folder / f"{stem}_predict.json"
-    rec = read_json(rec_path) if rec_path.exists() else {}
-    page.h2(stem, id=f"raster-{stem}")
-    bits = []
-    if rec:
-        size = rec.get("size")
-        bits.append(f"input <code>{esc(rec.get('input', ''))}</code>")
-        if size:
-            bits.append(f"{size[0]:,} × {size[1]:,} pixels")
-        if rec.get("crs"):
-            bits.append(esc(rec["crs"]))
-        if rec.get("model"):
-            bits.append(f"model <code>{esc(rec['model'])}</code>")
-        if rec.get("seconds_total") is not None:
-            bits.append(f"{rec['seconds_total']} s")
-    if bits:
-        page.add(f'<p class="meta">{" · ".join(bits)}</p>')
-    if rec.get("note"):
-        page.add(f'<p class="muted">{esc(rec["note"])}</p>')
-    page.add(domain_banner(rec))
-    # images: class layer from the class map (exact colours, transparent nodata), image from the input
-    # raster if it is still there, else recovered from the overlay PNG.
-    index, (H, W) = read_classes(classes_path, max_size)
-    image = None
-    src = Path(rec["input"]) if rec.get("input") else None
+def record_meta(rec: PredictRecord | None) -> str:
+    """One line on what was predicted how: input, size, CRS, model, seconds (nothing without a record)."""
+    if rec is None:
+        return ""
+    bits = [f"input <code>{esc(rec.input)}</code>"]
+    if rec.size:
+        bits.append(f"{rec.size[0]:,} × {rec.size[1]:,} pixels")
+    if rec.crs:
+        bits.append(esc(rec.crs))
+    if rec.model:
+        bits.append(f"model <code>{esc(rec.model)}</code>")
+    if rec.seconds_total is not None:
+        bits.append(f"{rec.seconds_total} s")
+    return f'<p class="meta">{" · ".join(bits)}</p>'
+
+
+def _background(paths: PredictPaths, rec: PredictRecord | None, shape: tuple[int, int], max_size: int) -> np.ndarray | None:
+    """The image under the class layer: the input raster if it is still there, else recovered from the overlay and
+    preview PNGs; None when neither is available."""
+    src = Path(rec.input) if rec is not None and rec.input else None
     if src is not None and src.exists():
-        image = read_image(src, index.shape)
-    preview, overlay = folder / f"{stem}_preview.png", folder / f"{stem}_overlay.png"
-    if image is None and preview.exists() and overlay.exists():
-        pv, ov = load_png(preview), load_png(overlay)
-        if pv.shape == ov.shape:
-            image = fit(unblend(ov, pv), max_size, nearest=False)
-            if image.shape[:2] != index.shape:
-                image = resize(image, index.shape)
-    shown = f"shown at {index.shape[1]:,} × {index.shape[0]:,} of {W:,} × {H:,} pixels" if (H, W) != index.shape else f"{W:,} × {H:,} pixels"
-    cap = f"{stem}: classes over the image ({shown})" if image is not None else f"{stem}: class map ({shown}; the image is not available)"
-    page.add(viewer(page, class_layer(index, table), table, image, cap))
-    areas_path = folder / f"{stem}_areas.json"
-    data = read_json(areas_path) if areas_path.exists() else _pixel_counts(classes_path, table)
-    if not areas_path.exists():
-        page.note(f"{areas_path.name} not found: areas computed from the class map itself")
-    html_table, chart = area_table(data, table, raster=stem)
-    page.add("<h3>Class areas</h3>", f'<div class="grid2"><div>{html_table}</div><div>{chart}</div></div>')
-    for zpath in sorted(folder.glob(f"{stem}_zones*.json")):
+        image = read_image(src, shape)
+        if image is not None:
+            return image
+    if not (paths.preview.exists() and paths.overlay.exists()):
+        return None
+    pv, ov = load_png(paths.preview), load_png(paths.overlay)
+    if pv.shape != ov.shape:
+        return None
+    image = fit(unblend(ov, pv), max_size, nearest=False)
+    return resize(image, shape) if image.shape[:2] != shape else image
+
+
+def _side_results(page: Page, paths: PredictPaths, table: ClassTable) -> None:
+    """What ``landseg area`` and the pipeline kept beside the class map: zones, accuracy, planning, truth."""
+    for zpath in paths.side_files("zones"):
         page.add(f"<h3>Class areas per zone ({esc(zpath.name)})</h3>", zones_table(read_json(zpath)))
-    for apath in sorted(folder.glob(f"{stem}_accuracy*.json")):
+    for apath in paths.side_files("accuracy"):
         d = read_json(apath)
         if "error_matrix" in d:
             page.add(f"<h3>Accuracy and error-adjusted areas ({esc(Path(d.get('reference', '')).name)})</h3>",
                      accuracy_table(d))
-    for ppath in sorted(folder.glob(f"{stem}_planning*.json")):
+    for ppath in paths.side_files("planning"):
         planning_section(page, ppath)
-    for tpath in sorted(folder.glob(f"{stem}_truth*.json")):
+    for tpath in paths.side_files("truth"):
         d = read_json(tpath)
         if "classes" in d and d["classes"] and "true_m2" in d["classes"][0]:
             t_html, t_chart = truth_table(d["classes"], table)
@@ -254,12 +242,42 @@ def _predict_section(page: Page, classes_path: Path, max_size: int) -> None:
                      f'<div class="grid2"><div>{t_html}</div><div>{t_chart}</div></div>')
 
 
+def _predict_section(page: Page, paths: PredictPaths, max_size: int) -> None:
+    """One class map: its record, the class layer over the image, class areas and the results kept beside it."""
+    stem = paths.stem
+    table = table_of_raster(paths.classes)
+    if table is None:
+        raise InputError(f"{paths.classes}: no landseg class table embedded ({CLASS_TABLE_TAG} tag); "
+                         "is it a class map written by `landseg predict`?")
+    rec = PredictRecord.read(paths.record) if paths.record.exists() else None
+    page.h2(stem, id=f"raster-{stem}")
+    page.add(record_meta(rec))
+    if rec is not None and rec.note:
+        page.add(f'<p class="muted">{esc(rec.note)}</p>')
+    page.add(domain_banner(rec) if rec is not None else "")
+    # images: class layer from the class map (exact colours, transparent nodata), image from the input
+    # raster if it is still there, else recovered from the overlay PNG.
+    index, (H, W) = read_classes(paths.classes, max_size)
+    image = _background(paths, rec, index.shape, max_size)
+    shown = f"shown at {index.shape[1]:,} × {index.shape[0]:,} of {W:,} × {H:,} pixels" if (H, W) != index.shape else f"{W:,} × {H:,} pixels"
+    cap = f"{stem}: classes over the image ({shown})" if image is not None else f"{stem}: class map ({shown}; the image is not available)"
+    page.add(viewer(page, class_layer(index, table), table, image, cap))
+    has_areas = paths.areas_json.exists()
+    data = read_json(paths.areas_json) if has_areas else _pixel_counts(paths.classes, table)
+    if not has_areas:
+        page.note(f"{paths.areas_json.name} not found: areas computed from the class map itself")
+    html_table, chart = area_table(data, table, raster=stem)
+    page.add("<h3>Class areas</h3>", f'<div class="grid2"><div>{html_table}</div><div>{chart}</div></div>')
+    _side_results(page, paths, table)
+
+
 def predict_report(folder: Path, max_size: int) -> Page:
-    maps = sorted(folder.glob("*_classes.tif"))
+    """The report of a predict output folder: one section per class map (``NAME_classes.tif``)."""
+    maps = class_maps(folder)
     page = Page(f"Land-cover segmentation: {folder.name}",
                 f"{len(maps)} class map{'s' if len(maps) != 1 else ''} from <code>landseg predict</code> in <code>{esc(folder)}</code>")
     if len(maps) > 1:
-        page.add("<nav><ul>" + "".join(f'<li><a href="#raster-{esc(m.name[:-12])}">{esc(m.name[:-12])}</a></li>'
+        page.add("<nav><ul>" + "".join(f'<li><a href="#raster-{esc(m.stem)}">{esc(m.stem)}</a></li>'
                                        for m in maps) + "</ul></nav>")
     for m in maps:
         _predict_section(page, m, max_size)

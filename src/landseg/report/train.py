@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from landseg.classes import ClassTable
-from landseg.evaluate_outputs import SAMPLES_FILE
 from landseg.io.files import read_json
+from landseg.layout import RunPaths
 from landseg.report.page import (
     Page,
     cell,
@@ -28,7 +28,7 @@ from landseg.views import (
 # ============================================================================ training runs
 def _sample_panels(page: Page, folder: Path, samples: int) -> None:
     """The sample windows :func:`landseg.train_samples.sample_predictions` wrote into the run (image | prediction | truth)."""
-    path = folder / SAMPLES_FILE
+    path = RunPaths(folder).samples_json
     if not path.exists():
         page.note("no sample predictions in this run: `landseg report RUN` makes them (pass --dataset DIR if the run "
                   "does not record its prepared dataset)")
@@ -54,19 +54,21 @@ def _sample_panels(page: Page, folder: Path, samples: int) -> None:
 
 
 def train_report(folder: Path, max_size: int, samples: int) -> Page:
-    metrics = read_json(folder / "metrics.json") if (folder / "metrics.json").exists() else {}
+    """The report of a training run: learning curve, history, last validation metrics, configuration, samples."""
+    run = RunPaths(folder)
+    metrics = read_json(run.metrics_json) if run.metrics_json.exists() else {}
     history = metrics.get("history", [])
-    ckpt_path = next((folder / n for n in ("best.safetensors", "last.safetensors") if (folder / n).exists()), None)
+    ckpt_path = run.checkpoint()
     page = Page(f"Training run {folder.name}",
                 f"<code>landseg train</code> run in <code>{esc(folder)}</code> · {len(history)} epochs"
                 + (f" · best validation mean F1 {fmt_pct(metrics.get('best_mean_f1'))} %" if is_finite(metrics.get("best_mean_f1")) else ""))
     page.h2("Learning curve", id="learning-curve")
-    lc = folder / "learning_curve.png"
+    lc = run.learning_curve
     if lc.exists():
         page.add(f'<figure><img class="plot" alt="learning curve" src="{file_uri(lc, 1600)}">'
                  "<figcaption>loss and mean F1 per epoch, training and validation</figcaption></figure>")
     else:
-        page.note("learning_curve.png not found")
+        page.note(f"{lc.name} not found")
     if history:
         cols = [k for k in ("epoch", "train_loss", "train_mean_f1", "val_loss", "val_oa", "val_mean_f1", "val_miou",
                             "elapsed_s") if any(k in h for h in history)]
@@ -79,7 +81,7 @@ def train_report(folder: Path, max_size: int, samples: int) -> Page:
         page.h2("Validation metrics (last epoch)", id="metrics")
         page.add(f'<p class="meta">OA {fmt_pct(val.get("oa"))} % · mean F1 {fmt_pct(val.get("mean_f1"))} % · '
                  f'mIoU {fmt_pct(val.get("miou"))} % · fwIoU {fmt_pct(val.get("fwiou"))} %</p>', per_class_table(val, "full"))
-    cfg = folder / "config.yaml"
+    cfg = run.config
     if cfg.exists():
         page.h2("Configuration", id="config")
         page.add(f"<pre>{esc(cfg.read_text())}</pre>")

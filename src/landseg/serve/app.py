@@ -46,6 +46,7 @@ from landseg.area.indicators import INDICATORS, Limit
 from landseg.assets import DEFAULT_MODEL, samples
 from landseg.errors import ConfigError, InputError
 from landseg.io.vector import read_attributes
+from landseg.layout import JOB_INPUT2_STEM, JOB_INPUT_STEM
 from landseg.models.checkpoint import read_metadata, resolve_model_path
 from landseg.serve.jobs import ARTIFACTS, KINDS, EngineCache, JobRunner, JobStore
 from landseg.serve.options import ServeOptions
@@ -451,7 +452,8 @@ async def _receive_images(form: Any, job_dir: Path, max_bytes: int, kind: str, b
     :func:`check_image`; [(name shown, path)]."""
     images = [await _receive_image(form, job_dir, max_bytes)]
     if kind == "change":
-        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", "input2", "an after image"))
+        images.append(await _receive_image(form, job_dir, max_bytes, "image2", "sample2", JOB_INPUT2_STEM,
+                                          "an after image"))
     elif form.files.get("image2") is not None and (form.files["image2"].size or form.files["image2"].filename) \
             or form.fields.get("sample2", "").strip():
         raise ApiError(400, "a second image (image2/sample2) is for change jobs: send kind=change")
@@ -531,7 +533,7 @@ def _model_and_gsd(f: dict[str, str], infos: dict[str, Any]) -> tuple[str, float
 
 
 async def _receive_image(form: Any, job_dir: Path, max_bytes: int, field: str = "image", sample_field: str = "sample",
-                         stem: str = "input", what: str = "an image") -> tuple[str, Path]:
+                         stem: str = JOB_INPUT_STEM, what: str = "an image") -> tuple[str, Path]:
     """The uploaded image (or a copy of the bundled sample) as ``job_dir/<stem>.<ext>``; (name shown, path)."""
     image, sample = form.files.get(field), form.fields.get(sample_field, "").strip()
     if image is not None and image.size == 0 and not image.filename:

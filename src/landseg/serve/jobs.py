@@ -46,6 +46,7 @@ from landseg.errors import ConfigError, LandsegError, OutputError
 from landseg.inference.engine import load_engine
 from landseg.io.files import check_writable_dir, free_space, write_json_atomic
 from landseg.io.raster import raster_shape, read_resampled
+from landseg.layout import JOB_INPUT_STEM, ChangePaths, PipelinePaths, PredictPaths
 from landseg.measure import AreaRequest, measure_areas
 from landseg.pipeline import run_pipeline, write_view_images
 from landseg.predict import PredictOptions
@@ -63,30 +64,32 @@ _COLUMNS = ("id", "created", "started", "finished", "status", "stage", "model", 
             "kind", "input2", "name2", "options")
 _ADDED = {"reference": "TEXT", "reference_name": "TEXT",  # columns added after version 1
           "kind": "TEXT", "input2": "TEXT", "name2": "TEXT", "options": "TEXT"}
+# the files of a job's out/ folder (:mod:`landseg.layout`): its input's predict outputs, the folder's, the change's
+_IN, _JOB, _CHANGE = PredictPaths(Path(), JOB_INPUT_STEM), PipelinePaths(Path()), ChangePaths(Path())
 # Results a client may download: artifact name -> (file in the job's out/ folder, media type, download suffix).
 ARTIFACTS: dict[str, tuple[str, str, str]] = {
-    "classes": ("input_classes.tif", "image/tiff", "_classes.tif"),
-    "polygons": ("polygons.gpkg", "application/geopackage+sqlite3", "_polygons.gpkg"),
-    "areas_csv": ("input_areas.csv", "text/csv", "_areas.csv"),
-    "areas_json": ("input_areas.json", "application/json", "_areas.json"),
-    "zones_csv": ("input_zones.csv", "text/csv", "_zones.csv"),
-    "zones_json": ("input_zones.json", "application/json", "_zones.json"),
-    "zones_gpkg": ("input_zones.gpkg", "application/geopackage+sqlite3", "_zones.gpkg"),
-    "accuracy_csv": ("input_accuracy.csv", "text/csv", "_accuracy.csv"),
-    "accuracy_json": ("input_accuracy.json", "application/json", "_accuracy.json"),
-    "report": ("report.html", "text/html", "_report.html"),
-    "image": ("image.png", "image/png", "_image.png"),
-    "layer": ("layer.png", "image/png", "_classes.png"),
-    "overlay": ("input_overlay.png", "image/png", "_overlay.png"),
-    "indicators_csv": ("input_indicators.csv", "text/csv", "_indicators.csv"),
-    "indicators_json": ("input_indicators.json", "application/json", "_indicators.json"),
-    "indicators_gpkg": ("input_indicators.gpkg", "application/geopackage+sqlite3", "_indicators.gpkg"),
-    "sample_gpkg": ("input_sample.gpkg", "application/geopackage+sqlite3", "_sample.gpkg"),
-    "change_tif": ("transitions.tif", "image/tiff", "_transitions.tif"),
-    "change_csv": ("transitions.csv", "text/csv", "_transitions.csv"),
-    "change_json": ("transitions.json", "application/json", "_transitions.json"),
-    "change_zones_csv": ("transitions_zones.csv", "text/csv", "_transitions_zones.csv"),
-    "map": ("map.json", "application/json", "_map.json"),
+    "classes": (_IN.classes.name, "image/tiff", "_classes.tif"),
+    "polygons": (_JOB.polygons.name, "application/geopackage+sqlite3", "_polygons.gpkg"),
+    "areas_csv": (_IN.areas_csv.name, "text/csv", "_areas.csv"),
+    "areas_json": (_IN.areas_json.name, "application/json", "_areas.json"),
+    "zones_csv": (_IN.zones("csv").name, "text/csv", "_zones.csv"),
+    "zones_json": (_IN.zones("json").name, "application/json", "_zones.json"),
+    "zones_gpkg": (_IN.zones("gpkg").name, "application/geopackage+sqlite3", "_zones.gpkg"),
+    "accuracy_csv": (_IN.accuracy("csv").name, "text/csv", "_accuracy.csv"),
+    "accuracy_json": (_IN.accuracy("json").name, "application/json", "_accuracy.json"),
+    "report": (_JOB.report.name, "text/html", "_report.html"),
+    "image": (_JOB.image.name, "image/png", "_image.png"),
+    "layer": (_JOB.layer.name, "image/png", "_classes.png"),
+    "overlay": (_IN.overlay.name, "image/png", "_overlay.png"),
+    "indicators_csv": (_IN.indicators("csv").name, "text/csv", "_indicators.csv"),
+    "indicators_json": (_IN.indicators("json").name, "application/json", "_indicators.json"),
+    "indicators_gpkg": (_IN.indicators("gpkg").name, "application/geopackage+sqlite3", "_indicators.gpkg"),
+    "sample_gpkg": (_IN.sample.name, "application/geopackage+sqlite3", "_sample.gpkg"),
+    "change_tif": (_CHANGE.transitions.name, "image/tiff", "_transitions.tif"),
+    "change_csv": (_CHANGE.transitions_csv.name, "text/csv", "_transitions.csv"),
+    "change_json": (_CHANGE.transitions_json.name, "application/json", "_transitions.json"),
+    "change_zones_csv": (_CHANGE.zones("csv").name, "text/csv", "_transitions_zones.csv"),
+    "map": (_JOB.map_data.name, "application/json", "_map.json"),
 }
 VIEW_SIZE = 1600  # longest side of the image and class layer shown on the page
 
@@ -404,9 +407,10 @@ def _planning_public(planning: dict[str, Any] | None) -> dict[str, Any] | None:
 def _public(message: str, job_dir: Path, job: dict[str, Any]) -> str:
     """An error message with server paths replaced by the names the user knows."""
     out = job_dir / "out"
-    for path, name in ((out / "input_classes.tif", "the class map"),
-                       (out / "before" / "input_classes.tif", "the before class map"),
-                       (out / "after" / "input2_classes.tif", "the after class map"), (job_dir / job["input"], job["name"]),
+    job_out = PipelinePaths(out)
+    for path, name in ((PredictPaths(out, JOB_INPUT_STEM).classes, "the class map"),
+                       (job_out.before.classes, "the before class map"),
+                       (job_out.after.classes, "the after class map"), (job_dir / job["input"], job["name"]),
                        (job_dir / (job.get("input2") or "-"), job.get("name2") or "the after image"),
                        (job_dir / (job["zones"] or "-"), job.get("zones_name") or "zones"),
                        (job_dir / (job.get("reference") or "-"), job.get("reference_name") or "reference points"),
@@ -446,7 +450,7 @@ def _run_segment(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opt
                        zones=zones, zone_id=job["zone_id"] or None,
                        reference=job_dir / job["reference"] if job.get("reference") else None,
                        view_size=VIEW_SIZE, on_stage=stage)
-    classes = res.paths["classes"]
+    classes = res.paths.classes
     indicators = None
     if zones is not None and res.sized and (options.get("indicators") or options.get("limits")):
         stage("indicators")
@@ -455,7 +459,7 @@ def _run_segment(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opt
                               limits=list(options.get("limits") or []), gsd=res.gsd)
             ind = measure_areas(classes, req, note=log.info)[0][1]
             for suffix in ("json", "csv", "gpkg"):
-                ind.write(out / f"input_indicators.{suffix}")
+                ind.write(res.paths.indicators(suffix))
             indicators = ind.to_dict()
             indicators.pop("raster", None)
             indicators["zones_file"] = job.get("zones_name") or "zones"
@@ -465,16 +469,16 @@ def _run_segment(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opt
     if options.get("sample"):
         stage("sample")
         try:
-            design = draw_sample(classes, out / "input_sample.gpkg", int(options["sample"]),
+            design = draw_sample(classes, res.paths.sample, int(options["sample"]),
                                  min_per_class=options.get("min_per_class"), seed=int(options.get("seed") or 0),
                                  gsd=res.gsd)
             sample = design.to_dict()
             sample.pop("classmap", None)
-            sample["points"] = "input_sample.gpkg"
+            sample["points"] = res.paths.sample.name
         except LandsegError as exc:
             res.warnings.append(f"sample: {exc}")
     _write_map(out, classes, zones if res.zones is not None or indicators is not None else None, job["zone_id"],
-               out / "input_sample.gpkg" if sample else None, res.warnings)
+               res.paths.sample if sample else None, res.warnings)
     rec = res.record
     zres = res.zones
     if zres is not None:
@@ -485,17 +489,17 @@ def _run_segment(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opt
         accuracy["reference"] = job.get("reference_name") or "reference points"
         accuracy.pop("raster", None)
     polygons = {"features": res.polygons.features, "counts": res.polygons.counts} if res.polygons is not None else None
-    areas = rec.get("areas") or {}
+    areas = rec.areas or {}
     areas.pop("raster", None)
     return {
-        "kind": "segment", "size": rec["size"], "crs": rec["crs"], "windows": rec["windows"],
-        "note": _public(rec["note"], job_dir, job), "seconds": rec["seconds_total"], "model": job["model"],
+        "kind": "segment", "size": rec.size, "crs": rec.crs, "windows": rec.windows,
+        "note": _public(rec.note, job_dir, job), "seconds": rec.seconds_total, "model": job["model"],
         "legend": _legend(ckpt.class_table), "areas": areas, "zones": zres, "indicators": indicators,
         "accuracy": accuracy, "polygons": polygons, "sample": sample,
         "planning": _planning_public(res.planning),
         "warnings": [_public(w, job_dir, job) for w in res.warnings],
-        "domain_warnings": [_public(w, job_dir, job) for w in rec.get("warnings", [])],
-        "domain": rec.get("domain"),
+        "domain_warnings": [_public(w, job_dir, job) for w in rec.warnings],
+        "domain": rec.domain,
     }
 
 
@@ -513,19 +517,19 @@ def _run_change(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opts
         r = run_pipeline(engine, ckpt, job_dir / src, out / tag, model_name=job["model"], gsd=job["gsd"], opts=opts,
                          polygons=False, report=False, on_stage=tagged)
         runs.append(r)
-        seconds += r.record["seconds_total"]
+        seconds += r.record.seconds_total or 0.0
     stage("change")
-    result = detect_change(runs[0].paths["classes"], runs[1].paths["classes"], out, zones=zones,
+    result = detect_change(runs[0].paths.classes, runs[1].paths.classes, out, zones=zones,
                            zone_id=job["zone_id"] or None, gsd=job["gsd"])
     stage("preparing the view")
     table = ckpt.class_table
-    write_view_images(job_dir / job["input2"], runs[1].paths["classes"], out, ckpt, VIEW_SIZE)
+    write_view_images(job_dir / job["input2"], runs[1].paths.classes, out, ckpt, VIEW_SIZE)
     k = table.num_classes
-    h, w = preview_shape(*raster_shape(out / "transitions.tif"), VIEW_SIZE)
-    codes = read_resampled(out / "transitions.tif", (h, w)).astype(np.int64)
+    h, w = preview_shape(*raster_shape(ChangePaths(out).transitions), VIEW_SIZE)
+    codes = read_resampled(ChangePaths(out).transitions, (h, w)).astype(np.int64)
     ttable = transition_table(table) if k * k <= 250 else None
     if ttable is not None:
-        write_png(class_layer(codes, ttable), out / "layer.png", "RGBA")
+        write_png(class_layer(codes, ttable), PipelinePaths(out).layer, "RGBA")
     change = result.to_dict()
     change["before"], change["after"] = job["name"], job.get("name2") or "after"
     pixels = np.asarray(change["matrix_pixels"])
@@ -538,8 +542,8 @@ def _run_change(job: dict[str, Any], job_dir: Path, engine: Any, ckpt: Any, opts
                         "transition map")
     _write_map(out, result.outputs[0], zones, job["zone_id"], None, warnings)
     rec = runs[1].record
-    return {"kind": "change", "size": rec["size"], "crs": rec["crs"], "windows": sum(r.record["windows"] for r in runs),
-            "note": _public(rec["note"], job_dir, job), "seconds": round(seconds, 2), "model": job["model"],
+    return {"kind": "change", "size": rec.size, "crs": rec.crs, "windows": sum(r.record.windows or 0 for r in runs),
+            "note": _public(rec.note, job_dir, job), "seconds": round(seconds, 2), "model": job["model"],
             "legend": legend, "classes": _legend(table), "change": change,
             "warnings": [_public(w, job_dir, job) for w in warnings]}
 
@@ -552,4 +556,4 @@ def _write_map(out: Path, classes: Path, zones: Path | None, zone_id: str | None
     except LandsegError as exc:
         warnings.append(f"map: zones and points are not drawn ({exc})")
         return
-    write_json_atomic(out / "map.json", data)
+    write_json_atomic(PipelinePaths(out).map_data, data)
