@@ -209,18 +209,12 @@ def _describe_cycle(graph: dict[str, dict[str, int]], cycle: list[str]) -> str:
     return " -> ".join([cycle[0]] + [f"{b} (imported at {_where(a, graph[a][b])})" for a, b in zip(cycle, cycle[1:])])
 
 
-# Known cycles still to break (issue 24, the other helpers' files), as the set of modules in the cycle.
-PENDING_CYCLES: dict[frozenset[str], str] = {}
-
-
 def test_no_import_cycles():
     graph = {m: _edges(m) for m in SOURCES}
     assert sum(map(len, graph.values())) > 100  # the scan sees landseg's imports
     found = _cycles(graph)
-    cycles = [_describe_cycle(graph, c) for c in found if frozenset(c) not in PENDING_CYCLES]
+    cycles = [_describe_cycle(graph, c) for c in found]
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
-    stale = [sorted(c) for c in PENDING_CYCLES if c not in {frozenset(f) for f in found}]
-    assert not stale, f"cycles listed in PENDING_CYCLES that are gone (remove them): {stale}"
 
 
 def test_cycle_finder_names_the_cycle():
@@ -275,14 +269,6 @@ EXCEPTIONS = {
     ("landseg.serve.uploads", "open()"): "the upload itself: request bytes streamed into the job folder as they "
                                          "arrive, and formats sniffed by content before any reader sees the file",
     ("landseg.serve.uploads", "json.load()"): "GeoJSON uploads sniffed by content (is it a FeatureCollection?)",
-}
-# Still to move into io/ (issue 24; files of the other helpers' parts): listed so the rule holds for everything else
-# now, each removed when its module reads through io/ (io.files.read_json, a text/lines reader, views' PNG reader).
-PENDING = {
-    ("landseg.parcels", ".read_text()"): "parcel CSV",
-    ("landseg.pipeline", ".read_text()"): "zones/planning JSON: io.files.read_json",
-    ("landseg.report.page", ".read_bytes()"): "PNG files embedded in a report",
-    ("landseg.report.train", ".read_text()"): "a run's config.yaml shown in the report",
 }
 
 
@@ -346,7 +332,7 @@ def _file_openers() -> tuple[list[str], set[tuple[str, str]]]:
             continue
         for kind, line, src in _opens(_tree(module)):
             seen.add((module, kind))
-            if (module, kind) not in EXCEPTIONS and (module, kind) not in PENDING:
+            if (module, kind) not in EXCEPTIONS:
                 offenders.append(f"{_where(module, line)} opens a file outside io/ ({kind} {OPENS[kind]}): {src}")
     return offenders, seen
 
@@ -355,7 +341,7 @@ def test_only_io_opens_files():
     offenders, seen = _file_openers()
     assert not offenders, ("only io/ opens files; read and write through landseg.io (or list a real exception in "
                            "tests/test_imports.py EXCEPTIONS with its reason):\n" + "\n".join(offenders))
-    stale = sorted((set(EXCEPTIONS) | set(PENDING)) - seen)
+    stale = sorted((set(EXCEPTIONS)) - seen)
     assert not stale, f"exceptions that no longer match anything (remove them): {stale}"
 
 

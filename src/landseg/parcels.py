@@ -34,6 +34,7 @@ from landseg.accuracy import stratified_total
 from landseg.accuracy.assess import points_on_map
 from landseg.area.indicators import ExtraColumn, IndicatorResult
 from landseg.errors import InputError
+from landseg.io.files import read_lines
 
 ROLE_COLUMNS = ("sealed", "green")
 CALIBRATION_RULE = ("sealed_m2 / green_m2 with --reference: sum over mapped classes of the parcel's mapped area "
@@ -57,7 +58,7 @@ def read_fee_tiers(path: str | Path) -> list[FeeTier]:
     """Fee tiers from a CSV ``tier,min_m2,max_m2``; bad or overlapping tiers raise :class:`InputError`."""
     p = Path(path)
     try:
-        rows = list(csv.DictReader(p.read_text(encoding="utf-8-sig").splitlines()))
+        rows = list(csv.DictReader(read_lines(p, encoding="utf-8-sig")))
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot read the fee tiers ({exc})") from None
     need = {"tier", "min_m2", "max_m2"}

@@ -20,7 +20,6 @@ map and areas stand on their own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from landseg.accuracy import assess_accuracy
 from landseg.area.green_access import green_access
 from landseg.area.indicators import DEFAULT_MIN_BUILDING_M2
 from landseg.errors import InputError, LandsegError
+from landseg.io.files import read_json
 from landseg.io.raster import data_bands, raster_shape, read_resampled
 from landseg.layout import PipelinePaths, PredictPaths
 from landseg.models.checkpoint import Checkpoint
@@ -133,7 +133,7 @@ def _zones(res: PipelineResult, zones: str | Path, zone_id: str | None) -> None:
         zres = area.zonal_areas(res.paths.classes, zones, zone_id or None, gsd=res.gsd)
         for suffix in ("json", "csv", "gpkg"):
             zres.write(res.paths.zones(suffix))
-        res.zones = json.loads(res.paths.zones("json").read_text())
+        res.zones = read_json(res.paths.zones("json"))
     except LandsegError as exc:
         res.warnings.append(f"zones: {exc}")
 
@@ -153,7 +153,7 @@ def _planning(res: PipelineResult, zones: str | Path, zone_id: str | None, refer
             calibrate_parcels(ind, classes, reference)
         ind.write(res.paths.planning("csv"), "csv")
         ind.write(res.paths.planning("json"), "json")
-        res.planning = json.loads(res.paths.planning("json").read_text())
+        res.planning = read_json(res.paths.planning("json"))
     except LandsegError as exc:
         res.warnings.append(f"planning indicators: {exc}")
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from landseg.classes import ClassTable
-from landseg.io.images import read_rgb, write_png
+from landseg.io.images import write_png
 
 OVERLAY_ALPHA = 0.45  # class colours' weight in NAME_overlay.png
 
@@ -101,7 +101,6 @@ def resize(arr: np.ndarray, shape: tuple[int, int], nearest: bool = False) -> np
     return np.asarray(Image.fromarray(arr).resize(shape[::-1], Image.NEAREST if nearest else Image.LANCZOS))
 
 
-load_png = read_rgb  # the reports' name for reading a preview back
 
 
 def write_previews(classes: np.ndarray, image: np.ndarray, table: ClassTable, bands: Sequence[str],

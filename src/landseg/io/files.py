@@ -283,9 +283,14 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"{path}: not a readable JSON file ({exc})") from None
 
 
-def read_lines(path: str | Path) -> list[str]:
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """A text file's content (a config shown in a report, a small CSV); OSError and decoding errors pass through."""
+    return Path(path).read_text(encoding=encoding)
+
+
+def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
     """The lines of a text file (a list of tiles or images); OSError and decoding errors pass through."""
-    return Path(path).read_text(encoding="utf-8").splitlines()
+    return read_text(path, encoding).splitlines()
 
 
 def read_head(path: str | Path, n: int) -> bytes:

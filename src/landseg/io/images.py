@@ -16,6 +16,11 @@ def read_rgb(path: str | Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def png_bytes(path: str | Path) -> bytes:
+    """The bytes of a PNG file, to embed it as is (a data URI)."""
+    return Path(path).read_bytes()
+
+
 def write_png(arr: np.ndarray, path: str | Path, mode: str | None = None) -> None:
     """Save ``arr`` as a PNG at ``path``, atomically."""
     with atomic_output(path, suffix=".png") as tmp:

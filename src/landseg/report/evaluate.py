@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from landseg.classes import ClassTable
+from landseg.io.images import read_rgb
 from landseg.layout import EvaluatePaths
 from landseg.metrics import REFERENCE_NAMES, metric_rows, variant_title
 from landseg.report.page import (
@@ -25,7 +26,6 @@ from landseg.results import EvaluateResult
 from landseg.views import (
     class_layer,
     fit,
-    load_png,
     resize,
     unblend,
 )
@@ -114,7 +114,7 @@ def _tile_views(page: Page, files: EvaluatePaths, views: dict[str, dict[str, str
         if not (classes_path.exists() and v["preview"].exists() and v["overlay"].exists()):
             continue
         index, (H, W) = read_classes(classes_path, max_size)
-        pv, ov = load_png(v["preview"]), load_png(v["overlay"])
+        pv, ov = read_rgb(v["preview"]), read_rgb(v["overlay"])
         image = fit(unblend(ov, pv), max_size, nearest=False)
         if image.shape[:2] != index.shape:
             image = resize(image, index.shape)
@@ -124,6 +124,6 @@ def _tile_views(page: Page, files: EvaluatePaths, views: dict[str, dict[str, str
         if v.get("truth") and v["truth"].exists():
             small = max_size // 2
             page.add(panels([(fit(image, small, False), "image"), (fit(pv, small, True), "prediction"),
-                             (fit(load_png(v["truth"]), small, True), "truth (full reference)")]))
+                             (fit(read_rgb(v["truth"]), small, True), "truth (full reference)")]))
     if len(views) > tiles_shown:
         page.add(f'<p class="muted">{tiles_shown} of {len(views)} tiles shown; every class map is in tiles/.</p>')

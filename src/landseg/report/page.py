@@ -19,10 +19,10 @@ from rasterio.enums import ColorInterp, Resampling
 
 from landseg import __version__, area
 from landseg.classes import ClassTable
+from landseg.io.images import png_bytes, read_rgb
 from landseg.io.raster import open_raster, reading
 from landseg.views import (
     fit,
-    load_png,
     preview_shape,
     stretch_to_uint8,
 )
@@ -79,9 +79,9 @@ def img_uri(arr: np.ndarray, fmt: str = "PNG") -> str:
 
 def file_uri(path: Path, max_size: int) -> str:
     """A PNG file as a data URI, re-encoded smaller if it is larger than ``max_size``."""
-    arr = load_png(path)
+    arr = read_rgb(path)
     if max(arr.shape[:2]) <= max_size:
-        return data_uri(path.read_bytes(), "image/png")
+        return data_uri(png_bytes(path), "image/png")
     return img_uri(fit(arr, max_size, nearest=False))
 
 

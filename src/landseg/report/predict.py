@@ -12,6 +12,7 @@ from landseg import area
 from landseg.classes import ClassTable
 from landseg.errors import InputError, LandsegError
 from landseg.io.files import read_json
+from landseg.io.images import read_rgb
 from landseg.io.labels import CLASS_TABLE_TAG
 from landseg.io.raster import open_raster
 from landseg.layout import PredictPaths, class_maps
@@ -35,7 +36,6 @@ from landseg.results import PredictRecord
 from landseg.views import (
     class_layer,
     fit,
-    load_png,
     resize,
     unblend,
 )
@@ -216,7 +216,7 @@ def _background(paths: PredictPaths, rec: PredictRecord | None, shape: tuple[int
             return image
     if not (paths.preview.exists() and paths.overlay.exists()):
         return None
-    pv, ov = load_png(paths.preview), load_png(paths.overlay)
+    pv, ov = read_rgb(paths.preview), read_rgb(paths.overlay)
     if pv.shape != ov.shape:
         return None
     image = fit(unblend(ov, pv), max_size, nearest=False)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from landseg.classes import ClassTable
-from landseg.io.files import read_json
+from landseg.io.files import read_json, read_text
+from landseg.io.images import read_rgb
 from landseg.layout import RunPaths
 from landseg.report.page import (
     Page,
@@ -19,9 +20,6 @@ from landseg.report.page import (
     legend,
     panels,
     per_class_table,
-)
-from landseg.views import (
-    load_png,
 )
 
 
@@ -48,7 +46,7 @@ def _sample_panels(page: Page, folder: Path, samples: int) -> None:
     for e in entries:
         r, c, s = e["row"], e["col"], e["size"]
         acc = float("nan") if e["accuracy"] is None else e["accuracy"]
-        images = [load_png(path.parent / e[k]) for k in ("image", "prediction", "truth")]
+        images = [read_rgb(path.parent / e[k]) for k in ("image", "prediction", "truth")]
         page.add(f"<h3>tile {esc(e['tile'])}, rows {r}–{r + s}, columns {c}–{c + s} (pixel accuracy {fmt_pct(acc, 1)} %)</h3>",
                  panels(list(zip(images, ("image", "prediction", "truth")))))
 
@@ -84,7 +82,7 @@ def train_report(folder: Path, max_size: int, samples: int) -> Page:
     cfg = run.config
     if cfg.exists():
         page.h2("Configuration", id="config")
-        page.add(f"<pre>{esc(cfg.read_text())}</pre>")
+        page.add(f"<pre>{esc(read_text(cfg))}</pre>")
     page.h2("Sample windows: image | prediction | truth", id="samples")
     if ckpt_path is None:
         page.note("no checkpoint in this run: no sample predictions")
