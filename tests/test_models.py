@@ -307,7 +307,7 @@ def dataset(tmp_path_factory):
 
 def test_train_pretrained_lite0_records_its_normalisation(dataset, tmp_path):
     """--model effnet-lite0-former: weights from the package, encoder at 0.1 x lr, frozen for the
-    first epoch (its weights unchanged), normalisation (x - 127) / 128 stored in the checkpoint."""
+    first epoch (its weights unchanged, no gradient computed for it), normalisation (x - 127) / 128 stored in the checkpoint."""
     from landseg.train import Trainer
 
     lite_file()
@@ -323,8 +323,12 @@ def test_train_pretrained_lite0_records_its_normalisation(dataset, tmp_path):
     tr.fit()
     after = tr.model.encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if "num_batches" not in k)
+    # while frozen, backward stops at the decoder: no encoder gradient is computed at all
+    assert all(p.grad is None for p in tr.model.encoder.parameters())
+    assert all(p.grad is not None for p in tr.model.decoder.parameters() if p.requires_grad)
     tr.cfg.epochs = 2
     tr.fit()
+    assert any(p.grad is not None for p in tr.model.encoder.parameters())
     assert not torch.equal(before["stem.conv.weight"], tr.model.encoder.state_dict()["stem.conv.weight"])
     ck = load_checkpoint(tmp_path / "run" / "last.safetensors")
     assert ck.arch["encoder"] == "efficientnet_lite0" and ck.mean == [127.0] * 3 and ck.std == [128.0] * 3

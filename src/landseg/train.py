@@ -475,6 +475,10 @@ class Trainer:
         frozen = self.encoder_frozen()
         if frozen:
             self.model.encoder.eval()  # keep the pretrained BatchNorm statistics while frozen
+        if hasattr(self.model, "encoder") and not self.distributed:
+            # a frozen encoder needs no gradients: backward then stops at the decoder (DDP keeps its
+            # parameter set fixed, so there the frozen encoder only gets lr 0)
+            self.model.encoder.requires_grad_(not frozen)
         nc, ignore = self.table.num_classes, self.table.ignore_index
         # running statistics stay on the device (no host sync per step); see _partial_state
         cm = torch.zeros(nc * nc + 1, dtype=torch.int64, device=self.device)
