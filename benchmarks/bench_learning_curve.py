@@ -19,6 +19,8 @@ evaluated (no validation split: every labelled patch trains), by `landseg evalua
 
   python benchmarks/bench_learning_curve.py --city vaihingen --windows 1920 --json lc_vaihingen.json
   python benchmarks/bench_learning_curve.py --city potsdam --sizes 5,10,20,44 --window 128
+  python benchmarks/bench_learning_curve.py --sizes 50 --starts default --window 224 --minutes 10 --tta \
+      --extra "--batch-size 4"      # the 10-minute recipe of BENCHMARKS.md (cores to itself)
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="5,10,20,50", help="numbers of labelled patches (nested subsets)")
     ap.add_argument("--starts", default="default,imagenet,scratch")
     ap.add_argument("--windows", type=int, default=1920, help="training windows per run (the budget)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="budget in minutes (train --time-limit) instead of --windows; needs the cores to itself")
+    ap.add_argument("--tta", action="store_true", help="also evaluate with the 8 flips/rotations averaged")
     ap.add_argument("--window", type=int, default=192, help="training window size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/landseg_lc"))
@@ -132,8 +137,11 @@ def main() -> None:
         raise SystemExit(f"{a.city} has {len(pool)} labelled patches in its pool; asked for {max(sizes)}")
     epochs = max(1, a.windows // 320)
     per_epoch = a.windows // epochs
+    budget = (["--time-limit", f"{a.minutes:g}"] if a.minutes else
+              ["--epochs", str(epochs), "--windows-per-epoch", str(per_epoch)])
+    what = f"{a.minutes:g} minutes" if a.minutes else f"{epochs} x {per_epoch} windows"
     print(f"# {machine()}\n# {a.city}: pool {len(pool)} patches, held out {len(test)} image(s); "
-          f"budget {epochs} x {per_epoch} windows of {a.window}^2 per run, seed {a.seed}", flush=True)
+          f"budget {what} of {a.window}^2 per run, seed {a.seed} {a.extra}", flush=True)
     rows = []
     for n in sizes:
         src = work / f"src_{n}"
@@ -145,20 +153,24 @@ def main() -> None:
             run, ev = work / f"run_{n}_{start}", work / f"eval_{n}_{start}"
             shutil.rmtree(run, ignore_errors=True)
             t0 = time.perf_counter()
-            cpu = landseg(["train", str(data), "--out", str(run), *STARTS[start], "--window", str(a.window),
-                           "--epochs", str(epochs), "--windows-per-epoch", str(per_epoch), "--seed", str(a.seed),
-                           "--num-workers", "0", *a.extra.split()], log)
+            cpu = landseg(["train", str(data), "--out", str(run), *STARTS[start], "--window", str(a.window), *budget,
+                           "--seed", str(a.seed), "--num-workers", "0", *a.extra.split()], log)
             wall = time.perf_counter() - t0
             landseg(["evaluate", str(run / "last.safetensors"), str(data), "--split", "test", "--out", str(ev),
                      "--no-maps"], log)
-            m = json.loads((ev / "metrics.json").read_text())
-            full = m["variants"]["full_with_clutter"]
-            row = {"city": a.city, "patches": n, "start": start, "windows": epochs * per_epoch, "window": a.window,
+            full = json.loads((ev / "metrics.json").read_text())["variants"]["full_with_clutter"]
+            row = {"city": a.city, "patches": n, "start": start, "budget": what, "window": a.window, "extra": a.extra,
                    "train_cpu_s": round(cpu, 1), "train_wall_s": round(wall, 1), "oa": full["oa"],
                    "miou": full["miou"], "iou_building": full["per_class"]["building"]["iou"]}
+            if a.tta:
+                landseg(["evaluate", str(run / "last.safetensors"), str(data), "--split", "test", "--out",
+                         str(ev) + "_tta", "--no-maps", "--tta"], log)
+                tta = json.loads((Path(str(ev) + "_tta") / "metrics.json").read_text())["variants"]["full_with_clutter"]
+                row.update(miou_tta=tta["miou"], iou_building_tta=tta["per_class"]["building"]["iou"])
             rows.append(row)
+            with_tta = f"  (TTA: mIoU {row['miou_tta']:.3f}, building {row['iou_building_tta']:.3f})" if a.tta else ""
             print(f"{a.city:9s} {n:3d} patches  {start:8s}  OA {row['oa']:.3f}  mIoU {row['miou']:.3f}  "
-                  f"building IoU {row['iou_building']:.3f}  ({cpu:.0f} CPU s, {wall:.0f} s wall)", flush=True)
+                  f"building IoU {row['iou_building']:.3f}{with_tta}  ({cpu:.0f} CPU s, {wall:.0f} s wall)", flush=True)
             if a.json:
                 a.json.write_text(json.dumps(rows, indent=1))
 

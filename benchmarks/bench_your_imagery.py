@@ -100,13 +100,14 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10, help="training time limit per start")
     ap.add_argument("--starts", default="default", help="default, imagenet or both (comma-separated)")
     ap.add_argument("--per-class", type=int, default=7, help="polygons per class in labels.gpkg")
+    ap.add_argument("--extra", default="", help="more train options for every start, e.g. '--batch-size 4'")
     ap.add_argument("--work", type=Path, default=Path("/tmp/landseg_your_imagery"))
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     work = a.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    print(f"# {machine()}\n# {ORTHO.name}; training {a.minutes:g} min per start", flush=True)
+    print(f"# {machine()}\n# {ORTHO.name}; training {a.minutes:g} min per start {a.extra}", flush=True)
     t0 = time.perf_counter()
     labels, check, n = write_layers(work, a.per_class)
     print(f"labels.gpkg: {n} polygons (left half, EPSG:4326); check.gpkg: right half "
@@ -122,7 +123,7 @@ def main() -> None:
     for start in a.starts.split(","):
         run = work / f"run_{start}"
         s_train, _ = landseg(["train", str(work / "data"), "--out", str(run), *STARTS[start], "--time-limit",
-                              str(a.minutes), "--seed", "0"])
+                              str(a.minutes), "--seed", "0", *a.extra.split()])
         s_pred, _ = landseg(["predict", str(run), str(ORTHO), "--out", str(work / f"maps_{start}"), "--confidence"])
         rec = json.loads(next((work / f"maps_{start}").glob("*_predict.json")).read_text())
         s_eval, _ = landseg(["evaluate", str(run), str(work / "heldout"), "--split", "test", "--out",
