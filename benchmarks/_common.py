@@ -66,6 +66,23 @@ def child_peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def run_landseg(args: list[str], log: Path | None = None) -> tuple[float, float, str]:
+    """Run ``python -m landseg ARGS``; return (wall seconds, CPU seconds of the child, its output). A failure
+    stops the benchmark with landseg's message; ``log`` (if given) gets the command and its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "landseg", *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if log is not None:
+        with log.open("a") as f:
+            f.write(f"$ landseg {' '.join(args)}\n[exit {p.returncode}]\n{p.stdout[-4000:]}{p.stderr[-4000:]}\n")
+    if p.returncode:
+        raise SystemExit(f"landseg {' '.join(args)} failed:\n{p.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, p.stdout + p.stderr
+
+
 def best_of(fn, n: int = 3) -> float:
     times = []
     for _ in range(n):

@@ -29,15 +29,12 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, machine
+from _common import ROOT, machine, run_landseg
 from PIL import Image
 
 REAL = Path(os.environ.get("LANDSEG_REALDATA") or ROOT.parent / "shared" / "realdata")
@@ -57,14 +54,14 @@ STARTS = {
 
 def landseg(args: list[str], log: Path) -> float:
     """Run the CLI; return the CPU seconds (user + system) it used."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.run([sys.executable, "-m", "landseg", *args], capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with log.open("a") as f:
-        f.write(f"$ landseg {' '.join(args)}\n[exit {p.returncode}]\n{p.stdout[-4000:]}{p.stderr[-4000:]}\n")
-    if p.returncode:
-        raise SystemExit(f"landseg {' '.join(args)} failed:\n{p.stderr[-2000:]}")
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run_landseg(args, log)[1]
+
+
+def score(run: Path, data: Path, ev: Path, log: Path, tta: bool = False) -> dict:
+    """`landseg evaluate` of the run's last checkpoint on the test split: the ISPRS full-reference figures."""
+    landseg(["evaluate", str(run / "last.safetensors"), str(data), "--split", "test", "--out", str(ev), "--no-maps",
+             *(["--tta"] if tta else [])], log)
+    return json.loads((ev / "metrics.json").read_text())["variants"]["full_with_clutter"]
 
 
 def vaihingen_pool(seed: int) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
@@ -156,16 +153,12 @@ def main() -> None:
             cpu = landseg(["train", str(data), "--out", str(run), *STARTS[start], "--window", str(a.window), *budget,
                            "--seed", str(a.seed), "--num-workers", "0", *a.extra.split()], log)
             wall = time.perf_counter() - t0
-            landseg(["evaluate", str(run / "last.safetensors"), str(data), "--split", "test", "--out", str(ev),
-                     "--no-maps"], log)
-            full = json.loads((ev / "metrics.json").read_text())["variants"]["full_with_clutter"]
+            full = score(run, data, ev, log)
             row = {"city": a.city, "patches": n, "start": start, "budget": what, "window": a.window, "extra": a.extra,
                    "train_cpu_s": round(cpu, 1), "train_wall_s": round(wall, 1), "oa": full["oa"],
                    "miou": full["miou"], "iou_building": full["per_class"]["building"]["iou"]}
             if a.tta:
-                landseg(["evaluate", str(run / "last.safetensors"), str(data), "--split", "test", "--out",
-                         str(ev) + "_tta", "--no-maps", "--tta"], log)
-                tta = json.loads((Path(str(ev) + "_tta") / "metrics.json").read_text())["variants"]["full_with_clutter"]
+                tta = score(run, data, ev.with_name(ev.name + "_tta"), log, tta=True)
                 row.update(miou_tta=tta["miou"], iou_building_tta=tta["per_class"]["building"]["iou"])
             rows.append(row)
             with_tta = f"  (TTA: mIoU {row['miou_tta']:.3f}, building {row['iou_building_tta']:.3f})" if a.tta else ""

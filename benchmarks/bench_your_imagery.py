@@ -23,15 +23,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import rasterio.features
-from _common import ROOT, machine
+from _common import ROOT, machine, run_landseg
 from PIL import Image
 from rasterio.crs import CRS
 from shapely.geometry import box, shape
@@ -46,12 +44,9 @@ STARTS = {"default": ["--init", "default"], "imagenet": ["--model", "effnet-lite
 
 
 def landseg(args: list[str]) -> tuple[float, str]:
-    """Run the CLI; return its wall seconds and output (raise with its message when it fails)."""
-    t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "landseg", *args], capture_output=True, text=True)
-    if p.returncode:
-        raise SystemExit(f"landseg {' '.join(args)} failed:\n{p.stderr[-2000:]}")
-    return time.perf_counter() - t0, p.stdout + p.stderr
+    """Run the CLI; return its wall seconds and output."""
+    wall, _, out = run_landseg(args)
+    return wall, out
 
 
 def polygons(index: np.ndarray, transform, half: tuple[int, int], cell: int | None = None) -> list[tuple[str, object]]:
