@@ -185,6 +185,33 @@ def test_interrupted_run_leaves_nothing_complete(make_geotiff, ckpt, tmp_path):
     assert not [p for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("step", ["write_raster_style", "write_raster_previews", "_write_areas", "write_json_atomic"])
+def test_interrupted_after_maps_are_in_place_leaves_no_outputs(make_geotiff, ckpt, tmp_path, monkeypatch, step):
+    """Ctrl+C (or the QGIS plugin's cancel) after the class map was renamed into place, before the record: none of
+    this run's outputs stay (a class map without its record would look finished), nor its scratch folder."""
+    import landseg.predict as pr
+
+    _, img = scene(200, 200)
+    src = make_geotiff(img)
+    out = tmp_path / "o"
+    real = getattr(pr, step)
+
+    def interrupted(*a, **k):
+        if step == "write_json_atomic":
+            assert (out / "raster_classes.tif").exists() and (out / "raster_areas.json").exists()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pr, step, interrupted)
+    opts = PredictOptions(window=64, overlap=16, batch_size=1, progress=False, confidence=True, probs=True)
+    with pytest.raises(KeyboardInterrupt):
+        predict_raster(colour_engine, ckpt, src, out, opts)
+    assert sorted(p.name for p in out.iterdir()) == []
+    monkeypatch.setattr(pr, step, real)
+    rec = predict_raster(colour_engine, ckpt, src, out, opts)  # the rerun completes from nothing
+    assert not rec.get("skipped") and (out / "raster_predict.json").exists()
+    assert {p.name for p in out.iterdir()} >= {"raster_classes.tif", "raster_classes.qml", "raster_probs.tif"}
+
+
 # -- real GeoTIFFs ---------------------------------------------------------------------------
 def test_real_geotiffs(realdata, tiny_checkpoint, tmp_path, capsys):
     model = tiny_checkpoint()

@@ -66,7 +66,7 @@ from landseg.io.raster import (
     valid_mask,
     warped,
 )
-from landseg.io.styles import write_raster_style
+from landseg.io.styles import raster_style_path, write_raster_style
 from landseg.layout import PredictPaths
 from landseg.models.checkpoint import Checkpoint
 from landseg.models.domain import BAND_MEANINGS, InputStats, band_meaning, check_domain, parse_band_meaning
@@ -341,6 +341,7 @@ def predict_raster(
         stats = InputStats(len(bands))
         n_windows = infer_grid(engine, ckpt, job, tmpdir, tags, opts, stats=stats)
         t_model = time.perf_counter() - t0
+        stack.callback(_remove_unfinished, paths)  # a run stopped before its record leaves none of its outputs
         final_raw = _finish_maps(job, ckpt, tmpdir, tags, opts, paths)
         georef = is_georeferenced(ds)
         notes = [f"--gsd {opts.gsd:g} ignored: {src.name} is georeferenced; its own pixel size is used"] \
@@ -359,6 +360,17 @@ def predict_raster(
         record.seconds_total = round(time.perf_counter() - t0, 2)
         write_json_atomic(paths.record, record.to_dict())  # last: the completion marker (is_complete)
     return {**record.to_dict(), "classes": str(paths.classes), **({"redone": redo} if redo else {})}
+
+
+def _remove_unfinished(paths: PredictPaths) -> None:
+    """Remove the outputs of ``paths`` unless the run record (the completion marker, written last) is there: a run
+    stopped (Ctrl+C, the QGIS plugin's cancel, an error) after renaming its first maps into place must not leave
+    a class map that looks finished."""
+    if paths.record.exists():
+        return
+    every = paths.expected(probs=True, confidence=True, previews=True, areas=True)
+    for p in [*every, raster_style_path(paths.classes)]:
+        p.unlink(missing_ok=True)
 
 
 def _inference_grid(stack: ExitStack, ds: rasterio.DatasetReader, src: Path, vrt_args: dict[str, Any] | None,
