@@ -126,6 +126,23 @@ def main(cases_path):
             out["cancel"] = str(exc)
         out["cancel_seconds"] = time.monotonic() - t0
         timer.cancel()
+    # -- cancel of a landseg that does not stop on SIGINT: killed after the grace time, its scratch removed
+    if cases.get("stubborn_executable"):
+        from landseg_provider import runner
+
+        runner.STOP_GRACE_S = 1
+        ProcessingConfig.setSettingValue("LANDSEG_EXECUTABLE", cases["stubborn_executable"])
+        fb = QgsProcessingFeedback()
+        timer = threading.Timer(2.0, fb.cancel)
+        timer.start()
+        try:
+            processing.run("landseg:predict", {"INPUT": cases["cancel_image"], "MODEL": "default",
+                                               "OUTPUT_FOLDER": cases["stubborn_out"]}, context=context, feedback=fb)
+            out["stubborn"] = "finished"
+        except Exception as exc:  # noqa: BLE001 - the message is the result
+            out["stubborn"] = str(exc)
+        timer.cancel()
+        ProcessingConfig.setSettingValue("LANDSEG_EXECUTABLE", cases["executable"])
     plugin.unload()
     print(json.dumps(out, default=str), flush=True)
     sys.stderr.flush()

@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -97,6 +98,24 @@ def test_plugin_in_headless_qgis(qgis_python, tmp_path, tiny_checkpoint):
     Image.fromarray(rng.integers(0, 255, (700, 1100, 3), dtype=np.uint8)).save(tmp_path / "photo.png")  # 6 windows
     cases.update(predict_model=str(tiny_checkpoint()), predict_image=str(tmp_path / "photo.png"),
                  predict_out=str(tmp_path / "predicted"))
+    # a landseg that ignores SIGINT (the kill path): it leaves a scratch folder and a .part file, as a real run
+    # killed mid-write does, and keeps the finished map of an earlier run that is not its own
+    stubborn = tmp_path / "stubborn_landseg"
+    stubborn.write_text(f"#!{sys.executable}\n" + textwrap.dedent("""\
+        import os, signal, sys, time
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        out = sys.argv[sys.argv.index("--out") + 1]
+        os.makedirs(os.path.join(out, f".landseg-{os.getpid()}-abc123"), exist_ok=True)
+        open(os.path.join(out, f".landseg-{os.getpid()}-abc123", "classes_grid.tif"), "w").close()
+        open(os.path.join(out, f".x_classes.tif.{os.getpid()}-k3j9x0ab.part"), "w").close()
+        print("progress: 1/10 windows (10%)", flush=True)
+        time.sleep(120)
+        """))
+    stubborn.chmod(0o755)
+    (tmp_path / "stubborn_out").mkdir()
+    (tmp_path / "stubborn_out" / "earlier_classes.tif").write_text("not this run's")
+    (tmp_path / "stubborn_out" / ".landseg-1-other").mkdir()  # another process's folder: not this run's to remove
+    cases.update(stubborn_executable=str(stubborn), stubborn_out=str(tmp_path / "stubborn_out"))
     (tmp_path / "qgis_out").mkdir()
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     proc = subprocess.run([qgis_python, str(ROOT / "tests" / "qgis_headless.py"), str(tmp_path / "cases.json")],
@@ -146,3 +165,6 @@ def test_plugin_in_headless_qgis(qgis_python, tmp_path, tiny_checkpoint):
     assert got["cancel_seconds"] < 30
     left = [p.name for p in (tmp_path / "cancelled").rglob("*")] if (tmp_path / "cancelled").exists() else []
     assert left == [], left
+    # ... and a landseg that does not stop is killed after the grace time; its own scratch is removed, nothing else
+    assert "did not stop within 1 s and was ended" in got["stubborn"], got["stubborn"]
+    assert sorted(p.name for p in (tmp_path / "stubborn_out").iterdir()) == [".landseg-1-other", "earlier_classes.tif"]

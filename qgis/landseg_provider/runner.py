@@ -14,6 +14,8 @@ from processing.core.ProcessingConfig import ProcessingConfig
 from qgis.core import QgsApplication, QgsProcessingException
 
 SETTING = "LANDSEG_EXECUTABLE"
+STOP_GRACE_S = 15
+"""Seconds a cancelled landseg gets to stop on its own (it removes its temporary files) before it is killed."""
 PERCENT = re.compile(r"^progress: .*\((\d{1,3})%\)$|(\d{1,3})%\|")
 """landseg's ``--progress-lines`` ('progress: 9/20 windows (45%)') or a tqdm bar (' 45%|████  | 9/20')."""
 
@@ -77,22 +79,55 @@ def _reader(stream, out):
 
 
 def _stop(proc):
-    """Ask landseg to stop as on Ctrl+C (its temporary files are removed, no output is renamed into
-    place), then end it for good if it does not exit."""
+    """Ask landseg to stop as on Ctrl+C (its temporary files and unfinished outputs are removed), then end
+    it for good if it does not exit; returns whether it had to be killed."""
     try:
         if os.name == "posix":
             proc.send_signal(signal.SIGINT)
         else:
             proc.terminate()
-        proc.wait(timeout=15)
+        proc.wait(timeout=STOP_GRACE_S)
+        return False
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+        return True
+
+
+def remove_scratch(folders, pid):
+    """Remove the temporary folders and files that the killed landseg process ``pid`` left in ``folders``
+    (landseg's ``io.files`` names them ``.landseg-PID-*`` and ``.NAME.PID-XXXXXXXX.part``); returns how many."""
+    removed = 0
+    for folder in folders:
+        if not folder or not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            part = re.fullmatch(rf"\..+\.{pid}-[a-z0-9_]{{8}}\.part(\.[A-Za-z0-9]+)*", name)
+            if not (name.startswith(f".landseg-{pid}-") or part):
+                continue
+            path = os.path.join(folder, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.remove(path)
+                except OSError:
+                    continue
+            removed += 1
+    return removed
+
+
+def out_dirs(args):
+    """The folders a landseg command line writes into: its ``--out`` (a folder, or a file's folder)."""
+    args = [str(a) for a in args]
+    outs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--out"]
+    return [o if os.path.isdir(o) or not os.path.splitext(o)[1] else os.path.dirname(o) or "." for o in outs]
 
 
 def run_landseg(args, feedback):
     """Run ``landseg ARGS``; return its output lines. A non-zero exit raises QgsProcessingException with
-    landseg's message; a cancel stops the subprocess and raises too."""
+    landseg's message; a cancel stops the subprocess (killed, and its temporary files in the ``--out``
+    folder removed, if it does not stop within 15 s) and raises too."""
     exe = find_executable()
     cmd = [exe, *[str(a) for a in args]]
     if feedback is not None:
@@ -108,9 +143,15 @@ def run_landseg(args, feedback):
     output, last_progress, done = [], None, False
     while not done:
         if feedback is not None and feedback.isCanceled():
-            _stop(proc)
+            killed = _stop(proc)
             thread.join(timeout=5)
             proc.stdout.close()
+            if killed:
+                remove_scratch(out_dirs(args), proc.pid)
+                raise QgsProcessingException(
+                    f"landseg was cancelled but did not stop within {STOP_GRACE_S:g} s and was ended; its temporary "
+                    "files were removed; an output without its record (NAME_predict.json) is incomplete, and a "
+                    "rerun redoes it")
             raise QgsProcessingException("landseg was cancelled; no partial output was kept")
         try:
             line = lines.get(timeout=0.2)
