@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from landseg.data.windows import axis_starts, grid_windows
-from landseg.inference.sliding import blend_weights, count_windows, predict_array, sliding_window, write_blocks
+from landseg.inference.sliding import (
+    blend_weights,
+    count_windows,
+    fitted_window,
+    predict_array,
+    sliding_window,
+    write_blocks,
+)
 
 
 def colour_model(x: np.ndarray) -> np.ndarray:
@@ -22,6 +29,36 @@ def test_stitched_equals_direct_answer(h, w, window, overlap, chunk):
     img = np.moveaxis(img, -1, 0)
     out = predict_array(img, colour_model, 3, window=window, overlap=overlap, batch_size=3, chunk_width=chunk)
     assert np.array_equal(out, classes)
+
+
+@pytest.mark.parametrize("h,w,window,overlap,want", [
+    (224, 224, 512, 64, 288), (224, 100, 512, 64, 288), (224, 224, 256, 32, 256), (1000, 488, 512, 64, 512),
+    (448, 449, 512, 64, 512), (1, 1, 512, 0, 32), (10, 10, 64, 63, 64), (5, 5, 512, 100, 128),
+])
+def test_a_raster_smaller_than_the_window_is_read_in_one_fitted_window(h, w, window, overlap, want):
+    """The model sees the raster plus its overlap margin, not the raster mirrored out to the full window."""
+    assert fitted_window(h, w, window, overlap) == want
+    seen = []
+
+    def model(x):
+        seen.append(x.shape)
+        return colour_model(x)
+
+    img = np.zeros((3, h, w), np.uint8)
+    predict_array(img, model, 3, window=window, overlap=overlap, batch_size=64)
+    assert {s[2:] for s in seen} == {(want, want)}
+    assert sum(s[0] for s in seen) == count_windows(h, w, window, overlap)
+    if want < window:
+        assert count_windows(h, w, window, overlap) == 1
+
+
+def test_fitted_window_is_a_valid_window():
+    for h in (1, 31, 32, 200, 480, 481):
+        for window in (32, 64, 256, 512):
+            for overlap in (0, 1, 16, 31, window - 1):
+                f = fitted_window(h, h + 7, window, overlap)
+                assert f % 32 == 0 and overlap < f <= window
+                assert f == window or f >= h + 7 + 2 * (overlap // 2)
 
 
 def test_blocks_cover_each_pixel_once():
