@@ -32,11 +32,12 @@ def test_stitched_equals_direct_answer(h, w, window, overlap, chunk):
 
 
 @pytest.mark.parametrize("h,w,window,overlap,want", [
-    (224, 224, 512, 64, 288), (224, 100, 512, 64, 288), (224, 224, 256, 32, 256), (1000, 488, 512, 64, 512),
-    (448, 449, 512, 64, 512), (1, 1, 512, 0, 32), (10, 10, 64, 63, 64), (5, 5, 512, 100, 128),
+    (224, 224, 512, 64, (224, 0)), (224, 100, 512, 64, (224, 0)), (200, 150, 512, 64, (224, 24)),
+    (480, 500, 512, 64, (512, 12)), (1000, 488, 512, 64, (512, 64)), (1, 1, 512, 0, (32, 31)),
+    (10, 10, 64, 63, (32, 22)), (513, 5, 512, 100, (512, 100)),
 ])
-def test_a_raster_smaller_than_the_window_is_read_in_one_fitted_window(h, w, window, overlap, want):
-    """The model sees the raster plus its overlap margin, not the raster mirrored out to the full window."""
+def test_a_raster_that_one_window_holds_is_read_in_one_fitted_window(h, w, window, overlap, want):
+    """The model sees the raster itself (its size rounded up to 32), not the raster mirrored out to the window."""
     assert fitted_window(h, w, window, overlap) == want
     seen = []
 
@@ -46,19 +47,19 @@ def test_a_raster_smaller_than_the_window_is_read_in_one_fitted_window(h, w, win
 
     img = np.zeros((3, h, w), np.uint8)
     predict_array(img, model, 3, window=window, overlap=overlap, batch_size=64)
-    assert {s[2:] for s in seen} == {(want, want)}
+    assert {s[2:] for s in seen} == {(want[0], want[0])}
     assert sum(s[0] for s in seen) == count_windows(h, w, window, overlap)
-    if want < window:
+    if want[0] < window or max(h, w) <= window:
         assert count_windows(h, w, window, overlap) == 1
 
 
 def test_fitted_window_is_a_valid_window():
-    for h in (1, 31, 32, 200, 480, 481):
+    for h in (1, 31, 32, 200, 480, 481, 600):
         for window in (32, 64, 256, 512):
             for overlap in (0, 1, 16, 31, window - 1):
-                f = fitted_window(h, h + 7, window, overlap)
-                assert f % 32 == 0 and overlap < f <= window
-                assert f == window or f >= h + 7 + 2 * (overlap // 2)
+                f, o = fitted_window(h, h + 7, window, overlap)
+                assert f % 32 == 0 and 0 <= o < f <= window
+                assert (f, o) == (window, overlap) or f >= h + 7 + 2 * (o // 2)
 
 
 def test_blocks_cover_each_pixel_once():

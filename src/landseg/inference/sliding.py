@@ -70,14 +70,17 @@ def check_window(window: int, overlap: int, batch_size: int = 1) -> None:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
 
 
-def fitted_window(height: int, width: int, window: int, overlap: int) -> int:
-    """The window slid over a ``height`` x ``width`` raster: ``window``, or, for a raster smaller than it, the
-    smallest multiple of 32 that holds the raster and the overlap margin on each side. A 224-pixel patch is then
-    read as one 288-pixel window (overlap 64) rather than mirrored out to 512 pixels, mirrored copies that the
-    model takes for real surroundings: on 100 Vaihingen patches that padding cost 0.03 building IoU
-    (BENCHMARKS.md, "Ten minutes on 50 Vaihingen patches")."""
-    need = max(max(height, width) + 2 * (overlap // 2), overlap + 1)
-    return min(window, -(-need // 32) * 32)
+def fitted_window(height: int, width: int, window: int, overlap: int) -> tuple[int, int]:
+    """The (window, overlap) slid over a ``height`` x ``width`` raster: the given ones, or, for a raster that one
+    window of the given size holds, one window of the smallest multiple of 32 that holds it, its margin only the
+    rounding up to 32. A 224-pixel patch is then read as one 224-pixel window, as training saw it, instead of being
+    mirrored out to 512 pixels, mirrored copies that the model takes for real surroundings: on 100 Vaihingen
+    patches that padding cost 0.03 building IoU (BENCHMARKS.md, "Ten minutes on 50 Vaihingen patches")."""
+    size = max(height, width)
+    fitted = -(-size // 32) * 32
+    if fitted > window:
+        return window, overlap
+    return fitted, fitted - size
 
 
 Region = tuple[int, int, int, int]  # (row0, col0, row1, col1) of the raster, end exclusive
@@ -122,7 +125,7 @@ def check_region(height: int, width: int, region: Region | None) -> None:
 def count_windows(height: int, width: int, window: int, overlap: int, chunk_width: int = 8192,
                   region: Region | None = None) -> int:
     """How many windows :func:`sliding_window` runs for these options (the progress total)."""
-    window = fitted_window(height, width, window, overlap)
+    window, overlap = fitted_window(height, width, window, overlap)
     m, rows, chunks = plan(height, width, window, overlap, chunk_width, region)
     return len(region_rows(rows, m, window, height, region)) * sum(len(cc) for _, _, cc in chunks)
 
@@ -220,7 +223,7 @@ def sliding_window(
     region: Region | None = None,
 ) -> Iterator[Block]:
     """Yield :class:`Block` s of final predictions covering the raster exactly once (windows of
-    :func:`fitted_window`: a raster smaller than ``window`` is read in one smaller window).
+    :func:`fitted_window`: a raster that one window holds is read in one window of its own size).
 
     With ``region`` (row0, col0, row1, col1) only the windows of the whole raster's grid that touch the
     region are computed and only its pixels are yielded (raster coordinates): each pixel sums the same
@@ -228,7 +231,7 @@ def sliding_window(
     mosaic, one per worker) is predicted exactly as in one piece.
     """
     check_region(height, width, region)
-    window = fitted_window(height, width, window, overlap)
+    window, overlap = fitted_window(height, width, window, overlap)
     m, rows, chunks = plan(height, width, window, overlap, chunk_width, region)
     weights = blend_weights(window)
     y0, _, y1, _ = region or (0, 0, height, width)
