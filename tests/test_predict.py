@@ -698,12 +698,10 @@ def test_a_changed_input_model_or_option_is_predicted_again(make_geotiff, tiny_c
     text = capsys.readouterr().out
     assert "already done" not in text and "predicted again: the input file changed (fingerprint)" in text, text
     assert (out / "x_areas.csv").read_text() != first
-    import torch
+    from landseg.inference.engine import cpu_has_fast_bf16
 
-    from landseg.inference.engine import autocast_dtype
     # the precision that differs from what 'auto' chooses on this CPU (bf16 where it is fast, else fp32)
-    auto_bf16 = autocast_dtype(torch.device("cpu")) == torch.bfloat16
-    other_precision = (["--precision", "fp32"], "-> 'TorchEngine cpu fp32'") if auto_bf16 else \
+    other_precision = (["--precision", "fp32"], "-> 'TorchEngine cpu fp32'") if cpu_has_fast_bf16() else \
         (["--precision", "bf16"], "-> 'TorchEngine cpu bfloat16'")
     for extra, why in ((["--window", "96"], "options changed: window 64 -> 96"), (["--tta"], "tta False -> True"),
                        (["--mask", "none"], "mask 'auto' -> 'none'"), other_precision):
