@@ -277,6 +277,140 @@ counts give slightly different weights. The evaluation of the bundled model is e
 """)
 
 
+# ---------------------------------------------------------------------------------------------- isprs-irrg
+VAIHINGEN_CROPS = REAL / "huster-wgm_geoseg" / "vaihingen_crops"
+ISPRS_IRRG_DESCRIPTION = ("Vaihingen, Germany: ISPRS 2D semantic labeling benchmark aerial orthophoto (DGPF), "
+                          "9 cm, 8-bit IRRG false colour (near-infrared, red, green); small town, detached houses, "
+                          "trees, low vegetation")
+ISPRS_IRRG_PIXEL_METHOD = ("the benchmark's published ground sampling distance; the 224 x 224 training crops carry "
+                           "no georeferencing and are taken as not resampled")
+ISPRS_TERMS = ("The Vaihingen data set was provided by the German Society for Photogrammetry, Remote Sensing and "
+               "Geoinformation (DGPF) (Cramer, M., 2010: The DGPF test on digital aerial camera evaluation - overview "
+               "and test design, PFG 2010(2), 73-82) through the ISPRS 2D semantic labeling benchmark, whose terms "
+               "allow its use for research and ask that publications acknowledge it. These weights are derived from "
+               "that data: check the ISPRS/DGPF terms before any use other than research, and cite them when you "
+               "publish results made with this model.")
+# what the domain check says with this model on real imagery (benchmarks/bench_domain.py --model isprs-irrg)
+DOMAIN_NOTE = "see BENCHMARKS.md, 'Domain check calibration'"
+ISPRS_IRRG_COMMANDS = {
+    "prepare": "landseg prepare folder SRC data/vaihingen --class-table isprs --bands nir,red,green --gsd 0.09 "
+               "--test-list test.txt --val-fraction 0.1   # SRC: images/ + labels/ = vaihingen_crops, "
+               "test.txt: Vaihingen_0207 ... Vaihingen_0306",
+    "train": "landseg train data/vaihingen --out runs/isprs-irrg --init default --window 224 --batch-size 4 "
+             "--set encoder_lr=1.0 --time-limit 25 --seed 0 --num-workers 0",
+    "evaluate": "landseg evaluate runs/isprs-irrg data/vaihingen --split test --out eval/isprs-irrg [--tta]",
+}
+
+
+def build_isprs_irrg(run: Path, evaluations: list[Path], commands: dict[str, str]) -> None:
+    """Bundle RUN/best.safetensors as the ``isprs-irrg`` model (float16) with its card, from the held-out
+    evaluations (``landseg evaluate RUN DATA --split test``, without and with ``--tta``)."""
+    ck = load_checkpoint(run / "best.safetensors")
+    assert ck.domain is not None and ck.domain.band_meaning == "irrg" and ck.pixel_size == 0.09, "not the IRRG run"
+    ck.state_dict = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.state_dict.items()}
+    ck.domain.description = ISPRS_IRRG_DESCRIPTION
+    ck.domain.pixel_size_method = ISPRS_IRRG_PIXEL_METHOD
+    init = ck.train.get("init") or {}
+    if init.get("model") == "default":
+        init["path"] = "bundled default.safetensors"  # not the build machine's path
+    weights = ASSETS / "isprs-irrg.safetensors"
+    save_checkpoint(ck, weights)
+    ck = load_checkpoint(weights)
+    cfg = ck.train.get("config") or {}
+    scores = [_scores(e) for e in evaluations]
+    tta = [json.loads((e / "metrics.json").read_text())["options"]["tta"] for e in evaluations]
+    n_params = sum(p.numel() for p in ck.state_dict.values() if p.is_floating_point())
+    train_tiles, val_tiles = ck.train.get("train_tiles") or [], ck.train.get("val_tiles") or []
+    held_out = sorted({f"Vaihingen_{i:04d}" for i in range(207, 307)})
+    card = {
+        "name": "landseg isprs-irrg (ISPRS Vaihingen, IRRG, effnet-lite0-unet)",
+        "model": cfg.get("model"), "classes": list(ck.class_table.names), "bands": ck.bands,
+        "pixel_size": ck.pixel_size, "domain": ck.domain.to_dict(), "architecture": ck.arch,
+        "parameters_m": round(n_params / 1e6, 2), "file_mb": round(weights.stat().st_size / 1e6, 2),
+        "training": {"data": f"ISPRS Vaihingen crops Vaihingen_0000-0206 ({VAIHINGEN_CROPS.relative_to(REAL)}): "
+                             f"{len(train_tiles)} training / {len(val_tiles)} validation crops",
+                     "train_tiles": train_tiles, "val_tiles": val_tiles, "held_out": held_out,
+                     "init": ck.train.get("init"), "epochs": ck.train.get("epoch"), "steps": ck.train.get("step"),
+                     "minutes": cfg.get("time_limit"), "best_at_minutes": round(ck.train.get("elapsed", 0) / 60, 1),
+                     "config": cfg, "commands": commands},
+        "held_out": [{"tta": bool(t), **s} for s, t in zip(scores, tta)],
+        "terms": ISPRS_TERMS,
+    }
+    (ASSETS / "model_card_isprs-irrg.json").write_text(json.dumps(card, indent=2) + "\n")
+    head = " | ".join(f"{'with' if t else 'without'} `--tta`" for t in tta)
+    rows = "\n".join(f"| {n} | " + " | ".join(f"{s['per_class'][n]['f1']:.3f} / {s['per_class'][n]['iou']:.3f}"
+                                               for s in scores) + " |" for n in ck.class_table.names)
+    overall = "\n".join(f"| {label} | " + " | ".join(f"{s[k]:.3f}" for s in scores) + " |"
+                        for k, label in (("oa", "overall accuracy"), ("mean_f1", "mean F1"), ("miou", "mIoU")))
+    if init.get("model"):
+        start = (f"started from the bundled `{init['model']}` model (`--init {init['model']}`: its encoder and decoder; "
+                 f"the head mapped by class name, {', '.join(f'`{c}`' for c in init.get('classes_mapped') or []) or 'no class'} "
+                 f"kept, {len(init.get('classes_new') or [])} classes new)")
+    else:
+        start = "started from the ImageNet weights of its encoder"
+    enc = cfg.get("encoder_lr") if cfg.get("encoder_lr") is not None else 0.1
+    best = card["training"]["best_at_minutes"]
+    (ASSETS / "MODEL_CARD_isprs-irrg.md").write_text(f"""# Model card: landseg `isprs-irrg`
+
+- **What**: {_describe(ck.arch, cfg.get('model'))}; {n_params / 1e6:.2f} M parameters, weights stored in float16
+  ({card['file_mb']:.1f} MB). Use it as `landseg predict isprs-irrg ...` or as the start for your own
+  labels: `landseg train DATA --init isprs-irrg`.
+- **Classes** (index: name; the ISPRS 2D labeling classes): {', '.join(f'{i}: {n}' for i, n in enumerate(ck.class_table.names))}.
+- **Input**: 3 bands {', '.join(ck.bands)} (**IRRG false colour**, as the Vaihingen orthophoto), 8-bit, about 9 cm
+  pixels (inputs with a known pixel size are resampled to 9 cm). An input declared RGB (band descriptions, or
+  `--input-bands rgb`) is refused: an RGB image has no near-infrared band, so no band mapping makes it IRRG; use
+  the `default` model or train on your own imagery instead. An undeclared RGB image is caught, if at all, by
+  the domain check's colours and confidence ({DOMAIN_NOTE}).
+- **Domain record** (`landseg models isprs-irrg`): {ck.domain.description}; pixel size {ck.pixel_size:g} m
+  ({ISPRS_IRRG_PIXEL_METHOD}); band means {', '.join(f'{m:.1f}' for m in ck.domain.band_mean or [])} and standard
+  deviations {', '.join(f'{x:.1f}' for x in ck.domain.band_std or [])} (0-255), a 16-bin histogram per band and the
+  colours seen in training.
+- **Training data**: {len(train_tiles)} training and {len(val_tiles)} validation crops (224 x 224) of the real ISPRS
+  Vaihingen IRRG orthophoto with their labels, `Vaihingen_0000`-`0206` of `shared/realdata/{VAIHINGEN_CROPS.relative_to(REAL)}`
+  (extracted from the training-snapshot figures of the MIT-licensed huster-wgm/geoseg repository; see that
+  folder's SOURCES entry). The checkpoint's metadata lists every crop used.
+- **Training**: `landseg train` {start}; random
+  {cfg.get('window')}x{cfg.get('window')} windows, D4 flips/rotations, photometric jitter {cfg.get('jitter')},
+  loss {cfg.get('loss')}, {cfg.get('optimizer')} lr {cfg.get('lr')} (encoder x{enc}), {cfg.get('schedule')} schedule,
+  batch {cfg.get('batch_size')}, bf16 autocast; {cfg.get('time_limit'):g} minutes on a 2-core CPU. Shipped: the best
+  epoch by validation mean F1 (epoch {ck.train.get('epoch')}, after {best} minutes and {ck.train.get('step'):,} steps).
+
+## How accurate is it?
+
+Scored by `landseg evaluate` on the 100 crops `Vaihingen_0207`-`0306`, never used in training or validation
+(full reference labels, clutter counted, one global confusion matrix, {scores[0]['pixels']:,} pixels):
+
+| | {head} |
+|---|{'---:|' * len(scores)}
+{overall}
+
+Per class, F1 / IoU:
+
+| class | {head} |
+|---|{'---:|' * len(scores)}
+{rows}
+
+**Caveats.** The crops carry no tile ids or coordinates, so crops of the same Vaihingen tile can overlap across
+the split and the held-out figures may be optimistic; they are not the ISPRS benchmark's protocol (its own test
+tiles, eroded boundaries) and cannot be compared with its leaderboard. Expect lower accuracy on other cities,
+seasons or cameras; `landseg predict` warns when an input looks unlike these crops, and a few dozen labelled
+patches of your own imagery adapt it (`landseg train --init isprs-irrg`, README "Your imagery in 15 minutes").
+
+## Data terms
+
+{ISPRS_TERMS}
+
+## Reproduce
+
+```bash
+{commands['prepare']}
+{commands['train']}
+{commands['evaluate']}
+python tools/build_assets.py --isprs-irrg runs/isprs-irrg --isprs-evaluation eval/isprs-irrg eval/isprs-irrg-tta
+```
+""")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, help="the shipped model's run (trained on all tiles but the demo image)")
@@ -295,7 +429,13 @@ if __name__ == "__main__":
                     f"--test '{HELD_OUT}'")
     ap.add_argument("--train-command", default="landseg train data/dubai-all --out runs/default --model "
                     "effnet-lite0-unet --time-limit 25 --epochs 100 --seed 0")
+    ap.add_argument("--isprs-irrg", type=Path, help="bundle this Vaihingen IRRG run as the isprs-irrg model")
+    ap.add_argument("--isprs-evaluation", type=Path, nargs="+", help="its held-out evaluations (without, with --tta)")
     a = ap.parse_args()
+    if a.isprs_irrg:
+        build_isprs_irrg(a.isprs_irrg, a.isprs_evaluation, ISPRS_IRRG_COMMANDS)
+        print("isprs-irrg model and card written to", ASSETS)
+        raise SystemExit(0)
     build_samples()
     if a.run:
         build_model(a.run)

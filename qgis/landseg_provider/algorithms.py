@@ -161,11 +161,13 @@ class Predict(LandsegAlgorithm):
     NAME, TITLE, GROUP = "predict", "Predict land cover (class map)", "Maps"
     HELP = ("Segments an orthophoto with a landseg model and writes a Cloud-Optimized GeoTIFF class map "
             "(loaded with a legend of the class names), previews and the class-area table.\n\n"
-            "Model: 'default' (the bundled model), a checkpoint (.safetensors) or a training run folder.")
+            "Model: a bundled one ('default': Dubai, RGB, about 0.9 m pixels; 'isprs-irrg': the ISPRS classes on "
+            "9 cm IRRG false-colour orthophotos such as Vaihingen), a checkpoint (.safetensors) or a training "
+            "run folder.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Image (GeoTIFF, PNG, JPEG)"))
-        self.addParameter(QgsProcessingParameterString("MODEL", "Model ('default', checkpoint or run folder)",
+        self.addParameter(QgsProcessingParameterString("MODEL", "Model ('default', 'isprs-irrg', checkpoint or run folder)",
                                                        defaultValue="default"))
         self.addParameter(QgsProcessingParameterBoolean("TTA", "Average the 8 flips and rotations (8x slower)",
                                                         defaultValue=False))

@@ -166,8 +166,9 @@ def add_train(p: argparse.ArgumentParser) -> None:
         ("device", str, "auto, cpu, cuda, cuda:1, mps"), ("precision", str, "auto, fp32, bf16, fp16"),
         ("num-workers", int, "data loader processes"), ("seed", int, "random seed"),
         ("time-limit", float, "stop after this many minutes (the schedule follows elapsed time)"),
-        ("init", str, "start from a trained model: default, a run folder or a checkpoint; its architecture is used "
-                      "(unless --model), the head is mapped by class name, new classes start fresh"),
+        ("init", str, "start from a trained model: a bundled one (default, isprs-irrg), a run folder or a checkpoint; "
+                      "its architecture is used (unless --model), the head is mapped by class name, new classes start "
+                      "fresh"),
     ):
         p.add_argument(f"--{key}", type=TRAIN_TYPES.get(key, typ), default=None, help=hlp)
 
@@ -201,8 +202,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Run ``landseg models`` on the parsed options; the exit status."""
     if args.window < 32 or args.window % 32:
         raise ConfigError(f"--window must be a positive multiple of 32, got {args.window}")
+    from landseg.assets import bundled_models, is_bundled_name, model_card
+    from landseg.classes import ClassTable
     from landseg.models.catalog import models_table
-    from landseg.models.checkpoint import load_checkpoint
+    from landseg.models.checkpoint import load_checkpoint, read_metadata
 
     if args.model:
         ck = load_checkpoint(args.model)
@@ -211,8 +214,20 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("\n".join(ck.domain_or_unknown().summary_lines()))
         if init:
             print(f"initialised from: {init.get('model')} ({init.get('description', 'unknown')})")
+        if is_bundled_name(args.model):
+            print(f"model card: {model_card(args.model)}")
         return 0
     print(models_table(args.window))
+    bundled = bundled_models()
+    if bundled:
+        print("\nbundled trained models (give the name where a model is asked for; `landseg models NAME` shows "
+              "its domain):")
+        for name, path in bundled.items():
+            meta = read_metadata(path)
+            domain = meta.get("domain") or {}
+            pixel = f"{domain['pixel_size']:g} m" if domain.get("pixel_size") else "pixel size unknown"
+            print(f"  {name:<11} {', '.join(ClassTable.from_dict(meta['class_table']).names)}; bands "
+                  f"{domain.get('band_meaning', 'unknown')}, {pixel}; {domain.get('description', 'unknown')}")
     return 0
 
 
@@ -229,7 +244,8 @@ def add_inference_options(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------------------------- predict
 def add_predict(p: argparse.ArgumentParser) -> None:
     """The options of ``landseg predict``."""
-    p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default' (the bundled model)")
+    p.add_argument("model", help="checkpoint (.safetensors), training run folder, or a bundled model: 'default' "
+                                  "(Dubai, RGB) or 'isprs-irrg' (ISPRS Vaihingen, IRRG)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="GeoTIFF/PNG/JPG files or folders of them")
     p.add_argument("--out", required=True, help="output folder")
     add_inference_options(p)
@@ -360,7 +376,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- export
 def add_export(p: argparse.ArgumentParser) -> None:
     """The options of ``landseg export``."""
-    p.add_argument("model", help="checkpoint, run folder or 'default'")
+    p.add_argument("model", help="checkpoint, run folder or a bundled model (default, isprs-irrg)")
     p.add_argument("out", help="output .onnx file")
     p.add_argument("--opset", type=_number(int, 7, 23), default=17, help="ONNX opset (default 17)")
 
@@ -634,7 +650,7 @@ def cmd_vectorize(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- evaluate
 def add_evaluate(p: argparse.ArgumentParser) -> None:
     """The options of ``landseg evaluate``."""
-    p.add_argument("model", help="checkpoint (.safetensors), training run folder, or 'default'")
+    p.add_argument("model", help="checkpoint (.safetensors), training run folder, or a bundled model (default, isprs-irrg)")
     p.add_argument("dataset", help="prepared dataset folder (from landseg prepare)")
     p.add_argument("--split", default="test", help="train, val or test (default test)")
     p.add_argument("--out", required=True,
@@ -715,8 +731,8 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}: this computer only)")
     p.add_argument("--port", type=_serve_number("port"), default=d.port, help=f"port (default {d.port})")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
-                   help="checkpoint or training run folder to offer (repeatable); the bundled 'default' model is "
-                        "always offered when present")
+                   help="checkpoint or training run folder to offer (repeatable); the bundled models (default, "
+                        "isprs-irrg) are always offered when present")
     p.add_argument("--data-dir", default=None,
                    help="jobs database and results (default ~/.landseg/serve, or ./landseg-serve)")
     p.add_argument("--max-upload-mb", type=_serve_number("max_upload_mb"), default=d.max_upload_mb,

@@ -1,4 +1,4 @@
-"""Bundled data: the default model, its model card and sample images (see SOURCES.md here)."""
+"""Bundled data: the models, their model cards and sample images (see SOURCES.md here)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,41 @@ from landseg.errors import CheckpointError
 
 ASSETS = Path(__file__).resolve().parent
 SAMPLES = ASSETS / "samples"
-DEFAULT_MODEL = ASSETS / "default.safetensors"
-MODEL_CARD = ASSETS / "MODEL_CARD.md"
+# name -> (weights, model card); a name is what `landseg predict NAME`, `train --init NAME` and serve accept
+BUNDLED_MODELS = {
+    "default": ("default.safetensors", "MODEL_CARD.md"),
+    "isprs-irrg": ("isprs-irrg.safetensors", "MODEL_CARD_isprs-irrg.md"),
+}
+DEFAULT_MODEL = ASSETS / BUNDLED_MODELS["default"][0]
+MODEL_CARD = ASSETS / BUNDLED_MODELS["default"][1]
+
+
+def is_bundled_name(spec: object) -> bool:
+    """Whether ``spec`` names a bundled model (``default``, ``isprs-irrg``) rather than a path."""
+    return str(spec) in BUNDLED_MODELS
+
+
+def bundled_model_path(name: str = "default") -> Path:
+    """A bundled model's weights; :class:`CheckpointError` if the installation lacks them."""
+    path = ASSETS / BUNDLED_MODELS[name][0]
+    if not path.exists():
+        raise CheckpointError(f"the bundled model {name!r} is missing ({path}); reinstall landseg or give a checkpoint")
+    return path
+
+
+def bundled_models() -> dict[str, Path]:
+    """The bundled models this installation has: name -> weights."""
+    return {name: ASSETS / w for name, (w, _) in BUNDLED_MODELS.items() if (ASSETS / w).exists()}
+
+
+def model_card(name: str = "default") -> Path:
+    """A bundled model's card (Markdown)."""
+    return ASSETS / BUNDLED_MODELS[name][1]
 
 
 def default_model_path() -> Path:
     """The bundled default model; :class:`CheckpointError` if the installation lacks it."""
-    if not DEFAULT_MODEL.exists():
-        raise CheckpointError(f"the bundled default model is missing ({DEFAULT_MODEL}); reinstall landseg or give a checkpoint")
-    return DEFAULT_MODEL
+    return bundled_model_path("default")
 
 
 def samples() -> list[Path]:

@@ -20,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from landseg import __version__
-from landseg.assets import default_model_path
+from landseg.assets import BUNDLED_MODELS, bundled_model_path, is_bundled_name
 from landseg.classes import ClassTable
 from landseg.errors import CheckpointError, ConfigError, LandsegError, OutputError
 from landseg.io.files import atomic_output, free_space, read_head
@@ -219,7 +219,7 @@ def _check_tensors(arch: dict[str, Any], state: dict[str, torch.Tensor], path: P
 
 
 def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> Checkpoint:
-    """Load a checkpoint. ``path`` may also be ``default`` (the bundled model) or a run folder."""
+    """Load a checkpoint. ``path`` may also be a bundled model's name (``default``) or a run folder."""
     path = resolve_model_path(path)
     meta = read_metadata(path)
     try:
@@ -243,10 +243,10 @@ def load_checkpoint(path: str | Path, *, with_training_state: bool = False) -> C
 
 
 def resolve_model_path(spec: str | Path) -> Path:
-    """``default`` -> the bundled model; a training run folder -> its best checkpoint."""
-    if str(spec) == "default":
-
-        return default_model_path()
+    """A bundled model's name (``default``, ``isprs-irrg``) -> its weights; a training run folder -> its best
+    checkpoint; anything else is taken as a checkpoint path."""
+    if is_bundled_name(spec):
+        return bundled_model_path(str(spec))
     p = Path(spec)
     if p.is_dir():
         found = RunPaths(p).checkpoint()
@@ -259,7 +259,9 @@ def resolve_model_path(spec: str | Path) -> Path:
 def _check_path(path: str | Path) -> Path:
     p = Path(path)
     if not p.exists():
-        raise CheckpointError(f"{p}: model file not found (give a landseg checkpoint, a training run folder, or 'default')")
+        names = ", ".join(BUNDLED_MODELS)
+        raise CheckpointError(f"{p}: model file not found (give a landseg checkpoint, a training run folder, or a "
+                              f"bundled model: {names})")
     return p
 
 

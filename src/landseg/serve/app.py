@@ -43,7 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from landseg import __version__
 from landseg.area.indicators import INDICATORS, Limit
-from landseg.assets import DEFAULT_MODEL, samples
+from landseg.assets import bundled_models, is_bundled_name, samples
 from landseg.errors import ConfigError, InputError
 from landseg.io.vector import read_attributes
 from landseg.layout import JOB_INPUT2_STEM, JOB_INPUT_STEM
@@ -169,13 +169,12 @@ def default_data_dir() -> Path:
 
 
 def model_choices(specs: list[str] | None = None) -> dict[str, str]:
-    """Model name -> checkpoint path: ``default`` whenever the bundled model is there, then each spec."""
-    models: dict[str, str] = {}
-    if DEFAULT_MODEL.exists():
-        models["default"] = "default"
+    """Model name -> checkpoint path: every bundled model this installation has (``default`` first), then each
+    spec."""
+    models: dict[str, str] = {name: name for name in bundled_models()}
     for spec in specs or []:
-        if spec == "default":
-            resolve_model_path(spec)  # a clear error if the bundled model is missing
+        if is_bundled_name(spec):
+            resolve_model_path(spec)  # a clear error if that bundled model is missing
             continue
         path = resolve_model_path(spec)
         base = Path(spec).name if Path(spec).is_dir() else path.stem
