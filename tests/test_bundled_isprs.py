@@ -5,6 +5,7 @@ import json
 
 import pytest
 import rasterio
+import torch
 
 from landseg.assets import ASSETS, BUNDLED_MODELS, bundled_models, model_card
 from landseg.classes import ISPRS
@@ -76,8 +77,8 @@ def test_isprs_irrg_on_real_held_out_crops_and_out_of_domain_input(realdata, tmp
     capsys.readouterr()
     potsdam_rgb = realdata / "rfaulk_DINO_Soars/CAFe_DINO/sample_images/top_potsdam_4_13_RGB_y00_x00.tif"
     assert main(["predict", "isprs-irrg", str(potsdam_rgb), "--input-bands", "rgb", "--out", str(tmp_path / "p")]) != 0
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "rgb" in err[0] and "expects irrg" in err[0]
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("landseg predict: error:")]
+    assert len(errors) == 1 and "its bands are rgb" in errors[0] and "expects irrg" in errors[0]
 
 
 def test_missing_bundled_model_is_one_clear_error(monkeypatch, tmp_path, capsys):
@@ -87,3 +88,23 @@ def test_missing_bundled_model_is_one_clear_error(monkeypatch, tmp_path, capsys)
     assert main(["models", "isprs-irrg"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bundled model 'isprs-irrg' is missing" in err[0]
+
+
+def test_train_init_isprs_irrg_keeps_every_isprs_class(tmp_path, capsys):
+    """`train --init isprs-irrg` on (synthetic) Potsdam IRRG: same architecture, all six ISPRS classes mapped by
+    name, so with a learning rate of ~0 the new checkpoint's head is the bundled one's; the parent is recorded."""
+    from synthetic import potsdam_download
+
+    src = potsdam_download(tmp_path / "P", ["2_10", "4_10"], size=96)
+    data = tmp_path / "prepared"
+    assert main(["prepare", "potsdam", str(src), str(data), "--bands", "irrg", "--val", "4_10"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), "--init", "isprs-irrg", "--window", "64", "--batch-size", "4",
+                 "--num-workers", "0", "--epochs", "1", "--windows-per-epoch", "4", "--set", "val_window=96",
+                 "--set", "val_overlap=32", "--lr", "1e-12"]) == 0
+    assert f"classes mapped by name: {', '.join(sorted(ISPRS.names))}; new: none" in capsys.readouterr().out
+    ck, parent = load_checkpoint(run / "last.safetensors"), load_checkpoint("isprs-irrg")
+    assert ck.arch == parent.arch and ck.train["init"]["model"] == "isprs-irrg" and not ck.train["init"]["classes_new"]
+    assert ck.domain.band_meaning == "irrg"
+    for k in ("head.conv.weight", "head.conv.bias"):
+        assert torch.allclose(ck.state_dict[k].float(), parent.state_dict[k].float(), atol=1e-3)
