@@ -395,8 +395,9 @@ Per class, F1 / IoU:
 **Caveats.** The crops carry no tile ids or coordinates, so crops of the same Vaihingen tile can overlap across
 the split and the held-out figures may be optimistic; they are not the ISPRS benchmark's protocol (its own test
 tiles, eroded boundaries) and cannot be compared with its leaderboard. Expect lower accuracy on other cities,
-seasons or cameras; `landseg predict` warns when an input looks unlike these crops, and a few dozen labelled
-patches of your own imagery adapt it (`landseg train --init isprs-irrg`, README "Your imagery in 15 minutes").
+seasons or cameras. `landseg predict` warns when an input's colours or the model's confidence are unlike these
+crops' (not always: see Input above), and a few dozen labelled patches of your own imagery adapt it
+(`landseg train --init isprs-irrg`, README "Your imagery in 15 minutes").
 
 ## Data terms
 
