@@ -53,7 +53,7 @@ def _crop_range(text: str | None) -> slice:
     if not text:
         return slice(None)
     lo, _, hi = text.rpartition(":")
-    return slice(int(lo) if lo else None, int(hi))
+    return slice(int(lo) if lo else None, int(hi) if hi else None)
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def test_isprs_irrg_never_saw_its_held_out_crops():
 
 def test_isprs_irrg_on_real_held_out_crops_and_out_of_domain_input(realdata, tmp_path, capsys):
     """Ten real held-out Vaihingen crops: good maps and no domain warning; a real Dubai RGB image without declared
-    bands is flagged by its colours (17 % unseen in the IRRG training crops; 40 of the 63 Dubai images are,
+    bands is flagged by its colours (17 % unseen in the IRRG training crops; 39 of the 63 Dubai images warn,
     BENCHMARKS.md); an input declared RGB (`--input-bands rgb`) is refused in one line, as no band mapping makes
     RGB into IRRG."""
     vai = realdata / "huster-wgm_geoseg" / "vaihingen_crops"
@@ -79,6 +79,7 @@ def test_isprs_irrg_on_real_held_out_crops_and_out_of_domain_input(realdata, tmp
     assert main(["predict", "isprs-irrg", str(potsdam_rgb), "--input-bands", "rgb", "--out", str(tmp_path / "p")]) != 0
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("landseg predict: error:")]
     assert len(errors) == 1 and "its bands are rgb" in errors[0] and "expects irrg" in errors[0]
+    assert "no nir band" in errors[0] and "(bundled: default)" in errors[0]
 
 
 def test_missing_bundled_model_is_one_clear_error(monkeypatch, tmp_path, capsys):
@@ -108,3 +109,23 @@ def test_train_init_isprs_irrg_keeps_every_isprs_class(tmp_path, capsys):
     assert ck.domain.band_meaning == "irrg"
     for k in ("head.conv.weight", "head.conv.bias"):
         assert torch.allclose(ck.state_dict[k].float(), parent.state_dict[k].float(), atol=1e-3)
+
+
+def test_a_bundled_name_that_is_also_a_path_here_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "isprs-irrg").mkdir()  # e.g. the user's own run, trained with --out isprs-irrg
+    assert main(["models", "isprs-irrg"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "names both a bundled model and" in err[0] and "./isprs-irrg" in err[0]
+    assert main(["models", "./isprs-irrg"]) != 0  # the folder itself: no checkpoint in it, said so
+    assert "no best.safetensors or last.safetensors" in capsys.readouterr().err
+
+
+def test_demo_with_a_model_of_other_classes_prints_no_accuracy(tmp_path):
+    """The demo's sample has a Dubai mask; with the ISPRS model there is nothing to score, so no NaN accuracy."""
+    printed = []
+    from landseg.demo import run_demo
+
+    res = run_demo(tmp_path / "d", "isprs-irrg", echo=printed.append)
+    text = "\n".join(printed)
+    assert res["scores"] is None and "no accuracy" in text and "OA nan" not in text

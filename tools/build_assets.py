@@ -300,7 +300,8 @@ ISPRS_IRRG_COMMANDS = {
                "test.txt: Vaihingen_0207 ... Vaihingen_0306",
     "train": "landseg train data/vaihingen --out runs/isprs-irrg --init default --window 224 --batch-size 4 "
              "--set encoder_lr=1.0 --time-limit 25 --seed 0 --num-workers 0",
-    "evaluate": "landseg evaluate runs/isprs-irrg data/vaihingen --split test --out eval/isprs-irrg [--tta]",
+    "evaluate": "landseg evaluate runs/isprs-irrg data/vaihingen --split test --out eval/isprs-irrg\n"
+                "landseg evaluate runs/isprs-irrg data/vaihingen --split test --out eval/isprs-irrg-tta --tta",
 }
 
 
@@ -319,11 +320,14 @@ def build_isprs_irrg(run: Path, evaluations: list[Path], commands: dict[str, str
     save_checkpoint(ck, weights)
     ck = load_checkpoint(weights)
     cfg = ck.train.get("config") or {}
-    scores = [_scores(e) for e in evaluations]
+    scores = [{k: v for k, v in _scores(e).items() if k != "model"} for e in evaluations]  # no build-machine paths
+    tested = [json.loads((e / "metrics.json").read_text())["tiles"] for e in evaluations]
+    assert all(t == tested[0] for t in tested), "the evaluations scored different crops"
     tta = [json.loads((e / "metrics.json").read_text())["options"]["tta"] for e in evaluations]
     n_params = sum(p.numel() for p in ck.state_dict.values() if p.is_floating_point())
     train_tiles, val_tiles = ck.train.get("train_tiles") or [], ck.train.get("val_tiles") or []
-    held_out = sorted({f"Vaihingen_{i:04d}" for i in range(207, 307)})
+    held_out = sorted(tested[0])  # what the evaluations scored
+    assert not set(held_out) & set(train_tiles + val_tiles), "the held-out crops were used in training"
     card = {
         "name": "landseg isprs-irrg (ISPRS Vaihingen, IRRG, effnet-lite0-unet)",
         "model": cfg.get("model"), "classes": list(ck.class_table.names), "bands": ck.bands,
@@ -435,6 +439,8 @@ if __name__ == "__main__":
     ap.add_argument("--isprs-irrg", type=Path, help="bundle this Vaihingen IRRG run as the isprs-irrg model")
     ap.add_argument("--isprs-evaluation", type=Path, nargs="+", help="its held-out evaluations (without, with --tta)")
     a = ap.parse_args()
+    if a.isprs_irrg and not a.isprs_evaluation:
+        ap.error("--isprs-irrg needs --isprs-evaluation EVAL [EVAL_TTA]: the card is written from measured numbers")
     if a.isprs_irrg:
         build_isprs_irrg(a.isprs_irrg, a.isprs_evaluation, ISPRS_IRRG_COMMANDS)
         print("isprs-irrg model and card written to", ASSETS)

@@ -13,6 +13,7 @@ from typing import Any
 
 from landseg import area
 from landseg.assets import SAMPLES, samples
+from landseg.classes import IGNORE_INDEX
 from landseg.inference.engine import load_engine
 from landseg.io.files import check_writable_dir
 from landseg.io.labels import read_label
@@ -31,7 +32,8 @@ def run_demo(out: str | Path = "demo-out", model: str = "default", *, window: in
     out = check_writable_dir(out)
     engine, ckpt = load_engine(model)
     sample = samples()[0]
-    echo(f"1/4 segmenting {sample.name} (Dubai Tile 7, held out from training) with the {model} model ...")
+    echo(f"1/4 segmenting {sample.name} (Dubai Tile 7, held out from the default model's training) with the {model} "
+         "model ...")
     found: dict[str, Any] = {}
 
     def on_stage(stage: str) -> None:  # predict done, report next: the sample's areas and accuracy first
@@ -70,6 +72,10 @@ def _sample_summary(classes: Path, sample: Path, ckpt: Checkpoint, echo) -> tupl
     with open_raster(classes) as ds:
         pred = ds.read(1)
     truth = read_label(mask, ckpt.class_table, unknown_to_ignore=True)
+    if not (truth != IGNORE_INDEX).any():
+        echo(f"  no accuracy: the sample's mask uses the Dubai classes, and this model's classes "
+             f"({', '.join(ckpt.class_table.names)}) are not among them")
+        return res, None
     scores = metrics_from_confusion(confusion_matrix(truth, pred, ckpt.class_table.num_classes), ckpt.class_table.names)
     echo(f"  accuracy against this sample's real mask: OA {scores['oa']:.3f}, mean F1 {scores['mean_f1']:.3f}, "
          f"mIoU {scores['miou']:.3f}")

@@ -33,6 +33,7 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.windows import Window
 
 from landseg import area, views
+from landseg.assets import bundled_models
 from landseg.errors import InputError, LandsegError
 from landseg.inference.driver import RunOptions, run_windows
 from landseg.inference.engine import load_engine, with_tta
@@ -68,7 +69,7 @@ from landseg.io.raster import (
 )
 from landseg.io.styles import raster_style_path, write_raster_style
 from landseg.layout import PredictPaths
-from landseg.models.checkpoint import Checkpoint
+from landseg.models.checkpoint import Checkpoint, read_metadata
 from landseg.models.domain import BAND_MEANINGS, InputStats, band_meaning, check_domain, parse_band_meaning
 from landseg.results import PredictRecord
 
@@ -201,12 +202,26 @@ def check_band_meaning(ds: rasterio.DatasetReader, ckpt: Checkpoint, opts: Predi
     model = ckpt.domain_or_unknown().band_meaning
     if opts.band_map is None and "unknown" not in (meaning, model) and meaning != model:
         have, want = BAND_MEANINGS[meaning], BAND_MEANINGS[model]
-        hint = ",".join(str(have.index(b) + 1) if b in have else "?" for b in want)
-        hint = f" (e.g. --bands {hint})" if "?" not in hint else ""
+        missing = [b for b in want if b not in have]
+        spare = iter([i + 1 for i, b in enumerate(have) if b not in want])
+        order = ",".join(str(have.index(b) + 1 if b in have else next(spare, 1)) for b in want)
+        if missing:
+            fix = (f"it has no {', '.join(missing)} band, so no band mapping makes it {model} (--bands {order} would "
+                   f"force one, at your own risk); use a model trained on {meaning} imagery{_bundled_for(meaning)} "
+                   "or train one on your own imagery")
+        else:
+            fix = (f"map the bands explicitly with --bands (e.g. --bands {order}), or use a model trained on {meaning} "
+                   f"imagery{_bundled_for(meaning)}")
         raise InputError(f"{path}: its bands are {meaning} ({', '.join(have)}; from its {source}) but the model "
-                         f"expects {model} ({', '.join(want)}); map the bands explicitly with --bands{hint}, or use "
-                         f"a model trained on {meaning} imagery")
+                         f"expects {model} ({', '.join(want)}); {fix}")
     return meaning, source
+
+
+def _bundled_for(meaning: str) -> str:
+    """`` (bundled: default)`` naming the bundled models whose bands are ``meaning``, or ''."""
+    names = [n for n, p in bundled_models().items()
+             if ((read_metadata(p).get("domain") or {}).get("band_meaning")) == meaning]
+    return f" (bundled: {', '.join(names)})" if names else ""
 
 
 def _scaler(ds: rasterio.DatasetReader, path: Path, opts: PredictOptions, bands: list[str]) -> Callable[[np.ndarray], np.ndarray]:

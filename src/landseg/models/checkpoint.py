@@ -246,6 +246,9 @@ def resolve_model_path(spec: str | Path) -> Path:
     """A bundled model's name (``default``, ``isprs-irrg``) -> its weights; a training run folder -> its best
     checkpoint; anything else is taken as a checkpoint path."""
     if is_bundled_name(spec):
+        if Path(spec).exists():
+            raise CheckpointError(f"{spec!r} names both a bundled model and {Path(spec).resolve()}; give ./{spec} for "
+                                  "that file or folder, or run from another folder for the bundled model")
         return bundled_model_path(str(spec))
     p = Path(spec)
     if p.is_dir():
