@@ -50,9 +50,14 @@ def build_samples() -> None:
         ds.update_tags(**class_table_tags(ISPRS))
 
 
+def to_float16(ck) -> None:
+    """Store the checkpoint's floating-point weights in float16 (how bundled models ship)."""
+    ck.state_dict = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.state_dict.items()}
+
+
 def build_model(run: Path) -> None:
     ck = load_checkpoint(run / "best.safetensors")
-    ck.state_dict = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.state_dict.items()}
+    to_float16(ck)
     save_checkpoint(ck, ASSETS / "default.safetensors")
 
 
@@ -310,7 +315,7 @@ def build_isprs_irrg(run: Path, evaluations: list[Path], commands: dict[str, str
     evaluations (``landseg evaluate RUN DATA --split test``, without and with ``--tta``)."""
     ck = load_checkpoint(run / "best.safetensors")
     assert ck.domain is not None and ck.domain.band_meaning == "irrg" and ck.pixel_size == 0.09, "not the IRRG run"
-    ck.state_dict = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.state_dict.items()}
+    to_float16(ck)
     ck.domain.description = ISPRS_IRRG_DESCRIPTION
     ck.domain.pixel_size_method = ISPRS_IRRG_PIXEL_METHOD
     init = ck.train.get("init") or {}

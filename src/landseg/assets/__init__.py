@@ -14,7 +14,6 @@ BUNDLED_MODELS = {
     "isprs-irrg": ("isprs-irrg.safetensors", "MODEL_CARD_isprs-irrg.md"),
 }
 DEFAULT_MODEL = ASSETS / BUNDLED_MODELS["default"][0]
-MODEL_CARD = ASSETS / BUNDLED_MODELS["default"][1]
 
 
 def is_bundled_name(spec: object) -> bool:
@@ -38,11 +37,6 @@ def bundled_models() -> dict[str, Path]:
 def model_card(name: str = "default") -> Path:
     """A bundled model's card (Markdown)."""
     return ASSETS / BUNDLED_MODELS[name][1]
-
-
-def default_model_path() -> Path:
-    """The bundled default model; :class:`CheckpointError` if the installation lacks it."""
-    return bundled_model_path("default")
 
 
 def samples() -> list[Path]:
